@@ -1,0 +1,93 @@
+/*
+ * frame: the typed framing spoken over the socketpairs between roles.
+ *
+ * A frame is an 8-byte header (type: u16, reserved: u16 = 0, payload
+ * length: u32, all big-endian) and a payload of fields. A field is a kind
+ * byte, then either 8 bytes (FRAME_FIELD_U64) or a u32 length and that many
+ * bytes (FRAME_FIELD_BYTES). Decoding is strict: each get checks the kind
+ * and bounds, and frame_get_end() fails when bytes are left over.
+ *
+ * A malformed frame from a sibling role is a bug (the caller panics); one
+ * from an outside client closes that client only.
+ */
+#ifndef TERN_FRAME_H
+#define TERN_FRAME_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/buf.h"
+
+#define FRAME_HEADER_SIZE 8
+/* Largest payload; a configuration text or a queue listing page fits. */
+#define FRAME_PAYLOAD_MAX (4u * 1024 * 1024)
+
+/*
+ * Every frame type, grouped by who sends it to whom. This enum is the map
+ * of the process graph's conversations (see master/master_roles.c).
+ */
+enum frame_type {
+	FRAME_NONE = 0,
+
+	/* child -> master */
+	FRAME_CHILD_READY = 1,		/* u64 pid: the role is serving */
+	FRAME_CHILD_RELOADED = 2,	/* bytes error ("" when the reload took) */
+	FRAME_CHILD_DRAINED = 3,	/* nothing: about to exit 0 */
+
+	/* master -> child */
+	FRAME_MASTER_RELOAD = 16,	/* nothing: re-read the (validated) config */
+	FRAME_MASTER_DRAIN = 17,	/* u64 seconds: stop accepting, finish, exit */
+
+	/* smtpd (and other injectors) -> qmgr */
+	FRAME_QUEUE_NEW = 32,		/* bytes queue id: committed, deliver it */
+};
+
+enum frame_field_kind {
+	FRAME_FIELD_U64 = 1,
+	FRAME_FIELD_BYTES = 2,
+};
+
+enum frame_result {
+	FRAME_OK = 0,
+	FRAME_NEED_MORE = 1,	/* a partial frame: read more */
+	FRAME_BAD = -1,		/* malformed: wrong kind, out of bounds, leftovers */
+};
+
+/* ---- encoding (appends to a buf; BUF_TOO_BIG past its maximum) ---- */
+
+/* Start a frame; returns the offset to give frame_end(). */
+size_t frame_begin(struct buf *out, enum frame_type type);
+void frame_put_u64(struct buf *out, uint64_t v);
+void frame_put_bytes(struct buf *out, const void *p, size_t len);
+void frame_put_str(struct buf *out, const char *s);
+/* Patch the length; FRAME_BAD when the payload passed FRAME_PAYLOAD_MAX. */
+enum frame_result frame_end(struct buf *out, size_t start);
+
+/* ---- decoding ---- */
+
+struct frame_reader {
+	enum frame_type type;
+	const unsigned char *p;	/* payload, borrowed from the input buffer */
+	size_t len;
+	size_t pos;
+};
+
+/*
+ * Look at the front of data: FRAME_OK with *r set and *frame_len the bytes
+ * the whole frame takes; FRAME_NEED_MORE; or FRAME_BAD (length too big).
+ * r borrows data until the caller consumes frame_len bytes.
+ */
+enum frame_result frame_parse(const void *data, size_t len, struct frame_reader *r,
+                              size_t *frame_len);
+int frame_get_u64(struct frame_reader *r, uint64_t *v);
+/* Borrow a byte string (not NUL-terminated). */
+int frame_get_bytes(struct frame_reader *r, const char **p, size_t *len);
+/* Copy a string into dst (size dstsz) with a NUL; -1 if it has a NUL or is too long. */
+int frame_get_str(struct frame_reader *r, char *dst, size_t dstsz);
+/* Copy a string into new memory (caller frees); -1 on a NUL byte inside. */
+int frame_get_strdup(struct frame_reader *r, char **out);
+/* 0 when the payload was consumed exactly, -1 when bytes are left. */
+int frame_get_end(struct frame_reader *r);
+
+#endif

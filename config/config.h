@@ -1,0 +1,132 @@
+/*
+ * config: the configuration of tern, read from one file of `name = value`
+ * lines (Postfix main.cf syntax) or made from the development defaults.
+ *
+ * Every parameter is declared once, in config_params.h (name, type,
+ * default, doc line); nothing reads a parameter ad hoc. Values are parsed,
+ * $name-expanded and checked at load time, so a running role never sees a
+ * malformed value: accessors cannot fail.
+ *
+ * Per-listener overrides (master.cf -o style): a parameter flagged
+ * CONFIG_F_LISTENER may also be set as `submission_NAME` or `smtps_NAME`;
+ * config_l*() accessors return the override for that listener, else the
+ * global value.
+ *
+ * A struct config is immutable once loaded; reload builds a new one.
+ */
+#ifndef TERN_CONFIG_H
+#define TERN_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/buf.h"
+
+/* Parameter ids, from the one table. */
+enum config_param {
+#define CONFIG_PARAM(id, name, type, flags, def, choices, doc) id,
+#include "config/config_params.h"
+#undef CONFIG_PARAM
+	CONFIG_PARAM_COUNT
+};
+
+enum config_type {
+	CONFIG_STR,		/* any string after $expansion */
+	CONFIG_BOOL,		/* yes / no (also true/false, 1/0) */
+	CONFIG_INT,		/* non-negative decimal */
+	CONFIG_SIZE,		/* bytes; suffix k, m, g (powers of 1024) allowed */
+	CONFIG_TIME,		/* seconds; suffix s, m, h, d, w; default unit in flags */
+	CONFIG_LIST,		/* items separated by commas and/or white space */
+	CONFIG_RESTRICTIONS,	/* a list of restriction words, validated */
+	CONFIG_ENUM,		/* one of the table's choices "a|b|c" */
+	CONFIG_LISTEN,		/* list of address:port ([v6]:port) */
+	CONFIG_NETWORKS,	/* list of CIDR networks / addresses */
+};
+
+/* Table flags. */
+#define CONFIG_F_LISTENER   0x01	/* may be overridden per listener */
+#define CONFIG_F_UNIT_MIN   0x02	/* CONFIG_TIME: a bare number means minutes */
+#define CONFIG_F_UNIT_HOUR  0x04	/* ... hours */
+#define CONFIG_F_UNIT_DAY   0x08	/* ... days */
+
+/* The listeners of ternd; each may carry overrides. */
+enum config_listener {
+	CONFIG_LISTENER_GLOBAL = 0,	/* no listener: global values */
+	CONFIG_LISTENER_SMTP,		/* smtpd_listen, port 25: global values */
+	CONFIG_LISTENER_SUBMISSION,	/* submission_listen, prefix submission_ */
+	CONFIG_LISTENER_SMTPS,		/* smtps_listen, prefix smtps_ */
+	CONFIG_LISTENER_COUNT
+};
+
+struct config_list {
+	size_t n;
+	char **items;		/* owned by the config */
+};
+
+/* One network of mynetworks: family AF_INET or AF_INET6, address, prefix. */
+struct config_network {
+	int family;
+	unsigned char addr[16];
+	unsigned prefix;
+};
+
+/* One listen address: host ("127.0.0.1", "::1", "0.0.0.0") and port. */
+struct config_listen_addr {
+	char host[64];
+	unsigned port;
+};
+
+struct config;
+
+/*
+ * Load path (NULL: no file; the development defaults of interface.md).
+ * On success returns a config. On failure returns NULL and appends one
+ * "FILE:LINE: message\n" per problem to errors (all problems, not just
+ * the first). An unknown parameter names the closest known one.
+ */
+struct config *config_load(const char *path, struct buf *errors);
+void config_free(struct config *cfg);
+
+/* The file it came from, or NULL for the development defaults. */
+const char *config_path(const struct config *cfg);
+bool config_is_dev(const struct config *cfg);
+
+/* Global values. Strings are owned by cfg. */
+const char *config_str(const struct config *cfg, enum config_param p);
+bool config_bool(const struct config *cfg, enum config_param p);
+uint64_t config_int(const struct config *cfg, enum config_param p);	/* INT and SIZE */
+int64_t config_time(const struct config *cfg, enum config_param p);	/* seconds */
+const struct config_list *config_list(const struct config *cfg, enum config_param p);
+/* CONFIG_NETWORKS: the parsed networks; n set to their count. */
+const struct config_network *config_networks(const struct config *cfg, enum config_param p, size_t *n);
+/* CONFIG_LISTEN: the parsed addresses. */
+const struct config_listen_addr *config_listen(const struct config *cfg, enum config_param p, size_t *n);
+
+/* The same, honouring a listener's overrides. */
+const char *config_lstr(const struct config *cfg, enum config_listener l, enum config_param p);
+bool config_lbool(const struct config *cfg, enum config_listener l, enum config_param p);
+uint64_t config_lint(const struct config *cfg, enum config_listener l, enum config_param p);
+int64_t config_ltime(const struct config *cfg, enum config_listener l, enum config_param p);
+const struct config_list *config_llist(const struct config *cfg, enum config_listener l, enum config_param p);
+const struct config_network *config_lnetworks(const struct config *cfg, enum config_listener l,
+                                              enum config_param p, size_t *n);
+
+/* Table look-ups, for `ternctl config show` and messages. */
+const char *config_param_name(enum config_param p);
+const char *config_param_doc(enum config_param p);
+enum config_type config_param_type(enum config_param p);
+/* The listener's name ("smtp", "submission", "smtps"). */
+const char *config_listener_name(enum config_listener l);
+
+/* Does addr (AF_INET/AF_INET6 bytes) fall in one of the networks? */
+bool config_networks_match(const struct config_network *nets, size_t n, int family,
+                           const void *addr);
+
+/*
+ * Append `name = value` lines for every parameter (effective values, after
+ * expansion; listener overrides as `submission_name = ...`). For ternctl.
+ */
+void config_dump(const struct config *cfg, struct buf *out);
+
+#endif

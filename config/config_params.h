@@ -1,0 +1,185 @@
+/*
+ * The one table of parameters. Included with CONFIG_PARAM defined:
+ *   CONFIG_PARAM(ID, "name", TYPE, FLAGS, "default", "choices"|NULL, "doc")
+ * Defaults may use $name expansion. Names follow Postfix wherever the
+ * meaning is the same. Development defaults (no file) are applied on top in
+ * config.c, not here.
+ *
+ * CONFIG_F_LISTENER marks what a listener may override (submission_NAME,
+ * smtps_NAME).
+ */
+#define L CONFIG_F_LISTENER
+
+/* ---- identity ---- */
+CONFIG_PARAM(P_MYHOSTNAME, "myhostname", CONFIG_STR, 0, "", NULL,
+	"the fully qualified name of this host (default: from gethostname)")
+CONFIG_PARAM(P_MYDOMAIN, "mydomain", CONFIG_STR, 0, "", NULL,
+	"the domain of this host (default: myhostname less its first label)")
+CONFIG_PARAM(P_MYORIGIN, "myorigin", CONFIG_STR, 0, "$myhostname", NULL,
+	"the domain appended to unqualified addresses of local submissions")
+CONFIG_PARAM(P_MAIL_NAME, "mail_name", CONFIG_STR, 0, "tern", NULL,
+	"the name of the mail system, in the banner and Received headers")
+CONFIG_PARAM(P_SMTPD_BANNER, "smtpd_banner", CONFIG_STR, L, "$myhostname ESMTP $mail_name", NULL,
+	"the text after 220 in the greeting")
+
+/* ---- address classes and routing ---- */
+CONFIG_PARAM(P_MYDESTINATION, "mydestination", CONFIG_LIST, 0,
+	"$myhostname, localhost.$mydomain, localhost", NULL,
+	"domains delivered locally (alias_maps, then local_transport)")
+CONFIG_PARAM(P_MYNETWORKS, "mynetworks", CONFIG_NETWORKS, L, "127.0.0.0/8 [::1]/128", NULL,
+	"client networks trusted to relay")
+CONFIG_PARAM(P_RELAY_DOMAINS, "relay_domains", CONFIG_LIST, 0, "", NULL,
+	"domains accepted for relaying to their MX")
+CONFIG_PARAM(P_VIRTUAL_MAILBOX_DOMAINS, "virtual_mailbox_domains", CONFIG_LIST, 0, "", NULL,
+	"domains whose mailboxes are listed in virtual_mailbox_maps")
+CONFIG_PARAM(P_VIRTUAL_MAILBOX_MAPS, "virtual_mailbox_maps", CONFIG_LIST, 0, "", NULL,
+	"maps of valid virtual mailbox addresses (lmdb:/path, texthash:/path)")
+CONFIG_PARAM(P_VIRTUAL_ALIAS_MAPS, "virtual_alias_maps", CONFIG_LIST, 0, "", NULL,
+	"maps rewriting recipient addresses to other addresses")
+CONFIG_PARAM(P_ALIAS_MAPS, "alias_maps", CONFIG_LIST, 0, "", NULL,
+	"alias maps for local recipients (/etc/aliases format)")
+CONFIG_PARAM(P_RECIPIENT_DELIMITER, "recipient_delimiter", CONFIG_STR, 0, "", NULL,
+	"characters separating a local part from its extension (user+tag)")
+CONFIG_PARAM(P_LOCAL_TRANSPORT, "local_transport", CONFIG_STR, 0, "local", NULL,
+	"next hop for mydestination: local, lmtp:unix:/path, lmtp:inet:host:port")
+CONFIG_PARAM(P_VIRTUAL_TRANSPORT, "virtual_transport", CONFIG_STR, 0, "lmtp:unix:/run/dovecot/lmtp", NULL,
+	"next hop for virtual_mailbox_domains")
+CONFIG_PARAM(P_TRANSPORT_MAPS, "transport_maps", CONFIG_LIST, 0, "", NULL,
+	"per-domain next hops (example.org smtp:[10.0.0.5]:25)")
+CONFIG_PARAM(P_RELAYHOST, "relayhost", CONFIG_STR, 0, "", NULL,
+	"send all non-local mail through this host ([host]:port = no MX lookup)")
+CONFIG_PARAM(P_SMTP_PORT, "smtp_port", CONFIG_INT, 0, "25", NULL,
+	"the port of next hops found through MX or A/AAAA records")
+CONFIG_PARAM(P_DNS_SERVERS, "dns_servers", CONFIG_LIST, 0, "", NULL,
+	"resolvers to use instead of /etc/resolv.conf (ip[:port] list)")
+CONFIG_PARAM(P_INET_PROTOCOLS, "inet_protocols", CONFIG_ENUM, 0, "all", "all|ipv4|ipv6",
+	"address families used for outbound connections")
+CONFIG_PARAM(P_CONTENT_FILTER, "content_filter", CONFIG_STR, L, "", NULL,
+	"after-queue filter next hop, e.g. smtp:[127.0.0.1]:10024")
+CONFIG_PARAM(P_HOPCOUNT_LIMIT, "hopcount_limit", CONFIG_INT, 0, "50", NULL,
+	"most Received headers a message may carry before it is a loop (554 5.4.6)")
+
+/* ---- listeners ---- */
+CONFIG_PARAM(P_SMTPD_LISTEN, "smtpd_listen", CONFIG_LISTEN, 0, "0.0.0.0:25", NULL,
+	"address:port list of the port-25 SMTP listener")
+CONFIG_PARAM(P_SUBMISSION_LISTEN, "submission_listen", CONFIG_LISTEN, 0, "0.0.0.0:587", NULL,
+	"address:port list of the submission listener (587)")
+CONFIG_PARAM(P_SMTPS_LISTEN, "smtps_listen", CONFIG_LISTEN, 0, "", NULL,
+	"address:port list of the implicit-TLS submission listener (465)")
+
+/* ---- spool, processes, logging ---- */
+CONFIG_PARAM(P_QUEUE_DIRECTORY, "queue_directory", CONFIG_STR, 0, "/var/spool/tern", NULL,
+	"the spool: LMDB index, message files, sockets")
+CONFIG_PARAM(P_MAIL_OWNER, "mail_owner", CONFIG_STR, 0, "tern", NULL,
+	"the unprivileged user every child role runs as")
+CONFIG_PARAM(P_LOG_FILE, "log_file", CONFIG_STR, 0, "", NULL,
+	"file to log to instead of syslog (empty: syslog, facility mail)")
+CONFIG_PARAM(P_SPOOL_FSYNC_THREADS, "spool_fsync_threads", CONFIG_INT, 0, "8", NULL,
+	"threads that make message files durable in parallel (group commit)")
+CONFIG_PARAM(P_SPOOL_MAP_SIZE, "spool_map_size", CONFIG_SIZE, 0, "64m", NULL,
+	"initial size of the LMDB index map; it grows when full")
+CONFIG_PARAM(P_SMTPD_DRAIN_TIMEOUT, "smtpd_drain_timeout", CONFIG_TIME, 0, "60s", NULL,
+	"on SIGTERM, how long sessions in a transaction may take to finish")
+
+/* ---- smtpd limits ---- */
+CONFIG_PARAM(P_MESSAGE_SIZE_LIMIT, "message_size_limit", CONFIG_SIZE, L, "10240000", NULL,
+	"largest message accepted, in bytes (552 5.3.4); 0 = no limit")
+CONFIG_PARAM(P_LINE_LENGTH_LIMIT, "line_length_limit", CONFIG_SIZE, L, "2048", NULL,
+	"longest SMTP command line, CRLF included (500 5.5.2); AUTH lines may be 12288")
+CONFIG_PARAM(P_MESSAGE_LINE_LENGTH_LIMIT, "message_line_length_limit", CONFIG_SIZE, L, "65536", NULL,
+	"longest line of message content, CRLF included (554 5.6.0); 0 = no limit")
+CONFIG_PARAM(P_SMTPD_RECIPIENT_LIMIT, "smtpd_recipient_limit", CONFIG_INT, L, "1000", NULL,
+	"most recipients in one transaction (452 4.5.3)")
+CONFIG_PARAM(P_SMTPD_HELO_REQUIRED, "smtpd_helo_required", CONFIG_BOOL, L, "no", NULL,
+	"require HELO or EHLO before MAIL")
+CONFIG_PARAM(P_DISABLE_VRFY_COMMAND, "disable_vrfy_command", CONFIG_BOOL, L, "no", NULL,
+	"answer VRFY with 502 5.5.1")
+CONFIG_PARAM(P_SMTPD_SOFT_ERROR_LIMIT, "smtpd_soft_error_limit", CONFIG_INT, L, "10", NULL,
+	"errors after which each reply is delayed by smtpd_error_sleep_time")
+CONFIG_PARAM(P_SMTPD_HARD_ERROR_LIMIT, "smtpd_hard_error_limit", CONFIG_INT, L, "20", NULL,
+	"errors after which the session ends with 421 4.7.0")
+CONFIG_PARAM(P_SMTPD_ERROR_SLEEP_TIME, "smtpd_error_sleep_time", CONFIG_TIME, L, "1s", NULL,
+	"delay before each reply once the soft error limit is reached")
+CONFIG_PARAM(P_SMTPD_TIMEOUT, "smtpd_timeout", CONFIG_TIME, L, "300s", NULL,
+	"idle time allowed while waiting for a client command or data (421 4.4.2)")
+CONFIG_PARAM(P_SMTPD_FORBID_BARE_NEWLINE, "smtpd_forbid_bare_newline", CONFIG_ENUM, L,
+	"normalize", "normalize|reject|yes",
+	"bare LF in commands and data: normalize to CRLF, or reject (550 5.5.2); "
+	"end of data is always and only CRLF.CRLF")
+CONFIG_PARAM(P_SMTPD_CLIENT_CONNECTION_LIMIT, "smtpd_client_connection_limit", CONFIG_INT, 0, "20000", NULL,
+	"most concurrent SMTP sessions over all listeners (421 4.7.0 beyond)")
+CONFIG_PARAM(P_SMTPD_DELAY_REJECT, "smtpd_delay_reject", CONFIG_BOOL, L, "yes", NULL,
+	"evaluate client, helo and sender restrictions at RCPT time")
+
+/* ---- restrictions ---- */
+CONFIG_PARAM(P_SMTPD_CLIENT_RESTRICTIONS, "smtpd_client_restrictions", CONFIG_RESTRICTIONS, L, "", NULL,
+	"restrictions applied to the client's address and name")
+CONFIG_PARAM(P_SMTPD_HELO_RESTRICTIONS, "smtpd_helo_restrictions", CONFIG_RESTRICTIONS, L, "", NULL,
+	"restrictions applied to the HELO/EHLO name")
+CONFIG_PARAM(P_SMTPD_SENDER_RESTRICTIONS, "smtpd_sender_restrictions", CONFIG_RESTRICTIONS, L, "", NULL,
+	"restrictions applied to MAIL FROM")
+CONFIG_PARAM(P_SMTPD_RELAY_RESTRICTIONS, "smtpd_relay_restrictions", CONFIG_RESTRICTIONS, L,
+	"permit_mynetworks, permit_sasl_authenticated, reject_unauth_destination", NULL,
+	"relay control applied to RCPT TO before smtpd_recipient_restrictions")
+CONFIG_PARAM(P_SMTPD_RECIPIENT_RESTRICTIONS, "smtpd_recipient_restrictions", CONFIG_RESTRICTIONS, L, "", NULL,
+	"restrictions applied to RCPT TO")
+CONFIG_PARAM(P_SMTPD_DATA_RESTRICTIONS, "smtpd_data_restrictions", CONFIG_RESTRICTIONS, L, "", NULL,
+	"restrictions applied to DATA/BDAT")
+
+/* ---- TLS ---- */
+CONFIG_PARAM(P_SMTPD_TLS_CERT_FILE, "smtpd_tls_cert_file", CONFIG_STR, L, "", NULL,
+	"PEM certificate chain of the listener")
+CONFIG_PARAM(P_SMTPD_TLS_KEY_FILE, "smtpd_tls_key_file", CONFIG_STR, L, "$smtpd_tls_cert_file", NULL,
+	"PEM private key of the listener")
+CONFIG_PARAM(P_SMTPD_TLS_SECURITY_LEVEL, "smtpd_tls_security_level", CONFIG_ENUM, L, "none",
+	"none|may|encrypt", "STARTTLS policy of the listener")
+CONFIG_PARAM(P_SMTPD_TLS_AUTH_ONLY, "smtpd_tls_auth_only", CONFIG_BOOL, L, "yes", NULL,
+	"offer AUTH only over TLS")
+CONFIG_PARAM(P_SMTP_TLS_SECURITY_LEVEL, "smtp_tls_security_level", CONFIG_ENUM, 0, "may",
+	"none|may|encrypt|verify", "outbound TLS policy")
+CONFIG_PARAM(P_SMTP_TLS_CAFILE, "smtp_tls_CAfile", CONFIG_STR, 0, "/etc/ssl/certs/ca-certificates.crt", NULL,
+	"CA bundle for smtp_tls_security_level = verify")
+
+/* ---- SASL ---- */
+CONFIG_PARAM(P_SMTPD_SASL_AUTH_ENABLE, "smtpd_sasl_auth_enable", CONFIG_BOOL, L, "no", NULL,
+	"offer SMTP AUTH")
+CONFIG_PARAM(P_SMTPD_SASL_TYPE, "smtpd_sasl_type", CONFIG_ENUM, L, "cyrus", "cyrus|dovecot",
+	"SASL implementation")
+CONFIG_PARAM(P_SMTPD_SASL_PATH, "smtpd_sasl_path", CONFIG_STR, L, "smtpd", NULL,
+	"cyrus: application name; dovecot: auth socket path")
+CONFIG_PARAM(P_CYRUS_SASL_CONFIG_PATH, "cyrus_sasl_config_path", CONFIG_STR, 0, "", NULL,
+	"directories searched for the Cyrus application config")
+CONFIG_PARAM(P_SMTPD_SENDER_LOGIN_MAPS, "smtpd_sender_login_maps", CONFIG_LIST, L, "", NULL,
+	"maps of envelope sender -> SASL logins allowed to use it")
+CONFIG_PARAM(P_SMTP_SASL_PASSWORD_MAPS, "smtp_sasl_password_maps", CONFIG_LIST, 0, "", NULL,
+	"maps of next hop -> user:password for client AUTH")
+
+/* ---- queue and retry ---- */
+CONFIG_PARAM(P_MAXIMAL_QUEUE_LIFETIME, "maximal_queue_lifetime", CONFIG_TIME, CONFIG_F_UNIT_DAY, "5d", NULL,
+	"how long a message may be deferred before it bounces")
+CONFIG_PARAM(P_BOUNCE_QUEUE_LIFETIME, "bounce_queue_lifetime", CONFIG_TIME, CONFIG_F_UNIT_DAY, "5d", NULL,
+	"the same for bounces")
+CONFIG_PARAM(P_DELAY_WARNING_TIME, "delay_warning_time", CONFIG_TIME, CONFIG_F_UNIT_HOUR, "0h", NULL,
+	"send a delay DSN after this long (0 = never)")
+CONFIG_PARAM(P_MINIMAL_BACKOFF_TIME, "minimal_backoff_time", CONFIG_TIME, 0, "300s", NULL,
+	"smallest retry interval where no retry rule matches")
+CONFIG_PARAM(P_MAXIMAL_BACKOFF_TIME, "maximal_backoff_time", CONFIG_TIME, 0, "4000s", NULL,
+	"largest retry interval where no retry rule matches")
+CONFIG_PARAM(P_RETRY_RULES, "retry_rules", CONFIG_STR, 0, "", NULL,
+	"file of Exim-syntax retry rules (PATTERN ERROR-CLASS RULES)")
+CONFIG_PARAM(P_DEFAULT_DESTINATION_CONCURRENCY_LIMIT, "default_destination_concurrency_limit",
+	CONFIG_INT, 0, "20", NULL, "parallel deliveries to one destination")
+CONFIG_PARAM(P_DEFAULT_DESTINATION_RATE_DELAY, "default_destination_rate_delay", CONFIG_TIME, 0, "0s", NULL,
+	"pause between deliveries to one destination")
+
+/* ---- local delivery ---- */
+CONFIG_PARAM(P_ALLOW_MAIL_TO_COMMANDS, "allow_mail_to_commands", CONFIG_BOOL, 0, "no", NULL,
+	"allow aliases to |command")
+CONFIG_PARAM(P_ALLOW_MAIL_TO_FILES, "allow_mail_to_files", CONFIG_BOOL, 0, "no", NULL,
+	"allow aliases to /file")
+CONFIG_PARAM(P_HOME_MAILBOX, "home_mailbox", CONFIG_STR, 0, "", NULL,
+	"mailbox path relative to the home directory (ends in / for Maildir)")
+CONFIG_PARAM(P_MAIL_SPOOL_DIRECTORY, "mail_spool_directory", CONFIG_STR, 0, "/var/mail", NULL,
+	"where local mbox (or Maildir, ending in /) mailboxes live")
+
+#undef L
