@@ -43,6 +43,20 @@ log_open(const char *role, unsigned sinks, const char *path)
 }
 
 void
+log_open_fd(const char *role, unsigned sinks, int fd)
+{
+	if (log_fd >= 0 && log_fd != fd)
+		close(log_fd);
+	log_fd = fd;
+	snprintf(log_ident, sizeof(log_ident), "tern%s%s", role ? "/" : "", role ? role : "");
+	if (sinks & LOG_SINK_SYSLOG) {
+		closelog();
+		openlog(log_ident, LOG_PID | LOG_NDELAY, LOG_MAIL);
+	}
+	log_sinks = sinks;
+}
+
+void
 log_set_hostname(const char *host)
 {
 	snprintf(log_host, sizeof(log_host), "%s", host);

@@ -29,6 +29,8 @@ enum log_sink {
  * be opened (the previous sinks stay).
  */
 int log_open(const char *role, unsigned sinks, const char *path);
+/* The same, with a log file descriptor opened by the master (adopted). */
+void log_open_fd(const char *role, unsigned sinks, int fd);
 /* The host name put in file and stderr lines. */
 void log_set_hostname(const char *host);
 /* Turn debug lines on or off (never on by default). */

@@ -1,0 +1,120 @@
+/*
+ * master_listen: socket(), bind(), listen() for each configured address.
+ * Owns the listening descriptors until master_listeners_close().
+ */
+#include "master/master_listen.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+static const struct {
+	enum config_param param;
+	enum config_listener listener;
+} master_listen_params[] = {
+	{ P_SMTPD_LISTEN, CONFIG_LISTENER_SMTP },
+	{ P_SUBMISSION_LISTEN, CONFIG_LISTENER_SUBMISSION },
+	{ P_SMTPS_LISTEN, CONFIG_LISTENER_SMTPS },
+};
+
+static int
+master_listen_one(const struct config_listen_addr *a, char *err, size_t errsz)
+{
+	struct sockaddr_storage ss;
+	struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+	socklen_t len;
+	int fd, on = 1;
+
+	memset(&ss, 0, sizeof(ss));
+	if (inet_pton(AF_INET, a->host, &s4->sin_addr) == 1) {
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons((uint16_t)a->port);
+		len = sizeof(*s4);
+	} else if (inet_pton(AF_INET6, a->host, &s6->sin6_addr) == 1) {
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons((uint16_t)a->port);
+		len = sizeof(*s6);
+	} else {
+		snprintf(err, errsz, "listen address %s: not an IP address", a->host);
+		return -1;
+	}
+	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0) {
+		snprintf(err, errsz, "socket: %s", strerror(errno));
+		return -1;
+	}
+	(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
+	/* [::]:25 and 0.0.0.0:25 are separate listeners, as configured. */
+	if (ss.ss_family == AF_INET6)
+		(void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof(on));
+	if (bind(fd, (struct sockaddr *)&ss, len) < 0 || listen(fd, MASTER_LISTEN_BACKLOG) < 0) {
+		snprintf(err, errsz, "bind %s%s%s:%u: %s", ss.ss_family == AF_INET6 ? "[" : "",
+		    a->host, ss.ss_family == AF_INET6 ? "]" : "", a->port, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+int
+master_listeners_open(struct master_listeners *ls, const struct config *cfg, char *err,
+    size_t errsz)
+{
+	const struct config_listen_addr *addrs;
+	size_t i, j, n;
+	int fd;
+
+	memset(ls, 0, sizeof(*ls));
+	for (i = 0; i < sizeof(master_listen_params) / sizeof(master_listen_params[0]); i++) {
+		addrs = config_listen(cfg, master_listen_params[i].param, &n);
+		for (j = 0; j < n; j++) {
+			if (ls->n == MASTER_LISTENERS_MAX) {
+				snprintf(err, errsz, "more than %d listen addresses", MASTER_LISTENERS_MAX);
+				master_listeners_close(ls);
+				return -1;
+			}
+			fd = master_listen_one(&addrs[j], err, errsz);
+			if (fd < 0) {
+				master_listeners_close(ls);
+				return -1;
+			}
+			ls->fd[ls->n] = fd;
+			ls->listener[ls->n] = master_listen_params[i].listener;
+			snprintf(ls->name[ls->n], sizeof(ls->name[0]), "%s:%u", addrs[j].host, addrs[j].port);
+			ls->n++;
+		}
+	}
+	return 0;
+}
+
+void
+master_listeners_close(struct master_listeners *ls)
+{
+	for (size_t i = 0; i < ls->n; i++)
+		close(ls->fd[i]);
+	ls->n = 0;
+}
+
+bool
+master_listeners_same(const struct master_listeners *ls, const struct config *cfg)
+{
+	const struct config_listen_addr *addrs;
+	char name[80];
+	size_t i, j, n, k = 0;
+
+	for (i = 0; i < sizeof(master_listen_params) / sizeof(master_listen_params[0]); i++) {
+		addrs = config_listen(cfg, master_listen_params[i].param, &n);
+		for (j = 0; j < n; j++, k++) {
+			snprintf(name, sizeof(name), "%s:%u", addrs[j].host, addrs[j].port);
+			if (k >= ls->n || strcmp(name, ls->name[k]) != 0 ||
+			    ls->listener[k] != master_listen_params[i].listener)
+				return false;
+		}
+	}
+	return k == ls->n;
+}

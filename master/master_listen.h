@@ -1,0 +1,32 @@
+/*
+ * master_listen: the listening sockets, bound by the master (port 25 needs
+ * root) and handed to the smtpd role.
+ */
+#ifndef TERN_MASTER_LISTEN_H
+#define TERN_MASTER_LISTEN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "config/config.h"
+
+#define MASTER_LISTENERS_MAX 32
+/* Pending connections the kernel queues per listener. */
+#define MASTER_LISTEN_BACKLOG 4096
+
+struct master_listeners {
+	size_t n;
+	int fd[MASTER_LISTENERS_MAX];
+	enum config_listener listener[MASTER_LISTENERS_MAX];
+	char name[MASTER_LISTENERS_MAX][80];	/* "127.0.0.1:25", for messages */
+};
+
+/* Bind every address of smtpd_listen, submission_listen, smtps_listen.
+ * 0, or -1 with "bind 127.0.0.1:25: Address already in use" in err. */
+int master_listeners_open(struct master_listeners *ls, const struct config *cfg, char *err,
+                          size_t errsz);
+void master_listeners_close(struct master_listeners *ls);
+/* Would cfg bind exactly these addresses? */
+bool master_listeners_same(const struct master_listeners *ls, const struct config *cfg);
+
+#endif

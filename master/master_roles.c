@@ -1,0 +1,28 @@
+/*
+ * master_roles: the table of roles. Each later role (qmgr, smtp, lmtp,
+ * local) is one more row here and one entry function in its folder.
+ */
+#include "master/master_roles.h"
+
+#include <string.h>
+
+static int
+master_role_smtpd(const struct master_role_args *a)
+{
+	return smtpd_main(a->config_path, a->cfg, a->control_fd, a->listen_fds, a->nlisten_fds);
+}
+
+const struct master_role master_roles[] = {
+	/* name     entry              listeners */
+	{ "smtpd", master_role_smtpd, true },
+};
+const size_t master_roles_count = sizeof(master_roles) / sizeof(master_roles[0]);
+
+const struct master_role *
+master_role_find(const char *name)
+{
+	for (size_t i = 0; i < master_roles_count; i++)
+		if (strcmp(master_roles[i].name, name) == 0)
+			return &master_roles[i];
+	return NULL;
+}

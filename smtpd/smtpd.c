@@ -1,0 +1,429 @@
+/*
+ * smtpd: the listener role's process. It owns the event loop, the
+ * listening sockets it was handed, the spool handle, the configuration in
+ * force and the list of sessions; sessions borrow all of these.
+ *
+ * Talks to the master over one socketpair: READY when serving, RELOAD
+ * (re-read the validated configuration; sessions keep going), DRAIN (stop
+ * accepting, let transactions finish within smtpd_drain_timeout, exit 0).
+ * A frame it cannot decode is a bug (panic); the master restarts the role.
+ */
+#include "smtpd/smtpd.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "common/buf.h"
+#include "common/evloop.h"
+#include "common/frame.h"
+#include "common/log.h"
+#include "queue/spool.h"
+#include "smtpd/smtpd_server.h"
+#include "smtpd/smtpd_session.h"
+#include "smtpd/smtpd_session_impl.h"
+
+/* Connections taken from one listener per readiness event, so one busy
+ * listener cannot starve the sessions. */
+#define SMTPD_ACCEPT_BATCH 64
+/* Frames from the master are small; this bounds a runaway sender. */
+#define SMTPD_CONTROL_MAX (64u * 1024)
+/* How long the drained role waits for the spool's last verdicts. */
+#define SMTPD_EXIT_COMMIT_WAIT_MS 30000
+#define SMTPD_LISTENERS_MAX 32
+
+struct smtpd_listener {
+	struct ev_io io;
+	int fd;
+	enum config_listener listener;
+	struct smtpd_role *role;
+};
+
+struct smtpd_role {
+	struct smtpd_server srv;
+	const char *cfg_path;
+	struct smtpd_listener listeners[SMTPD_LISTENERS_MAX];
+	size_t nlisteners;
+	int control_fd;
+	struct ev_io control_io;
+	struct buf control_in;
+	struct ev_io commit_io;
+	struct ev_timer drain_timer;	/* smtpd_drain_timeout */
+	struct ev_timer drain_tick;	/* looks whether every session ended */
+	int exit_status;
+};
+
+/* ---- the server's session list ---- */
+
+void
+smtpd_server_session_added(struct smtpd_server *srv, struct smtpd_session *s)
+{
+	s->prev = NULL;
+	s->next = srv->sessions;
+	if (srv->sessions != NULL)
+		srv->sessions->prev = s;
+	srv->sessions = s;
+	srv->nsessions++;
+}
+
+void
+smtpd_server_session_removed(struct smtpd_server *srv, struct smtpd_session *s)
+{
+	if (s->prev != NULL)
+		s->prev->next = s->next;
+	else
+		srv->sessions = s->next;
+	if (s->next != NULL)
+		s->next->prev = s->prev;
+	srv->nsessions--;
+}
+
+/* ---- control channel ---- */
+
+static void
+smtpd_control_send(struct smtpd_role *role, enum frame_type type, const char *text, uint64_t num)
+{
+	struct buf out;
+	size_t start;
+	ssize_t n;
+
+	buf_init(&out, SMTPD_CONTROL_MAX);
+	start = frame_begin(&out, type);
+	if (type == FRAME_CHILD_READY)
+		frame_put_u64(&out, num);
+	else if (type == FRAME_CHILD_RELOADED)
+		frame_put_str(&out, text);
+	if (frame_end(&out, start) != FRAME_OK)
+		panic("control frame too large");
+	/* Small frames on a local socketpair: a short blocking write. */
+	while (buf_len(&out) > 0) {
+		n = write(role->control_fd, buf_data(&out), buf_len(&out));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			continue;
+		if (n <= 0)
+			break;		/* the master is gone; the read side notices */
+		buf_consume(&out, (size_t)n);
+	}
+	buf_free(&out);
+}
+
+static void smtpd_drain_start(struct smtpd_role *role, int64_t seconds);
+
+static void
+smtpd_reload(struct smtpd_role *role)
+{
+	struct buf errors;
+	struct config *cfg;
+
+	buf_init(&errors, 64 * 1024);
+	cfg = config_load(role->cfg_path, &errors);
+	if (cfg == NULL) {
+		/* The master validated this file a moment ago; it changed since. */
+		log_warning("reload: configuration has errors, keeping the old one: %s",
+		    buf_cstr(&errors));
+		smtpd_control_send(role, FRAME_CHILD_RELOADED, "configuration errors", 0);
+		buf_free(&errors);
+		return;
+	}
+	buf_free(&errors);
+	config_free(role->srv.cfg);
+	role->srv.cfg = cfg;
+	snprintf(role->srv.hostname, sizeof(role->srv.hostname), "%s", config_str(cfg, P_MYHOSTNAME));
+	log_set_hostname(role->srv.hostname);
+	log_info("reload: configuration %s", role->cfg_path ? role->cfg_path : "(development defaults)");
+	smtpd_control_send(role, FRAME_CHILD_RELOADED, "", 0);
+}
+
+static void
+smtpd_control_frame(struct smtpd_role *role, struct frame_reader *r)
+{
+	uint64_t seconds;
+
+	switch (r->type) {
+	case FRAME_MASTER_RELOAD:
+		if (frame_get_end(r) < 0)
+			panic("malformed RELOAD frame from master");
+		smtpd_reload(role);
+		break;
+	case FRAME_MASTER_DRAIN:
+		if (frame_get_u64(r, &seconds) < 0 || frame_get_end(r) < 0)
+			panic("malformed DRAIN frame from master");
+		smtpd_drain_start(role, (int64_t)seconds);
+		break;
+	default:
+		panic("unexpected frame type %d from master", (int)r->type);
+	}
+}
+
+static void
+smtpd_control_read(struct ev_io *io, unsigned revents)
+{
+	struct smtpd_role *role = io->arg;
+	struct frame_reader r;
+	size_t flen;
+	ssize_t n;
+
+	(void)revents;
+	n = buf_read_fd(&role->control_in, role->control_fd, 4096);
+	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+		/* The master is gone: stop serving, as after SIGTERM. */
+		evloop_io_del(role->srv.loop, &role->control_io);
+		if (!role->srv.draining)
+			log_warning("master went away; draining");
+		smtpd_drain_start(role, config_time(role->srv.cfg, P_SMTPD_DRAIN_TIMEOUT));
+		return;
+	}
+	for (;;) {
+		switch (frame_parse(buf_data(&role->control_in), buf_len(&role->control_in), &r, &flen)) {
+		case FRAME_NEED_MORE:
+			return;
+		case FRAME_BAD:
+			panic("malformed frame header from master");
+		case FRAME_OK:
+			smtpd_control_frame(role, &r);
+			buf_consume(&role->control_in, flen);
+			break;
+		}
+	}
+}
+
+/* ---- listeners ---- */
+
+static void
+smtpd_refuse(int fd, const char *host)
+{
+	char line[300];
+	int n;
+
+	/* Best effort on a fresh socket: the reply fits its send buffer. */
+	n = snprintf(line, sizeof(line), "421 4.7.0 %s Error: too many connections\r\n", host);
+	if (n > 0)
+		(void)send(fd, line, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+	close(fd);
+}
+
+static void
+smtpd_accept(struct ev_io *io, unsigned revents)
+{
+	struct smtpd_listener *l = io->arg;
+	struct smtpd_role *role = l->role;
+	struct sockaddr_storage peer, local;
+	socklen_t plen, llen;
+	uint64_t limit;
+	int fd, i;
+
+	(void)revents;
+	limit = config_int(role->srv.cfg, P_SMTPD_CLIENT_CONNECTION_LIMIT);
+	for (i = 0; i < SMTPD_ACCEPT_BATCH; i++) {
+		plen = sizeof(peer);
+		fd = accept4(l->fd, (struct sockaddr *)&peer, &plen, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0) {
+			if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+				log_warning("accept: %s", strerror(errno));
+			return;
+		}
+		if (limit > 0 && role->srv.nsessions >= limit) {
+			log_warning("too many connections (%llu); refusing one",
+			    (unsigned long long)limit);
+			smtpd_refuse(fd, role->srv.hostname);
+			continue;
+		}
+		llen = sizeof(local);
+		if (getsockname(fd, (struct sockaddr *)&local, &llen) < 0)
+			memset(&local, 0, sizeof(local));
+		smtpd_session_start(&role->srv, fd, l->listener, (struct sockaddr *)&peer, plen,
+		    (struct sockaddr *)&local, llen);
+	}
+}
+
+/* ---- spool results ---- */
+
+static void
+smtpd_commit_ready(struct ev_io *io, unsigned revents)
+{
+	struct smtpd_role *role = io->arg;
+
+	(void)revents;
+	spool_commit_dispatch(role->srv.spool);
+}
+
+/* ---- drain ---- */
+
+static void
+smtpd_drain_check(struct smtpd_role *role)
+{
+	if (!role->srv.draining || role->srv.nsessions > 0)
+		return;
+	evloop_break(role->srv.loop);
+}
+
+static void
+smtpd_drain_timeout(struct ev_timer *t)
+{
+	struct smtpd_role *role = t->arg;
+	struct smtpd_session *s, *next;
+
+	log_warning("drain timeout: closing %zu sessions", role->srv.nsessions);
+	for (s = role->srv.sessions; s != NULL; s = next) {
+		next = s->next;
+		smtpd_session_abort(s);
+	}
+	evloop_break(role->srv.loop);
+}
+
+static void smtpd_drain_tick(struct ev_timer *t);
+
+static void
+smtpd_drain_start(struct smtpd_role *role, int64_t seconds)
+{
+	struct smtpd_session *s, *next;
+	size_t i;
+
+	if (role->srv.draining)
+		return;
+	role->srv.draining = true;
+	log_info("stopping: no new connections, %zu sessions to finish", role->srv.nsessions);
+	for (i = 0; i < role->nlisteners; i++) {
+		evloop_io_del(role->srv.loop, &role->listeners[i].io);
+		close(role->listeners[i].fd);
+	}
+	role->nlisteners = 0;
+	for (s = role->srv.sessions; s != NULL; s = next) {
+		next = s->next;
+		smtpd_session_drain(s);
+	}
+	evloop_timer_init(&role->drain_timer, smtpd_drain_timeout, role);
+	evloop_timer_start(role->srv.loop, &role->drain_timer, seconds * 1000);
+	/* Sessions end on their own; look every 100 ms whether all have. */
+	evloop_timer_init(&role->drain_tick, smtpd_drain_tick, role);
+	evloop_timer_start(role->srv.loop, &role->drain_tick, 100);
+	smtpd_drain_check(role);
+}
+
+static void
+smtpd_drain_tick(struct ev_timer *t)
+{
+	struct smtpd_role *role = t->arg;
+
+	smtpd_drain_check(role);
+	evloop_timer_start(role->srv.loop, t, 100);
+}
+
+static void
+smtpd_signal(int signo, void *arg)
+{
+	struct smtpd_role *role = arg;
+
+	if (signo == SIGTERM || signo == SIGINT)
+		smtpd_drain_start(role, config_time(role->srv.cfg, P_SMTPD_DRAIN_TIMEOUT));
+}
+
+/* ---- main ---- */
+
+static void
+smtpd_raise_nofile(void)
+{
+	struct rlimit rl;
+
+	/* 10,000 sessions need 10,000 descriptors; the master raised the
+	 * hard limit while it was root. */
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+			log_warning("cannot raise the descriptor limit: %s", strerror(errno));
+	}
+}
+
+static void
+smtpd_wait_commits(struct smtpd_role *role)
+{
+	int64_t until = evloop_update_time(role->srv.loop) + SMTPD_EXIT_COMMIT_WAIT_MS;
+
+	/* Every message the spool still holds gets its verdict (and its
+	 * session its reply) before the role exits. */
+	while (spool_commit_pending(role->srv.spool) > 0 &&
+	    evloop_update_time(role->srv.loop) < until) {
+		if (spool_commit_dispatch(role->srv.spool) == 0)
+			usleep(1000);
+	}
+}
+
+static int
+smtpd_setup(struct smtpd_role *role, const struct smtpd_listen_fd *fds, size_t nfds)
+{
+	struct spool_options opt;
+	char err[256];
+	size_t i;
+
+	memset(&opt, 0, sizeof(opt));
+	opt.fsync_threads = (unsigned)config_int(role->srv.cfg, P_SPOOL_FSYNC_THREADS);
+	opt.map_size = config_int(role->srv.cfg, P_SPOOL_MAP_SIZE);
+	role->srv.spool = spool_open(config_str(role->srv.cfg, P_QUEUE_DIRECTORY), &opt, err, sizeof(err));
+	if (role->srv.spool == NULL)
+		fatal("cannot open the spool %s: %s", config_str(role->srv.cfg, P_QUEUE_DIRECTORY), err);
+	if (evloop_io_add(role->srv.loop, &role->commit_io, spool_commit_fd(role->srv.spool), EV_READ,
+	    smtpd_commit_ready, role) < 0)
+		fatal("epoll: %s", strerror(errno));
+	if (nfds > SMTPD_LISTENERS_MAX)
+		fatal("too many listening sockets (%zu)", nfds);
+	for (i = 0; i < nfds; i++) {
+		struct smtpd_listener *l = &role->listeners[role->nlisteners++];
+
+		l->fd = fds[i].fd;
+		l->listener = fds[i].listener;
+		l->role = role;
+		if (evloop_set_nonblock(l->fd) < 0 ||
+		    evloop_io_add(role->srv.loop, &l->io, l->fd, EV_READ, smtpd_accept, l) < 0)
+			fatal("listener: %s", strerror(errno));
+	}
+	if (evloop_set_nonblock(role->control_fd) < 0 ||
+	    evloop_io_add(role->srv.loop, &role->control_io, role->control_fd, EV_READ,
+	    smtpd_control_read, role) < 0)
+		fatal("control socket: %s", strerror(errno));
+	if (evloop_signal_add(role->srv.loop, SIGTERM, smtpd_signal, role) < 0 ||
+	    evloop_signal_add(role->srv.loop, SIGINT, smtpd_signal, role) < 0)
+		fatal("signals: %s", strerror(errno));
+	return 0;
+}
+
+int
+smtpd_main(const char *cfg_path, struct config *cfg, int control_fd,
+    const struct smtpd_listen_fd *fds, size_t nfds)
+{
+	struct smtpd_role *role;
+
+	role = calloc(1, sizeof(*role));
+	if (role == NULL)
+		fatal("out of memory");
+	signal(SIGPIPE, SIG_IGN);
+	smtpd_raise_nofile();
+	role->cfg_path = cfg_path;
+	role->control_fd = control_fd;
+	buf_init(&role->control_in, SMTPD_CONTROL_MAX);
+	role->srv.cfg = cfg;
+	snprintf(role->srv.hostname, sizeof(role->srv.hostname), "%s", config_str(cfg, P_MYHOSTNAME));
+	role->srv.loop = evloop_new();
+	if (role->srv.loop == NULL)
+		fatal("evloop: %s", strerror(errno));
+	smtpd_setup(role, fds, nfds);
+	smtpd_control_send(role, FRAME_CHILD_READY, NULL, (uint64_t)getpid());
+
+	evloop_run(role->srv.loop);
+
+	smtpd_wait_commits(role);
+	smtpd_control_send(role, FRAME_CHILD_DRAINED, NULL, 0);
+	log_info("stopped");
+	spool_close(role->srv.spool);
+	evloop_free(role->srv.loop);
+	config_free(role->srv.cfg);
+	buf_free(&role->control_in);
+	free(role);
+	return 0;
+}

@@ -1,0 +1,32 @@
+/*
+ * smtpd_server: what all sessions of the listener role share: the event
+ * loop, the configuration in force, the spool handle, the list of
+ * sessions and counters. Owned by smtpd.c; sessions borrow it.
+ */
+#ifndef TERN_SMTPD_SERVER_H
+#define TERN_SMTPD_SERVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "common/evloop.h"
+#include "config/config.h"
+
+struct spool;
+struct smtpd_session;
+
+struct smtpd_server {
+	struct evloop *loop;
+	struct config *cfg;		/* the configuration in force */
+	struct spool *spool;
+	char hostname[256];		/* myhostname, for replies and Received */
+	size_t nsessions;
+	struct smtpd_session *sessions;	/* list of live sessions (for drain) */
+	bool draining;
+};
+
+/* Link/unlink a session in the server's list (smtpd_session.c calls these). */
+void smtpd_server_session_added(struct smtpd_server *srv, struct smtpd_session *s);
+void smtpd_server_session_removed(struct smtpd_server *srv, struct smtpd_session *s);
+
+#endif

@@ -1,0 +1,142 @@
+/*
+ * The session structure, shared by smtpd_session.c (lifecycle, I/O, input
+ * loop) and smtpd_verbs.c (the command table and handlers). Private to
+ * those two files.
+ */
+#ifndef TERN_SMTPD_SESSION_IMPL_H
+#define TERN_SMTPD_SESSION_IMPL_H
+
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "common/buf.h"
+#include "common/evloop.h"
+#include "common/lineread.h"
+#include "config/config.h"
+#include "queue/envelope.h"
+#include "queue/spool.h"
+#include "smtpd/smtpd_command.h"
+#include "smtpd/smtpd_data.h"
+#include "smtpd/smtpd_server.h"
+#include "smtpd/smtpd_session.h"
+
+/* Bytes asked of read(2) at a time. */
+#define SMTPD_READ_CHUNK 16384
+/* Unconsumed input we hold: a command line (line_length_limit) or a
+ * piece of DATA being decoded. */
+#define SMTPD_IN_MAX (256u * 1024)
+/* Replies we queue; past SMTPD_OUT_PAUSE we stop reading commands until
+ * the client reads its replies (pipelining abuse must not grow memory). */
+#define SMTPD_OUT_MAX (256u * 1024)
+#define SMTPD_OUT_PAUSE (64u * 1024)
+/* Decoded content staged before it goes to the spool file. */
+#define SMTPD_DECODED_MAX (64u * 1024)
+/* AUTH lines may be this long (RFC 4954 section 4). */
+#define SMTPD_AUTH_LINE_MAX 12288
+/* How long the 421 of an aborted or drained session may take to leave. */
+#define SMTPD_CLOSE_LINGER_MS 2000
+
+/* Protocol states; each is one bit so the command table can list sets. */
+enum smtpd_state {
+	SMTPD_STATE_CONNECTED = 0x001,	/* greeted, no HELO/EHLO yet */
+	SMTPD_STATE_READY = 0x002,	/* HELO/EHLO done, no transaction */
+	SMTPD_STATE_MAIL = 0x004,	/* MAIL accepted, no recipient yet */
+	SMTPD_STATE_RCPT = 0x008,	/* at least one recipient accepted */
+	SMTPD_STATE_DATA = 0x010,	/* reading DATA content */
+	SMTPD_STATE_BDAT = 0x020,	/* reading a BDAT chunk */
+	SMTPD_STATE_CHUNKING = 0x040,	/* between BDAT chunks */
+	SMTPD_STATE_COMMIT = 0x080,	/* waiting for the spool's verdict */
+	SMTPD_STATE_CLOSING = 0x100,	/* flushing the last reply, then close */
+};
+
+/* Where a session is in the transaction's content. */
+#define SMTPD_STATES_COMMAND (SMTPD_STATE_CONNECTED | SMTPD_STATE_READY | SMTPD_STATE_MAIL | \
+                              SMTPD_STATE_RCPT | SMTPD_STATE_CHUNKING)
+#define SMTPD_STATES_TRANSACTION (SMTPD_STATE_MAIL | SMTPD_STATE_RCPT | SMTPD_STATE_DATA | \
+                                  SMTPD_STATE_BDAT | SMTPD_STATE_CHUNKING | SMTPD_STATE_COMMIT)
+
+/* Per-verb command counters for the disconnect line (Postfix format). */
+struct smtpd_counter {
+	unsigned ok;
+	unsigned total;
+};
+
+struct smtpd_session {
+	struct smtpd_server *srv;
+	struct smtpd_session *prev, *next;	/* the server's list */
+	int fd;
+	struct ev_io io;
+	struct ev_timer timer;		/* idle timeout, error sleep, linger */
+	enum smtpd_state state;
+	enum config_listener listener;
+	struct buf in;
+	struct buf out;
+	struct lineread lr;
+	bool peer_gone;			/* EOF or error on the socket */
+	bool draining;			/* close after the current transaction */
+	bool sleeping;			/* error delay running: no reading, no flushing */
+	bool free_after_commit;		/* closed while the spool worked */
+	const char *last_verb;		/* for "timeout after X" / "lost connection after X" */
+
+	char client_addr[INET6_ADDRSTRLEN];
+	char client_name[256];		/* reverse name, "unknown" without one */
+	unsigned client_port;
+	char server_addr[INET6_ADDRSTRLEN];
+	unsigned server_port;
+	char helo[SMTPD_HELO_MAX + 1];	/* "" before HELO/EHLO */
+	bool esmtp;			/* EHLO (not HELO) was used */
+	unsigned errors;		/* counted toward the soft/hard limits */
+
+	/* The transaction. */
+	struct envelope env;
+	struct smtpd_mail_args mail;	/* MAIL FROM as parsed */
+	struct spool_msg *msg;		/* the message file, from DATA/BDAT on */
+	struct smtpd_data data;		/* the content decoder */
+	struct buf decoded;		/* decoded content on its way to msg */
+	enum spool_result write_error;	/* sticky spool write failure */
+	uint64_t bdat_left;		/* octets of the current chunk still to come */
+	bool bdat_last;			/* the current chunk is the LAST one */
+	bool bdat_discard;		/* read the chunk, then refuse it */
+	enum smtpd_state bdat_prev_state;	/* state to return to after a refused chunk */
+	struct smtpd_reply bdat_refusal;	/* the reply for a discarded chunk */
+
+	struct smtpd_counter count[SMTPD_VERB_COUNT];
+	struct smtpd_counter count_all;
+};
+
+/* ---- smtpd_session.c: replies and state ---- */
+
+/* Queue one reply line: "code enh text". */
+void smtpd_reply(struct smtpd_session *s, int code, const char *enh, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+/* Queue one line of a multi-line reply (last = false gives "code-"). */
+void smtpd_reply_part(struct smtpd_session *s, int code, bool last, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+/* Queue a parser's error reply. */
+void smtpd_reply_error(struct smtpd_session *s, const struct smtpd_reply *r);
+/* Count an error reply toward the limits; true when the hard limit was hit
+ * (the session then answers 421 and closes). */
+bool smtpd_session_error(struct smtpd_session *s);
+/* Finish with the queued replies and close the session. */
+void smtpd_session_close_after_reply(struct smtpd_session *s);
+/* Log a "NOQUEUE: reject: ..." line for a refused command. */
+void smtpd_log_reject(struct smtpd_session *s, const char *stage, int code, const char *enh,
+                      const char *text, const char *rcpt);
+/* The protocol name for logs and Received: SMTP, ESMTP. */
+const char *smtpd_session_proto(const struct smtpd_session *s);
+
+/* ---- smtpd_verbs.c: commands and the transaction ---- */
+
+/* Handle one complete command line (without CRLF). */
+void smtpd_verbs_dispatch(struct smtpd_session *s, const char *line, size_t len);
+/* Feed buffered input to the DATA/BDAT decoder; returns false when it
+ * must wait for more input. */
+bool smtpd_verbs_content(struct smtpd_session *s);
+/* Forget the transaction (RSET, EHLO, end of message). */
+void smtpd_verbs_reset(struct smtpd_session *s);
+/* Free what the transaction holds (at session end). */
+void smtpd_verbs_free(struct smtpd_session *s);
+
+#endif

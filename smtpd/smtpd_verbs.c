@@ -1,0 +1,615 @@
+/*
+ * smtpd_verbs: the SMTP command table, the handlers, and the transaction
+ * from MAIL to the spool's verdict.
+ *
+ * Each command is first checked against the states in which it is legal
+ * (one table; anything else is 503 5.5.1), then parsed (smtpd_command.c),
+ * and only then acts. Transaction errors are sticky: once DATA goes wrong
+ * (too big, bare LF under "reject", disk trouble) the content is still read
+ * to its end and answered once.
+ *
+ * Ownership: the transaction (envelope, message file, decoder buffer)
+ * belongs to the session; the message file passes to the spool at commit.
+ */
+#include "smtpd/smtpd_session.h"
+
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+
+#include "common/log.h"
+#include "smtpd/smtpd_received.h"
+#include "smtpd/smtpd_restrict.h"
+#include "smtpd/smtpd_session_impl.h"
+
+void smtpd_session_commit_done(struct smtpd_session *s);
+
+typedef bool smtpd_verb_fn(struct smtpd_session *s, const struct smtpd_command *cmd);
+
+struct smtpd_verb_rule {
+	enum smtpd_verb verb;
+	unsigned states;		/* where the command is legal */
+	smtpd_verb_fn *run;		/* returns true for a 2xx/3xx outcome */
+};
+
+static smtpd_verb_fn verb_helo, verb_mail, verb_rcpt, verb_data, verb_bdat, verb_rset,
+    verb_noop, verb_quit, verb_vrfy, verb_help, verb_not_implemented;
+
+#define ANY_COMMAND_STATE SMTPD_STATES_COMMAND
+
+/* Commands allowed in each state; anything else is 503 5.5.1. */
+static const struct smtpd_verb_rule smtpd_rules[] = {
+	{ SMTPD_VERB_HELO, ANY_COMMAND_STATE, verb_helo },
+	{ SMTPD_VERB_EHLO, ANY_COMMAND_STATE, verb_helo },
+	{ SMTPD_VERB_MAIL, SMTPD_STATE_CONNECTED | SMTPD_STATE_READY, verb_mail },
+	{ SMTPD_VERB_RCPT, SMTPD_STATE_MAIL | SMTPD_STATE_RCPT, verb_rcpt },
+	{ SMTPD_VERB_DATA, SMTPD_STATE_RCPT, verb_data },
+	/* BDAT checks its state itself: a refused chunk must still be read
+	 * (RFC 3030 section 3), or the stream falls out of sync. */
+	{ SMTPD_VERB_BDAT, ANY_COMMAND_STATE, verb_bdat },
+	{ SMTPD_VERB_RSET, ANY_COMMAND_STATE, verb_rset },
+	{ SMTPD_VERB_NOOP, ANY_COMMAND_STATE, verb_noop },
+	{ SMTPD_VERB_QUIT, ANY_COMMAND_STATE, verb_quit },
+	{ SMTPD_VERB_VRFY, ANY_COMMAND_STATE, verb_vrfy },
+	{ SMTPD_VERB_HELP, ANY_COMMAND_STATE, verb_help },
+	{ SMTPD_VERB_EXPN, ANY_COMMAND_STATE, verb_not_implemented },
+	{ SMTPD_VERB_ETRN, ANY_COMMAND_STATE, verb_not_implemented },
+	{ SMTPD_VERB_STARTTLS, ANY_COMMAND_STATE, verb_not_implemented },
+	{ SMTPD_VERB_AUTH, ANY_COMMAND_STATE, verb_not_implemented },
+};
+
+/* ---- helpers ---- */
+
+static unsigned
+smtpd_extensions(const struct smtpd_session *s)
+{
+	if (!s->esmtp)
+		return 0;
+	return SMTPD_EXT_SIZE | SMTPD_EXT_8BITMIME | SMTPD_EXT_SMTPUTF8 | SMTPD_EXT_DSN |
+	    SMTPD_EXT_CHUNKING;
+}
+
+static const char *
+smtpd_wrong_state_text(const struct smtpd_session *s, enum smtpd_verb verb)
+{
+	switch (verb) {
+	case SMTPD_VERB_MAIL:
+		if (s->state == SMTPD_STATE_CHUNKING)
+			return "Error: MAIL during BDAT transfer";
+		return "Error: nested MAIL command";
+	case SMTPD_VERB_RCPT:
+		return s->state == SMTPD_STATE_CHUNKING ? "Error: RCPT during BDAT transfer" :
+		    "Error: need MAIL command";
+	case SMTPD_VERB_DATA:
+		if (s->state == SMTPD_STATE_MAIL)
+			return "Error: no valid recipients";
+		if (s->state == SMTPD_STATE_CHUNKING)
+			return "Error: DATA during BDAT transfer";
+		return "Error: need RCPT command";
+	default:
+		return "Error: bad sequence of commands";
+	}
+}
+
+static uint64_t
+smtpd_size_limit(const struct smtpd_session *s)
+{
+	return config_lint(s->srv->cfg, s->listener, P_MESSAGE_SIZE_LIMIT);
+}
+
+void
+smtpd_verbs_reset(struct smtpd_session *s)
+{
+	if (s->msg != NULL) {
+		spool_msg_abort(s->msg);
+		s->msg = NULL;
+	}
+	envelope_clear(&s->env);
+	memset(&s->mail, 0, sizeof(s->mail));
+	buf_free(&s->decoded);
+	s->write_error = SPOOL_OK;
+	s->bdat_left = 0;
+	s->bdat_last = false;
+	s->bdat_discard = false;
+	if (s->state & (SMTPD_STATE_MAIL | SMTPD_STATE_RCPT | SMTPD_STATE_CHUNKING))
+		s->state = SMTPD_STATE_READY;
+}
+
+void
+smtpd_verbs_free(struct smtpd_session *s)
+{
+	if (s->msg != NULL) {
+		spool_msg_abort(s->msg);
+		s->msg = NULL;
+	}
+	envelope_free(&s->env);
+	buf_free(&s->decoded);
+}
+
+/* ---- dispatch ---- */
+
+void
+smtpd_verbs_dispatch(struct smtpd_session *s, const char *line, size_t len)
+{
+	const struct smtpd_verb_rule *rule = NULL;
+	struct smtpd_command cmd;
+	size_t i;
+	bool ok;
+
+	smtpd_command_split(line, len, &cmd);
+	s->count[cmd.verb].total++;
+	s->count_all.total++;
+	for (i = 0; i < sizeof(smtpd_rules) / sizeof(smtpd_rules[0]); i++)
+		if (smtpd_rules[i].verb == cmd.verb)
+			rule = &smtpd_rules[i];
+	if (rule == NULL) {
+		s->last_verb = "UNKNOWN";
+		smtpd_reply(s, 500, "5.5.2", "Error: command not recognized");
+		smtpd_session_error(s);
+		return;
+	}
+	s->last_verb = smtpd_verb_name(cmd.verb);
+	if (!(rule->states & s->state)) {
+		smtpd_reply(s, 503, "5.5.1", "%s", smtpd_wrong_state_text(s, cmd.verb));
+		smtpd_session_error(s);
+		return;
+	}
+	ok = rule->run(s, &cmd);
+	if (ok && cmd.verb != SMTPD_VERB_DATA && cmd.verb != SMTPD_VERB_BDAT) {
+		s->count[cmd.verb].ok++;
+		s->count_all.ok++;
+	}
+}
+
+/* DATA and BDAT count as done only when the message was accepted. */
+static void
+smtpd_count_message_ok(struct smtpd_session *s, enum smtpd_verb verb)
+{
+	s->count[verb].ok++;
+	s->count_all.ok++;
+}
+
+/* ---- HELO, EHLO, RSET, NOOP, QUIT, VRFY, HELP ---- */
+
+static bool
+verb_helo(struct smtpd_session *s, const struct smtpd_command *cmd)
+{
+	struct smtpd_reply err;
+	char name[SMTPD_HELO_MAX + 1];
+
+	if (smtpd_parse_helo(cmd->args, cmd->args_len, name, sizeof(name), &err) < 0) {
+		smtpd_reply_error(s, &err);
+		smtpd_session_error(s);
+		return false;
+	}
+	/* RFC 5321 section 4.1.4: a new EHLO resets the transaction. */
+	smtpd_verbs_reset(s);
+	memcpy(s->helo, name, sizeof(s->helo));
+	s->esmtp = cmd->verb == SMTPD_VERB_EHLO;
+	s->state = SMTPD_STATE_READY;
+	if (!s->esmtp) {
+		smtpd_reply(s, 250, NULL, "%s", s->srv->hostname);
+		return true;
+	}
+	smtpd_reply_part(s, 250, false, "%s", s->srv->hostname);
+	smtpd_reply_part(s, 250, false, "PIPELINING");
+	smtpd_reply_part(s, 250, false, "SIZE %llu", (unsigned long long)smtpd_size_limit(s));
+	if (!config_lbool(s->srv->cfg, s->listener, P_DISABLE_VRFY_COMMAND))
+		smtpd_reply_part(s, 250, false, "VRFY");
+	smtpd_reply_part(s, 250, false, "ENHANCEDSTATUSCODES");
+	smtpd_reply_part(s, 250, false, "8BITMIME");
+	smtpd_reply_part(s, 250, false, "DSN");
+	smtpd_reply_part(s, 250, false, "SMTPUTF8");
+	smtpd_reply_part(s, 250, true, "CHUNKING");
+	return true;
+}
+
+static bool
+verb_rset(struct smtpd_session *s, const struct smtpd_command *cmd)
+{
+	if (cmd->args_len > 0) {
+		smtpd_reply(s, 501, "5.5.4", "Syntax: RSET");
+		smtpd_session_error(s);
+		return false;
+	}
+	smtpd_verbs_reset(s);
+	smtpd_reply(s, 250, "2.0.0", "Ok");
+	return true;
+}
+
+static bool
+verb_noop(struct smtpd_session *s, const struct smtpd_command *cmd)
+{
+	(void)cmd;
+	smtpd_reply(s, 250, "2.0.0", "Ok");
+	return true;
+}
+
+static bool
+verb_quit(struct smtpd_session *s, const struct smtpd_command *cmd)
+{
+	(void)cmd;
+	smtpd_reply(s, 221, "2.0.0", "Bye");
+	smtpd_session_close_after_reply(s);
+	return true;
+}
+
+static bool
+verb_vrfy(struct smtpd_session *s, const struct smtpd_command *cmd)
+{
+	if (config_lbool(s->srv->cfg, s->listener, P_DISABLE_VRFY_COMMAND)) {
+		smtpd_reply(s, 502, "5.5.1", "VRFY command is disabled");
+		smtpd_session_error(s);
+		return false;
+	}
+	if (cmd->args_len == 0) {
+		smtpd_reply(s, 501, "5.5.4", "Syntax: VRFY address");
+		smtpd_session_error(s);
+		return false;
+	}
+	/* RFC 5321 section 3.5.3: 252 when we will accept but do not verify;
+	 * it also tells a harvester nothing. */
+	smtpd_reply(s, 252, "2.0.0", "Send mail to find out");
+	return true;
+}
+
+static bool
+verb_help(struct smtpd_session *s, const struct smtpd_command *cmd)
+{
+	(void)cmd;
+	smtpd_reply(s, 214, "2.0.0", "Commands: EHLO HELO MAIL RCPT DATA BDAT RSET NOOP QUIT VRFY HELP");
+	return true;
+}
+
+static bool
+verb_not_implemented(struct smtpd_session *s, const struct smtpd_command *cmd)
+{
+	(void)cmd;
+	smtpd_reply(s, 502, "5.5.1", "Error: command not implemented");
+	smtpd_session_error(s);
+	return false;
+}
+
+/* ---- MAIL and RCPT ---- */
+
+static bool
+verb_mail(struct smtpd_session *s, const struct smtpd_command *cmd)
+{
+	struct smtpd_reply err;
+	uint64_t limit = smtpd_size_limit(s);
+
+	if (s->state == SMTPD_STATE_CONNECTED &&
+	    config_lbool(s->srv->cfg, s->listener, P_SMTPD_HELO_REQUIRED)) {
+		smtpd_reply(s, 503, "5.5.1", "Error: send HELO/EHLO first");
+		smtpd_session_error(s);
+		return false;
+	}
+	if (smtpd_parse_mail(cmd->args, cmd->args_len, smtpd_extensions(s), &s->mail, &err) < 0) {
+		smtpd_reply_error(s, &err);
+		smtpd_session_error(s);
+		return false;
+	}
+	/* RFC 1870 section 6.2: refuse a declared size we would refuse anyway. */
+	if (s->mail.size_given && limit > 0 && s->mail.size > limit) {
+		smtpd_reply(s, 552, "5.3.4", "Message size exceeds fixed limit");
+		smtpd_log_reject(s, "MAIL", 552, "5.3.4", "Message size exceeds fixed limit", NULL);
+		smtpd_session_error(s);
+		return false;
+	}
+	envelope_set(&s->env.sender, s->mail.from.addr);
+	s->env.ret = s->mail.ret;
+	envelope_set(&s->env.envid, s->mail.envid_given ? s->mail.envid : NULL);
+	s->env.body = s->mail.body;
+	s->env.smtputf8 = s->mail.smtputf8;
+	s->state = SMTPD_STATE_MAIL;
+	smtpd_reply(s, 250, "2.1.0", "Ok");
+	return true;
+}
+
+static void
+smtpd_restrict_client_of(const struct smtpd_session *s, struct smtpd_restrict_client *c)
+{
+	memset(c, 0, sizeof(*c));
+	if (inet_pton(AF_INET, s->client_addr, c->addr) == 1)
+		c->family = AF_INET;
+	else if (inet_pton(AF_INET6, s->client_addr, c->addr) == 1)
+		c->family = AF_INET6;
+}
+
+static bool
+verb_rcpt(struct smtpd_session *s, const struct smtpd_command *cmd)
+{
+	struct smtpd_rcpt_args rcpt;
+	struct smtpd_restrict_client client;
+	struct smtpd_reply err;
+	uint64_t limit = config_lint(s->srv->cfg, s->listener, P_SMTPD_RECIPIENT_LIMIT);
+
+	/* RFC 5321 section 4.5.3.1.10: 452, and the client sends the rest in
+	 * another transaction. Not a client error: no error count. */
+	if (limit > 0 && s->env.nrcpt >= limit) {
+		smtpd_reply(s, 452, "4.5.3", "Error: too many recipients");
+		return false;
+	}
+	if (smtpd_parse_rcpt(cmd->args, cmd->args_len, smtpd_extensions(s), s->mail.smtputf8,
+	    &rcpt, &err) < 0) {
+		smtpd_reply_error(s, &err);
+		smtpd_session_error(s);
+		return false;
+	}
+	smtpd_restrict_client_of(s, &client);
+	switch (smtpd_restrict_rcpt(s->srv->cfg, s->listener, &client, &rcpt.to, &err)) {
+	case SMTPD_VERDICT_REJECT:
+	case SMTPD_VERDICT_DEFER:
+		smtpd_reply_error(s, &err);
+		smtpd_log_reject(s, "RCPT", err.code, err.enh, err.text, rcpt.to.addr);
+		smtpd_session_error(s);
+		return false;
+	default:
+		break;
+	}
+	envelope_add_rcpt(&s->env, rcpt.to.addr, rcpt.orcpt_given ? rcpt.orcpt : NULL, rcpt.notify);
+	s->state = SMTPD_STATE_RCPT;
+	smtpd_reply(s, 250, "2.1.5", "Ok");
+	return true;
+}
+
+/* ---- the message: open, content, finish, commit ---- */
+
+/* Create the message file and write our Received header. */
+static bool
+smtpd_message_open(struct smtpd_session *s, enum smtpd_data_mode mode)
+{
+	struct smtpd_received rec;
+	char err[256];
+	enum smtpd_data_newline nl;
+	const char *bare;
+	uint64_t line_max;
+
+	s->msg = spool_msg_create(s->srv->spool, err, sizeof(err));
+	if (s->msg == NULL) {
+		log_warning("cannot create message file: %s", err);
+		return false;
+	}
+	log_info("%s: client=%s[%s]", spool_msg_id(s->msg), s->client_name, s->client_addr);
+	memset(&rec, 0, sizeof(rec));
+	rec.helo = s->helo;
+	rec.client_name = s->client_name;
+	rec.client_addr = s->client_addr;
+	rec.hostname = s->srv->hostname;
+	rec.mail_name = config_str(s->srv->cfg, P_MAIL_NAME);
+	rec.esmtp = s->esmtp;
+	rec.smtputf8 = s->env.smtputf8;
+	rec.queue_id = spool_msg_id(s->msg);
+	rec.rcpt = s->env.nrcpt == 1 ? s->env.rcpts[0].addr : NULL;
+	rec.when = time(NULL);
+	buf_init(&s->decoded, SMTPD_DECODED_MAX);
+	if (smtpd_received_format(&rec, &s->decoded) != BUF_OK)
+		panic("Received header larger than %u bytes", SMTPD_DECODED_MAX);
+
+	bare = config_lstr(s->srv->cfg, s->listener, P_SMTPD_FORBID_BARE_NEWLINE);
+	nl = strcmp(bare, "normalize") == 0 ? SMTPD_DATA_NORMALIZE : SMTPD_DATA_REJECT;
+	line_max = config_lint(s->srv->cfg, s->listener, P_MESSAGE_LINE_LENGTH_LIMIT);
+	smtpd_data_init(&s->data, mode, nl, smtpd_size_limit(s), line_max);
+	s->write_error = SPOOL_OK;
+	return true;
+}
+
+/* Hand decoded bytes to the message file (errors are sticky). */
+static void
+smtpd_message_drain(struct smtpd_session *s)
+{
+	if (buf_len(&s->decoded) == 0)
+		return;
+	if (s->write_error == SPOOL_OK)
+		s->write_error = spool_msg_write(s->msg, buf_data(&s->decoded), buf_len(&s->decoded));
+	buf_reset(&s->decoded);
+}
+
+/* Why the content cannot be accepted, or false when it can. */
+static bool
+smtpd_message_refusal(struct smtpd_session *s, struct smtpd_reply *r)
+{
+	const struct smtpd_data *d = &s->data;
+	uint64_t hops = config_int(s->srv->cfg, P_HOPCOUNT_LIMIT);
+
+	memset(r, 0, sizeof(*r));
+	if (s->write_error == SPOOL_NOSPACE) {
+		*r = (struct smtpd_reply){ 452, "4.3.1", "Insufficient system storage" };
+	} else if (s->write_error != SPOOL_OK) {
+		*r = (struct smtpd_reply){ 451, "4.3.0", "Error: queue file write error" };
+	} else if (d->problems & SMTPD_DATA_TOO_BIG) {
+		*r = (struct smtpd_reply){ 552, "5.3.4", "Error: message file too big" };
+	} else if (d->newline == SMTPD_DATA_REJECT && (d->problems & SMTPD_DATA_BARE_LF)) {
+		/* RFC 5321 section 2.3.8: only CRLF ends a line. */
+		*r = (struct smtpd_reply){ 550, "5.5.2", "Error: bare <LF> received" };
+	} else if (d->newline == SMTPD_DATA_REJECT && (d->problems & SMTPD_DATA_BARE_CR)) {
+		*r = (struct smtpd_reply){ 550, "5.5.2", "Error: bare <CR> received" };
+	} else if (d->problems & SMTPD_DATA_LONG_LINE) {
+		*r = (struct smtpd_reply){ 554, "5.6.0", "" };
+		snprintf(r->text, sizeof(r->text), "Error: message line longer than %llu octets",
+		    (unsigned long long)d->line_max);
+	} else if (hops > 0 && d->received_count >= hops) {
+		/* RFC 5321 section 6.3: a loop. */
+		*r = (struct smtpd_reply){ 554, "5.4.6", "Error: too many hops" };
+	} else {
+		return false;
+	}
+	return true;
+}
+
+static void
+smtpd_commit_result(void *arg, const char *id, enum spool_result res)
+{
+	struct smtpd_session *s = arg;
+
+	if (res == SPOOL_OK) {
+		smtpd_reply(s, 250, "2.0.0", "Ok: queued as %s", id);
+		smtpd_count_message_ok(s, s->bdat_last ? SMTPD_VERB_BDAT : SMTPD_VERB_DATA);
+	} else if (res == SPOOL_NOSPACE) {
+		log_warning("%s: not enough space to queue the message", id);
+		smtpd_reply(s, 452, "4.3.1", "Insufficient system storage");
+	} else {
+		log_warning("%s: queue commit failed", id);
+		smtpd_reply(s, 451, "4.3.0", "Error: queue file write error");
+	}
+	s->state = SMTPD_STATE_READY;
+	smtpd_verbs_reset(s);
+	evloop_timer_start(s->srv->loop, &s->timer,
+	    config_ltime(s->srv->cfg, s->listener, P_SMTPD_TIMEOUT) * 1000);
+	smtpd_session_commit_done(s);
+}
+
+/* The end of the content: refuse it, or give it to the spool. */
+static void
+smtpd_message_finish(struct smtpd_session *s, enum smtpd_verb verb)
+{
+	struct smtpd_reply r;
+	struct timeval tv;
+	struct spool_msg *m;
+
+	smtpd_message_drain(s);
+	if (smtpd_message_refusal(s, &r)) {
+		smtpd_reply_error(s, &r);
+		smtpd_log_reject(s, "END-OF-MESSAGE", r.code, r.enh, r.text, NULL);
+		s->state = SMTPD_STATE_READY;
+		smtpd_verbs_reset(s);
+		smtpd_session_error(s);
+		return;
+	}
+	gettimeofday(&tv, NULL);
+	s->env.size = spool_msg_size(s->msg);
+	s->env.arrival = (int64_t)tv.tv_sec * 1000000 + tv.tv_usec;
+	envelope_set(&s->env.client_name, s->client_name);
+	envelope_set(&s->env.client_addr, s->client_addr);
+	envelope_set(&s->env.helo, s->helo[0] ? s->helo : NULL);
+	envelope_set(&s->env.proto, smtpd_session_proto(s));
+	envelope_set(&s->env.listener, config_listener_name(s->listener));
+	s->bdat_last = verb == SMTPD_VERB_BDAT;
+	s->state = SMTPD_STATE_COMMIT;
+	evloop_timer_stop(s->srv->loop, &s->timer);
+	/* The 250 waits for the callback: file synced, envelope committed. */
+	m = s->msg;
+	s->msg = NULL;
+	spool_msg_commit(s->srv->spool, m, &s->env, smtpd_commit_result, s);
+}
+
+static bool
+verb_data(struct smtpd_session *s, const struct smtpd_command *cmd)
+{
+	if (cmd->args_len > 0) {
+		smtpd_reply(s, 501, "5.5.4", "Syntax: DATA");
+		smtpd_session_error(s);
+		return false;
+	}
+	if (!smtpd_message_open(s, SMTPD_DATA_DOT)) {
+		smtpd_reply(s, 451, "4.3.0", "Error: queue file write error");
+		return false;
+	}
+	s->state = SMTPD_STATE_DATA;
+	smtpd_reply(s, 354, NULL, "End data with <CR><LF>.<CR><LF>");
+	return true;
+}
+
+static bool
+verb_bdat(struct smtpd_session *s, const struct smtpd_command *cmd)
+{
+	struct smtpd_reply err;
+	uint64_t size;
+	bool last;
+
+	if (smtpd_parse_bdat(cmd->args, cmd->args_len, &size, &last, &err) < 0) {
+		/* Without a size we cannot skip the chunk: end the session. */
+		smtpd_reply_error(s, &err);
+		smtpd_reply(s, 421, "4.5.0", "%s Error: BDAT without a valid size", s->srv->hostname);
+		smtpd_session_close_after_reply(s);
+		return false;
+	}
+	s->bdat_left = size;
+	s->bdat_last = last;
+	s->bdat_discard = false;
+	s->bdat_prev_state = s->state;
+	if (!(smtpd_extensions(s) & SMTPD_EXT_CHUNKING)) {
+		s->bdat_discard = true;
+		s->bdat_refusal = (struct smtpd_reply){ 503, "5.5.1", "Error: send EHLO first" };
+	} else if (!(s->state & (SMTPD_STATE_RCPT | SMTPD_STATE_CHUNKING))) {
+		s->bdat_discard = true;
+		s->bdat_refusal = (struct smtpd_reply){ 503, "5.5.1", "" };
+		snprintf(s->bdat_refusal.text, sizeof(s->bdat_refusal.text), "%s",
+		    s->state == SMTPD_STATE_MAIL ? "Error: no valid recipients" :
+		    "Error: need MAIL and RCPT commands");
+	} else if (s->state == SMTPD_STATE_RCPT && !smtpd_message_open(s, SMTPD_DATA_BDAT)) {
+		s->bdat_discard = true;
+		s->bdat_refusal = (struct smtpd_reply){ 451, "4.3.0", "Error: queue file write error" };
+	}
+	s->state = SMTPD_STATE_BDAT;
+	return true;
+}
+
+/* A BDAT chunk was read completely. */
+static void
+smtpd_bdat_chunk_done(struct smtpd_session *s)
+{
+	if (s->bdat_discard) {
+		smtpd_reply_error(s, &s->bdat_refusal);
+		/* A refused chunk ends any transaction it belonged to (RFC 3030
+		 * section 2); outside one, the session is where it was. */
+		if (s->bdat_prev_state & (SMTPD_STATE_MAIL | SMTPD_STATE_RCPT | SMTPD_STATE_CHUNKING)) {
+			s->state = SMTPD_STATE_READY;
+			smtpd_verbs_reset(s);
+		} else {
+			s->state = s->bdat_prev_state;
+		}
+		smtpd_session_error(s);
+		return;
+	}
+	if (s->bdat_last) {
+		smtpd_data_finish(&s->data, &s->decoded);
+		smtpd_message_finish(s, SMTPD_VERB_BDAT);
+		return;
+	}
+	s->state = SMTPD_STATE_CHUNKING;
+	smtpd_reply(s, 250, "2.0.0", "Ok: %llu octets", (unsigned long long)s->data.size);
+	smtpd_count_message_ok(s, SMTPD_VERB_BDAT);
+}
+
+bool
+smtpd_verbs_content(struct smtpd_session *s)
+{
+	size_t avail = buf_len(&s->in), n;
+	bool end = false;
+
+	if (s->state == SMTPD_STATE_BDAT) {
+		if (s->bdat_left == 0) {
+			smtpd_bdat_chunk_done(s);
+			return true;
+		}
+		if (avail == 0)
+			return false;
+		if (avail > s->bdat_left)
+			avail = (size_t)s->bdat_left;
+		if (s->bdat_discard) {
+			n = avail;
+		} else {
+			n = smtpd_data_feed(&s->data, buf_data(&s->in), avail, &s->decoded, &end);
+			smtpd_message_drain(s);
+		}
+		buf_consume(&s->in, n);
+		s->bdat_left -= n;
+		return true;
+	}
+	if (avail == 0)
+		return false;
+	n = smtpd_data_feed(&s->data, buf_data(&s->in), avail, &s->decoded, &end);
+	buf_consume(&s->in, n);
+	smtpd_message_drain(s);
+	if (end) {
+		smtpd_message_finish(s, SMTPD_VERB_DATA);
+		return true;
+	}
+	/* All input consumed (or the decoded buffer was drained): go on only
+	 * if bytes remain. */
+	return buf_len(&s->in) > 0 && n > 0;
+}
