@@ -1,0 +1,343 @@
+/*
+ * ternctl: the administrator's command line.
+ *
+ *   ternctl [-c FILE] queue [--json]
+ *
+ * `queue` lists the spool like Postfix's mailq, or as one JSON array. It
+ * reads the index in one short read-only txn (the listing is built in
+ * memory and printed after the txn ends, so a slow pager cannot hold the
+ * txn open) and never writes to the spool.
+ *
+ * The configuration comes from -c FILE, else $TERN_CONFIG, else
+ * /etc/tern/tern.conf when it exists, else the development defaults.
+ *
+ * Errors: one line on stderr (config errors: one FILE:LINE line each) and
+ * a sysexits.h status: EX_USAGE for bad arguments, EX_CONFIG for the
+ * configuration, EX_UNAVAILABLE when the spool cannot be opened, EX_IOERR
+ * when it cannot be read or the output cannot be written.
+ */
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/buf.h"
+#include "common/log.h"
+#include "config/config.h"
+#include "queue/spool.h"
+
+#define TERNCTL_CONFIG_DEFAULT "/etc/tern/tern.conf"
+/* Most config error text we print. */
+#define TERNCTL_CONFIG_ERRORS_MAX (64u * 1024)
+/* The listing is built in memory before it is printed. */
+#define TERNCTL_LISTING_MAX ((size_t)1 << 32)
+/* Column of the recipients under the sender in the text listing. */
+#define TERNCTL_RCPT_INDENT 45
+
+static void
+ternctl_usage(FILE *f)
+{
+	fprintf(f, "usage: ternctl [-c FILE] queue [--json]\n");
+}
+
+/* ---- configuration ---- */
+
+static const char *
+ternctl_config_path(const char *opt_c)
+{
+	const char *env;
+
+	if (opt_c != NULL)
+		return opt_c;
+	env = getenv("TERN_CONFIG");
+	if (env != NULL && env[0] != '\0')
+		return env;
+	if (access(TERNCTL_CONFIG_DEFAULT, F_OK) == 0)
+		return TERNCTL_CONFIG_DEFAULT;
+	return NULL;	/* the development defaults */
+}
+
+static struct config *
+ternctl_config_load(const char *path)
+{
+	struct config *cfg;
+	struct buf errors;
+
+	buf_init(&errors, TERNCTL_CONFIG_ERRORS_MAX);
+	cfg = config_load(path, &errors);
+	if (cfg == NULL) {
+		if (buf_len(&errors) > 0)
+			fwrite(buf_data(&errors), 1, buf_len(&errors), stderr);
+		else
+			fprintf(stderr, "ternctl: cannot load %s\n", path ? path : "the defaults");
+		buf_free(&errors);
+		exit(EX_CONFIG);
+	}
+	buf_free(&errors);
+	return cfg;
+}
+
+/* ---- strings from the spool: escaped for a terminal or for JSON ---- */
+
+/* Length of a valid UTF-8 sequence at p (RFC 3629), or 0. */
+static size_t
+ternctl_utf8_len(const unsigned char *p)
+{
+	size_t n, i;
+	uint32_t cp;
+
+	if (p[0] < 0x80)
+		return 1;
+	if (p[0] >= 0xc2 && p[0] <= 0xdf)
+		n = 2, cp = p[0] & 0x1f;
+	else if (p[0] >= 0xe0 && p[0] <= 0xef)
+		n = 3, cp = p[0] & 0x0f;
+	else if (p[0] >= 0xf0 && p[0] <= 0xf4)
+		n = 4, cp = p[0] & 0x07;
+	else
+		return 0;
+	for (i = 1; i < n; i++) {
+		if ((p[i] & 0xc0) != 0x80)	/* also stops at the NUL */
+			return 0;
+		cp = cp << 6 | (p[i] & 0x3f);
+	}
+	if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+	    (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;	/* overlong, out of range, or a surrogate */
+	return n;
+}
+
+/* Terminal-safe: valid UTF-8 passes through; control characters (C0,
+ * DEL and C1, which some terminals obey), backslashes and bytes that are
+ * not UTF-8 are written as \ooo. */
+static void
+ternctl_text_str(struct buf *out, const char *s)
+{
+	const unsigned char *p;
+	size_t n, i;
+
+	for (p = (const unsigned char *)s; *p; p += n) {
+		n = ternctl_utf8_len(p);
+		if (n == 0 || *p < 0x20 || *p == 0x7f || *p == '\\' ||
+		    (n == 2 && p[0] == 0xc2 && p[1] < 0xa0)) {
+			n = n ? n : 1;
+			for (i = 0; i < n; i++)
+				buf_append_printf(out, "\\%03o", p[i]);
+		} else {
+			buf_append(out, p, n);
+		}
+	}
+}
+
+/* A JSON string (RFC 8259): quotes and backslashes escaped, control
+ * characters as \u00XX, bytes that are not UTF-8 as U+FFFD. NULL: null. */
+static void
+ternctl_json_str(struct buf *out, const char *s)
+{
+	const unsigned char *p;
+	size_t n;
+
+	if (s == NULL) {
+		buf_append_str(out, "null");
+		return;
+	}
+	buf_append_char(out, '"');
+	for (p = (const unsigned char *)s; *p; p += n) {
+		n = ternctl_utf8_len(p);
+		if (n == 0) {
+			buf_append_str(out, "\\ufffd");
+			n = 1;
+		} else if (*p == '"' || *p == '\\') {
+			buf_append_char(out, '\\');
+			buf_append_char(out, (char)*p);
+		} else if (*p < 0x20 || *p == 0x7f) {
+			buf_append_printf(out, "\\u%04x", *p);
+		} else {
+			buf_append(out, p, n);
+		}
+	}
+	buf_append_char(out, '"');
+}
+
+/* ---- text output ---- */
+
+static void
+ternctl_arrival(char *dst, size_t dstsz, int64_t arrival_us)
+{
+	time_t t = (time_t)(arrival_us / 1000000);
+	struct tm tm;
+
+	if (localtime_r(&t, &tm) == NULL || strftime(dst, dstsz, "%a %b %e %H:%M:%S", &tm) == 0)
+		snprintf(dst, dstsz, "?");
+}
+
+static void
+ternctl_text_entry(struct buf *out, const char *id, const struct envelope *env)
+{
+	char when[64];
+	size_t i;
+
+	ternctl_arrival(when, sizeof(when), env->arrival);
+	buf_append_printf(out, "%-14s %8" PRIu64 " %-20s ", id, env->size, when);
+	/* Postfix shows the null sender this way. */
+	ternctl_text_str(out, env->sender && env->sender[0] ? env->sender : "MAILER-DAEMON");
+	buf_append_char(out, '\n');
+	for (i = 0; i < env->nrcpt; i++) {
+		buf_append_printf(out, "%*s", TERNCTL_RCPT_INDENT, "");
+		ternctl_text_str(out, env->rcpts[i].addr);
+		buf_append_char(out, '\n');
+	}
+	buf_append_char(out, '\n');
+}
+
+/* ---- JSON output ---- */
+
+static void
+ternctl_json_entry(struct buf *out, const char *id, const struct envelope *env, bool first)
+{
+	size_t i;
+
+	buf_append_str(out, first ? "\n  {" : ",\n  {");
+	buf_append_str(out, "\"id\": ");
+	ternctl_json_str(out, id);
+	buf_append_printf(out, ", \"size\": %" PRIu64 ", \"arrival\": %" PRId64 ", \"sender\": ",
+	                  env->size, env->arrival / 1000000);
+	ternctl_json_str(out, env->sender ? env->sender : "");
+	buf_append_str(out, ", \"recipients\": [");
+	for (i = 0; i < env->nrcpt; i++) {
+		if (i > 0)
+			buf_append_str(out, ", ");
+		ternctl_json_str(out, env->rcpts[i].addr);
+	}
+	buf_append_str(out, "], \"client_addr\": ");
+	ternctl_json_str(out, env->client_addr);
+	buf_append_str(out, ", \"helo\": ");
+	ternctl_json_str(out, env->helo);
+	buf_append_char(out, '}');
+}
+
+/* ---- ternctl queue ---- */
+
+struct ternctl_listing {
+	struct buf out;
+	bool json;
+	unsigned count;
+	uint64_t bytes;
+	bool too_big;
+};
+
+static int
+ternctl_queue_one(void *arg, const char *id, const struct envelope *env)
+{
+	struct ternctl_listing *l = arg;
+
+	if (buf_room(&l->out) < 1024 * 1024) {
+		l->too_big = true;
+		return 1;
+	}
+	if (l->json)
+		ternctl_json_entry(&l->out, id, env, l->count == 0);
+	else
+		ternctl_text_entry(&l->out, id, env);
+	l->count++;
+	l->bytes += env->size;
+	return 0;
+}
+
+static int
+ternctl_queue(const struct config *cfg, bool json)
+{
+	struct spool_options opt = { 0, 0, true };
+	struct ternctl_listing l = { .json = json };
+	const char *dir = config_str(cfg, P_QUEUE_DIRECTORY);
+	char err[512] = "";
+	struct spool *sp;
+	enum spool_result r;
+
+	sp = spool_open(dir, &opt, err, sizeof(err));
+	if (sp == NULL) {
+		fprintf(stderr, "ternctl: cannot open the queue: %s\n", err);
+		return EX_UNAVAILABLE;
+	}
+	buf_init(&l.out, TERNCTL_LISTING_MAX);
+	if (json)
+		buf_append_char(&l.out, '[');
+	else
+		buf_append_printf(&l.out, "%-14s %8s %-20s %s\n", "-Queue ID-", "--Size--",
+		                  "----Arrival Time----", "-Sender/Recipient-------");
+	r = spool_walk(sp, ternctl_queue_one, &l, err, sizeof(err));
+	spool_close(sp);
+	if (r != SPOOL_OK || l.too_big) {
+		fprintf(stderr, "ternctl: cannot read the queue: %s\n",
+		        l.too_big ? "listing too large" : err);
+		buf_free(&l.out);
+		return EX_IOERR;
+	}
+	if (json)
+		buf_append_str(&l.out, l.count ? "\n]\n" : "]\n");
+	else if (l.count == 0) {
+		buf_reset(&l.out);
+		buf_append_str(&l.out, "Mail queue is empty\n");
+	} else
+		buf_append_printf(&l.out, "-- %" PRIu64 " Kbytes in %u Request%s.\n",
+		                  (l.bytes + 1023) / 1024, l.count, l.count == 1 ? "" : "s");
+	fwrite(buf_data(&l.out), 1, buf_len(&l.out), stdout);
+	buf_free(&l.out);
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		fprintf(stderr, "ternctl: write error on standard output\n");
+		return EX_IOERR;
+	}
+	return EX_OK;
+}
+
+int
+main(int argc, char **argv)
+{
+	const char *conf = NULL, *cmd;
+	struct config *cfg;
+	bool json = false;
+	int c, i, rc;
+
+	log_open("ternctl", LOG_SINK_STDERR, NULL);
+	/* '+': options end at the command name. */
+	while ((c = getopt(argc, argv, "+c:h")) != -1) {
+		switch (c) {
+		case 'c':
+			conf = optarg;
+			break;
+		case 'h':
+			ternctl_usage(stdout);
+			return EX_OK;
+		default:
+			ternctl_usage(stderr);
+			return EX_USAGE;
+		}
+	}
+	if (optind >= argc) {
+		ternctl_usage(stderr);
+		return EX_USAGE;
+	}
+	cmd = argv[optind];
+	if (strcmp(cmd, "queue") != 0) {
+		fprintf(stderr, "ternctl: unknown command \"%s\"\n", cmd);
+		ternctl_usage(stderr);
+		return EX_USAGE;
+	}
+	for (i = optind + 1; i < argc; i++) {
+		if (strcmp(argv[i], "--json") == 0) {
+			json = true;
+		} else {
+			fprintf(stderr, "ternctl: queue: unknown argument \"%s\"\n", argv[i]);
+			ternctl_usage(stderr);
+			return EX_USAGE;
+		}
+	}
+	cfg = ternctl_config_load(ternctl_config_path(conf));
+	rc = ternctl_queue(cfg, json);
+	config_free(cfg);
+	return rc;
+}
