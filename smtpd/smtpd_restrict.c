@@ -129,6 +129,30 @@ smtpd_restrict_list(const struct config *cfg, enum config_listener l, enum confi
 	return SMTPD_VERDICT_DUNNO;
 }
 
+/* Postfix refuses to run a relay policy that cannot refuse anything: an
+ * empty smtpd_relay_restrictions with recipient restrictions that lack
+ * every rejecting rule would be an open relay. We answer 451 4.3.5 then. */
+static bool
+smtpd_restrict_can_refuse_relay(const struct config *cfg, enum config_listener l)
+{
+	static const char *const refusing[] = {
+		"reject_unauth_destination", "defer_unauth_destination", "reject", "defer",
+		"defer_if_permit",
+	};
+	const enum config_param lists[] = { P_SMTPD_RELAY_RESTRICTIONS, P_SMTPD_RECIPIENT_RESTRICTIONS };
+	const struct config_list *list;
+	size_t i, j, k;
+
+	for (k = 0; k < sizeof(lists) / sizeof(lists[0]); k++) {
+		list = config_llist(cfg, l, lists[k]);
+		for (i = 0; i < list->n; i++)
+			for (j = 0; j < sizeof(refusing) / sizeof(refusing[0]); j++)
+				if (strcasecmp(list->items[i], refusing[j]) == 0)
+					return true;
+	}
+	return false;
+}
+
 enum smtpd_verdict
 smtpd_restrict_rcpt(const struct config *cfg, enum config_listener l,
     const struct smtpd_restrict_client *client, const struct mailaddr *rcpt,
@@ -136,6 +160,13 @@ smtpd_restrict_rcpt(const struct config *cfg, enum config_listener l,
 {
 	enum smtpd_verdict v;
 
+	if (!smtpd_restrict_can_refuse_relay(cfg, l)) {
+		log_warning("listener %s: smtpd_relay_restrictions and smtpd_recipient_restrictions "
+		    "have no reject_unauth_destination (or reject/defer): refusing to be an open relay",
+		    config_listener_name(l));
+		smtpd_restrict_reply(reply, 451, "4.3.5", "%s", "Server configuration problem");
+		return SMTPD_VERDICT_DEFER;
+	}
 	v = smtpd_restrict_list(cfg, l, P_SMTPD_RELAY_RESTRICTIONS, client, rcpt, reply);
 	if (v == SMTPD_VERDICT_REJECT || v == SMTPD_VERDICT_DEFER)
 		return v;

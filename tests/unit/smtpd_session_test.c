@@ -133,6 +133,17 @@ count_replies(const char *text)
 	return n;
 }
 
+/* How many replies "220|250|..." names. */
+static int
+count_expected(const char *want)
+{
+	int n = 1;
+
+	for (; *want; want++)
+		n += *want == '|';
+	return n;
+}
+
 /* Send input, pump the loop until want replies arrived (or the peer
  * closed), return everything received (caller frees). */
 static char *
@@ -304,6 +315,9 @@ static const struct convo convos[] = {
 	{ "relay for mynetworks", "", "127.0.0.9",
 	  "EHLO c\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<v@other.test>\r\nQUIT\r\n", 0,
 	  "220|250|250|250 2.1.5|221", 0 },
+	{ "no relay rule is no relay", "smtpd_relay_restrictions =\nsmtpd_recipient_restrictions = permit_mynetworks",
+	  "192.0.2.1", "EHLO c\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<v@other.test>\r\nQUIT\r\n", 0,
+	  "220|250|250|451 4.3.5|221", 0 },
 	{ "dsn params", "", NULL,
 	  "EHLO c\r\nMAIL FROM:<a@tern.test> RET=HDRS ENVID=abc+2Bd\r\n"
 	  "RCPT TO:<b@tern.test> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;b@tern.test\r\n"
@@ -337,7 +351,7 @@ START_TEST(test_conversation)
 
 	world_init(&w, c->config, c->client_ip);
 	got = converse(&w, c->input, c->input_len ? c->input_len : strlen(c->input),
-	    count_replies(c->replies) + 0);
+	    count_expected(c->replies));
 	assert_replies(got, c->replies, _i);
 	ck_assert_int_eq(spool_walk(w.srv.spool, spool_count_cb, &count, err, sizeof(err)), SPOOL_OK);
 	ck_assert_msg(count == c->messages, "row %d (%s): %d messages in the spool, want %d",
@@ -430,7 +444,8 @@ main(void)
 	SRunner *sr;
 	int failed;
 
-	log_open("smtpd", 0, NULL);	/* quiet: no sinks */
+	/* Quiet unless TERN_TEST_LOG is set. */
+	log_open("smtpd", getenv("TERN_TEST_LOG") ? LOG_SINK_STDERR : 0, NULL);
 	tcase_set_timeout(tc, 60);
 	tcase_add_loop_test(tc, test_conversation, 0, (int)(sizeof(convos) / sizeof(convos[0])));
 	tcase_add_test(tc, test_content_byte_exact);
