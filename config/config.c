@@ -1,0 +1,570 @@
+/*
+ * config: the parameter table, loading (file or development defaults),
+ * the accessors and the dump.
+ *
+ * Loading runs in three passes: read the file into raw values (syntax
+ * and names checked), expand every value once the whole file is known,
+ * then parse each expanded value by its type. Every problem of every
+ * pass is reported; any problem fails the load, so a role only ever sees
+ * a complete, valid struct config.
+ *
+ * Ownership: struct config owns every string and array reachable from it
+ * and config_free() releases them all. Accessors hand out pointers valid
+ * until config_free(). Using an accessor on a parameter of another type,
+ * or a bad id, is a bug: panic().
+ */
+#include "config/config.h"
+
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "common/log.h"
+#include "config/config_defaults.h"
+#include "config/config_expand.h"
+#include "config/config_parse.h"
+#include "config/config_suggest.h"
+#include "config/config_value.h"
+
+/* The file name in messages about the development defaults. */
+#define CONFIG_DEV_LABEL "(development defaults)"
+/* Longest parameter name with a listener prefix. */
+#define CONFIG_NAME_MAX 128
+/* Most bytes of messages about one value. */
+#define CONFIG_WHY_MAX (16 * 1024)
+/* Bytes of an IPv4 address, and the ::ffff:0:0/96 prefix that maps one. */
+#define CONFIG_IPV4_BYTES 4
+#define CONFIG_V4MAPPED_PREFIX_BYTES 12
+#define CONFIG_BITS_PER_BYTE 8
+
+struct config_param_info {
+	const char *name;
+	enum config_type type;
+	unsigned flags;
+	const char *def;
+	const char *choices;
+	const char *doc;
+};
+
+static const struct config_param_info config_params[CONFIG_PARAM_COUNT] = {
+#define CONFIG_PARAM(id, name, type, flags, def, choices, doc) \
+	[id] = { name, type, flags, def, choices, doc },
+#include "config/config_params.h"
+#undef CONFIG_PARAM
+};
+
+/* Indexed by enum config_listener; NULL prefix: no overrides. */
+static const struct {
+	const char *name;
+	const char *prefix;
+} config_listeners[CONFIG_LISTENER_COUNT] = {
+	[CONFIG_LISTENER_GLOBAL] = { "global", NULL },
+	[CONFIG_LISTENER_SMTP] = { "smtp", NULL },
+	[CONFIG_LISTENER_SUBMISSION] = { "submission", "submission_" },
+	[CONFIG_LISTENER_SMTPS] = { "smtps", "smtps_" },
+};
+
+struct config {
+	char *path;
+	bool dev;
+	/* [GLOBAL]: every parameter; [SUBMISSION], [SMTPS]: overrides, .set
+	 * when present; [SMTP] is unused (port 25 has the global values). */
+	struct config_value val[CONFIG_LISTENER_COUNT][CONFIG_PARAM_COUNT];
+};
+
+/* State of one config_load(). */
+struct config_load {
+	struct config *cfg;
+	struct config_parse_errors errs;
+	char *raw[CONFIG_LISTENER_COUNT][CONFIG_PARAM_COUNT];	/* owned; from the file */
+	unsigned line[CONFIG_LISTENER_COUNT][CONFIG_PARAM_COUNT];
+	char *def[CONFIG_PARAM_COUNT];	/* owned; computed defaults, NULL: the table's */
+};
+
+/* ---- table look-ups ---- */
+
+static const struct config_param_info *
+config_info(enum config_param p)
+{
+	if ((unsigned)p >= CONFIG_PARAM_COUNT)
+		panic("config: bad parameter id %d", (int)p);
+	return &config_params[p];
+}
+
+const char *config_param_name(enum config_param p) { return config_info(p)->name; }
+const char *config_param_doc(enum config_param p) { return config_info(p)->doc; }
+enum config_type config_param_type(enum config_param p) { return config_info(p)->type; }
+
+const char *
+config_listener_name(enum config_listener l)
+{
+	if ((unsigned)l >= CONFIG_LISTENER_COUNT)
+		panic("config: bad listener id %d", (int)l);
+	return config_listeners[l].name;
+}
+
+static enum config_param
+config_param_lookup(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < CONFIG_PARAM_COUNT; i++)
+		if (strcmp(name, config_params[i].name) == 0)
+			return (enum config_param)i;
+	return CONFIG_PARAM_COUNT;
+}
+
+/* "submission_" + name for overrides, name for globals. */
+static void
+config_full_name(char *out, size_t outsz, enum config_listener l, enum config_param p)
+{
+	const char *prefix = config_listeners[l].prefix;
+	int n;
+
+	n = snprintf(out, outsz, "%s%s", prefix ? prefix : "", config_params[p].name);
+	if (n < 0 || (size_t)n >= outsz)
+		panic("config: parameter name %s too long", config_params[p].name);
+}
+
+/* ---- pass 1: settings from the file ---- */
+
+static void
+config_load_unknown(struct config_load *ld, const char *name, unsigned line)
+{
+	struct config_suggest s;
+	struct buf msg;
+	size_t i, l;
+
+	config_suggest_init(&s, name);
+	for (i = 0; i < CONFIG_PARAM_COUNT; i++) {
+		config_suggest_try(&s, "", config_params[i].name);
+		for (l = 0; l < CONFIG_LISTENER_COUNT; l++)
+			if (config_listeners[l].prefix && (config_params[i].flags & CONFIG_F_LISTENER))
+				config_suggest_try(&s, config_listeners[l].prefix, config_params[i].name);
+	}
+	buf_init(&msg, CONFIG_WHY_MAX);
+	config_value_quote(&msg, name, strlen(name));
+	if (config_suggest_found(&s))
+		buf_append_printf(&msg, " (did you mean \"%s%s\"?)", s.best_prefix, s.best_name);
+	config_parse_error(&ld->errs, line, "unknown parameter %s", buf_cstr(&msg));
+	buf_free(&msg);
+}
+
+/* Which slot name sets: a global parameter or a listener's override. */
+static bool
+config_load_resolve(struct config_load *ld, const char *name, unsigned line,
+                    enum config_listener *l, enum config_param *p)
+{
+	const char *prefix;
+	unsigned i;
+
+	if ((*p = config_param_lookup(name)) != CONFIG_PARAM_COUNT) {
+		*l = CONFIG_LISTENER_GLOBAL;
+		return true;
+	}
+	for (i = 0; i < CONFIG_LISTENER_COUNT; i++) {
+		prefix = config_listeners[i].prefix;
+		if (prefix == NULL || strncmp(name, prefix, strlen(prefix)) != 0 ||
+		    (*p = config_param_lookup(name + strlen(prefix))) == CONFIG_PARAM_COUNT)
+			continue;
+		if (!(config_params[*p].flags & CONFIG_F_LISTENER)) {
+			config_parse_error(&ld->errs, line, "\"%s\": %s cannot be set per listener",
+			    name, config_params[*p].name);
+			return false;
+		}
+		*l = (enum config_listener)i;
+		return true;
+	}
+	config_load_unknown(ld, name, line);
+	return false;
+}
+
+/* config_parse_setting_fn: remember the value; Postfix: the last one wins. */
+static void
+config_load_setting(void *arg, const char *name, const char *value, unsigned line)
+{
+	struct config_load *ld = arg;
+	enum config_listener l;
+	enum config_param p;
+
+	if (!config_load_resolve(ld, name, line, &l, &p))
+		return;
+	free(ld->raw[l][p]);
+	if ((ld->raw[l][p] = strdup(value)) == NULL)
+		fatal("out of memory (config value of %s)", name);
+	ld->line[l][p] = line;
+}
+
+/* ---- pass 2 and 3: expansion, then typed values ---- */
+
+/* The unexpanded global values: file, else computed default, else table. */
+static void
+config_load_raw(struct config_load *ld, struct config_expand *x)
+{
+	size_t p;
+
+	for (p = 0; p < CONFIG_PARAM_COUNT; p++) {
+		x->raw[p] = ld->raw[CONFIG_LISTENER_GLOBAL][p];
+		if (x->raw[p] == NULL)
+			x->raw[p] = ld->def[p] ? ld->def[p] : config_params[p].def;
+		x->line[p] = ld->line[CONFIG_LISTENER_GLOBAL][p];
+	}
+}
+
+/*
+ * myhostname and mydomain defaults. mydomain follows myhostname's value
+ * even when the file sets it, so myhostname is expanded first, quietly:
+ * the real pass reports its problems.
+ */
+static void
+config_load_identity(struct config_load *ld)
+{
+	struct config_parse_errors quiet = { NULL, ld->errs.file, 0 };
+	struct config_expand x;
+	const char *host;
+
+	if (ld->raw[CONFIG_LISTENER_GLOBAL][P_MYHOSTNAME] == NULL)
+		ld->def[P_MYHOSTNAME] = config_defaults_hostname();
+	if (ld->raw[CONFIG_LISTENER_GLOBAL][P_MYDOMAIN] != NULL)
+		return;
+	config_expand_init(&x, &quiet);
+	config_load_raw(ld, &x);
+	host = config_expand_param(&x, P_MYHOSTNAME);
+	ld->def[P_MYDOMAIN] = config_defaults_domain(host ? host : "");
+	config_expand_free(&x);
+}
+
+/* Parse text as p's type into the listener's slot; report each problem. */
+static void
+config_load_typed(struct config_load *ld, enum config_listener l, enum config_param p,
+                  const char *text, unsigned line)
+{
+	const struct config_param_info *info = &config_params[p];
+	struct config_value *v = &ld->cfg->val[l][p];
+	char name[CONFIG_NAME_MAX];
+	const char *msg, *nl;
+	struct buf why;
+
+	v->line = line;
+	v->set = l != CONFIG_LISTENER_GLOBAL;
+	buf_init(&why, CONFIG_WHY_MAX);
+	if (!config_value_parse(v, info->type, info->flags, info->choices, text, &why)) {
+		config_full_name(name, sizeof(name), l, p);
+		for (msg = buf_cstr(&why); *msg != '\0'; msg = *nl ? nl + 1 : nl) {
+			nl = msg + strcspn(msg, "\n");
+			config_parse_error(&ld->errs, line, "%s: %.*s", name, (int)(nl - msg), msg);
+		}
+		/* A failed parse must fail the load even if it said nothing. */
+		if (buf_len(&why) == 0)
+			config_parse_error(&ld->errs, line, "%s: bad value", name);
+	}
+	buf_free(&why);
+}
+
+static void
+config_load_overrides(struct config_load *ld, struct config_expand *x)
+{
+	char name[CONFIG_NAME_MAX];
+	struct buf out;
+	size_t l, p;
+
+	buf_init(&out, CONFIG_EXPAND_VALUE_MAX);
+	for (l = 0; l < CONFIG_LISTENER_COUNT; l++) {
+		for (p = 0; p < CONFIG_PARAM_COUNT; p++) {
+			if (ld->raw[l][p] == NULL || l == CONFIG_LISTENER_GLOBAL)
+				continue;
+			config_full_name(name, sizeof(name), (enum config_listener)l,
+			    (enum config_param)p);
+			buf_reset(&out);
+			if (config_expand_text(x, ld->raw[l][p], name, ld->line[l][p], &out))
+				config_load_typed(ld, (enum config_listener)l, (enum config_param)p,
+				    buf_cstr(&out), ld->line[l][p]);
+		}
+	}
+	buf_free(&out);
+}
+
+static void
+config_load_values(struct config_load *ld)
+{
+	struct config_expand x;
+	const char *text;
+	size_t p;
+
+	config_load_identity(ld);
+	config_expand_init(&x, &ld->errs);
+	config_load_raw(ld, &x);
+	for (p = 0; p < CONFIG_PARAM_COUNT; p++) {
+		text = config_expand_param(&x, (enum config_param)p);
+		if (text != NULL)
+			config_load_typed(ld, CONFIG_LISTENER_GLOBAL, (enum config_param)p, text,
+			    x.line[p]);
+	}
+	config_load_overrides(ld, &x);
+	config_expand_free(&x);
+}
+
+static void
+config_load_release(struct config_load *ld)
+{
+	size_t l, p;
+
+	for (l = 0; l < CONFIG_LISTENER_COUNT; l++)
+		for (p = 0; p < CONFIG_PARAM_COUNT; p++)
+			free(ld->raw[l][p]);
+	for (p = 0; p < CONFIG_PARAM_COUNT; p++)
+		free(ld->def[p]);
+}
+
+struct config *
+config_load(const char *path, struct buf *errors)
+{
+	struct config_load ld;
+	bool readable = true;
+
+	memset(&ld, 0, sizeof(ld));
+	if ((ld.cfg = calloc(1, sizeof(*ld.cfg))) == NULL)
+		fatal("out of memory (config)");
+	ld.errs.out = errors;
+	ld.errs.file = path ? path : CONFIG_DEV_LABEL;
+	ld.cfg->dev = path == NULL;
+	if (path != NULL && (ld.cfg->path = strdup(path)) == NULL)
+		fatal("out of memory (config path)");
+	if (path == NULL)
+		readable = config_defaults_dev(ld.def, &ld.errs);
+	else
+		readable = config_parse_file(path, config_load_setting, &ld, &ld.errs);
+	if (readable)
+		config_load_values(&ld);
+	config_load_release(&ld);
+	if (ld.errs.count > 0) {
+		config_free(ld.cfg);
+		return NULL;
+	}
+	return ld.cfg;
+}
+
+void
+config_free(struct config *cfg)
+{
+	size_t l, p;
+
+	if (cfg == NULL)
+		return;
+	for (l = 0; l < CONFIG_LISTENER_COUNT; l++)
+		for (p = 0; p < CONFIG_PARAM_COUNT; p++)
+			config_value_free(&cfg->val[l][p]);
+	free(cfg->path);
+	free(cfg);
+}
+
+const char *
+config_path(const struct config *cfg)
+{
+	return cfg->path;
+}
+
+bool
+config_is_dev(const struct config *cfg)
+{
+	return cfg->dev;
+}
+
+/* ---- accessors ---- */
+
+static inline unsigned
+config_type_bit(enum config_type t)
+{
+	return 1u << t;
+}
+
+/*
+ * The value an accessor reads: the listener's override when it has one,
+ * else the global value. types: the config_type_bit()s the accessor
+ * reads; anything else is a bug in the caller.
+ */
+static const struct config_value *
+config_get(const struct config *cfg, enum config_listener l, enum config_param p,
+           unsigned types, const char *accessor)
+{
+	const struct config_param_info *info = config_info(p);
+
+	if (cfg == NULL)
+		panic("%s(%s): no configuration", accessor, info->name);
+	if ((unsigned)l >= CONFIG_LISTENER_COUNT)
+		panic("%s(%s): bad listener id %d", accessor, info->name, (int)l);
+	if (!(types & config_type_bit(info->type)))
+		panic("%s: parameter %s has another type", accessor, info->name);
+	if (cfg->val[l][p].set)
+		return &cfg->val[l][p];
+	return &cfg->val[CONFIG_LISTENER_GLOBAL][p];
+}
+
+#define CONFIG_STR_TYPES (config_type_bit(CONFIG_STR) | config_type_bit(CONFIG_ENUM))
+#define CONFIG_INT_TYPES (config_type_bit(CONFIG_INT) | config_type_bit(CONFIG_SIZE))
+#define CONFIG_LIST_TYPES (config_type_bit(CONFIG_LIST) | config_type_bit(CONFIG_RESTRICTIONS))
+
+const char *
+config_lstr(const struct config *cfg, enum config_listener l, enum config_param p)
+{
+	return config_get(cfg, l, p, CONFIG_STR_TYPES, "config_str")->text;
+}
+
+bool
+config_lbool(const struct config *cfg, enum config_listener l, enum config_param p)
+{
+	return config_get(cfg, l, p, config_type_bit(CONFIG_BOOL), "config_bool")->b;
+}
+
+uint64_t
+config_lint(const struct config *cfg, enum config_listener l, enum config_param p)
+{
+	return config_get(cfg, l, p, CONFIG_INT_TYPES, "config_int")->u;
+}
+
+int64_t
+config_ltime(const struct config *cfg, enum config_listener l, enum config_param p)
+{
+	return config_get(cfg, l, p, config_type_bit(CONFIG_TIME), "config_time")->t;
+}
+
+const struct config_list *
+config_llist(const struct config *cfg, enum config_listener l, enum config_param p)
+{
+	return &config_get(cfg, l, p, CONFIG_LIST_TYPES, "config_list")->list;
+}
+
+const struct config_network *
+config_lnetworks(const struct config *cfg, enum config_listener l, enum config_param p,
+                 size_t *n)
+{
+	const struct config_value *v;
+
+	v = config_get(cfg, l, p, config_type_bit(CONFIG_NETWORKS), "config_networks");
+	*n = v->nnets;
+	return v->nets;
+}
+
+const char *
+config_str(const struct config *cfg, enum config_param p)
+{
+	return config_lstr(cfg, CONFIG_LISTENER_GLOBAL, p);
+}
+
+bool
+config_bool(const struct config *cfg, enum config_param p)
+{
+	return config_lbool(cfg, CONFIG_LISTENER_GLOBAL, p);
+}
+
+uint64_t
+config_int(const struct config *cfg, enum config_param p)
+{
+	return config_lint(cfg, CONFIG_LISTENER_GLOBAL, p);
+}
+
+int64_t
+config_time(const struct config *cfg, enum config_param p)
+{
+	return config_ltime(cfg, CONFIG_LISTENER_GLOBAL, p);
+}
+
+const struct config_list *
+config_list(const struct config *cfg, enum config_param p)
+{
+	return config_llist(cfg, CONFIG_LISTENER_GLOBAL, p);
+}
+
+const struct config_network *
+config_networks(const struct config *cfg, enum config_param p, size_t *n)
+{
+	return config_lnetworks(cfg, CONFIG_LISTENER_GLOBAL, p, n);
+}
+
+const struct config_listen_addr *
+config_listen(const struct config *cfg, enum config_param p, size_t *n)
+{
+	const struct config_value *v;
+
+	v = config_get(cfg, CONFIG_LISTENER_GLOBAL, p, config_type_bit(CONFIG_LISTEN),
+	    "config_listen");
+	*n = v->naddrs;
+	return v->addrs;
+}
+
+/* ---- networks ---- */
+
+/* Do the first prefix bits of a and b agree? */
+static bool
+config_prefix_match(const unsigned char *a, const unsigned char *b, unsigned prefix)
+{
+	unsigned full = prefix / CONFIG_BITS_PER_BYTE, rest = prefix % CONFIG_BITS_PER_BYTE;
+	unsigned char mask;
+
+	if (memcmp(a, b, full) != 0)
+		return false;
+	if (rest == 0)
+		return true;
+	mask = (unsigned char)(0xff << (CONFIG_BITS_PER_BYTE - rest));
+	return (a[full] & mask) == (b[full] & mask);
+}
+
+bool
+config_networks_match(const struct config_network *nets, size_t n, int family,
+                      const void *addr)
+{
+	static const unsigned char v4mapped[CONFIG_V4MAPPED_PREFIX_BYTES] = {
+		0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+	const unsigned char *a = addr;
+	bool mapped;
+	size_t i;
+
+	/* A dual-stack socket shows IPv4 clients as ::ffff:a.b.c.d; they must
+	 * still match 127.0.0.0/8. */
+	mapped = family == AF_INET6 && memcmp(a, v4mapped, sizeof(v4mapped)) == 0;
+	for (i = 0; i < n; i++) {
+		if (nets[i].family == family && config_prefix_match(nets[i].addr, a, nets[i].prefix))
+			return true;
+		if (mapped && nets[i].family == AF_INET &&
+		    config_prefix_match(nets[i].addr, a + sizeof(v4mapped), nets[i].prefix))
+			return true;
+	}
+	return false;
+}
+
+/* ---- dump ---- */
+
+/* One `name = value` line; '$' doubled so that loading it gives value. */
+static void
+config_dump_line(struct buf *out, const char *prefix, const char *name, const char *value)
+{
+	buf_append_printf(out, "%s%s =%s", prefix, name, *value ? " " : "");
+	for (; *value != '\0'; value++) {
+		if (*value == '$')
+			buf_append_char(out, '$');
+		buf_append_char(out, *value);
+	}
+	buf_append_char(out, '\n');
+}
+
+void
+config_dump(const struct config *cfg, struct buf *out)
+{
+	const struct config_value *v;
+	size_t l, p;
+
+	for (p = 0; p < CONFIG_PARAM_COUNT; p++)
+		config_dump_line(out, "", config_params[p].name,
+		    cfg->val[CONFIG_LISTENER_GLOBAL][p].text ?
+		    cfg->val[CONFIG_LISTENER_GLOBAL][p].text : "");
+	for (l = 0; l < CONFIG_LISTENER_COUNT; l++) {
+		for (p = 0; p < CONFIG_PARAM_COUNT; p++) {
+			v = &cfg->val[l][p];
+			if (v->set)
+				config_dump_line(out, config_listeners[l].prefix,
+				    config_params[p].name, v->text);
+		}
+	}
+}

@@ -1,0 +1,581 @@
+/*
+ * config_value: parsers from expanded text to typed parameter values.
+ *
+ * Error policy: a bad value is reported in `why` and the parse returns
+ * false; nothing logs or exits. Out of memory is fatal(). Each parser is
+ * strict and bounded (numbers checked for overflow, addresses through
+ * inet_pton), because a running role must never meet a malformed value.
+ */
+#include "config/config_value.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+
+#include "common/log.h"
+#include "config/config_restrictions.h"
+
+#define CONFIG_VALUE_PORT_MAX 65535
+#define CONFIG_VALUE_IPV4_BITS 32
+#define CONFIG_VALUE_IPV6_BITS 128
+#define CONFIG_VALUE_IPV4_BYTES 4
+#define CONFIG_VALUE_IPV6_BYTES 16
+/* Longest host text we try as an address: a bracketed IPv6 literal fits. */
+#define CONFIG_VALUE_HOST_MAX (INET6_ADDRSTRLEN + 2)
+#define CONFIG_VALUE_KIBI 1024ULL
+#define CONFIG_VALUE_MINUTE 60
+#define CONFIG_VALUE_HOUR (60 * CONFIG_VALUE_MINUTE)
+#define CONFIG_VALUE_DAY (24 * CONFIG_VALUE_HOUR)
+#define CONFIG_VALUE_WEEK (7 * CONFIG_VALUE_DAY)
+
+/* Separators of list items, as Postfix's CHARS_COMMA_SP. */
+static const char config_value_separators[] = ", \t\r\n";
+
+enum config_value_num {
+	CONFIG_VALUE_NUM_OK,
+	CONFIG_VALUE_NUM_BAD,	/* empty, or not only digits */
+	CONFIG_VALUE_NUM_BIG,	/* more than CONFIG_VALUE_NUMBER_MAX */
+};
+
+/* A time unit suffix and its length in seconds. */
+struct config_value_unit {
+	char suffix;
+	uint64_t factor;
+};
+
+static const struct config_value_unit config_value_size_units[] = {
+	{ 'k', CONFIG_VALUE_KIBI },
+	{ 'm', CONFIG_VALUE_KIBI * CONFIG_VALUE_KIBI },
+	{ 'g', CONFIG_VALUE_KIBI * CONFIG_VALUE_KIBI * CONFIG_VALUE_KIBI },
+};
+
+static const struct config_value_unit config_value_time_units[] = {
+	{ 's', 1 },
+	{ 'm', CONFIG_VALUE_MINUTE },
+	{ 'h', CONFIG_VALUE_HOUR },
+	{ 'd', CONFIG_VALUE_DAY },
+	{ 'w', CONFIG_VALUE_WEEK },
+};
+
+#define CONFIG_VALUE_NELEM(a) (sizeof(a) / sizeof((a)[0]))
+
+static char *
+config_value_strndup(const char *s, size_t n)
+{
+	char *p = strndup(s, n);
+
+	if (p == NULL)
+		fatal("out of memory (config value of %zu bytes)", n);
+	return p;
+}
+
+static void *
+config_value_calloc(size_t n, size_t size)
+{
+	void *p = calloc(n ? n : 1, size);
+
+	if (p == NULL)
+		fatal("out of memory (config array of %zu)", n);
+	return p;
+}
+
+void
+config_value_quote(struct buf *out, const char *s, size_t len)
+{
+	/* log_printable writes at most 4 bytes (\ooo) per input byte. */
+	char clean[CONFIG_VALUE_QUOTE_MAX * 4 + 1];
+	bool cut = len > CONFIG_VALUE_QUOTE_MAX;
+
+	log_printable(clean, sizeof(clean), s, cut ? CONFIG_VALUE_QUOTE_MAX : len);
+	buf_append_printf(out, "\"%s%s\"", clean, cut ? "..." : "");
+}
+
+/* Append `bad WHAT "s" (reason)\n`; reason may be NULL. */
+static void
+config_value_bad(struct buf *why, const char *what, const char *s, size_t len,
+                 const char *reason)
+{
+	buf_append_printf(why, "bad %s ", what);
+	config_value_quote(why, s, len);
+	if (reason != NULL)
+		buf_append_printf(why, " (%s)", reason);
+	buf_append_char(why, '\n');
+}
+
+static enum config_value_num
+config_value_digits(const char *s, size_t len, uint64_t *out)
+{
+	uint64_t n = 0;
+	size_t i;
+
+	if (len == 0)
+		return CONFIG_VALUE_NUM_BAD;
+	for (i = 0; i < len; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return CONFIG_VALUE_NUM_BAD;
+		if (n > (CONFIG_VALUE_NUMBER_MAX - (uint64_t)(s[i] - '0')) / 10)
+			return CONFIG_VALUE_NUM_BIG;
+		n = n * 10 + (uint64_t)(s[i] - '0');
+	}
+	*out = n;
+	return CONFIG_VALUE_NUM_OK;
+}
+
+/*
+ * A number with an optional one-letter unit suffix (case-insensitive);
+ * a bare number is multiplied by bare_factor.
+ */
+static enum config_value_num
+config_value_scaled(const char *s, const struct config_value_unit *units, size_t nunits,
+                    uint64_t bare_factor, uint64_t *out)
+{
+	size_t len = strlen(s), i;
+	uint64_t n, factor = bare_factor;
+	enum config_value_num r;
+
+	if (len > 0 && !(s[len - 1] >= '0' && s[len - 1] <= '9')) {
+		for (i = 0; i < nunits; i++)
+			if (tolower((unsigned char)s[len - 1]) == units[i].suffix)
+				break;
+		if (i == nunits)
+			return CONFIG_VALUE_NUM_BAD;
+		factor = units[i].factor;
+		len--;
+	}
+	if ((r = config_value_digits(s, len, &n)) != CONFIG_VALUE_NUM_OK)
+		return r;
+	if (n != 0 && factor > CONFIG_VALUE_NUMBER_MAX / n)
+		return CONFIG_VALUE_NUM_BIG;
+	*out = n * factor;
+	return CONFIG_VALUE_NUM_OK;
+}
+
+bool
+config_value_port(const char *s, size_t len, unsigned *port)
+{
+	uint64_t n;
+
+	if (config_value_digits(s, len, &n) != CONFIG_VALUE_NUM_OK || n == 0 ||
+	    n > CONFIG_VALUE_PORT_MAX)
+		return false;
+	*port = (unsigned)n;
+	return true;
+}
+
+bool
+config_value_time(const char *s, unsigned flags, int64_t *out, struct buf *why)
+{
+	uint64_t bare = 1, n;
+	enum config_value_num r;
+
+	if (flags & CONFIG_F_UNIT_MIN)
+		bare = CONFIG_VALUE_MINUTE;
+	else if (flags & CONFIG_F_UNIT_HOUR)
+		bare = CONFIG_VALUE_HOUR;
+	else if (flags & CONFIG_F_UNIT_DAY)
+		bare = CONFIG_VALUE_DAY;
+	r = config_value_scaled(s, config_value_time_units,
+	    CONFIG_VALUE_NELEM(config_value_time_units), bare, &n);
+	if (r == CONFIG_VALUE_NUM_OK) {
+		*out = (int64_t)n;
+		return true;
+	}
+	config_value_bad(why, "time", s, strlen(s), r == CONFIG_VALUE_NUM_BIG ? "too large" :
+	    "use a number with an optional s, m, h, d or w suffix");
+	return false;
+}
+
+void
+config_value_split(struct config_list *list, const char *text)
+{
+	const char *p;
+	size_t n = 0, len;
+
+	for (p = text + strspn(text, config_value_separators); *p != '\0';
+	    p += len, p += strspn(p, config_value_separators)) {
+		len = strcspn(p, config_value_separators);
+		n++;
+	}
+	list->items = config_value_calloc(n, sizeof(*list->items));
+	list->n = 0;
+	for (p = text + strspn(text, config_value_separators); *p != '\0';
+	    p += len, p += strspn(p, config_value_separators)) {
+		len = strcspn(p, config_value_separators);
+		list->items[list->n++] = config_value_strndup(p, len);
+	}
+}
+
+/* ---- one parser per type; each reads v->text ---- */
+
+typedef bool config_value_parser(struct config_value *v, unsigned flags,
+                                 const char *choices, struct buf *why);
+
+static bool
+config_value_parse_str(struct config_value *v, unsigned flags, const char *choices,
+                       struct buf *why)
+{
+	(void)v, (void)flags, (void)choices, (void)why;
+	return true;
+}
+
+static bool
+config_value_parse_bool(struct config_value *v, unsigned flags, const char *choices,
+                        struct buf *why)
+{
+	static const char *const yes[] = { "yes", "true", "1" };
+	static const char *const no[] = { "no", "false", "0" };
+	size_t i;
+
+	(void)flags, (void)choices;
+	for (i = 0; i < CONFIG_VALUE_NELEM(yes); i++) {
+		if (strcasecmp(v->text, yes[i]) == 0) {
+			v->b = true;
+			return true;
+		}
+		if (strcasecmp(v->text, no[i]) == 0) {
+			v->b = false;
+			return true;
+		}
+	}
+	config_value_bad(why, "boolean", v->text, strlen(v->text), "use yes or no");
+	return false;
+}
+
+static bool
+config_value_parse_int(struct config_value *v, unsigned flags, const char *choices,
+                       struct buf *why)
+{
+	enum config_value_num r;
+
+	(void)flags, (void)choices;
+	r = config_value_digits(v->text, strlen(v->text), &v->u);
+	if (r == CONFIG_VALUE_NUM_OK)
+		return true;
+	config_value_bad(why, "number", v->text, strlen(v->text),
+	    r == CONFIG_VALUE_NUM_BIG ? "too large" : "use a non-negative decimal number");
+	return false;
+}
+
+static bool
+config_value_parse_size(struct config_value *v, unsigned flags, const char *choices,
+                        struct buf *why)
+{
+	enum config_value_num r;
+
+	(void)flags, (void)choices;
+	r = config_value_scaled(v->text, config_value_size_units,
+	    CONFIG_VALUE_NELEM(config_value_size_units), 1, &v->u);
+	if (r == CONFIG_VALUE_NUM_OK)
+		return true;
+	config_value_bad(why, "size", v->text, strlen(v->text), r == CONFIG_VALUE_NUM_BIG ?
+	    "too large" : "use a number of bytes with an optional k, m or g suffix");
+	return false;
+}
+
+static bool
+config_value_parse_time(struct config_value *v, unsigned flags, const char *choices,
+                        struct buf *why)
+{
+	(void)choices;
+	return config_value_time(v->text, flags, &v->t, why);
+}
+
+static bool
+config_value_parse_list(struct config_value *v, unsigned flags, const char *choices,
+                        struct buf *why)
+{
+	(void)flags, (void)choices, (void)why;
+	config_value_split(&v->list, v->text);
+	return true;
+}
+
+static bool
+config_value_parse_restrictions(struct config_value *v, unsigned flags, const char *choices,
+                                struct buf *why)
+{
+	(void)flags, (void)choices;
+	config_value_split(&v->list, v->text);
+	return config_restrictions_check(&v->list, why) == 0;
+}
+
+/* ENUM: match one of "a|b|c" (case-insensitive) and keep its spelling. */
+static bool
+config_value_parse_enum(struct config_value *v, unsigned flags, const char *choices,
+                        struct buf *why)
+{
+	const char *p = choices, *bar;
+	size_t len, tlen = strlen(v->text);
+
+	(void)flags;
+	for (;;) {
+		bar = strchr(p, '|');
+		len = bar ? (size_t)(bar - p) : strlen(p);
+		if (len == tlen && strncasecmp(p, v->text, len) == 0) {
+			free(v->text);
+			v->text = config_value_strndup(p, len);
+			return true;
+		}
+		if (bar == NULL)
+			break;
+		p = bar + 1;
+	}
+	buf_append_str(why, "bad value ");
+	config_value_quote(why, v->text, tlen);
+	buf_append_str(why, " (choose one of: ");
+	for (p = choices; *p != '\0'; p++) {
+		if (*p == '|')
+			buf_append_str(why, ", ");
+		else
+			buf_append_char(why, *p);
+	}
+	buf_append_str(why, ")\n");
+	return false;
+}
+
+/* Copy len bytes of s into dst as a C string; false when it does not fit. */
+static bool
+config_value_copy(char *dst, size_t dstsz, const char *s, size_t len)
+{
+	if (len >= dstsz)
+		return false;
+	memcpy(dst, s, len);
+	dst[len] = '\0';
+	return true;
+}
+
+/*
+ * The host of a listen address, normalised into out: "*" or empty means
+ * every address, "localhost" the IPv4 loopback (XXX: not also ::1, so a
+ * host without IPv6 can still bind it), else an address literal.
+ */
+static bool
+config_value_listen_host(const char *host, size_t len, bool bracketed,
+                         char *out, size_t outsz)
+{
+	char tmp[CONFIG_VALUE_HOST_MAX + 1];
+	unsigned char bin[CONFIG_VALUE_IPV6_BYTES];
+	int family;
+
+	if (len == 0 || (len == 1 && host[0] == '*'))
+		return config_value_copy(out, outsz, bracketed ? "::" : "0.0.0.0",
+		    strlen(bracketed ? "::" : "0.0.0.0"));
+	if (!bracketed && len == strlen("localhost") && strncasecmp(host, "localhost", len) == 0)
+		return config_value_copy(out, outsz, "127.0.0.1", strlen("127.0.0.1"));
+	if (!config_value_copy(tmp, sizeof(tmp), host, len))
+		return false;
+	family = AF_INET;
+	if (inet_pton(family, tmp, bin) != 1) {
+		family = AF_INET6;
+		if (!bracketed || inet_pton(family, tmp, bin) != 1)
+			return false;
+	}
+	return inet_ntop(family, bin, out, (socklen_t)outsz) != NULL;
+}
+
+/* One item of a listen list: host:port, [v6]:port, *:port, :port. */
+static bool
+config_value_listen_item(const char *item, struct config_listen_addr *a, struct buf *why)
+{
+	const char *host = item, *colon, *end;
+	bool bracketed = item[0] == '[';
+	size_t hlen;
+
+	if (bracketed) {
+		host = item + 1;
+		end = strchr(host, ']');
+		colon = end ? end + 1 : NULL;
+		if (colon == NULL || *colon != ':') {
+			config_value_bad(why, "listen address", item, strlen(item),
+			    "use [IPv6-address]:port");
+			return false;
+		}
+		hlen = (size_t)(end - host);
+	} else {
+		colon = strrchr(item, ':');
+		if (colon == NULL) {
+			config_value_bad(why, "listen address", item, strlen(item),
+			    "missing :port");
+			return false;
+		}
+		hlen = (size_t)(colon - item);
+	}
+	if (!config_value_port(colon + 1, strlen(colon + 1), &a->port)) {
+		config_value_bad(why, "listen address", item, strlen(item),
+		    "port must be 1-65535");
+		return false;
+	}
+	if (!config_value_listen_host(host, hlen, bracketed, a->host, sizeof(a->host))) {
+		config_value_bad(why, "listen address", item, strlen(item), bracketed ?
+		    "not an IP address" :
+		    "host must be an IPv4 address, [IPv6 address], localhost or *");
+		return false;
+	}
+	return true;
+}
+
+static bool
+config_value_parse_listen(struct config_value *v, unsigned flags, const char *choices,
+                          struct buf *why)
+{
+	struct config_list items = { 0, NULL };
+	bool ok = true;
+	size_t i;
+
+	(void)flags, (void)choices;
+	config_value_split(&items, v->text);
+	v->addrs = config_value_calloc(items.n, sizeof(*v->addrs));
+	for (i = 0; i < items.n; i++) {
+		if (config_value_listen_item(items.items[i], &v->addrs[v->naddrs], why))
+			v->naddrs++;
+		else
+			ok = false;
+		free(items.items[i]);
+	}
+	free(items.items);
+	return ok;
+}
+
+/* Clear the host bits: Postfix accepts 10.1.2.3/8 and means 10.0.0.0/8. */
+static void
+config_value_network_mask(struct config_network *net, unsigned bits)
+{
+	unsigned i, nbytes = bits / 8;
+
+	for (i = 0; i < nbytes; i++) {
+		unsigned keep = net->prefix > i * 8 ? net->prefix - i * 8 : 0;
+
+		if (keep < 8)
+			net->addr[i] &= (unsigned char)(0xff << (8 - keep));
+	}
+}
+
+/* The address part of a network item: a.b.c.d, v6 or [v6]. */
+static bool
+config_value_network_addr(const char *item, const char **rest, struct config_network *net,
+                          unsigned *bits)
+{
+	char tmp[CONFIG_VALUE_HOST_MAX + 1];
+	const char *addr = item, *end;
+
+	if (item[0] == '[') {
+		addr = item + 1;
+		if ((end = strchr(addr, ']')) == NULL)
+			return false;
+		*rest = end + 1;
+	} else {
+		end = item + strcspn(item, "/");
+		*rest = end;
+	}
+	if (!config_value_copy(tmp, sizeof(tmp), addr, (size_t)(end - addr)))
+		return false;
+	memset(net->addr, 0, sizeof(net->addr));
+	if (inet_pton(AF_INET, tmp, net->addr) == 1) {
+		net->family = AF_INET;
+		*bits = CONFIG_VALUE_IPV4_BITS;
+	} else if (inet_pton(AF_INET6, tmp, net->addr) == 1) {
+		net->family = AF_INET6;
+		*bits = CONFIG_VALUE_IPV6_BITS;
+	} else {
+		return false;
+	}
+	return true;
+}
+
+/* One item of a network list: address, address/len, [v6], [v6]/len. */
+static bool
+config_value_network_item(const char *item, struct config_network *net, struct buf *why)
+{
+	const char *rest;
+	unsigned bits;
+	uint64_t len;
+	char reason[sizeof("prefix length must be 0-128")];
+
+	if (!config_value_network_addr(item, &rest, net, &bits)) {
+		config_value_bad(why, "network", item, strlen(item),
+		    "use address/prefix, [IPv6-address]/prefix or an address");
+		return false;
+	}
+	net->prefix = bits;
+	if (*rest == '\0')
+		return true;
+	if (*rest != '/') {
+		config_value_bad(why, "network", item, strlen(item),
+		    "use address/prefix, [IPv6-address]/prefix or an address");
+		return false;
+	}
+	if (config_value_digits(rest + 1, strlen(rest + 1), &len) !=
+	    CONFIG_VALUE_NUM_OK || len > bits) {
+		snprintf(reason, sizeof(reason), "prefix length must be 0-%u", bits);
+		config_value_bad(why, "network", item, strlen(item), reason);
+		return false;
+	}
+	net->prefix = (unsigned)len;
+	config_value_network_mask(net, bits);
+	return true;
+}
+
+static bool
+config_value_parse_networks(struct config_value *v, unsigned flags, const char *choices,
+                            struct buf *why)
+{
+	struct config_list items = { 0, NULL };
+	bool ok = true;
+	size_t i;
+
+	(void)flags, (void)choices;
+	config_value_split(&items, v->text);
+	v->nets = config_value_calloc(items.n, sizeof(*v->nets));
+	for (i = 0; i < items.n; i++) {
+		if (config_value_network_item(items.items[i], &v->nets[v->nnets], why))
+			v->nnets++;
+		else
+			ok = false;
+		free(items.items[i]);
+	}
+	free(items.items);
+	return ok;
+}
+
+/* Indexed by enum config_type. */
+static config_value_parser *const config_value_parsers[] = {
+	[CONFIG_STR] = config_value_parse_str,
+	[CONFIG_BOOL] = config_value_parse_bool,
+	[CONFIG_INT] = config_value_parse_int,
+	[CONFIG_SIZE] = config_value_parse_size,
+	[CONFIG_TIME] = config_value_parse_time,
+	[CONFIG_LIST] = config_value_parse_list,
+	[CONFIG_RESTRICTIONS] = config_value_parse_restrictions,
+	[CONFIG_ENUM] = config_value_parse_enum,
+	[CONFIG_LISTEN] = config_value_parse_listen,
+	[CONFIG_NETWORKS] = config_value_parse_networks,
+};
+
+bool
+config_value_parse(struct config_value *v, enum config_type type, unsigned flags,
+                   const char *choices, const char *text, struct buf *why)
+{
+	if ((size_t)type >= CONFIG_VALUE_NELEM(config_value_parsers) ||
+	    config_value_parsers[type] == NULL)
+		panic("config_value_parse: bad type %d", (int)type);
+	v->text = config_value_strndup(text, strlen(text));
+	return config_value_parsers[type](v, flags, choices, why);
+}
+
+void
+config_value_free(struct config_value *v)
+{
+	size_t i;
+
+	free(v->text);
+	for (i = 0; i < v->list.n; i++)
+		free(v->list.items[i]);
+	free(v->list.items);
+	free(v->nets);
+	free(v->addrs);
+	memset(v, 0, sizeof(*v));
+}

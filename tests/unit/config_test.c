@@ -1,0 +1,1232 @@
+/*
+ * config_test: the configuration parser, expansion, typed values,
+ * listener overrides, restriction lists, development defaults, network
+ * matching and the dump. Table-driven: one row per input and expected
+ * output. Each case writes its text to a fresh temporary file.
+ *
+ * In expected error text, '@' stands for the temporary file's path.
+ */
+#include <arpa/inet.h>
+#include <check.h>
+#include <netinet/in.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "common/buf.h"
+#include "config/config.h"
+#include "config/config_restrictions.h"
+
+#define TEST_ERRORS_MAX (1024 * 1024)
+#define TEST_RENDER_MAX (64 * 1024)
+#define TEST_DUMP_MAX (1024 * 1024)
+#define TEST_LINE_MAX (64 * 1024)
+#define TEST_TMP_TEMPLATE "/tmp/tern-config-test-XXXXXX"
+#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
+
+/* ---- helpers ---- */
+
+/* Write len bytes to a new temporary file; returns its malloc'd path. */
+static char *
+test_write(const char *text, size_t len)
+{
+	char *path = strdup(TEST_TMP_TEMPLATE);
+	int fd;
+
+	ck_assert_ptr_nonnull(path);
+	fd = mkstemp(path);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, text, len), (ssize_t)len);
+	close(fd);
+	return path;
+}
+
+/* Load text from a temporary file; errors (may be NULL) gets the problems,
+ * path (may be NULL) the file name, which the caller frees. */
+static struct config *
+test_load_len(const char *text, size_t len, struct buf *errors, char **path)
+{
+	char *p = test_write(text, len);
+	struct config *cfg = config_load(p, errors);
+
+	unlink(p);
+	if (path != NULL)
+		*path = p;
+	else
+		free(p);
+	return cfg;
+}
+
+static struct config *
+test_load(const char *text, struct buf *errors, char **path)
+{
+	return test_load_len(text, strlen(text), errors, path);
+}
+
+/* expected with each '@' replaced by path. */
+static const char *
+test_subst(struct buf *out, const char *expected, const char *path)
+{
+	buf_reset(out);
+	for (; *expected != '\0'; expected++) {
+		if (*expected == '@')
+			buf_append_str(out, path);
+		else
+			buf_append_char(out, *expected);
+	}
+	return buf_cstr(out);
+}
+
+static void
+test_render_network(struct buf *out, const struct config_network *net)
+{
+	char text[INET6_ADDRSTRLEN];
+
+	ck_assert_ptr_nonnull(inet_ntop(net->family, net->addr, text, sizeof(text)));
+	if (net->family == AF_INET6)
+		buf_append_printf(out, "[%s]/%u", text, net->prefix);
+	else
+		buf_append_printf(out, "%s/%u", text, net->prefix);
+}
+
+/* Lists, networks and listen addresses as one string. */
+static void
+test_render_many(struct buf *out, const struct config *cfg, enum config_listener l,
+                 enum config_param p)
+{
+	const struct config_list *list;
+	const struct config_network *nets;
+	const struct config_listen_addr *addrs;
+	size_t i, n;
+
+	switch (config_param_type(p)) {
+	case CONFIG_LIST:
+	case CONFIG_RESTRICTIONS:
+		list = config_llist(cfg, l, p);
+		for (i = 0; i < list->n; i++)
+			buf_append_printf(out, "%s%s", i ? "|" : "", list->items[i]);
+		break;
+	case CONFIG_NETWORKS:
+		nets = config_lnetworks(cfg, l, p, &n);
+		for (i = 0; i < n; i++) {
+			if (i)
+				buf_append_char(out, ' ');
+			test_render_network(out, &nets[i]);
+		}
+		break;
+	case CONFIG_LISTEN:
+		addrs = config_listen(cfg, p, &n);
+		for (i = 0; i < n; i++)
+			buf_append_printf(out, strchr(addrs[i].host, ':') ? "%s[%s]:%u" : "%s%s:%u",
+			    i ? " " : "", addrs[i].host, addrs[i].port);
+		break;
+	default:
+		ck_abort_msg("not a list type");
+	}
+}
+
+/* Any parameter's value, read through the accessor of its type. */
+static const char *
+test_render(struct buf *out, const struct config *cfg, enum config_listener l,
+            enum config_param p)
+{
+	buf_reset(out);
+	switch (config_param_type(p)) {
+	case CONFIG_STR:
+	case CONFIG_ENUM:
+		buf_append_str(out, config_lstr(cfg, l, p));
+		break;
+	case CONFIG_BOOL:
+		buf_append_str(out, config_lbool(cfg, l, p) ? "yes" : "no");
+		break;
+	case CONFIG_INT:
+	case CONFIG_SIZE:
+		buf_append_printf(out, "%llu", (unsigned long long)config_lint(cfg, l, p));
+		break;
+	case CONFIG_TIME:
+		buf_append_printf(out, "%lld", (long long)config_ltime(cfg, l, p));
+		break;
+	default:
+		test_render_many(out, cfg, l, p);
+		break;
+	}
+	return buf_cstr(out);
+}
+
+/* ---- values that load ---- */
+
+struct value_case {
+	const char *text;
+	enum config_listener listener;
+	enum config_param param;
+	const char *expected;
+};
+
+#define G CONFIG_LISTENER_GLOBAL
+#define SUB CONFIG_LISTENER_SUBMISSION
+#define SMTPS CONFIG_LISTENER_SMTPS
+#define SMTP CONFIG_LISTENER_SMTP
+#define HOST "myhostname = mail.example.com\n"
+
+static const struct value_case value_cases[] = {
+	/* table defaults and host-name derived ones */
+	{ HOST, G, P_MAIL_NAME, "tern" },
+	{ HOST, G, P_MYDOMAIN, "example.com" },
+	{ HOST, G, P_MYORIGIN, "mail.example.com" },
+	{ HOST, G, P_SMTPD_BANNER, "mail.example.com ESMTP tern" },
+	{ HOST, G, P_MYDESTINATION, "mail.example.com|localhost.example.com|localhost" },
+	{ "myhostname = host\n", G, P_MYDOMAIN, "localdomain" },
+	{ "myhostname = mail.$mydomain\nmydomain = example.org\n", G, P_MYORIGIN,
+	  "mail.example.org" },
+	{ HOST "mydomain = other.test\n", G, P_MYDOMAIN, "other.test" },
+	{ HOST, G, P_SMTPD_TLS_KEY_FILE, "" },
+	{ HOST "smtpd_tls_cert_file = /etc/c.pem\n", G, P_SMTPD_TLS_KEY_FILE, "/etc/c.pem" },
+	{ HOST, G, P_SMTPD_LISTEN, "0.0.0.0:25" },
+	{ HOST, G, P_SMTPS_LISTEN, "" },
+	{ HOST, G, P_MYNETWORKS, "127.0.0.0/8 [::1]/128" },
+	{ HOST, G, P_SMTPD_RELAY_RESTRICTIONS,
+	  "permit_mynetworks|permit_sasl_authenticated|reject_unauth_destination" },
+	{ HOST, G, P_MESSAGE_SIZE_LIMIT, "10240000" },
+	{ HOST, G, P_MAXIMAL_QUEUE_LIFETIME, "432000" },
+	{ HOST, G, P_SPOOL_MAP_SIZE, "67108864" },
+	/* expansion */
+	{ HOST "relayhost = ${mail_name}-$(mail_name)-$mail_name\n", G, P_RELAYHOST, "tern-tern-tern" },
+	{ HOST "relayhost = a$$b\n", G, P_RELAYHOST, "a$b" },
+	{ HOST "relayhost = $$mail_name\n", G, P_RELAYHOST, "$mail_name" },
+	{ HOST "relayhost = x$no_such_parameter.y\n", G, P_RELAYHOST, "x.y" },
+	{ HOST "relayhost = x${no_such_parameter}y\n", G, P_RELAYHOST, "xy" },
+	{ HOST "relayhost = cost $ 5 and a$\n", G, P_RELAYHOST, "cost $ 5 and a$" },
+	{ HOST "mail_name = a\nhome_mailbox = $mail_name.b\nrelayhost = [$home_mailbox]\n", G,
+	  P_RELAYHOST, "[a.b]" },
+	{ HOST "relayhost = $home_mailbox\nhome_mailbox = Maildir/\n", G, P_RELAYHOST, "Maildir/" },
+	{ HOST "relayhost = ${mail_name?set}\n", G, P_RELAYHOST, "set" },
+	{ HOST "relayhost = <${recipient_delimiter?set}>\n", G, P_RELAYHOST, "<>" },
+	{ HOST "relayhost = ${recipient_delimiter:unset}\n", G, P_RELAYHOST, "unset" },
+	{ HOST "relayhost = ${mail_name?[${mail_name}]}\n", G, P_RELAYHOST, "[tern]" },
+	{ HOST "mail_name = $$x\nrelayhost = $mail_name\n", G, P_RELAYHOST, "$x" },
+	/* file syntax */
+	{ HOST "relayhost = a\nrelayhost = b\n", G, P_RELAYHOST, "b" },
+	{ "# comment\n" HOST "relayhost = a # not a comment\n", G, P_RELAYHOST, "a # not a comment" },
+	{ "   # indented comment\n" HOST "\n\n   \nrelayhost=x\n", G, P_RELAYHOST, "x" },
+	{ HOST "relayhost   =   x   y  \t\n", G, P_RELAYHOST, "x   y" },
+	{ HOST "relayhost = x\r\n", G, P_RELAYHOST, "x" },
+	{ HOST "relayhost = x", G, P_RELAYHOST, "x" },
+	{ HOST "relayhost =\n", G, P_RELAYHOST, "" },
+	{ HOST "relayhost = a = b\n", G, P_RELAYHOST, "a = b" },
+	{ HOST "relayhost = a   \n   b  \n\tc\n", G, P_RELAYHOST, "a b c" },
+	{ HOST "relayhost = a\n  # indented comment\n  b\n", G, P_RELAYHOST, "a b" },
+	{ HOST "relayhost =\n  b\n", G, P_RELAYHOST, "b" },
+	{ HOST "mydestination = a,\n  b,\n\tc\n", G, P_MYDESTINATION, "a|b|c" },
+	{ HOST "mydestination = ,a,,b , c\td\n", G, P_MYDESTINATION, "a|b|c|d" },
+	{ HOST "mydestination =\n", G, P_MYDESTINATION, "" },
+	/* booleans */
+	{ HOST "smtpd_helo_required = yes\n", G, P_SMTPD_HELO_REQUIRED, "yes" },
+	{ HOST "smtpd_helo_required = YES\n", G, P_SMTPD_HELO_REQUIRED, "yes" },
+	{ HOST "smtpd_helo_required = true\n", G, P_SMTPD_HELO_REQUIRED, "yes" },
+	{ HOST "smtpd_helo_required = 1\n", G, P_SMTPD_HELO_REQUIRED, "yes" },
+	{ HOST "smtpd_delay_reject = no\n", G, P_SMTPD_DELAY_REJECT, "no" },
+	{ HOST "smtpd_delay_reject = False\n", G, P_SMTPD_DELAY_REJECT, "no" },
+	{ HOST "smtpd_delay_reject = 0\n", G, P_SMTPD_DELAY_REJECT, "no" },
+	/* integers */
+	{ HOST "smtpd_recipient_limit = 0\n", G, P_SMTPD_RECIPIENT_LIMIT, "0" },
+	{ HOST "smtpd_recipient_limit = 007\n", G, P_SMTPD_RECIPIENT_LIMIT, "7" },
+	{ HOST "smtpd_recipient_limit = 9223372036854775807\n", G, P_SMTPD_RECIPIENT_LIMIT,
+	  "9223372036854775807" },
+	/* sizes: powers of 1024, suffix case-insensitive */
+	{ HOST "message_size_limit = 0\n", G, P_MESSAGE_SIZE_LIMIT, "0" },
+	{ HOST "message_size_limit = 123\n", G, P_MESSAGE_SIZE_LIMIT, "123" },
+	{ HOST "message_size_limit = 1k\n", G, P_MESSAGE_SIZE_LIMIT, "1024" },
+	{ HOST "message_size_limit = 10m\n", G, P_MESSAGE_SIZE_LIMIT, "10485760" },
+	{ HOST "message_size_limit = 10M\n", G, P_MESSAGE_SIZE_LIMIT, "10485760" },
+	{ HOST "message_size_limit = 2G\n", G, P_MESSAGE_SIZE_LIMIT, "2147483648" },
+	{ HOST "message_size_limit = 8589934591g\n", G, P_MESSAGE_SIZE_LIMIT,
+	  "9223372035781033984" },
+	/* times: bare numbers in the parameter's unit */
+	{ HOST "smtpd_timeout = 0\n", G, P_SMTPD_TIMEOUT, "0" },
+	{ HOST "smtpd_timeout = 45\n", G, P_SMTPD_TIMEOUT, "45" },
+	{ HOST "smtpd_timeout = 30s\n", G, P_SMTPD_TIMEOUT, "30" },
+	{ HOST "smtpd_timeout = 5m\n", G, P_SMTPD_TIMEOUT, "300" },
+	{ HOST "smtpd_timeout = 2h\n", G, P_SMTPD_TIMEOUT, "7200" },
+	{ HOST "smtpd_timeout = 1d\n", G, P_SMTPD_TIMEOUT, "86400" },
+	{ HOST "smtpd_timeout = 1w\n", G, P_SMTPD_TIMEOUT, "604800" },
+	{ HOST "maximal_queue_lifetime = 2\n", G, P_MAXIMAL_QUEUE_LIFETIME, "172800" },
+	{ HOST "maximal_queue_lifetime = 2h\n", G, P_MAXIMAL_QUEUE_LIFETIME, "7200" },
+	{ HOST "delay_warning_time = 3\n", G, P_DELAY_WARNING_TIME, "10800" },
+	{ HOST "delay_warning_time = 0\n", G, P_DELAY_WARNING_TIME, "0" },
+	/* enums keep the table's spelling */
+	{ HOST "smtpd_tls_security_level = ENCRYPT\n", G, P_SMTPD_TLS_SECURITY_LEVEL, "encrypt" },
+	{ HOST "smtp_tls_security_level = verify\n", G, P_SMTP_TLS_SECURITY_LEVEL, "verify" },
+	{ HOST "smtpd_sasl_type = dovecot\n", G, P_SMTPD_SASL_TYPE, "dovecot" },
+	/* listen addresses */
+	{ HOST "smtpd_listen = 192.0.2.1:25, [2001:DB8:0::1]:587 *:26 :27 localhost:28\n", G,
+	  P_SMTPD_LISTEN, "192.0.2.1:25 [2001:db8::1]:587 0.0.0.0:26 0.0.0.0:27 127.0.0.1:28" },
+	{ HOST "smtpd_listen = [::]:29 [*]:30 []:31 [::1]:65535 0.0.0.0:1\n", G, P_SMTPD_LISTEN,
+	  "[::]:29 [::]:30 [::]:31 [::1]:65535 0.0.0.0:1" },
+	{ HOST "smtps_listen = 127.0.0.1:465\n", G, P_SMTPS_LISTEN, "127.0.0.1:465" },
+	/* networks: host bits cleared, bare addresses whole */
+	{ HOST "mynetworks = 10.1.2.3/8 192.0.2.1 [2001:db8::1]/32 ::1 0.0.0.0/0 [::]/0\n", G,
+	  P_MYNETWORKS, "10.0.0.0/8 192.0.2.1/32 [2001:db8::]/32 [::1]/128 0.0.0.0/0 [::]/0" },
+	{ HOST "mynetworks = 192.168.255.255/17, [fe80::1]\n", G, P_MYNETWORKS,
+	  "192.168.128.0/17 [fe80::1]/128" },
+	{ HOST "mynetworks =\n", G, P_MYNETWORKS, "" },
+	/* restriction lists: arguments, aliases, case */
+	{ HOST "smtpd_recipient_restrictions = permit_mynetworks,\n"
+	  "  reject_rbl_client zen.spamhaus.org=127.0.0.2, reject_rbl_client bl.example,\n"
+	  "  check_policy_service inet:127.0.0.1:10023, check_policy_service unix:private/p,\n"
+	  "  check_policy_service inet:[::1]:9998,\n"
+	  "  check_client_access lmdb:/etc/tern/access, check_sender_access texthash:/s,\n"
+	  "  check_recipient_access lmdb:/r check_helo_access lmdb:/h, sleep 5,\n"
+	  "  warn_if_reject, reject_non_fqdn_hostname, reject_invalid_hostname, REJECT\n",
+	  G, P_SMTPD_RECIPIENT_RESTRICTIONS,
+	  "permit_mynetworks|reject_rbl_client|zen.spamhaus.org=127.0.0.2|reject_rbl_client|"
+	  "bl.example|check_policy_service|inet:127.0.0.1:10023|check_policy_service|"
+	  "unix:private/p|check_policy_service|inet:[::1]:9998|check_client_access|"
+	  "lmdb:/etc/tern/access|check_sender_access|texthash:/s|check_recipient_access|"
+	  "lmdb:/r|check_helo_access|lmdb:/h|sleep|5|warn_if_reject|reject_non_fqdn_hostname|"
+	  "reject_invalid_hostname|REJECT" },
+	{ HOST "smtpd_client_restrictions = defer_if_permit defer_if_reject dunno defer "
+	  "permit_sasl_authenticated reject_unauth_destination defer_unauth_destination "
+	  "reject_unauth_pipelining reject_non_fqdn_helo_hostname reject_invalid_helo_hostname "
+	  "reject_non_fqdn_sender reject_non_fqdn_recipient reject_unknown_sender_domain "
+	  "reject_unknown_recipient_domain reject_unlisted_recipient reject_unlisted_sender "
+	  "reject_sender_login_mismatch reject_authenticated_sender_login_mismatch "
+	  "reject_unknown_client_hostname reject_unknown_reverse_client_hostname "
+	  "reject_unknown_helo_hostname permit_auth_destination permit\n",
+	  G, P_SMTPD_CLIENT_RESTRICTIONS,
+	  "defer_if_permit|defer_if_reject|dunno|defer|permit_sasl_authenticated|"
+	  "reject_unauth_destination|defer_unauth_destination|reject_unauth_pipelining|"
+	  "reject_non_fqdn_helo_hostname|reject_invalid_helo_hostname|reject_non_fqdn_sender|"
+	  "reject_non_fqdn_recipient|reject_unknown_sender_domain|"
+	  "reject_unknown_recipient_domain|reject_unlisted_recipient|reject_unlisted_sender|"
+	  "reject_sender_login_mismatch|reject_authenticated_sender_login_mismatch|"
+	  "reject_unknown_client_hostname|reject_unknown_reverse_client_hostname|"
+	  "reject_unknown_helo_hostname|permit_auth_destination|permit" },
+	/* listener overrides */
+	{ HOST "submission_smtpd_tls_security_level = encrypt\n", SUB, P_SMTPD_TLS_SECURITY_LEVEL,
+	  "encrypt" },
+	{ HOST "submission_smtpd_tls_security_level = encrypt\n", G, P_SMTPD_TLS_SECURITY_LEVEL,
+	  "none" },
+	{ HOST "submission_smtpd_tls_security_level = encrypt\n", SMTP, P_SMTPD_TLS_SECURITY_LEVEL,
+	  "none" },
+	{ HOST "submission_smtpd_tls_security_level = encrypt\n", SMTPS, P_SMTPD_TLS_SECURITY_LEVEL,
+	  "none" },
+	{ HOST "smtpd_tls_security_level = may\nsmtps_smtpd_tls_security_level = encrypt\n", SUB,
+	  P_SMTPD_TLS_SECURITY_LEVEL, "may" },
+	{ HOST "submission_smtpd_recipient_restrictions = permit_sasl_authenticated, reject\n",
+	  SUB, P_SMTPD_RECIPIENT_RESTRICTIONS, "permit_sasl_authenticated|reject" },
+	{ HOST "submission_smtpd_recipient_restrictions = permit_sasl_authenticated, reject\n",
+	  G, P_SMTPD_RECIPIENT_RESTRICTIONS, "" },
+	{ HOST "smtps_message_size_limit = 1m\n", SMTPS, P_MESSAGE_SIZE_LIMIT, "1048576" },
+	{ HOST "smtps_message_size_limit = 1m\n", SUB, P_MESSAGE_SIZE_LIMIT, "10240000" },
+	{ HOST "submission_smtpd_timeout = 1m\n", SUB, P_SMTPD_TIMEOUT, "60" },
+	{ HOST "submission_smtpd_sasl_auth_enable = yes\n", SUB, P_SMTPD_SASL_AUTH_ENABLE, "yes" },
+	{ HOST "submission_smtpd_sasl_auth_enable = yes\n", G, P_SMTPD_SASL_AUTH_ENABLE, "no" },
+	{ HOST "submission_smtpd_sender_login_maps = lmdb:/a\n", SUB, P_SMTPD_SENDER_LOGIN_MAPS,
+	  "lmdb:/a" },
+	{ HOST "mail_name = x\nsubmission_smtpd_banner = $mail_name sub $$\n", SUB, P_SMTPD_BANNER,
+	  "x sub $" },
+	{ HOST "submission_mynetworks = 10.9.0.0/16\n", SUB, P_MYNETWORKS, "10.9.0.0/16" },
+	{ HOST "submission_mynetworks = 10.9.0.0/16\n", G, P_MYNETWORKS, "127.0.0.0/8 [::1]/128" },
+	{ HOST "submission_content_filter =\ncontent_filter = smtp:[127.0.0.1]:10024\n", SUB,
+	  P_CONTENT_FILTER, "" },
+	{ HOST "submission_content_filter =\ncontent_filter = smtp:[127.0.0.1]:10024\n", G,
+	  P_CONTENT_FILTER, "smtp:[127.0.0.1]:10024" },
+	/* a parameter whose own name starts like a listener prefix */
+	{ HOST "submission_listen = 127.0.0.1:587\nsmtps_listen = [::1]:465\n", G,
+	  P_SUBMISSION_LISTEN, "127.0.0.1:587" },
+	{ HOST "submission_listen = 127.0.0.1:587\nsmtps_listen = [::1]:465\n", G,
+	  P_SMTPS_LISTEN, "[::1]:465" },
+};
+
+START_TEST(test_values)
+{
+	const struct value_case *c = &value_cases[_i];
+	struct buf errors, out;
+	struct config *cfg;
+
+	buf_init(&errors, TEST_ERRORS_MAX);
+	buf_init(&out, TEST_RENDER_MAX);
+	cfg = test_load(c->text, &errors, NULL);
+	ck_assert_msg(cfg != NULL, "row %d: load failed: %s", _i, buf_cstr(&errors));
+	ck_assert_msg(strcmp(test_render(&out, cfg, c->listener, c->param), c->expected) == 0,
+	    "row %d: %s = \"%s\", expected \"%s\"", _i, config_param_name(c->param),
+	    buf_cstr(&out), c->expected);
+	ck_assert_uint_eq(buf_len(&errors), 0);
+	config_free(cfg);
+	buf_free(&errors);
+	buf_free(&out);
+}
+END_TEST
+
+/* ---- problems: the exact "FILE:LINE: message" lines ---- */
+
+struct error_case {
+	const char *text;
+	const char *expected;	/* every error line; '@' is the file's path */
+};
+
+static const struct error_case error_cases[] = {
+	/* syntax */
+	{ HOST "foo bar\n", "@:2: missing \"=\" after parameter name: \"foo bar\"\n" },
+	{ HOST "= x\n", "@:2: missing parameter name before \"=\"\n" },
+	{ "  relayhost = x\n" HOST, "@:1: continuation line without a parameter line before it\n" },
+	{ HOST "\n  b\n", "@:3: continuation line without a parameter line before it\n" },
+	{ HOST "relayhost = a\n# comment ends it\n  b\n",
+	  "@:4: continuation line without a parameter line before it\n" },
+	{ HOST "foo\n  = bar\n", "@:2: unknown parameter \"foo\"\n" },
+	/* names */
+	{ HOST "myhostnme = a.b\n",
+	  "@:2: unknown parameter \"myhostnme\" (did you mean \"myhostname\"?)\n" },
+	{ HOST "smtpd_recipient_limt = 1\n",
+	  "@:2: unknown parameter \"smtpd_recipient_limt\" (did you mean \"smtpd_recipient_limit\"?)\n" },
+	{ HOST "xyzzy = 1\n", "@:2: unknown parameter \"xyzzy\"\n" },
+	{ HOST "submission_smtpd_tls_securty_level = encrypt\n",
+	  "@:2: unknown parameter \"submission_smtpd_tls_securty_level\" "
+	  "(did you mean \"submission_smtpd_tls_security_level\"?)\n" },
+	{ HOST "submission_queue_directory = /x\n",
+	  "@:2: \"submission_queue_directory\": queue_directory cannot be set per listener\n" },
+	{ HOST "smtps_mydestination = x\n",
+	  "@:2: \"smtps_mydestination\": mydestination cannot be set per listener\n" },
+	/* booleans */
+	{ HOST "smtpd_helo_required = maybe\n",
+	  "@:2: smtpd_helo_required: bad boolean \"maybe\" (use yes or no)\n" },
+	{ HOST "smtpd_helo_required =\n",
+	  "@:2: smtpd_helo_required: bad boolean \"\" (use yes or no)\n" },
+	/* integers */
+	{ HOST "smtpd_recipient_limit = -1\n",
+	  "@:2: smtpd_recipient_limit: bad number \"-1\" (use a non-negative decimal number)\n" },
+	{ HOST "smtpd_recipient_limit = 12x\n",
+	  "@:2: smtpd_recipient_limit: bad number \"12x\" (use a non-negative decimal number)\n" },
+	{ HOST "smtpd_recipient_limit =\n",
+	  "@:2: smtpd_recipient_limit: bad number \"\" (use a non-negative decimal number)\n" },
+	{ HOST "smtpd_recipient_limit = 9223372036854775808\n",
+	  "@:2: smtpd_recipient_limit: bad number \"9223372036854775808\" (too large)\n" },
+	{ HOST "smtpd_recipient_limit = 99999999999999999999999\n",
+	  "@:2: smtpd_recipient_limit: bad number \"99999999999999999999999\" (too large)\n" },
+	/* sizes */
+	{ HOST "message_size_limit = 10q\n", "@:2: message_size_limit: bad size \"10q\" "
+	  "(use a number of bytes with an optional k, m or g suffix)\n" },
+	{ HOST "message_size_limit = k\n", "@:2: message_size_limit: bad size \"k\" "
+	  "(use a number of bytes with an optional k, m or g suffix)\n" },
+	{ HOST "message_size_limit = 10 m\n", "@:2: message_size_limit: bad size \"10 m\" "
+	  "(use a number of bytes with an optional k, m or g suffix)\n" },
+	{ HOST "message_size_limit = 10mb\n", "@:2: message_size_limit: bad size \"10mb\" "
+	  "(use a number of bytes with an optional k, m or g suffix)\n" },
+	{ HOST "message_size_limit = 8589934592g\n",
+	  "@:2: message_size_limit: bad size \"8589934592g\" (too large)\n" },
+	/* times */
+	{ HOST "smtpd_timeout = 5x\n", "@:2: smtpd_timeout: bad time \"5x\" "
+	  "(use a number with an optional s, m, h, d or w suffix)\n" },
+	{ HOST "smtpd_timeout = s\n", "@:2: smtpd_timeout: bad time \"s\" "
+	  "(use a number with an optional s, m, h, d or w suffix)\n" },
+	{ HOST "smtpd_timeout = 1.5h\n", "@:2: smtpd_timeout: bad time \"1.5h\" "
+	  "(use a number with an optional s, m, h, d or w suffix)\n" },
+	{ HOST "smtpd_timeout = 15250284452472w\n",
+	  "@:2: smtpd_timeout: bad time \"15250284452472w\" (too large)\n" },
+	{ HOST "maximal_queue_lifetime = 106751991167301\n",
+	  "@:2: maximal_queue_lifetime: bad time \"106751991167301\" (too large)\n" },
+	{ HOST "smtpd_timeout = $mail_name\n", "@:2: smtpd_timeout: bad time \"tern\" "
+	  "(use a number with an optional s, m, h, d or w suffix)\n" },
+	/* enums */
+	{ HOST "smtpd_tls_security_level = maybe\n", "@:2: smtpd_tls_security_level: "
+	  "bad value \"maybe\" (choose one of: none, may, encrypt)\n" },
+	{ HOST "smtpd_tls_security_level = verify\n", "@:2: smtpd_tls_security_level: "
+	  "bad value \"verify\" (choose one of: none, may, encrypt)\n" },
+	/* listen addresses */
+	{ HOST "smtpd_listen = 1.2.3.4\n",
+	  "@:2: smtpd_listen: bad listen address \"1.2.3.4\" (missing :port)\n" },
+	{ HOST "smtpd_listen = 1.2.3.4:0\n",
+	  "@:2: smtpd_listen: bad listen address \"1.2.3.4:0\" (port must be 1-65535)\n" },
+	{ HOST "smtpd_listen = 1.2.3.4:65536\n",
+	  "@:2: smtpd_listen: bad listen address \"1.2.3.4:65536\" (port must be 1-65535)\n" },
+	{ HOST "smtpd_listen = 1.2.3.4:smtp\n",
+	  "@:2: smtpd_listen: bad listen address \"1.2.3.4:smtp\" (port must be 1-65535)\n" },
+	{ HOST "smtpd_listen = mail.example.com:25\n",
+	  "@:2: smtpd_listen: bad listen address \"mail.example.com:25\" "
+	  "(host must be an IPv4 address, [IPv6 address], localhost or *)\n" },
+	{ HOST "smtpd_listen = ::1:25\n", "@:2: smtpd_listen: bad listen address \"::1:25\" "
+	  "(host must be an IPv4 address, [IPv6 address], localhost or *)\n" },
+	{ HOST "smtpd_listen = 1.2.3.256:25\n", "@:2: smtpd_listen: bad listen address "
+	  "\"1.2.3.256:25\" (host must be an IPv4 address, [IPv6 address], localhost or *)\n" },
+	{ HOST "smtpd_listen = [::1:25\n",
+	  "@:2: smtpd_listen: bad listen address \"[::1:25\" (use [IPv6-address]:port)\n" },
+	{ HOST "smtpd_listen = [::1]25\n",
+	  "@:2: smtpd_listen: bad listen address \"[::1]25\" (use [IPv6-address]:port)\n" },
+	{ HOST "smtpd_listen = [fe80::zz]:25\n",
+	  "@:2: smtpd_listen: bad listen address \"[fe80::zz]:25\" (not an IP address)\n" },
+	{ HOST "smtpd_listen = 1.2.3.4:25 5.6.7.8 9.9.9.9:0\n",
+	  "@:2: smtpd_listen: bad listen address \"5.6.7.8\" (missing :port)\n"
+	  "@:2: smtpd_listen: bad listen address \"9.9.9.9:0\" (port must be 1-65535)\n" },
+	/* networks */
+	{ HOST "mynetworks = 10.0.0.0/33\n",
+	  "@:2: mynetworks: bad network \"10.0.0.0/33\" (prefix length must be 0-32)\n" },
+	{ HOST "mynetworks = [::1]/129\n",
+	  "@:2: mynetworks: bad network \"[::1]/129\" (prefix length must be 0-128)\n" },
+	{ HOST "mynetworks = 10.0.0.0/\n",
+	  "@:2: mynetworks: bad network \"10.0.0.0/\" (prefix length must be 0-32)\n" },
+	{ HOST "mynetworks = 10.0.0.0/-1\n",
+	  "@:2: mynetworks: bad network \"10.0.0.0/-1\" (prefix length must be 0-32)\n" },
+	{ HOST "mynetworks = 10.0.0.0/8x\n",
+	  "@:2: mynetworks: bad network \"10.0.0.0/8x\" (prefix length must be 0-32)\n" },
+	{ HOST "mynetworks = example.com\n", "@:2: mynetworks: bad network \"example.com\" "
+	  "(use address/prefix, [IPv6-address]/prefix or an address)\n" },
+	{ HOST "mynetworks = 10.0.0/8\n", "@:2: mynetworks: bad network \"10.0.0/8\" "
+	  "(use address/prefix, [IPv6-address]/prefix or an address)\n" },
+	{ HOST "mynetworks = [::1/128\n", "@:2: mynetworks: bad network \"[::1/128\" "
+	  "(use address/prefix, [IPv6-address]/prefix or an address)\n" },
+	{ HOST "mynetworks = [::1]x\n", "@:2: mynetworks: bad network \"[::1]x\" "
+	  "(use address/prefix, [IPv6-address]/prefix or an address)\n" },
+	{ HOST "submission_mynetworks = 10.0.0.0/40\n",
+	  "@:2: submission_mynetworks: bad network \"10.0.0.0/40\" (prefix length must be 0-32)\n" },
+	/* restriction lists */
+	{ HOST "smtpd_recipient_restrictions = permit_mynetworks, rejct\n",
+	  "@:2: smtpd_recipient_restrictions: unknown restriction \"rejct\" "
+	  "(did you mean \"reject\"?)\n" },
+	{ HOST "smtpd_recipient_restrictions = Reject_Unauth_Destnation\n",
+	  "@:2: smtpd_recipient_restrictions: unknown restriction \"Reject_Unauth_Destnation\" "
+	  "(did you mean \"reject_unauth_destination\"?)\n" },
+	{ HOST "smtpd_helo_restrictions = bogus, reject\n",
+	  "@:2: smtpd_helo_restrictions: unknown restriction \"bogus\"\n" },
+	{ HOST "smtpd_client_restrictions = reject_rbl_client\n",
+	  "@:2: smtpd_client_restrictions: reject_rbl_client: missing argument (a DNSBL zone)\n" },
+	{ HOST "smtpd_client_restrictions = permit_mynetworks, check_policy_service\n",
+	  "@:2: smtpd_client_restrictions: check_policy_service: missing argument "
+	  "(a policy service)\n" },
+	{ HOST "smtpd_client_restrictions = check_client_access\n",
+	  "@:2: smtpd_client_restrictions: check_client_access: missing argument (a map)\n" },
+	{ HOST "smtpd_client_restrictions = sleep\n",
+	  "@:2: smtpd_client_restrictions: sleep: missing argument (a time in seconds)\n" },
+	{ HOST "smtpd_client_restrictions = reject_rbl_client zen..org\n",
+	  "@:2: smtpd_client_restrictions: reject_rbl_client: bad argument \"zen..org\" "
+	  "(use a DNSBL zone, optionally zone=d.d.d.d)\n" },
+	{ HOST "smtpd_client_restrictions = reject_rbl_client zen.example=127.0.0.x\n",
+	  "@:2: smtpd_client_restrictions: reject_rbl_client: bad argument "
+	  "\"zen.example=127.0.0.x\" (use a DNSBL zone, optionally zone=d.d.d.d)\n" },
+	{ HOST "smtpd_client_restrictions = check_policy_service tcp:127.0.0.1:1\n",
+	  "@:2: smtpd_client_restrictions: check_policy_service: bad argument "
+	  "\"tcp:127.0.0.1:1\" (use inet:HOST:PORT or unix:PATH)\n" },
+	{ HOST "smtpd_client_restrictions = check_policy_service inet:127.0.0.1\n",
+	  "@:2: smtpd_client_restrictions: check_policy_service: bad argument "
+	  "\"inet:127.0.0.1\" (use inet:HOST:PORT or unix:PATH)\n" },
+	{ HOST "smtpd_client_restrictions = check_policy_service inet::99\n",
+	  "@:2: smtpd_client_restrictions: check_policy_service: bad argument "
+	  "\"inet::99\" (use inet:HOST:PORT or unix:PATH)\n" },
+	{ HOST "smtpd_client_restrictions = check_policy_service unix:\n",
+	  "@:2: smtpd_client_restrictions: check_policy_service: bad argument "
+	  "\"unix:\" (use inet:HOST:PORT or unix:PATH)\n" },
+	{ HOST "smtpd_sender_restrictions = check_sender_access /etc/access\n",
+	  "@:2: smtpd_sender_restrictions: check_sender_access: bad argument "
+	  "\"/etc/access\" (use TYPE:NAME, e.g. lmdb:/etc/tern/access)\n" },
+	{ HOST "smtpd_data_restrictions = sleep soon\n",
+	  "@:2: smtpd_data_restrictions: sleep: bad argument \"soon\" "
+	  "(use a number of seconds)\n" },
+	{ HOST "smtpd_recipient_restrictions = permit_mynetworks, warn_if_reject\n",
+	  "@:2: smtpd_recipient_restrictions: \"warn_if_reject\" must be followed by a "
+	  "reject rule\n" },
+	{ HOST "smtpd_recipient_restrictions = rejct, reject_rbl_client\n",
+	  "@:2: smtpd_recipient_restrictions: unknown restriction \"rejct\" "
+	  "(did you mean \"reject\"?)\n"
+	  "@:2: smtpd_recipient_restrictions: reject_rbl_client: missing argument "
+	  "(a DNSBL zone)\n" },
+	{ HOST "submission_smtpd_recipient_restrictions = permit_sasl_authenticated, rejct\n",
+	  "@:2: submission_smtpd_recipient_restrictions: unknown restriction \"rejct\" "
+	  "(did you mean \"reject\"?)\n" },
+	/* expansion */
+	{ HOST "relayhost = $relayhost\n", "@:2: parameter relayhost: recursive $expansion\n" },
+	{ HOST "myorigin = $mydomain\nmydomain = $myorigin\n",
+	  "@:3: parameter mydomain: recursive $expansion\n" },
+	{ HOST "relayhost = ${home_mailbox}\nhome_mailbox = $(relayhost)\n",
+	  "@:2: parameter relayhost: recursive $expansion\n" },
+	{ HOST "relayhost = ${mail_name?$relayhost}\n",
+	  "@:2: parameter relayhost: recursive $expansion\n" },
+	{ HOST "mail_name = $smtpd_banner\n",
+	  "@:2: parameter mail_name: recursive $expansion\n" },
+	{ HOST "submission_smtpd_banner = $smtpd_banner\n"
+	  "smtpd_banner = $relayhost\nrelayhost = $smtpd_banner\n",
+	  "@:3: parameter smtpd_banner: recursive $expansion\n" },
+	{ HOST "relayhost = ${myhostname\n",
+	  "@:2: parameter relayhost: unterminated ${ or $( in value\n" },
+	{ HOST "relayhost = $(myhostname}\n",
+	  "@:2: parameter relayhost: unterminated ${ or $( in value\n" },
+	{ HOST "relayhost = ${}\n",
+	  "@:2: parameter relayhost: bad ${...} or $(...) reference in value\n" },
+	{ HOST "relayhost = ${a-b}\n",
+	  "@:2: parameter relayhost: bad ${...} or $(...) reference in value\n" },
+	{ HOST "submission_smtpd_banner = ${mail_name\n",
+	  "@:2: parameter submission_smtpd_banner: unterminated ${ or $( in value\n" },
+	/* every problem, in order: file pass, then values in table order */
+	{ HOST "foo bar\nmyhostnme = x\nsmtpd_timeout = 5x\nmessage_size_limit = 10q\n"
+	  "submission_queue_directory = /x\n",
+	  "@:2: missing \"=\" after parameter name: \"foo bar\"\n"
+	  "@:3: unknown parameter \"myhostnme\" (did you mean \"myhostname\"?)\n"
+	  "@:6: \"submission_queue_directory\": queue_directory cannot be set per listener\n"
+	  "@:5: message_size_limit: bad size \"10q\" "
+	  "(use a number of bytes with an optional k, m or g suffix)\n"
+	  "@:4: smtpd_timeout: bad time \"5x\" "
+	  "(use a number with an optional s, m, h, d or w suffix)\n" },
+	/* a bad value reported where it was set last */
+	{ HOST "smtpd_timeout = 5x\nsmtpd_timeout = 5y\n", "@:3: smtpd_timeout: bad time \"5y\" "
+	  "(use a number with an optional s, m, h, d or w suffix)\n" },
+	/* non-printable bytes are escaped in messages */
+	{ HOST "relay\001host = x\n", "@:2: unknown parameter \"relay\\001host\" "
+	  "(did you mean \"relayhost\"?)\n" },
+};
+
+START_TEST(test_errors)
+{
+	const struct error_case *c = &error_cases[_i];
+	struct buf errors, expected;
+	struct config *cfg;
+	char *path;
+
+	buf_init(&errors, TEST_ERRORS_MAX);
+	buf_init(&expected, TEST_ERRORS_MAX);
+	cfg = test_load(c->text, &errors, &path);
+	ck_assert_msg(cfg == NULL, "row %d: loaded", _i);
+	ck_assert_msg(strcmp(buf_cstr(&errors), test_subst(&expected, c->expected, path)) == 0,
+	    "row %d: errors\n%s\nexpected\n%s", _i, buf_cstr(&errors), buf_cstr(&expected));
+	free(path);
+	buf_free(&errors);
+	buf_free(&expected);
+}
+END_TEST
+
+/* ---- over-long lines, NUL bytes, unreadable files ---- */
+
+/* name = value where the logical line is exactly len bytes, then text. */
+static char *
+test_long_line(size_t len, size_t continuation_every, const char *after)
+{
+	struct buf b;
+	size_t i;
+	char *s;
+
+	buf_init(&b, TEST_LINE_MAX * 4);
+	buf_append_str(&b, "relayhost = ");
+	for (i = strlen("relayhost = "); i < len; i++) {
+		/* A continuation's "\n " is joined as one space. */
+		if (continuation_every && i % continuation_every == 0 && i + 1 < len)
+			buf_append_str(&b, "\n ");
+		else
+			buf_append_char(&b, 'a');
+	}
+	buf_append_str(&b, "\n");
+	buf_append_str(&b, after);
+	s = strdup(buf_cstr(&b));
+	buf_free(&b);
+	return s;
+}
+
+/* Count the lines of s, for the line number after a long line. */
+static unsigned
+test_count_lines(const char *s)
+{
+	unsigned n = 0;
+
+	for (; *s != '\0'; s++)
+		n += *s == '\n';
+	return n;
+}
+
+START_TEST(test_long_lines)
+{
+	static const struct {
+		size_t len;
+		size_t continuation_every;
+		bool ok;
+	} rows[] = {
+		{ TEST_LINE_MAX, 0, true },
+		{ TEST_LINE_MAX + 1, 0, false },
+		{ TEST_LINE_MAX * 3, 0, false },
+		{ TEST_LINE_MAX, 1000, true },
+		{ TEST_LINE_MAX + 1, 1000, false },
+	};
+	struct buf errors, expected, out;
+	struct config *cfg;
+	char *text, *path;
+	unsigned lines;
+	size_t i;
+
+	buf_init(&errors, TEST_ERRORS_MAX);
+	buf_init(&expected, TEST_ERRORS_MAX);
+	buf_init(&out, TEST_LINE_MAX * 2);
+	for (i = 0; i < NELEM(rows); i++) {
+		buf_reset(&errors);
+		text = test_long_line(rows[i].len, rows[i].continuation_every,
+		    HOST "smtpd_recipient_limit = x\n");
+		lines = test_count_lines(text);
+		cfg = test_load(text, &errors, &path);
+		ck_assert_ptr_null(cfg);
+		buf_reset(&expected);
+		if (!rows[i].ok)
+			buf_append_printf(&expected, "%s:1: line longer than 65536 bytes\n", path);
+		buf_append_printf(&expected, "%s:%u: smtpd_recipient_limit: bad number \"x\" "
+		    "(use a non-negative decimal number)\n", path, lines);
+		ck_assert_msg(strcmp(buf_cstr(&errors), buf_cstr(&expected)) == 0,
+		    "row %zu: %s", i, buf_cstr(&errors));
+		free(path);
+		free(text);
+	}
+	/* At the limit the value is kept whole. */
+	text = test_long_line(TEST_LINE_MAX, 0, HOST);
+	buf_reset(&errors);
+	cfg = test_load(text, &errors, NULL);
+	ck_assert_msg(cfg != NULL, "%s", buf_cstr(&errors));
+	ck_assert_uint_eq(strlen(config_str(cfg, P_RELAYHOST)),
+	    TEST_LINE_MAX - strlen("relayhost = "));
+	config_free(cfg);
+	free(text);
+	buf_free(&errors);
+	buf_free(&expected);
+	buf_free(&out);
+}
+END_TEST
+
+START_TEST(test_nul_byte)
+{
+	static const char text[] = "relayhost = a\0b\n" HOST "smtpd_timeout = 5x\n";
+	struct buf errors, expected;
+	struct config *cfg;
+	char *path;
+
+	buf_init(&errors, TEST_ERRORS_MAX);
+	buf_init(&expected, TEST_ERRORS_MAX);
+	cfg = test_load_len(text, sizeof(text) - 1, &errors, &path);
+	ck_assert_ptr_null(cfg);
+	ck_assert_str_eq(buf_cstr(&errors), test_subst(&expected, "@:1: NUL byte in line\n"
+	    "@:3: smtpd_timeout: bad time \"5x\" "
+	    "(use a number with an optional s, m, h, d or w suffix)\n", path));
+	free(path);
+	buf_free(&errors);
+	buf_free(&expected);
+}
+END_TEST
+
+START_TEST(test_unreadable)
+{
+	static const struct {
+		const char *path;
+		const char *expected;
+	} rows[] = {
+		{ "/nonexistent/tern/tern.conf",
+		  "/nonexistent/tern/tern.conf: cannot open: No such file or directory\n" },
+		{ "/", "/: cannot read: Is a directory\n" },
+	};
+	struct buf errors;
+	size_t i;
+
+	buf_init(&errors, TEST_ERRORS_MAX);
+	for (i = 0; i < NELEM(rows); i++) {
+		buf_reset(&errors);
+		ck_assert_ptr_null(config_load(rows[i].path, &errors));
+		ck_assert_str_eq(buf_cstr(&errors), rows[i].expected);
+		/* No error buffer: still fails, and does not crash. */
+		ck_assert_ptr_null(config_load(rows[i].path, NULL));
+	}
+	buf_free(&errors);
+}
+END_TEST
+
+/* $a$a... over many levels would grow without bound; it is capped. */
+START_TEST(test_expansion_too_long)
+{
+	struct buf text, errors, expected;
+	struct config *cfg;
+	char *path;
+	size_t i;
+
+	buf_init(&text, TEST_LINE_MAX * 4);
+	buf_init(&errors, TEST_ERRORS_MAX);
+	buf_init(&expected, TEST_ERRORS_MAX);
+	buf_append_str(&text, HOST "mail_name = ");
+	for (i = 0; i < TEST_LINE_MAX - 100; i++)
+		buf_append_char(&text, 'x');
+	buf_append_str(&text, "\nhome_mailbox = ");
+	for (i = 0; i < 20; i++)
+		buf_append_str(&text, "$mail_name");
+	buf_append_str(&text, "\n");
+	cfg = test_load(buf_cstr(&text), &errors, &path);
+	ck_assert_ptr_null(cfg);
+	ck_assert_str_eq(buf_cstr(&errors), test_subst(&expected,
+	    "@:3: parameter home_mailbox: value too long after $expansion\n", path));
+	free(path);
+	buf_free(&text);
+	buf_free(&errors);
+	buf_free(&expected);
+}
+END_TEST
+
+/* ---- development defaults ---- */
+
+START_TEST(test_dev_defaults)
+{
+	/* A '$' in the directory proves paths are not $expanded. */
+	char dir[] = "/tmp/tern-config-$dev-XXXXXX";
+	struct buf errors, out, want;
+	struct config *cfg;
+	const char *host, *dot;
+	char *cwd;
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	ck_assert_int_eq(chdir(dir), 0);
+	cwd = getcwd(NULL, 0);
+	ck_assert_ptr_nonnull(cwd);
+	buf_init(&errors, TEST_ERRORS_MAX);
+	buf_init(&out, TEST_RENDER_MAX);
+	buf_init(&want, TEST_RENDER_MAX);
+	cfg = config_load(NULL, &errors);
+	/* Clean up before asserting, so a failure leaves nothing behind. */
+	ck_assert_int_eq(chdir("/"), 0);
+	ck_assert_int_eq(rmdir(dir), 0);
+	ck_assert_msg(cfg != NULL, "%s", buf_cstr(&errors));
+	ck_assert(config_is_dev(cfg));
+	ck_assert_ptr_null(config_path(cfg));
+
+	buf_append_printf(&want, "%s/var/spool", cwd);
+	ck_assert_str_eq(config_str(cfg, P_QUEUE_DIRECTORY), buf_cstr(&want));
+	ck_assert_int_eq(config_str(cfg, P_QUEUE_DIRECTORY)[0], '/');
+	buf_reset(&want);
+	buf_append_printf(&want, "%s/var/mail/", cwd);
+	ck_assert_str_eq(config_str(cfg, P_MAIL_SPOOL_DIRECTORY), buf_cstr(&want));
+	ck_assert_str_eq(config_str(cfg, P_MAIL_OWNER), getpwuid(getuid())->pw_name);
+	ck_assert_str_eq(config_str(cfg, P_LOG_FILE), "");
+	ck_assert_str_eq(test_render(&out, cfg, G, P_SMTPD_LISTEN), "127.0.0.1:2525");
+	ck_assert_str_eq(test_render(&out, cfg, G, P_SUBMISSION_LISTEN), "127.0.0.1:2587");
+	ck_assert_str_eq(test_render(&out, cfg, G, P_SMTPS_LISTEN), "");
+	ck_assert_str_eq(test_render(&out, cfg, G, P_MYNETWORKS), "127.0.0.0/8 [::1]/128");
+
+	host = config_str(cfg, P_MYHOSTNAME);
+	ck_assert_ptr_nonnull(dot = strchr(host, '.'));
+	ck_assert_str_eq(config_str(cfg, P_MYDOMAIN), dot + 1);
+	buf_reset(&want);
+	buf_append_printf(&want, "%s|localhost.%s|localhost", host, dot + 1);
+	ck_assert_str_eq(test_render(&out, cfg, G, P_MYDESTINATION), buf_cstr(&want));
+	/* Everything else comes from the table. */
+	ck_assert_uint_eq(config_int(cfg, P_MESSAGE_SIZE_LIMIT), 10240000);
+	ck_assert_str_eq(config_str(cfg, P_SMTPD_TLS_SECURITY_LEVEL), "none");
+
+	config_free(cfg);
+	free(cwd);
+	buf_free(&errors);
+	buf_free(&out);
+	buf_free(&want);
+}
+END_TEST
+
+/* ---- config_networks_match ---- */
+
+static const struct {
+	const char *networks;
+	const char *addr;
+	bool match;
+} match_cases[] = {
+	{ "10.0.0.0/8", "10.255.1.2", true },
+	{ "10.0.0.0/8", "11.0.0.1", false },
+	{ "10.1.2.3/8", "10.9.9.9", true },
+	{ "192.0.2.1/32", "192.0.2.1", true },
+	{ "192.0.2.1/32", "192.0.2.2", false },
+	{ "192.0.2.1", "192.0.2.1", true },
+	{ "192.168.0.0/23", "192.168.1.255", true },
+	{ "192.168.0.0/23", "192.168.2.0", false },
+	{ "0.0.0.0/0", "203.0.113.9", true },
+	{ "0.0.0.0/0", "2001:db8::1", false },
+	{ "[::]/0", "2001:db8::1", true },
+	{ "[::]/0", "192.0.2.1", false },
+	{ "[2001:db8::]/32", "2001:db8:ffff::1", true },
+	{ "[2001:db8::]/32", "2001:db9::1", false },
+	{ "[2001:db8::]/33", "2001:db8:7fff::", true },
+	{ "[2001:db8::]/33", "2001:db8:8000::", false },
+	{ "[::1]/128", "::1", true },
+	{ "[::1]/128", "::2", false },
+	{ "127.0.0.0/8", "::ffff:127.0.0.1", true },
+	{ "127.0.0.0/8", "::ffff:128.0.0.1", false },
+	{ "10.0.0.0/8 [::1]/128 192.0.2.0/24", "192.0.2.77", true },
+	{ "", "127.0.0.1", false },
+};
+
+START_TEST(test_networks_match)
+{
+	struct buf text, errors;
+	const struct config_network *nets;
+	unsigned char addr[16];
+	struct config *cfg;
+	int family = AF_INET;
+	size_t n;
+
+	buf_init(&text, TEST_RENDER_MAX);
+	buf_init(&errors, TEST_ERRORS_MAX);
+	buf_append_printf(&text, HOST "mynetworks = %s\n", match_cases[_i].networks);
+	cfg = test_load(buf_cstr(&text), &errors, NULL);
+	ck_assert_msg(cfg != NULL, "%s", buf_cstr(&errors));
+	if (inet_pton(AF_INET, match_cases[_i].addr, addr) != 1) {
+		family = AF_INET6;
+		ck_assert_int_eq(inet_pton(AF_INET6, match_cases[_i].addr, addr), 1);
+	}
+	nets = config_networks(cfg, P_MYNETWORKS, &n);
+	ck_assert_msg(config_networks_match(nets, n, family, addr) == match_cases[_i].match,
+	    "row %d: %s in %s", _i, match_cases[_i].addr, match_cases[_i].networks);
+	config_free(cfg);
+	buf_free(&text);
+	buf_free(&errors);
+}
+END_TEST
+
+/* ---- config_dump ---- */
+
+static const char dump_input[] =
+	HOST
+	"relayhost = [relay.example]:587\n"
+	"recipient_delimiter = +\n"
+	"home_mailbox = a$$b $mail_name\n"
+	"mydestination = $myhostname, example.org\n"
+	"smtpd_recipient_restrictions = permit_mynetworks, reject_rbl_client zen.example,\n"
+	"    reject_unauth_destination\n"
+	"smtpd_listen = [::1]:25 127.0.0.1:25\n"
+	"mynetworks = 10.1.0.0/16 [2001:db8::]/48\n"
+	"message_size_limit = 20m\n"
+	"smtpd_timeout = 2m\n"
+	"smtpd_tls_security_level = MAY\n"
+	"submission_smtpd_tls_security_level = encrypt\n"
+	"submission_smtpd_recipient_restrictions = permit_sasl_authenticated reject\n"
+	"smtps_smtpd_banner = $$ $myhostname\n"
+	"smtps_smtpd_helo_required = yes\n";
+
+/* Load, dump, load the dump, dump again: same text and same values. */
+static void
+test_round_trip(struct config *cfg)
+{
+	static const enum config_param check[] = {
+		P_RELAYHOST, P_HOME_MAILBOX, P_MYDESTINATION, P_SMTPD_RECIPIENT_RESTRICTIONS,
+		P_SMTPD_LISTEN, P_MYNETWORKS, P_MESSAGE_SIZE_LIMIT, P_SMTPD_TIMEOUT,
+		P_QUEUE_DIRECTORY, P_MYHOSTNAME, P_MYDOMAIN, P_SMTPD_BANNER,
+		P_SMTPD_TLS_SECURITY_LEVEL, P_SMTPD_HELO_REQUIRED, P_MAXIMAL_QUEUE_LIFETIME,
+	};
+	static const enum config_listener listeners[] = { G, SMTP, SUB, SMTPS };
+	struct buf dump1, dump2, errors, a, b;
+	struct config *again;
+	size_t i, l;
+
+	buf_init(&dump1, TEST_DUMP_MAX);
+	buf_init(&dump2, TEST_DUMP_MAX);
+	buf_init(&errors, TEST_ERRORS_MAX);
+	buf_init(&a, TEST_RENDER_MAX);
+	buf_init(&b, TEST_RENDER_MAX);
+	config_dump(cfg, &dump1);
+	again = test_load(buf_cstr(&dump1), &errors, NULL);
+	ck_assert_msg(again != NULL, "%s\n%s", buf_cstr(&errors), buf_cstr(&dump1));
+	config_dump(again, &dump2);
+	ck_assert_str_eq(buf_cstr(&dump1), buf_cstr(&dump2));
+	for (l = 0; l < NELEM(listeners); l++)
+		for (i = 0; i < NELEM(check); i++)
+			ck_assert_str_eq(test_render(&a, cfg, listeners[l], check[i]),
+			    test_render(&b, again, listeners[l], check[i]));
+	config_free(again);
+	buf_free(&dump1);
+	buf_free(&dump2);
+	buf_free(&errors);
+	buf_free(&a);
+	buf_free(&b);
+}
+
+START_TEST(test_dump)
+{
+	struct buf errors, dump;
+	struct config *cfg;
+	const char *s, *first_override;
+
+	buf_init(&errors, TEST_ERRORS_MAX);
+	buf_init(&dump, TEST_DUMP_MAX);
+	cfg = test_load(dump_input, &errors, NULL);
+	ck_assert_msg(cfg != NULL, "%s", buf_cstr(&errors));
+	config_dump(cfg, &dump);
+	s = buf_cstr(&dump);
+	/* Table order, effective values, '$' doubled, empty values bare. */
+	ck_assert_msg(strncmp(s, "myhostname = mail.example.com\nmydomain = example.com\n",
+	    strlen("myhostname = mail.example.com\nmydomain = example.com\n")) == 0, "%s", s);
+	ck_assert_ptr_nonnull(strstr(s, "\nhome_mailbox = a$$b tern\n"));
+	ck_assert_ptr_nonnull(strstr(s, "\nmydestination = mail.example.com, example.org\n"));
+	ck_assert_ptr_nonnull(strstr(s, "\nsmtpd_tls_security_level = may\n"));
+	ck_assert_ptr_nonnull(strstr(s, "\nsmtpd_client_restrictions =\n"));
+	/* Overrides after every global, submission first. */
+	first_override = strstr(s, "\nsubmission_smtpd_recipient_restrictions = "
+	    "permit_sasl_authenticated reject\n");
+	ck_assert_ptr_nonnull(first_override);
+	ck_assert_ptr_nonnull(strstr(s, "\nmail_spool_directory = /var/mail\n"
+	    "submission_smtpd_recipient_restrictions = permit_sasl_authenticated reject\n"
+	    "submission_smtpd_tls_security_level = encrypt\n"
+	    "smtps_smtpd_banner = $$ mail.example.com\n"
+	    "smtps_smtpd_helo_required = yes\n"));
+	ck_assert_int_eq(s[buf_len(&dump) - 1], '\n');
+	test_round_trip(cfg);
+	config_free(cfg);
+	buf_free(&errors);
+	buf_free(&dump);
+}
+END_TEST
+
+START_TEST(test_dump_dev)
+{
+	struct buf errors;
+	struct config *cfg;
+
+	buf_init(&errors, TEST_ERRORS_MAX);
+	cfg = config_load(NULL, &errors);
+	ck_assert_msg(cfg != NULL, "%s", buf_cstr(&errors));
+	test_round_trip(cfg);
+	config_free(cfg);
+	buf_free(&errors);
+}
+END_TEST
+
+/* A full error buffer keeps whole lines only; the load still fails. */
+START_TEST(test_small_error_buffer)
+{
+	static const char text[] = HOST "xyzzy = 1\nplugh = 2\n";
+	struct buf all, small;
+	const char *nl;
+	size_t first;
+
+	buf_init(&all, TEST_ERRORS_MAX);
+	ck_assert_ptr_null(test_load(text, &all, NULL));
+	nl = strchr(buf_cstr(&all), '\n');
+	ck_assert_ptr_nonnull(nl);
+	first = (size_t)(nl - buf_cstr(&all)) + 1;
+	ck_assert_uint_gt(buf_len(&all), first);
+	/* Room for the first line and part of the second. */
+	buf_init(&small, first + 10);
+	ck_assert_ptr_null(test_load(text, &small, NULL));
+	ck_assert_uint_eq(buf_len(&small), first);
+	ck_assert_int_eq(buf_cstr(&small)[first - 1], '\n');
+	buf_free(&all);
+	buf_free(&small);
+}
+END_TEST
+
+/* The example in tests/fixtures/config loads, and means what it says. */
+START_TEST(test_fixture)
+{
+	char path[4096];
+	const char *slash = strrchr(__FILE__, '/');
+	struct buf errors, out;
+	struct config *cfg;
+
+	ck_assert_ptr_nonnull(slash);
+	snprintf(path, sizeof(path), "%.*s/../fixtures/config/example.conf",
+	    (int)(slash - __FILE__), __FILE__);
+	buf_init(&errors, TEST_ERRORS_MAX);
+	buf_init(&out, TEST_RENDER_MAX);
+	cfg = config_load(path, &errors);
+	ck_assert_msg(cfg != NULL, "%s: %s", path, buf_cstr(&errors));
+	ck_assert_str_eq(config_str(cfg, P_MYORIGIN), "example.com");
+	ck_assert_str_eq(test_render(&out, cfg, G, P_MYNETWORKS),
+	    "127.0.0.0/8 [::1]/128 192.0.2.0/24");
+	ck_assert_str_eq(test_render(&out, cfg, G, P_SMTPD_RECIPIENT_RESTRICTIONS),
+	    "permit_mynetworks|permit_sasl_authenticated|reject_unauth_destination|"
+	    "reject_rbl_client|zen.spamhaus.org=127.0.0.2|check_policy_service|"
+	    "inet:127.0.0.1:10023");
+	ck_assert_str_eq(test_render(&out, cfg, SUB, P_SMTPD_RECIPIENT_RESTRICTIONS),
+	    "permit_sasl_authenticated|reject");
+	ck_assert_str_eq(config_lstr(cfg, SUB, P_SMTPD_TLS_SECURITY_LEVEL), "encrypt");
+	ck_assert_str_eq(config_lstr(cfg, SMTPS, P_SMTPD_TLS_SECURITY_LEVEL), "may");
+	ck_assert(config_lbool(cfg, SMTPS, P_SMTPD_SASL_AUTH_ENABLE));
+	ck_assert(!config_lbool(cfg, SMTP, P_SMTPD_SASL_AUTH_ENABLE));
+	ck_assert_uint_eq(config_int(cfg, P_MESSAGE_SIZE_LIMIT), 50 * 1024 * 1024);
+	ck_assert_int_eq(config_time(cfg, P_DELAY_WARNING_TIME), 4 * 3600);
+	ck_assert_int_eq(config_time(cfg, P_MAXIMAL_QUEUE_LIFETIME), 3 * 86400);
+	test_round_trip(cfg);
+	config_free(cfg);
+	buf_free(&errors);
+	buf_free(&out);
+}
+END_TEST
+
+/* ---- the restriction table ---- */
+
+static const struct {
+	const char *word;
+	const char *canonical;	/* NULL: unknown */
+	bool takes_argument;
+} restriction_cases[] = {
+	{ "permit", "permit", false },
+	{ "REJECT", "reject", false },
+	{ "reject_non_fqdn_hostname", "reject_non_fqdn_helo_hostname", false },
+	{ "reject_invalid_hostname", "reject_invalid_helo_hostname", false },
+	{ "reject_non_fqdn_helo_hostname", "reject_non_fqdn_helo_hostname", false },
+	{ "reject_rbl_client", "reject_rbl_client", true },
+	{ "check_policy_service", "check_policy_service", true },
+	{ "check_client_access", "check_client_access", true },
+	{ "check_sender_access", "check_sender_access", true },
+	{ "check_recipient_access", "check_recipient_access", true },
+	{ "check_helo_access", "check_helo_access", true },
+	{ "sleep", "sleep", true },
+	{ "warn_if_reject", "warn_if_reject", false },
+	{ "rejct", NULL, false },
+	{ "", NULL, false },
+};
+
+START_TEST(test_restrictions_table)
+{
+	const struct config_restrictions_entry *e, *canon;
+	size_t i, j;
+
+	for (i = 0; i < NELEM(restriction_cases); i++) {
+		e = config_restrictions_lookup(restriction_cases[i].word);
+		if (restriction_cases[i].canonical == NULL) {
+			ck_assert_ptr_null(e);
+			continue;
+		}
+		ck_assert_ptr_nonnull(e);
+		ck_assert_str_eq(e->canonical, restriction_cases[i].canonical);
+		ck_assert_int_eq(config_restrictions_takes_argument(e),
+		    restriction_cases[i].takes_argument);
+	}
+	/* Names are unique and lower case; an alias shares its word's code. */
+	for (i = 0; i < config_restrictions_count; i++) {
+		e = &config_restrictions_table[i];
+		for (j = i + 1; j < config_restrictions_count; j++)
+			ck_assert_str_ne(e->name, config_restrictions_table[j].name);
+		canon = config_restrictions_lookup(e->canonical);
+		ck_assert_ptr_nonnull(canon);
+		ck_assert_int_eq(canon->code, e->code);
+		ck_assert_int_eq(canon->arg, e->arg);
+	}
+}
+END_TEST
+
+/* ---- table look-ups ---- */
+
+START_TEST(test_table)
+{
+	size_t i;
+
+	ck_assert_str_eq(config_param_name(P_MYHOSTNAME), "myhostname");
+	ck_assert_int_eq(config_param_type(P_MYNETWORKS), CONFIG_NETWORKS);
+	ck_assert_ptr_nonnull(strstr(config_param_doc(P_QUEUE_DIRECTORY), "spool"));
+	ck_assert_str_eq(config_listener_name(CONFIG_LISTENER_SMTP), "smtp");
+	ck_assert_str_eq(config_listener_name(CONFIG_LISTENER_SUBMISSION), "submission");
+	ck_assert_str_eq(config_listener_name(CONFIG_LISTENER_SMTPS), "smtps");
+	/* Every parameter has a name and a doc line. */
+	for (i = 0; i < CONFIG_PARAM_COUNT; i++) {
+		ck_assert_ptr_nonnull(config_param_name((enum config_param)i));
+		ck_assert_ptr_nonnull(config_param_doc((enum config_param)i));
+	}
+}
+END_TEST
+
+START_TEST(test_empty_file)
+{
+	struct buf errors;
+	struct config *cfg;
+	char *path;
+
+	buf_init(&errors, TEST_ERRORS_MAX);
+	cfg = test_load("", &errors, &path);
+	ck_assert_msg(cfg != NULL, "%s", buf_cstr(&errors));
+	ck_assert(!config_is_dev(cfg));
+	ck_assert_str_eq(config_path(cfg), path);
+	ck_assert_str_eq(config_str(cfg, P_QUEUE_DIRECTORY), "/var/spool/tern");
+	ck_assert_str_eq(config_str(cfg, P_MAIL_OWNER), "tern");
+	ck_assert(strchr(config_str(cfg, P_MYHOSTNAME), '.') != NULL);
+	config_free(cfg);
+	free(path);
+	buf_free(&errors);
+}
+END_TEST
+
+/* ---- misuse is a bug: panic(), which aborts ---- */
+
+static void misuse_bool_on_str(const struct config *c) { config_bool(c, P_RELAYHOST); }
+static void misuse_str_on_time(const struct config *c) { config_str(c, P_SMTPD_TIMEOUT); }
+static void misuse_int_on_time(const struct config *c) { config_int(c, P_SMTPD_TIMEOUT); }
+static void misuse_time_on_size(const struct config *c) { config_time(c, P_MESSAGE_SIZE_LIMIT); }
+static void misuse_list_on_networks(const struct config *c) { config_list(c, P_MYNETWORKS); }
+static void misuse_str_on_list(const struct config *c) { config_str(c, P_MYDESTINATION); }
+
+static void
+misuse_networks_on_list(const struct config *c)
+{
+	size_t n;
+
+	config_networks(c, P_MYDESTINATION, &n);
+}
+
+static void
+misuse_listen_on_networks(const struct config *c)
+{
+	size_t n;
+
+	config_listen(c, P_MYNETWORKS, &n);
+}
+
+static void
+misuse_bad_listener(const struct config *c)
+{
+	config_lstr(c, CONFIG_LISTENER_COUNT, P_RELAYHOST);
+}
+
+static void
+misuse_bad_param(const struct config *c)
+{
+	config_str(c, CONFIG_PARAM_COUNT);
+}
+
+static void (*const misuse_cases[])(const struct config *) = {
+	misuse_bool_on_str, misuse_str_on_time, misuse_int_on_time, misuse_time_on_size,
+	misuse_list_on_networks, misuse_str_on_list, misuse_networks_on_list,
+	misuse_listen_on_networks, misuse_bad_listener, misuse_bad_param,
+};
+
+START_TEST(test_misuse_panics)
+{
+	struct config *cfg = test_load(HOST, NULL, NULL);
+
+	ck_assert_ptr_nonnull(cfg);
+	misuse_cases[_i](cfg);
+	config_free(cfg);
+}
+END_TEST
+
+static Suite *
+config_suite(void)
+{
+	Suite *s = suite_create("config");
+	TCase *tc = tcase_create("config");
+
+	tcase_set_timeout(tc, 60);
+	tcase_add_loop_test(tc, test_values, 0, (int)NELEM(value_cases));
+	tcase_add_loop_test(tc, test_errors, 0, (int)NELEM(error_cases));
+	tcase_add_test(tc, test_long_lines);
+	tcase_add_test(tc, test_nul_byte);
+	tcase_add_test(tc, test_unreadable);
+	tcase_add_test(tc, test_expansion_too_long);
+	tcase_add_test(tc, test_dev_defaults);
+	tcase_add_loop_test(tc, test_networks_match, 0, (int)NELEM(match_cases));
+	tcase_add_test(tc, test_dump);
+	tcase_add_test(tc, test_dump_dev);
+	tcase_add_test(tc, test_restrictions_table);
+	tcase_add_test(tc, test_table);
+	tcase_add_test(tc, test_empty_file);
+	tcase_add_test(tc, test_small_error_buffer);
+	tcase_add_test(tc, test_fixture);
+	tcase_add_loop_test_raise_signal(tc, test_misuse_panics, SIGABRT, 0,
+	    (int)NELEM(misuse_cases));
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	SRunner *sr = srunner_create(config_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? 0 : 1;
+}
