@@ -9,6 +9,7 @@
 #include <strings.h>
 
 #include "common/log.h"
+#include "config/config_restrictions.h"
 
 /* Does domain_lc match an entry of a domain list? An entry ".example.com"
  * matches the subdomains of example.com; others match exactly, without
@@ -66,65 +67,69 @@ smtpd_restrict_reply(struct smtpd_reply *reply, int code, const char *enh, const
 	snprintf(reply->text, sizeof(reply->text), fmt, arg);
 }
 
-/* Evaluate one list; DUNNO when it reached its end without a decision. */
+/* Evaluate one list; DUNNO when it reached its end without a decision.
+ * Words are looked up in config's table, so aliases and case follow it. */
 static enum smtpd_verdict
 smtpd_restrict_list(const struct config *cfg, enum config_listener l, enum config_param p,
     const struct smtpd_restrict_client *client, const struct mailaddr *rcpt,
     struct smtpd_reply *reply)
 {
 	const struct config_list *list = config_llist(cfg, l, p);
+	const struct config_restrictions_entry *e;
 	const struct config_network *nets;
 	size_t i, nnets;
-	const char *w;
 
 	for (i = 0; i < list->n; i++) {
-		w = list->items[i];
-		if (strcasecmp(w, "permit") == 0)
+		e = config_restrictions_lookup(list->items[i]);
+		if (e == NULL)
+			panic("%s: restriction \"%s\" passed validation", config_param_name(p),
+			    list->items[i]);
+		switch (e->code) {
+		case CONFIG_RESTRICTIONS_PERMIT:
 			return SMTPD_VERDICT_PERMIT;
-		if (strcasecmp(w, "dunno") == 0)
+		case CONFIG_RESTRICTIONS_DUNNO:
 			return SMTPD_VERDICT_DUNNO;
-		if (strcasecmp(w, "reject") == 0) {
-			smtpd_restrict_reply(reply, 554, "5.7.1", "<%s>: Access denied", rcpt->addr);
+		case CONFIG_RESTRICTIONS_REJECT:
+			smtpd_restrict_reply(reply, 554, "5.7.1", "<%s>: Recipient address rejected: "
+			    "Access denied", rcpt->addr);
 			return SMTPD_VERDICT_REJECT;
-		}
-		if (strcasecmp(w, "defer") == 0) {
-			smtpd_restrict_reply(reply, 450, "4.7.1", "<%s>: Try again later", rcpt->addr);
+		case CONFIG_RESTRICTIONS_DEFER:
+			smtpd_restrict_reply(reply, 450, "4.7.1", "<%s>: Recipient address rejected: "
+			    "Try again later", rcpt->addr);
 			return SMTPD_VERDICT_DEFER;
-		}
-		if (strcasecmp(w, "permit_mynetworks") == 0) {
+		case CONFIG_RESTRICTIONS_PERMIT_MYNETWORKS:
 			nets = config_lnetworks(cfg, l, P_MYNETWORKS, &nnets);
 			if (client->family != 0 &&
 			    config_networks_match(nets, nnets, client->family, client->addr))
 				return SMTPD_VERDICT_PERMIT;
-			continue;
-		}
-		if (strcasecmp(w, "permit_sasl_authenticated") == 0) {
+			break;
+		case CONFIG_RESTRICTIONS_PERMIT_SASL_AUTHENTICATED:
 			if (client->sasl_authenticated)
 				return SMTPD_VERDICT_PERMIT;
-			continue;
-		}
-		if (strcasecmp(w, "permit_auth_destination") == 0) {
+			break;
+		case CONFIG_RESTRICTIONS_PERMIT_AUTH_DESTINATION:
 			if (smtpd_restrict_auth_destination(cfg, rcpt))
 				return SMTPD_VERDICT_PERMIT;
-			continue;
-		}
-		if (strcasecmp(w, "reject_unauth_destination") == 0 ||
-		    strcasecmp(w, "defer_unauth_destination") == 0) {
+			break;
+		case CONFIG_RESTRICTIONS_REJECT_UNAUTH_DESTINATION:
 			if (smtpd_restrict_auth_destination(cfg, rcpt))
-				continue;
-			if (w[0] == 'd' || w[0] == 'D') {
-				smtpd_restrict_reply(reply, 450, "4.7.1",
-				    "<%s>: Relay access denied", rcpt->addr);
-				return SMTPD_VERDICT_DEFER;
-			}
+				break;
 			smtpd_restrict_reply(reply, 554, "5.7.1", "<%s>: Relay access denied", rcpt->addr);
 			return SMTPD_VERDICT_REJECT;
+		case CONFIG_RESTRICTIONS_DEFER_UNAUTH_DESTINATION:
+			if (smtpd_restrict_auth_destination(cfg, rcpt))
+				break;
+			smtpd_restrict_reply(reply, 450, "4.7.1", "<%s>: Relay access denied", rcpt->addr);
+			return SMTPD_VERDICT_DEFER;
+		default:
+			/* A word this version cannot evaluate: never let it pass. */
+			log_warning("%s: restriction \"%s\" is not supported by this smtpd yet; "
+			    "answering 451 4.3.5", config_param_name(p), list->items[i]);
+			smtpd_restrict_reply(reply, 451, "4.3.5", "%s", "Server configuration error");
+			return SMTPD_VERDICT_DEFER;
 		}
-		/* A word this version cannot evaluate: never let it pass. */
-		log_warning("%s: restriction \"%s\" is not supported by this smtpd; "
-		    "answering 451 4.3.5", config_param_name(p), w);
-		smtpd_restrict_reply(reply, 451, "4.3.5", "%s", "Server configuration error");
-		return SMTPD_VERDICT_DEFER;
+		if (config_restrictions_takes_argument(e))
+			i++;
 	}
 	return SMTPD_VERDICT_DUNNO;
 }
