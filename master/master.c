@@ -52,8 +52,9 @@
 /* After a drain timeout, how long children get before SIGKILL. */
 #define MASTER_KILL_GRACE_S 10
 #define MASTER_CONTROL_MAX (64u * 1024)
-/* Descriptors for 10,000+ sessions. */
+/* Descriptors for 10,000+ sessions; below the low mark we warn. */
 #define MASTER_NOFILE_WANT 65536
+#define MASTER_NOFILE_LOW 10240
 
 struct master_child {
 	const struct master_role *role;
@@ -204,7 +205,7 @@ master_raise_nofile(void)
 	rl.rlim_cur = rl.rlim_max;
 	if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
 		log_warning("cannot raise the descriptor limit: %s", strerror(errno));
-	else if (rl.rlim_max < MASTER_NOFILE_WANT)
+	else if (rl.rlim_max < MASTER_NOFILE_LOW)
 		log_warning("descriptor limit is %llu; 10,000 sessions need more",
 		    (unsigned long long)rl.rlim_max);
 }

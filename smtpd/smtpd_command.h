@@ -31,7 +31,7 @@ enum smtpd_verb {
 /* BDAT chunk size we are willing to be told about (we stream it anyway). */
 #define SMTPD_BDAT_SIZE_MAX ((uint64_t)1 << 40)
 /* Reply text we build for a parse error. */
-#define SMTPD_REPLY_TEXT_MAX 256
+#define SMTPD_REPLY_TEXT_MAX 512
 
 struct smtpd_reply {
 	int code;		/* 501 */

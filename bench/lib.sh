@@ -1,0 +1,259 @@
+# bench/lib.sh: helpers shared by the benchmark scripts (sourced, bash).
+#
+# Everything here is bounded in time and cleans up after itself through
+# bench_cleanup, which the caller installs as an EXIT trap.
+
+BENCH_CGROUP_ROOT=""	# our cgroup v2 directory, when we could make one
+BENCH_PIDS_TO_KILL=()	# processes we started and must not leave behind
+
+say() { printf '%s\n' "$*" >&2; }
+die() { say "bench: FATAL: $*"; exit 1; }
+
+# A free TCP port on 127.0.0.1 (bound and released: a small race we accept).
+free_port() {
+	/usr/bin/python3 - <<'EOF'
+import socket
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])
+s.close()
+EOF
+}
+
+# wait_greeting PORT SECONDS: wait until PORT answers with "220 ".
+wait_greeting() {
+	/usr/bin/python3 - "$1" "$2" <<'EOF'
+import socket, sys, time
+port, limit = int(sys.argv[1]), float(sys.argv[2])
+deadline = time.monotonic() + limit
+while time.monotonic() < deadline:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=2) as s:
+            s.settimeout(2)
+            data = b""
+            while b"\n" not in data:
+                chunk = s.recv(512)
+                if not chunk:
+                    break
+                data += chunk
+            if data.startswith(b"220 ") or data.startswith(b"220-"):
+                s.sendall(b"QUIT\r\n")
+                sys.exit(0)
+    except OSError:
+        pass
+    time.sleep(0.1)
+sys.exit(1)
+EOF
+}
+
+# ---- CPU accounting ---------------------------------------------------
+
+# The mount point of a writable cgroup v2 hierarchy, or nothing.
+cgroup2_mount() {
+	local m
+	while read -r _ m t _; do
+		if [ "$t" = cgroup2 ] && [ -w "$m" ]; then
+			printf '%s\n' "$m"
+			return 0
+		fi
+	done </proc/mounts
+	return 1
+}
+
+# cgroup_setup: make $BENCH_CGROUP_ROOT with one child group per system.
+cgroup_setup() {
+	local m
+	m=$(cgroup2_mount) || return 1
+	BENCH_CGROUP_ROOT="$m/tern-bench-$$"
+	mkdir "$BENCH_CGROUP_ROOT" 2>/dev/null || { BENCH_CGROUP_ROOT=""; return 1; }
+	mkdir "$BENCH_CGROUP_ROOT/postfix" "$BENCH_CGROUP_ROOT/tern" "$BENCH_CGROUP_ROOT/client" || return 1
+	[ -r "$BENCH_CGROUP_ROOT/postfix/cpu.stat" ] || return 1
+	return 0
+}
+
+# cgroup_cpu_usec NAME: usage_usec of the group.
+cgroup_cpu_usec() {
+	awk '$1 == "usage_usec" { print $2 }' "$BENCH_CGROUP_ROOT/$1/cpu.stat"
+}
+
+# cgroup_teardown: kill whatever is left in our groups, remove them.
+cgroup_teardown() {
+	[ -n "$BENCH_CGROUP_ROOT" ] && [ -d "$BENCH_CGROUP_ROOT" ] || return 0
+	local g i
+	for g in postfix tern client; do
+		[ -d "$BENCH_CGROUP_ROOT/$g" ] || continue
+		if [ -s "$BENCH_CGROUP_ROOT/$g/cgroup.procs" ]; then
+			if [ -e "$BENCH_CGROUP_ROOT/$g/cgroup.kill" ]; then
+				echo 1 >"$BENCH_CGROUP_ROOT/$g/cgroup.kill" 2>/dev/null
+			else
+				xargs -r kill -9 <"$BENCH_CGROUP_ROOT/$g/cgroup.procs" 2>/dev/null
+			fi
+		fi
+		for i in $(seq 50); do
+			[ -s "$BENCH_CGROUP_ROOT/$g/cgroup.procs" ] || break
+			sleep 0.1
+		done
+		rmdir "$BENCH_CGROUP_ROOT/$g" 2>/dev/null
+	done
+	rmdir "$BENCH_CGROUP_ROOT" 2>/dev/null
+}
+
+# tree_pids ROOT: ROOT and all its descendants.
+tree_pids() {
+	local todo=("$1") p c
+	while [ ${#todo[@]} -gt 0 ]; do
+		p=${todo[0]}
+		todo=("${todo[@]:1}")
+		[ -d "/proc/$p" ] || continue
+		echo "$p"
+		for c in $(pgrep -P "$p"); do todo+=("$c"); done
+	done
+}
+
+# tree_cpu_usec ROOT: utime+stime+cutime+cstime of ROOT's tree, in usec.
+# (Fallback when no cgroup: misses children that died unreaped.)
+tree_cpu_usec() {
+	local hz total=0 p s
+	hz=$(getconf CLK_TCK)
+	for p in $(tree_pids "$1"); do
+		s=$(awk '{ sub(/^.*\) /, ""); print $12 + $13 + $14 + $15 }' "/proc/$p/stat" 2>/dev/null) || continue
+		[ -n "$s" ] && total=$((total + s))
+	done
+	echo $((total * 1000000 / hz))
+}
+
+# ---- memory ------------------------------------------------------------
+
+# rss_kb PID: VmRSS of one process in kB.
+rss_kb() { awk '$1 == "VmRSS:" { print $2 }' "/proc/$1/status"; }
+# pss_kb PID: Pss of one process in kB (shared pages divided among sharers).
+pss_kb() { awk '$1 == "Pss:" { print $2 }' "/proc/$1/smaps_rollup" 2>/dev/null || echo 0; }
+
+# ---- a bounded wait for a pid to exit -----------------------------------
+
+# wait_exit PID SECONDS: 0 when PID is gone within SECONDS.
+wait_exit() {
+	local pid=$1 limit=$2 i
+	for i in $(seq $((limit * 10))); do
+		kill -0 "$pid" 2>/dev/null || return 0
+		sleep 0.1
+	done
+	! kill -0 "$pid" 2>/dev/null
+}
+
+# run_in_cgroup GROUP CMD...: run CMD in the background with its whole
+# process tree inside the group (or, without cgroups, plainly); its pid is
+# left in RUN_PID. Redirect its output at the call: never call this inside
+# $(...), whose pipe the background process would hold open.
+RUN_PID=""
+run_in_cgroup() {
+	local g=$1
+	shift
+	if [ -n "$BENCH_CGROUP_ROOT" ]; then
+		(echo "$BASHPID" >"$BENCH_CGROUP_ROOT/$g/cgroup.procs" && exec "$@") &
+	else
+		("$@") &
+	fi
+	RUN_PID=$!
+	BENCH_PIDS_TO_KILL+=("$RUN_PID")
+}
+
+# ---- a private Postfix instance ------------------------------------------
+
+# postfix_setup DIR PORT: config in DIR/etc, queue in DIR/spool, log in
+# DIR/maillog; smtpd on 127.0.0.1:PORT; every accepted message goes on hold
+# (no delivery work). Postfix's fsync behaviour is left as it is.
+postfix_setup() {
+	local dir=$1 port=$2
+	mkdir -p "$dir/etc" "$dir/spool" "$dir/data"
+	chown postfix "$dir/data"
+	cat >"$dir/etc/main.cf" <<EOC
+compatibility_level = 3.6
+queue_directory = $dir/spool
+data_directory = $dir/data
+mail_owner = postfix
+setgid_group = postdrop
+myhostname = postfix.bench.test
+mydomain = bench.test
+myorigin = \$myhostname
+mydestination = localhost, tern.test
+mynetworks = 127.0.0.0/8
+inet_interfaces = 127.0.0.1
+inet_protocols = ipv4
+local_recipient_maps =
+alias_maps =
+alias_database =
+biff = no
+maillog_file = $dir/maillog
+smtpd_data_restrictions = check_client_access static:HOLD
+smtpd_client_connection_count_limit = 0
+smtpd_client_connection_rate_limit = 0
+smtpd_client_message_rate_limit = 0
+default_process_limit = 250
+EOC
+	cat >"$dir/etc/master.cf" <<EOC
+127.0.0.1:$port inet n - n - - smtpd
+pickup    unix  n       -       n       60      1       pickup
+cleanup   unix  n       -       n       -       0       cleanup
+qmgr      unix  n       -       n       300     1       qmgr
+rewrite   unix  -       -       n       -       -       trivial-rewrite
+bounce    unix  -       -       n       -       0       bounce
+defer     unix  -       -       n       -       0       bounce
+trace     unix  -       -       n       -       0       bounce
+verify    unix  -       -       n       -       1       verify
+flush     unix  n       -       n       1000?   0       flush
+proxymap  unix  -       -       n       -       -       proxymap
+proxywrite unix -       -       n       -       1       proxymap
+smtp      unix  -       -       n       -       -       smtp
+relay     unix  -       -       n       -       -       smtp
+showq     unix  n       -       n       -       -       showq
+error     unix  -       -       n       -       -       error
+retry     unix  -       -       n       -       -       error
+discard   unix  -       -       n       -       -       discard
+local     unix  -       n       n       -       -       local
+virtual   unix  -       n       n       -       -       virtual
+lmtp      unix  -       -       n       -       -       lmtp
+anvil     unix  -       -       n       -       1       anvil
+scache    unix  -       -       n       -       1       scache
+postlog   unix-dgram n  -       n       -       1       postlogd
+EOC
+	postfix -c "$dir/etc" check >"$dir/check.log" 2>&1 || {
+		cat "$dir/check.log" >&2
+		return 1
+	}
+}
+
+# postfix_master_pid DIR: the pid of the instance's master, or nothing.
+postfix_master_pid() {
+	local f="$1/spool/pid/master.pid" p
+	[ -r "$f" ] || return 1
+	p=$(tr -dc 0-9 <"$f")
+	[ -n "$p" ] && kill -0 "$p" 2>/dev/null && echo "$p"
+}
+
+# postfix_start DIR PORT: start in the postfix cgroup; wait for the greeting.
+postfix_start() {
+	local dir=$1 port=$2
+	run_in_cgroup postfix postfix -c "$dir/etc" start >"$dir/start.log" 2>&1
+	wait "$RUN_PID" || { cat "$dir/start.log" >&2; return 1; }
+	wait_greeting "$port" 15 || { say "postfix: no greeting on port $port"; return 1; }
+	postfix_master_pid "$dir" >/dev/null || { say "postfix: no master pid"; return 1; }
+}
+
+# postfix_stop DIR: postfix stop, bounded; then kill the master's tree.
+postfix_stop() {
+	local dir=$1 pid
+	pid=$(postfix_master_pid "$dir") || return 0
+	timeout 30 postfix -c "$dir/etc" stop >/dev/null 2>&1
+	if ! wait_exit "$pid" 20; then
+		say "postfix: master $pid did not stop; killing it"
+		kill -9 $(tree_pids "$pid") 2>/dev/null
+	fi
+}
+
+# postfix_held DIR: messages in the hold queue; postfix_unheld: elsewhere.
+postfix_held() { find "$1/spool/hold" -type f | wc -l; }
+postfix_unheld() {
+	find "$1/spool/incoming" "$1/spool/active" "$1/spool/deferred" \
+		"$1/spool/maildrop" -type f 2>/dev/null | wc -l
+}
