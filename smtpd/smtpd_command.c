@@ -513,6 +513,60 @@ smtpd_utf8_len(const char *cs, size_t avail)
 	return n;
 }
 
+/* UTF-8 encoding of code point cp into enc; returns its length. */
+static size_t
+smtpd_utf8_encode(uint32_t cp, unsigned char enc[4])
+{
+	if (cp < 0x80) {
+		enc[0] = (unsigned char)cp;
+		return 1;
+	}
+	if (cp < 0x800) {
+		enc[0] = (unsigned char)(0xc0 | cp >> 6);
+		enc[1] = (unsigned char)(0x80 | (cp & 0x3f));
+		return 2;
+	}
+	if (cp < 0x10000) {
+		enc[0] = (unsigned char)(0xe0 | cp >> 12);
+		enc[1] = (unsigned char)(0x80 | ((cp >> 6) & 0x3f));
+		enc[2] = (unsigned char)(0x80 | (cp & 0x3f));
+		return 3;
+	}
+	enc[0] = (unsigned char)(0xf0 | cp >> 18);
+	enc[1] = (unsigned char)(0x80 | ((cp >> 12) & 0x3f));
+	enc[2] = (unsigned char)(0x80 | ((cp >> 6) & 0x3f));
+	enc[3] = (unsigned char)(0x80 | (cp & 0x3f));
+	return 4;
+}
+
+/*
+ * RFC 6533 section 3 EmbeddedUnicodeChar at p[*i]: "\x{" 1..6 hex "}".
+ * Refuses controls, surrogates and anything past U+10FFFF. Returns the
+ * UTF-8 length in enc, or 0 when malformed; advances *i past the "}".
+ */
+static size_t
+smtpd_unicode_escape(const char *p, size_t len, size_t *i, unsigned char enc[4])
+{
+	uint32_t cp = 0;
+	size_t k, start = *i + 3;
+	int h;
+
+	if (len - *i < 5 || p[*i + 1] != 'x' || p[*i + 2] != '{')
+		return 0;
+	for (k = start; k < len && p[k] != '}'; k++) {
+		if ((h = smtpd_hex_any(p[k])) < 0 || k - start >= SMTPD_UNICODE_HEX_MAX)
+			return 0;
+		cp = cp << 4 | (uint32_t)h;
+	}
+	if (k == len || k == start)
+		return 0;
+	if (cp < 0x20 || cp == 0x7f || (cp >= 0x80 && cp < 0xa0) ||
+	    (cp >= 0xd800 && cp <= 0xdfff) || cp > SMTPD_UNICODE_MAX)
+		return 0;
+	*i = k + 1;
+	return smtpd_utf8_encode(cp, enc);
+}
+
 /*
  * RFC 6533 section 3 utf-8-addr-xtext / utf-8-addr-unitext: QCHAR (printable
  * ASCII except '+', '=', '\'), "\x{HEX}" for any other code point, and raw
@@ -522,59 +576,27 @@ static int
 smtpd_utf8_addr_decode(const char *p, size_t len, bool smtputf8, char *dst, size_t dstsz,
                        size_t *o)
 {
-	size_t i = 0, k;
+	size_t i = 0, n;
 
 	while (i < len) {
 		unsigned char c = (unsigned char)p[i];
 		unsigned char enc[4];
-		size_t n = 0;
 
 		if (c == '\\') {
-			uint32_t cp = 0;
-			if (len - i < 5 || p[i + 1] != 'x' || p[i + 2] != '{')
-				return -1;
-			for (k = i + 3; k < len && p[k] != '}'; k++) {
-				int h = smtpd_hex_any(p[k]);
-				if (h < 0 || k - (i + 3) >= SMTPD_UNICODE_HEX_MAX)
-					return -1;
-				cp = cp << 4 | (uint32_t)h;
-			}
-			if (k == len || k == i + 3)
-				return -1;
-			/* No controls, no surrogates, nothing past U+10FFFF. */
-			if (cp < 0x20 || cp == 0x7f || (cp >= 0x80 && cp < 0xa0) ||
-			    (cp >= 0xd800 && cp <= 0xdfff) || cp > SMTPD_UNICODE_MAX)
-				return -1;
-			if (cp < 0x80) {
-				enc[n++] = (unsigned char)cp;
-			} else if (cp < 0x800) {
-				enc[n++] = (unsigned char)(0xc0 | cp >> 6);
-				enc[n++] = (unsigned char)(0x80 | (cp & 0x3f));
-			} else if (cp < 0x10000) {
-				enc[n++] = (unsigned char)(0xe0 | cp >> 12);
-				enc[n++] = (unsigned char)(0x80 | ((cp >> 6) & 0x3f));
-				enc[n++] = (unsigned char)(0x80 | (cp & 0x3f));
-			} else {
-				enc[n++] = (unsigned char)(0xf0 | cp >> 18);
-				enc[n++] = (unsigned char)(0x80 | ((cp >> 12) & 0x3f));
-				enc[n++] = (unsigned char)(0x80 | ((cp >> 6) & 0x3f));
-				enc[n++] = (unsigned char)(0x80 | (cp & 0x3f));
-			}
-			i = k + 1;
+			n = smtpd_unicode_escape(p, len, &i, enc);
 		} else if (c >= 0x80) {
 			/* utf-8-addr-unitext: raw UTF-8, SMTPUTF8 sessions only. */
-			n = smtpd_utf8_len(p + i, len - i);
-			if (!smtputf8 || n == 0)
-				return -1;
+			n = smtputf8 ? smtpd_utf8_len(p + i, len - i) : 0;
 			memcpy(enc, p + i, n);
 			i += n;
-		} else if (c >= 0x21 && c <= 0x7e && c != '+' && c != '=' && c != '\\') {
-			enc[n++] = c;
+		} else if (c >= 0x21 && c <= 0x7e && c != '+' && c != '=') {
+			enc[0] = c;
+			n = 1;
 			i++;
 		} else {
-			return -1;
+			n = 0;
 		}
-		if (*o + n >= dstsz)
+		if (n == 0 || *o + n >= dstsz)
 			return -1;
 		memcpy(dst + *o, enc, n);
 		*o += n;

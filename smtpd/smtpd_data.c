@@ -263,6 +263,11 @@ smtpd_data_fast(struct smtpd_data *d, const char *in, size_t len, struct buf *ou
 	return r;
 }
 
+/*
+ * out may be NULL (decode and count, store nothing: a message being
+ * rejected). A drained out must have room for SMTPD_DATA_STEP_MAX bytes,
+ * the most one input byte produces, or no progress is possible.
+ */
 size_t
 smtpd_data_feed(struct smtpd_data *d, const char *in, size_t len, struct buf *out, bool *end)
 {
