@@ -374,7 +374,24 @@ class Tern:
         if strays:
             self.kill_everything()
             raise TestFailure(f"processes left after ternd exited: {strays}")
+        self.check_sanitizers()
         return rc
+
+    SANITIZER_RE = re.compile(r"ERROR: (Address|Leak)Sanitizer|runtime error:|panic: ")
+
+    def check_sanitizers(self):
+        """A sanitizer report or a panic in any ternd process fails the test."""
+        for path in (self.outfile, self.logfile):
+            try:
+                with open(path, "rb") as f:
+                    text = f.read().decode("utf-8", "replace")
+            except FileNotFoundError:
+                continue
+            m = self.SANITIZER_RE.search(text)
+            if m:
+                start = max(0, m.start() - 200)
+                raise TestFailure(f"{os.path.basename(path)} has a report: "
+                                  f"{text[start:m.start() + 2000]}")
 
     def restart(self):
         rc = self.stop()

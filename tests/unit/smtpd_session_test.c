@@ -153,7 +153,7 @@ converse(struct world *w, const char *input, size_t len, int want)
 	int64_t until;
 	ssize_t n;
 	size_t off = 0;
-	char tmp[4096];
+	char tmp[4096], *text;
 	bool eof = false;
 
 	buf_init(&got, 1 << 24);
@@ -173,7 +173,9 @@ converse(struct world *w, const char *input, size_t len, int want)
 		if (off == len && (count_replies(buf_cstr(&got)) >= want || eof))
 			break;
 	}
-	return strdup(buf_cstr(&got));
+	text = strdup(buf_cstr(&got));
+	buf_free(&got);
+	return text;
 }
 
 /* Check that the final replies of text start with the codes in want,
