@@ -4,8 +4,11 @@
  */
 #include "common/frame.h"
 
+#include <errno.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/log.h"
 
@@ -85,6 +88,30 @@ frame_end(struct buf *out, size_t start)
 		return FRAME_BAD;
 	put_be((unsigned char *)buf_data_mut(out) + start + 4, plen, 4);
 	return FRAME_OK;
+}
+
+int
+frame_write_all(int fd, struct buf *out, int timeout_ms)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLOUT };
+	ssize_t n;
+
+	while (buf_len(out) > 0) {
+		n = write(fd, buf_data(out), buf_len(out));
+		if (n > 0) {
+			buf_consume(out, (size_t)n);
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN) {
+			if (poll(&pfd, 1, timeout_ms) > 0)
+				continue;
+			errno = ETIMEDOUT;
+		}
+		return -1;
+	}
+	return 0;
 }
 
 enum frame_result

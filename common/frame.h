@@ -64,6 +64,14 @@ void frame_put_str(struct buf *out, const char *s);
 /* Patch the length; FRAME_BAD when the payload passed FRAME_PAYLOAD_MAX. */
 enum frame_result frame_end(struct buf *out, size_t start);
 
+/*
+ * Write all of out to fd and empty it, waiting with poll() while a
+ * non-blocking socket is full. For the small control frames between roles.
+ * 0, or -1 with errno (the peer is gone, or it did not read for
+ * timeout_ms).
+ */
+int frame_write_all(int fd, struct buf *out, int timeout_ms);
+
 /* ---- decoding ---- */
 
 struct frame_reader {

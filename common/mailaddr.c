@@ -18,6 +18,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "common/utf8.h"
+
 /* RFC 1035 section 2.3.4: 63 octets per label (ASCII labels; see below). */
 #define MAILADDR_LABEL_MAX 63
 /* Longest text after "IPv6:" handed to inet_pton(); INET6_ADDRSTRLEN is 46. */
@@ -79,43 +81,6 @@ mailaddr_is_dcontent(unsigned char c)
 	return (c >= 33 && c <= 90) || (c >= 94 && c <= 126);
 }
 
-/*
- * Length of the well-formed UTF-8 sequence (RFC 3629 section 4) at s, 2..4,
- * or 0: no overlong forms (C0, C1, E0 80..9F, F0 80..8F), no surrogates
- * (ED A0..BF), nothing past U+10FFFF, never reading past avail.
- */
-static size_t
-mailaddr_utf8_len(const unsigned char *s, size_t avail)
-{
-	unsigned char lo = 0x80, hi = 0xBF;
-	size_t n, i;
-
-	if (s[0] >= 0xC2 && s[0] <= 0xDF)
-		n = 2;
-	else if (s[0] >= 0xE0 && s[0] <= 0xEF)
-		n = 3;
-	else if (s[0] >= 0xF0 && s[0] <= 0xF4)
-		n = 4;
-	else
-		return 0;	/* ASCII, lone continuation byte, C0/C1, F5..FF */
-	if (s[0] == 0xE0)
-		lo = 0xA0;
-	else if (s[0] == 0xED)
-		hi = 0x9F;
-	else if (s[0] == 0xF0)
-		lo = 0x90;
-	else if (s[0] == 0xF4)
-		hi = 0x8F;
-	if (avail < n)
-		return 0;
-	if (s[1] < lo || s[1] > hi)
-		return 0;
-	for (i = 2; i < n; i++)
-		if (s[i] < 0x80 || s[i] > 0xBF)
-			return 0;
-	return n;
-}
-
 static enum mailaddr_result
 mailaddr_fail(struct mailaddr_scan *s, enum mailaddr_result r, const char *why)
 {
@@ -160,7 +125,7 @@ mailaddr_check_domain(const unsigned char *p, size_t len, bool utf8, bool traili
 		ascii = digits = true;
 		while (i < len && p[i] != '.') {
 			if (p[i] >= 0x80) {
-				size_t n = utf8 ? mailaddr_utf8_len(p + i, len - i) : 0;
+				size_t n = utf8 ? utf8_sequence_len(p + i, len - i) : 0;
 				if (n == 0) {
 					*why = utf8 ? WHY_BAD_UTF8 : WHY_BAD_DOMAIN;
 					return MAILADDR_SYNTAX;
@@ -305,7 +270,7 @@ mailaddr_at_end(const struct mailaddr_scan *s, size_t i)
 static enum mailaddr_result
 mailaddr_scan_utf8(struct mailaddr_scan *s, size_t *i)
 {
-	size_t n = mailaddr_utf8_len(s->p + *i, s->len - *i);
+	size_t n = utf8_sequence_len(s->p + *i, s->len - *i);
 
 	if (n == 0)
 		return mailaddr_fail(s, MAILADDR_SYNTAX, WHY_BAD_UTF8);

@@ -52,6 +52,8 @@
 /* After a drain timeout, how long children get before SIGKILL. */
 #define MASTER_KILL_GRACE_S 10
 #define MASTER_CONTROL_MAX (64u * 1024)
+/* A role that does not read a control frame for this long is stuck. */
+#define MASTER_CONTROL_WRITE_MS 5000
 /* Descriptors for 10,000+ sessions; below the low mark we warn. */
 #define MASTER_NOFILE_WANT 65536
 #define MASTER_NOFILE_LOW 10240
@@ -296,7 +298,6 @@ master_send(struct master_child *c, enum frame_type type, bool with_u64, uint64_
 {
 	struct buf out;
 	size_t start;
-	ssize_t n;
 
 	if (c->pid == 0 || c->control_fd < 0)
 		return;
@@ -305,14 +306,9 @@ master_send(struct master_child *c, enum frame_type type, bool with_u64, uint64_
 	if (with_u64)
 		frame_put_u64(&out, v);
 	(void)frame_end(&out, start);
-	while (buf_len(&out) > 0) {
-		n = write(c->control_fd, buf_data(&out), buf_len(&out));
-		if (n < 0 && (errno == EINTR || errno == EAGAIN))
-			continue;
-		if (n <= 0)
-			break;	/* the child died; SIGCHLD handles it */
-		buf_consume(&out, (size_t)n);
-	}
+	/* A child that died or stopped reading is SIGCHLD's business. */
+	if (frame_write_all(c->control_fd, &out, MASTER_CONTROL_WRITE_MS) < 0)
+		log_warning("cannot send to %s: %s", c->role->name, strerror(errno));
 	buf_free(&out);
 }
 

@@ -33,6 +33,7 @@
 #define SMTPD_ACCEPT_BATCH 64
 /* Frames from the master are small; this bounds a runaway sender. */
 #define SMTPD_CONTROL_MAX (64u * 1024)
+#define SMTPD_CONTROL_WRITE_MS 5000
 /* How long the drained role waits for the spool's last verdicts. */
 #define SMTPD_EXIT_COMMIT_WAIT_MS 30000
 #define SMTPD_LISTENERS_MAX 32
@@ -90,7 +91,6 @@ smtpd_control_send(struct smtpd_role *role, enum frame_type type, const char *te
 {
 	struct buf out;
 	size_t start;
-	ssize_t n;
 
 	buf_init(&out, SMTPD_CONTROL_MAX);
 	start = frame_begin(&out, type);
@@ -100,17 +100,8 @@ smtpd_control_send(struct smtpd_role *role, enum frame_type type, const char *te
 		frame_put_str(&out, text);
 	if (frame_end(&out, start) != FRAME_OK)
 		panic("control frame too large");
-	/* Small frames on a local socketpair: a short blocking write. */
-	while (buf_len(&out) > 0) {
-		n = write(role->control_fd, buf_data(&out), buf_len(&out));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && errno == EAGAIN)
-			continue;
-		if (n <= 0)
-			break;		/* the master is gone; the read side notices */
-		buf_consume(&out, (size_t)n);
-	}
+	/* A master that is gone is noticed on the read side. */
+	(void)frame_write_all(role->control_fd, &out, SMTPD_CONTROL_WRITE_MS);
 	buf_free(&out);
 }
 

@@ -15,6 +15,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "common/utf8.h"
+
 /* Longest client keyword quoted back in a reply. */
 #define SMTPD_KEYWORD_QUOTE_MAX 32
 /* RFC 1870 section 3: size-value ::= 1*20DIGIT. */
@@ -477,42 +479,6 @@ smtpd_param_notify(const struct smtpd_param *prm, void *vctx, struct smtpd_reply
 	return 0;
 }
 
-/*
- * Length of the well-formed UTF-8 sequence at s (RFC 3629 section 4: no
- * overlongs, no surrogates, nothing past U+10FFFF), or 0. The same rule as
- * mailaddr's, which keeps its copy private.
- */
-static size_t
-smtpd_utf8_len(const char *cs, size_t avail)
-{
-	const unsigned char *s = (const unsigned char *)cs;
-	unsigned char lo = 0x80, hi = 0xBF;
-	size_t n, i;
-
-	if (s[0] >= 0xC2 && s[0] <= 0xDF)
-		n = 2;
-	else if (s[0] >= 0xE0 && s[0] <= 0xEF)
-		n = 3;
-	else if (s[0] >= 0xF0 && s[0] <= 0xF4)
-		n = 4;
-	else
-		return 0;
-	if (s[0] == 0xE0)
-		lo = 0xA0;
-	else if (s[0] == 0xED)
-		hi = 0x9F;
-	else if (s[0] == 0xF0)
-		lo = 0x90;
-	else if (s[0] == 0xF4)
-		hi = 0x8F;
-	if (avail < n || s[1] < lo || s[1] > hi)
-		return 0;
-	for (i = 2; i < n; i++)
-		if (s[i] < 0x80 || s[i] > 0xBF)
-			return 0;
-	return n;
-}
-
 /* UTF-8 encoding of code point cp into enc; returns its length. */
 static size_t
 smtpd_utf8_encode(uint32_t cp, unsigned char enc[4])
@@ -586,7 +552,7 @@ smtpd_utf8_addr_decode(const char *p, size_t len, bool smtputf8, char *dst, size
 			n = smtpd_unicode_escape(p, len, &i, enc);
 		} else if (c >= 0x80) {
 			/* utf-8-addr-unitext: raw UTF-8, SMTPUTF8 sessions only. */
-			n = smtputf8 ? smtpd_utf8_len(p + i, len - i) : 0;
+			n = smtputf8 ? utf8_sequence_len(p + i, len - i) : 0;
 			memcpy(enc, p + i, n);
 			i += n;
 		} else if (c >= 0x21 && c <= 0x7e && c != '+' && c != '=') {

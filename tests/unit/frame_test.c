@@ -2,6 +2,9 @@
 #include <check.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "common/frame.h"
 
@@ -109,6 +112,52 @@ START_TEST(test_hostile_headers)
 }
 END_TEST
 
+/* frame_write_all delivers a frame that does not fit the socket buffer at
+ * once, waiting while the reader catches up. */
+START_TEST(test_write_all)
+{
+	struct frame_reader r;
+	struct buf out, in;
+	size_t start, flen;
+	const char *p;
+	size_t n;
+	char *big = malloc(1 << 20);
+	int sv[2], status;
+	pid_t pid;
+
+	memset(big, 'x', 1 << 20);
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
+	buf_init(&out, 2 << 20);
+	start = frame_begin(&out, FRAME_QUEUE_NEW);
+	frame_put_bytes(&out, big, 1 << 20);
+	frame_end(&out, start);
+	pid = fork();
+	if (pid == 0) {
+		close(sv[1]);
+		_exit(frame_write_all(sv[0], &out, 5000) == 0 && buf_len(&out) == 0 ? 0 : 1);
+	}
+	close(sv[0]);
+	buf_init(&in, 4 << 20);
+	while (frame_parse(buf_data(&in), buf_len(&in), &r, &flen) == FRAME_NEED_MORE) {
+		ssize_t got = buf_read_fd(&in, sv[1], 65536);
+
+		if (got < 0)
+			usleep(1000);
+		else
+			ck_assert_int_gt(got, 0);
+	}
+	ck_assert_int_eq(frame_get_bytes(&r, &p, &n), 0);
+	ck_assert_uint_eq(n, 1 << 20);
+	ck_assert_int_eq(frame_get_end(&r), 0);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	buf_free(&in);
+	buf_free(&out);
+	free(big);
+	close(sv[1]);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -121,6 +170,7 @@ main(void)
 	tcase_add_test(tc, test_prefixes);
 	tcase_add_test(tc, test_wrong_kind_and_bounds);
 	tcase_add_test(tc, test_hostile_headers);
+	tcase_add_test(tc, test_write_all);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
