@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <sys/socket.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -112,6 +113,98 @@ frame_write_all(int fd, struct buf *out, int timeout_ms)
 		return -1;
 	}
 	return 0;
+}
+
+int
+frame_write_all_fds(int fd, struct buf *out, const int *fds, size_t nfds, int timeout_ms)
+{
+	union {
+		struct cmsghdr align;
+		char space[CMSG_SPACE(sizeof(int) * FRAME_FDS_MAX)];
+	} control;
+	struct pollfd pfd = { .fd = fd, .events = POLLOUT };
+	struct msghdr msg;
+	struct cmsghdr *cm;
+	struct iovec iov;
+	ssize_t n;
+
+	if (nfds == 0)
+		return frame_write_all(fd, out, timeout_ms);
+	if (nfds > FRAME_FDS_MAX || buf_len(out) == 0) {
+		errno = EINVAL;
+		return -1;
+	}
+	for (;;) {
+		memset(&msg, 0, sizeof(msg));
+		memset(&control, 0, sizeof(control));
+		iov.iov_base = buf_data_mut(out);
+		iov.iov_len = buf_len(out);
+		msg.msg_iov = &iov;
+		msg.msg_iovlen = 1;
+		msg.msg_control = control.space;
+		msg.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
+		cm = CMSG_FIRSTHDR(&msg);
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_RIGHTS;
+		cm->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
+		memcpy(CMSG_DATA(cm), fds, sizeof(int) * nfds);
+		n = sendmsg(fd, &msg, MSG_NOSIGNAL);
+		if (n > 0)
+			break;
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN && poll(&pfd, 1, timeout_ms) > 0)
+			continue;
+		return -1;
+	}
+	buf_consume(out, (size_t)n);
+	return frame_write_all(fd, out, timeout_ms);
+}
+
+ssize_t
+frame_read(int fd, struct buf *in, int *fds, size_t *nfds, size_t max)
+{
+	union {
+		struct cmsghdr align;
+		char space[CMSG_SPACE(sizeof(int) * FRAME_FDS_MAX)];
+	} control;
+	struct msghdr msg;
+	struct cmsghdr *cm;
+	struct iovec iov;
+	size_t i, got;
+	ssize_t n;
+	char *p;
+	int *in_fds;
+
+	p = buf_reserve(in, 4096);
+	if (p == NULL) {
+		errno = ENOBUFS;
+		return -1;
+	}
+	memset(&msg, 0, sizeof(msg));
+	iov.iov_base = p;
+	iov.iov_len = 4096;
+	msg.msg_iov = &iov;
+	msg.msg_iovlen = 1;
+	msg.msg_control = control.space;
+	msg.msg_controllen = sizeof(control.space);
+	n = recvmsg(fd, &msg, MSG_CMSG_CLOEXEC);
+	if (n < 0)
+		return n;
+	buf_commit(in, (size_t)n);
+	for (cm = CMSG_FIRSTHDR(&msg); cm != NULL; cm = CMSG_NXTHDR(&msg, cm)) {
+		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+			continue;
+		got = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		in_fds = (int *)CMSG_DATA(cm);
+		for (i = 0; i < got; i++) {
+			if (*nfds < max)
+				fds[(*nfds)++] = in_fds[i];
+			else
+				close(in_fds[i]);
+		}
+	}
+	return n;
 }
 
 enum frame_result

@@ -38,6 +38,8 @@ enum frame_type {
 	/* master -> child */
 	FRAME_MASTER_RELOAD = 16,	/* nothing: re-read the (validated) config */
 	FRAME_MASTER_DRAIN = 17,	/* u64 seconds: stop accepting, finish, exit */
+	FRAME_MASTER_LISTENERS = 18,	/* u64 n, then n x bytes listener name; the n
+					 * listening sockets ride along (SCM_RIGHTS) */
 
 	/* smtpd (and other injectors) -> qmgr */
 	FRAME_QUEUE_NEW = 32,		/* bytes queue id: committed, deliver it */
@@ -71,6 +73,20 @@ enum frame_result frame_end(struct buf *out, size_t start);
  * timeout_ms).
  */
 int frame_write_all(int fd, struct buf *out, int timeout_ms);
+
+/* Most descriptors passed with one frame. */
+#define FRAME_FDS_MAX 32
+
+/* The same, passing descriptors with the frame's first byte (SCM_RIGHTS).
+ * The frame is sent whole or not at all as far as the fds go. */
+int frame_write_all_fds(int fd, struct buf *out, const int *fds, size_t nfds, int timeout_ms);
+
+/*
+ * Read what the socket has into in (recvmsg), and append descriptors that
+ * arrived with it to fds[*nfds..max) (any beyond max are closed). Returns
+ * what recvmsg returned: bytes, 0 at EOF, -1 with errno.
+ */
+ssize_t frame_read(int fd, struct buf *in, int *fds, size_t *nfds, size_t max);
 
 /* ---- decoding ---- */
 

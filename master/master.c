@@ -312,6 +312,27 @@ master_send(struct master_child *c, enum frame_type type, bool with_u64, uint64_
 	buf_free(&out);
 }
 
+/* Hand the listening sockets to a child (after a reload changed them). */
+static void
+master_send_listeners(struct master *m, struct master_child *c)
+{
+	struct buf out;
+	size_t start, i;
+
+	if (c->pid == 0 || c->control_fd < 0)
+		return;
+	buf_init(&out, MASTER_CONTROL_MAX);
+	start = frame_begin(&out, FRAME_MASTER_LISTENERS);
+	frame_put_u64(&out, m->listeners.n);
+	for (i = 0; i < m->listeners.n; i++)
+		frame_put_str(&out, config_listener_name(m->listeners.listener[i]));
+	(void)frame_end(&out, start);
+	if (frame_write_all_fds(c->control_fd, &out, m->listeners.fd, m->listeners.n,
+	    MASTER_CONTROL_WRITE_MS) < 0)
+		log_warning("cannot send listeners to %s: %s", c->role->name, strerror(errno));
+	buf_free(&out);
+}
+
 static void
 master_child_frame(struct master_child *c, struct frame_reader *r)
 {
@@ -480,6 +501,8 @@ static void
 master_reload(struct master *m)
 {
 	struct config *cfg;
+	char err[512];
+	bool rebind;
 	size_t i;
 
 	log_info("reload -- configuration %s",
@@ -489,15 +512,21 @@ master_reload(struct master *m)
 		log_error("reload: configuration has errors; keeping the one in force");
 		return;
 	}
-	if (!master_listeners_same(&m->listeners, cfg))
-		/* XXX Listening sockets are bound once, as root; a changed
-		 * address needs a restart. Postfix's master.cf reload does
-		 * rebind; we will when the master keeps root for it. */
-		log_warning("reload: listener addresses changed; restart ternd to apply them");
+	rebind = !master_listeners_same(&m->listeners, cfg);
+	/* The master still has root: it binds the new addresses itself and
+	 * hands the sockets over; sessions on the old ones go on. */
+	if (rebind && master_listeners_rebind(&m->listeners, cfg, err, sizeof(err)) < 0) {
+		log_error("reload: %s; keeping the configuration in force", err);
+		config_free(cfg);
+		return;
+	}
 	config_free(m->cfg);
 	m->cfg = cfg;
-	for (i = 0; i < m->nchildren; i++)
+	for (i = 0; i < m->nchildren; i++) {
 		master_send(&m->children[i], FRAME_MASTER_RELOAD, false, 0);
+		if (rebind && m->children[i].role->takes_listeners)
+			master_send_listeners(m, &m->children[i]);
+	}
 }
 
 static void

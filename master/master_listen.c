@@ -92,6 +92,64 @@ master_listeners_open(struct master_listeners *ls, const struct config *cfg, cha
 	return 0;
 }
 
+static int
+master_listeners_find(const struct master_listeners *ls, const char *name,
+    enum config_listener listener)
+{
+	for (size_t i = 0; i < ls->n; i++)
+		if (ls->listener[i] == listener && strcmp(ls->name[i], name) == 0)
+			return (int)i;
+	return -1;
+}
+
+int
+master_listeners_rebind(struct master_listeners *ls, const struct config *cfg, char *err,
+    size_t errsz)
+{
+	const struct config_listen_addr *addrs;
+	struct master_listeners next;
+	bool kept[MASTER_LISTENERS_MAX] = { false }, fresh[MASTER_LISTENERS_MAX] = { false };
+	char name[80];
+	size_t i, j, n;
+	int k, fd;
+
+	memset(&next, 0, sizeof(next));
+	for (i = 0; i < sizeof(master_listen_params) / sizeof(master_listen_params[0]); i++) {
+		addrs = config_listen(cfg, master_listen_params[i].param, &n);
+		for (j = 0; j < n; j++) {
+			snprintf(name, sizeof(name), "%s:%u", addrs[j].host, addrs[j].port);
+			if (next.n == MASTER_LISTENERS_MAX) {
+				snprintf(err, errsz, "more than %d listen addresses", MASTER_LISTENERS_MAX);
+				goto fail;
+			}
+			k = master_listeners_find(ls, name, master_listen_params[i].listener);
+			if (k >= 0) {
+				fd = ls->fd[k];
+				kept[k] = true;
+			} else {
+				fd = master_listen_one(&addrs[j], err, errsz);
+				if (fd < 0)
+					goto fail;
+				fresh[next.n] = true;
+			}
+			next.fd[next.n] = fd;
+			next.listener[next.n] = master_listen_params[i].listener;
+			snprintf(next.name[next.n], sizeof(next.name[0]), "%s", name);
+			next.n++;
+		}
+	}
+	for (i = 0; i < ls->n; i++)
+		if (!kept[i])
+			close(ls->fd[i]);
+	*ls = next;
+	return 0;
+fail:
+	for (i = 0; i < next.n; i++)
+		if (fresh[i])
+			close(next.fd[i]);
+	return -1;
+}
+
 void
 master_listeners_close(struct master_listeners *ls)
 {

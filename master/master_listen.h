@@ -26,6 +26,13 @@ struct master_listeners {
 int master_listeners_open(struct master_listeners *ls, const struct config *cfg, char *err,
                           size_t errsz);
 void master_listeners_close(struct master_listeners *ls);
+/*
+ * Make ls what cfg asks for: sockets whose address stays are kept (an
+ * address cannot be bound twice), new ones are bound, dropped ones closed.
+ * All or nothing: on failure ls is unchanged and err says why.
+ */
+int master_listeners_rebind(struct master_listeners *ls, const struct config *cfg, char *err,
+                            size_t errsz);
 /* Would cfg bind exactly these addresses? */
 bool master_listeners_same(const struct master_listeners *ls, const struct config *cfg);
 

@@ -53,6 +53,8 @@ struct smtpd_role {
 	int control_fd;
 	struct ev_io control_io;
 	struct buf control_in;
+	int passed_fds[FRAME_FDS_MAX];	/* descriptors received, not yet claimed */
+	size_t npassed;
 	struct ev_io commit_io;
 	struct ev_timer drain_timer;	/* smtpd_drain_timeout */
 	struct ev_timer drain_tick;	/* looks whether every session ended */
@@ -106,6 +108,8 @@ smtpd_control_send(struct smtpd_role *role, enum frame_type type, const char *te
 }
 
 static void smtpd_drain_start(struct smtpd_role *role, int64_t seconds);
+static void smtpd_listeners_install(struct smtpd_role *role, const struct smtpd_listen_fd *fds,
+                                    size_t nfds);
 
 static void
 smtpd_reload(struct smtpd_role *role)
@@ -132,6 +136,44 @@ smtpd_reload(struct smtpd_role *role)
 	smtpd_control_send(role, FRAME_CHILD_RELOADED, "", 0);
 }
 
+/* New listening sockets after a reload that changed the addresses. The
+ * sessions on the old ones go on; only accepting moves. */
+static void
+smtpd_control_listeners(struct smtpd_role *role, struct frame_reader *r)
+{
+	struct smtpd_listen_fd fds[SMTPD_LISTENERS_MAX];
+	enum config_listener l;
+	uint64_t n, i;
+	const char *name;
+	size_t len;
+
+	if (frame_get_u64(r, &n) < 0 || n > SMTPD_LISTENERS_MAX || n > role->npassed)
+		panic("malformed LISTENERS frame from master");
+	for (i = 0; i < n; i++) {
+		if (frame_get_bytes(r, &name, &len) < 0)
+			panic("malformed LISTENERS frame from master");
+		for (l = CONFIG_LISTENER_SMTP; l < CONFIG_LISTENER_COUNT; l++)
+			if (strlen(config_listener_name(l)) == len &&
+			    memcmp(config_listener_name(l), name, len) == 0)
+				break;
+		if (l == CONFIG_LISTENER_COUNT)
+			panic("unknown listener in LISTENERS frame");
+		fds[i].fd = role->passed_fds[i];
+		fds[i].listener = l;
+	}
+	if (frame_get_end(r) < 0)
+		panic("malformed LISTENERS frame from master");
+	memmove(role->passed_fds, role->passed_fds + n, (role->npassed - n) * sizeof(int));
+	role->npassed -= (size_t)n;
+	if (role->srv.draining) {
+		for (i = 0; i < n; i++)
+			close(fds[i].fd);
+		return;
+	}
+	smtpd_listeners_install(role, fds, (size_t)n);
+	log_info("reload: now listening on %zu sockets", (size_t)n);
+}
+
 static void
 smtpd_control_frame(struct smtpd_role *role, struct frame_reader *r)
 {
@@ -142,6 +184,9 @@ smtpd_control_frame(struct smtpd_role *role, struct frame_reader *r)
 		if (frame_get_end(r) < 0)
 			panic("malformed RELOAD frame from master");
 		smtpd_reload(role);
+		break;
+	case FRAME_MASTER_LISTENERS:
+		smtpd_control_listeners(role, r);
 		break;
 	case FRAME_MASTER_DRAIN:
 		if (frame_get_u64(r, &seconds) < 0 || frame_get_end(r) < 0)
@@ -162,7 +207,8 @@ smtpd_control_read(struct ev_io *io, unsigned revents)
 	ssize_t n;
 
 	(void)revents;
-	n = buf_read_fd(&role->control_in, role->control_fd, 4096);
+	n = frame_read(role->control_fd, &role->control_in, role->passed_fds, &role->npassed,
+	    FRAME_FDS_MAX);
 	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
 		/* The master is gone: stop serving, as after SIGTERM. */
 		evloop_io_del(role->srv.loop, &role->control_io);
@@ -234,6 +280,40 @@ smtpd_accept(struct ev_io *io, unsigned revents)
 	}
 }
 
+/* Close every listener (the master keeps its own copies). */
+static void
+smtpd_listeners_close(struct smtpd_role *role)
+{
+	size_t i;
+
+	for (i = 0; i < role->nlisteners; i++) {
+		evloop_io_del(role->srv.loop, &role->listeners[i].io);
+		close(role->listeners[i].fd);
+	}
+	role->nlisteners = 0;
+}
+
+/* Serve these listening sockets (adopted), instead of any before. */
+static void
+smtpd_listeners_install(struct smtpd_role *role, const struct smtpd_listen_fd *fds, size_t nfds)
+{
+	size_t i;
+
+	smtpd_listeners_close(role);
+	if (nfds > SMTPD_LISTENERS_MAX)
+		panic("too many listening sockets (%zu)", nfds);
+	for (i = 0; i < nfds; i++) {
+		struct smtpd_listener *l = &role->listeners[role->nlisteners++];
+
+		l->fd = fds[i].fd;
+		l->listener = fds[i].listener;
+		l->role = role;
+		if (evloop_set_nonblock(l->fd) < 0 ||
+		    evloop_io_add(role->srv.loop, &l->io, l->fd, EV_READ, smtpd_accept, l) < 0)
+			fatal("listener: %s", strerror(errno));
+	}
+}
+
 /* ---- spool results ---- */
 
 static void
@@ -275,17 +355,12 @@ static void
 smtpd_drain_start(struct smtpd_role *role, int64_t seconds)
 {
 	struct smtpd_session *s, *next;
-	size_t i;
 
 	if (role->srv.draining)
 		return;
 	role->srv.draining = true;
 	log_info("stopping: no new connections, %zu sessions to finish", role->srv.nsessions);
-	for (i = 0; i < role->nlisteners; i++) {
-		evloop_io_del(role->srv.loop, &role->listeners[i].io);
-		close(role->listeners[i].fd);
-	}
-	role->nlisteners = 0;
+	smtpd_listeners_close(role);
 	for (s = role->srv.sessions; s != NULL; s = next) {
 		next = s->next;
 		smtpd_session_drain(s);
@@ -351,7 +426,6 @@ smtpd_setup(struct smtpd_role *role, const struct smtpd_listen_fd *fds, size_t n
 {
 	struct spool_options opt;
 	char err[256];
-	size_t i;
 
 	memset(&opt, 0, sizeof(opt));
 	opt.fsync_threads = (unsigned)config_int(role->srv.cfg, P_SPOOL_FSYNC_THREADS);
@@ -362,18 +436,7 @@ smtpd_setup(struct smtpd_role *role, const struct smtpd_listen_fd *fds, size_t n
 	if (evloop_io_add(role->srv.loop, &role->commit_io, spool_commit_fd(role->srv.spool), EV_READ,
 	    smtpd_commit_ready, role) < 0)
 		fatal("epoll: %s", strerror(errno));
-	if (nfds > SMTPD_LISTENERS_MAX)
-		fatal("too many listening sockets (%zu)", nfds);
-	for (i = 0; i < nfds; i++) {
-		struct smtpd_listener *l = &role->listeners[role->nlisteners++];
-
-		l->fd = fds[i].fd;
-		l->listener = fds[i].listener;
-		l->role = role;
-		if (evloop_set_nonblock(l->fd) < 0 ||
-		    evloop_io_add(role->srv.loop, &l->io, l->fd, EV_READ, smtpd_accept, l) < 0)
-			fatal("listener: %s", strerror(errno));
-	}
+	smtpd_listeners_install(role, fds, nfds);
 	if (evloop_set_nonblock(role->control_fd) < 0 ||
 	    evloop_io_add(role->srv.loop, &role->control_io, role->control_fd, EV_READ,
 	    smtpd_control_read, role) < 0)

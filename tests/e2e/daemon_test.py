@@ -102,6 +102,31 @@ def test_reload(s, t):
         f.writelines(lines)
 
 
+def test_reload_moves_listener(s, t):
+    old_port = t.port
+    new_port = ternlib.free_ports(1)[0]
+    c = t.raw()
+    s.reply(c.cmd("EHLO before.test"), 250, what="EHLO on the old port")
+    with open(t.conf) as f:
+        text = f.read()
+    with open(t.conf, "w") as f:
+        f.write(text.replace(f"smtpd_listen = 127.0.0.1:{old_port}",
+                             f"smtpd_listen = 127.0.0.1:{new_port}"))
+    mark = t.log_mark()
+    os.kill(t.master_pid, signal.SIGHUP)
+    s.check(t.wait_log(r"reload: now listening on 2 sockets", mark, 5), "smtpd took the new sockets")
+    t.port = new_port
+    s.check(t.wait_greeting(5), "the new port answers")
+    try:
+        with ternlib.RawSMTP(old_port, timeout=2):
+            s.check(False, "the old port still accepts connections")
+    except (OSError, EOFError, TestFailure):
+        pass
+    s.reply(c.cmd("MAIL FROM:<a@tern.test>"), 250, "2.1.0", "the open session goes on")
+    s.reply(c.cmd("QUIT"), 221, what="QUIT on the open session")
+    c.close()
+
+
 def test_one_master_per_spool(s, t):
     r = subprocess.run([TERND, "-f", "-c", t.conf], capture_output=True, text=True, timeout=30)
     s.check(r.returncode != 0, "a second ternd on the same spool refuses to run")
@@ -114,6 +139,7 @@ suite.group("master", {}, [
     ("smtpd runs as mail_owner, master as root", test_privileges),
     ("a killed smtpd is logged and restarted", test_restart_after_kill),
     ("SIGHUP reload keeps sessions; a bad file keeps the old one", test_reload),
+    ("a reload that moves the listener keeps open sessions", test_reload_moves_listener),
     ("one master per spool", test_one_master_per_spool),
 ])
 
