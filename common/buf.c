@@ -150,6 +150,14 @@ buf_commit(struct buf *b, size_t n)
 }
 
 void
+buf_truncate(struct buf *b, size_t len)
+{
+	if (len > b->len)
+		panic("buf_truncate(%zu) of %zu bytes", len, b->len);
+	b->len = len;
+}
+
+void
 buf_consume(struct buf *b, size_t n)
 {
 	if (n > b->len)

@@ -59,6 +59,8 @@ enum buf_result buf_append_vprintf(struct buf *b, const char *fmt, va_list ap);
 char *buf_reserve(struct buf *b, size_t n);
 void buf_commit(struct buf *b, size_t n);
 
+/* Keep only the first len bytes (len <= buf_len): undo a partial append. */
+void buf_truncate(struct buf *b, size_t len);
 /* Drop n bytes from the front (n <= len). */
 void buf_consume(struct buf *b, size_t n);
 
