@@ -167,6 +167,9 @@ CONFIG_PARAM(P_MAXIMAL_BACKOFF_TIME, "maximal_backoff_time", CONFIG_TIME, 0, "40
 	"largest retry interval where no retry rule matches")
 CONFIG_PARAM(P_RETRY_RULES, "retry_rules", CONFIG_STR, 0, "", NULL,
 	"file of Exim-syntax retry rules (PATTERN ERROR-CLASS RULES)")
+CONFIG_PARAM(P_RETRY_INTERVAL_MAX, "retry_interval_max", CONFIG_TIME, 0, "24h", NULL,
+	"largest interval between retries computed from retry_rules; values over 24h "
+	"are forced to 24h (Exim)")
 CONFIG_PARAM(P_DEFAULT_DESTINATION_CONCURRENCY_LIMIT, "default_destination_concurrency_limit",
 	CONFIG_INT, 0, "20", NULL, "parallel deliveries to one destination")
 CONFIG_PARAM(P_DEFAULT_DESTINATION_RATE_DELAY, "default_destination_rate_delay", CONFIG_TIME, 0, "0s", NULL,

@@ -43,6 +43,7 @@
 #include "master/master_listen.h"
 #include "master/master_privs.h"
 #include "master/master_roles.h"
+#include "queue/retry.h"
 #include "queue/spool.h"
 
 /* Restart backoff: a role that dies young waits longer each time. */
@@ -88,6 +89,20 @@ static void master_child_spawn(struct master *m, struct master_child *c);
 
 /* ---- configuration and logging ---- */
 
+struct config *
+master_config_load(const char *path, struct buf *errors)
+{
+	struct config *cfg = config_load(path, errors);
+
+	if (cfg == NULL)
+		return NULL;
+	if (retry_rules_check_file(config_str(cfg, P_RETRY_RULES), errors) < 0) {
+		config_free(cfg);
+		return NULL;
+	}
+	return cfg;
+}
+
 static struct config *
 master_load_config(const char *path, bool to_stderr)
 {
@@ -96,7 +111,7 @@ master_load_config(const char *path, bool to_stderr)
 	const char *p, *nl;
 
 	buf_init(&errors, 1024 * 1024);
-	cfg = config_load(path, &errors);
+	cfg = master_config_load(path, &errors);
 	if (cfg == NULL) {
 		/* One FILE:LINE: message per line, to stderr or to the log. */
 		for (p = buf_cstr(&errors); *p; p = nl + 1) {

@@ -10,12 +10,23 @@
 
 #include <stdbool.h>
 
+#include "common/buf.h"
+#include "config/config.h"
+
 struct master_options {
 	const char *config_path;	/* NULL: development defaults */
 	bool foreground;		/* -f: stay attached, log to stderr too */
 	bool debug;			/* -v */
 	const char *self_path;		/* this binary, for re-exec */
 };
+
+/*
+ * Load and check everything a configuration names: the file itself, then
+ * the files its parameters point to (retry_rules). NULL with one
+ * "FILE:LINE: message" line per problem appended to errors. ternd -n,
+ * start-up and reload all use this.
+ */
+struct config *master_config_load(const char *path, struct buf *errors);
 
 /* Run the master; returns the process exit status. */
 int master_main(const struct master_options *opt);

@@ -55,7 +55,7 @@ ternd_check(const char *path)
 	struct config *cfg;
 
 	buf_init(&errors, 1024 * 1024);
-	cfg = config_load(path, &errors);
+	cfg = master_config_load(path, &errors);
 	if (cfg == NULL) {
 		fputs(buf_cstr(&errors), stderr);
 		buf_free(&errors);

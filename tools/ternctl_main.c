@@ -2,20 +2,29 @@
  * ternctl: the administrator's command line.
  *
  *   ternctl [-c FILE] queue [--json]
+ *   ternctl [-c FILE] retry explain DOMAIN|ADDRESS ERROR-CLASS [--sender ADDR]
+ *           [--first-failure SECONDS-AGO] [--host NAME] [--json]
  *
  * `queue` lists the spool like Postfix's mailq, or as one JSON array. It
  * reads the index in one short read-only txn (the listing is built in
  * memory and printed after the txn ends, so a slow pager cannot hold the
  * txn open) and never writes to the spool.
  *
+ * `retry explain` says which retry rule (or the Postfix fallback) applies
+ * to a failure and prints the attempts and the bounce time, simulated
+ * with a fake clock by the same retry_decide() that qmgr runs (Exim's
+ * `exim -brt` plus `exinext`). It reads retry_rules and touches no spool.
+ *
  * The configuration comes from -c FILE, else $TERN_CONFIG, else
  * /etc/tern/tern.conf when it exists, else the development defaults.
  *
  * Errors: one line on stderr (config errors: one FILE:LINE line each) and
  * a sysexits.h status: EX_USAGE for bad arguments, EX_CONFIG for the
- * configuration, EX_UNAVAILABLE when the spool cannot be opened, EX_IOERR
- * when it cannot be read or the output cannot be written.
+ * configuration (and the retry_rules file), EX_UNAVAILABLE when the spool
+ * cannot be opened, EX_IOERR when it cannot be read or the output cannot
+ * be written.
  */
+#include <errno.h>
 #include <inttypes.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -28,6 +37,7 @@
 #include "common/buf.h"
 #include "common/log.h"
 #include "config/config.h"
+#include "queue/retry.h"
 #include "queue/spool.h"
 
 #define TERNCTL_CONFIG_DEFAULT "/etc/tern/tern.conf"
@@ -37,11 +47,15 @@
 #define TERNCTL_LISTING_MAX ((size_t)1 << 32)
 /* Column of the recipients under the sender in the text listing. */
 #define TERNCTL_RCPT_INDENT 45
+/* Most text `retry explain` prints (200 rows are far less). */
+#define TERNCTL_EXPLAIN_MAX (1024u * 1024)
 
 static void
 ternctl_usage(FILE *f)
 {
-	fprintf(f, "usage: ternctl [-c FILE] queue [--json]\n");
+	fprintf(f, "usage: ternctl [-c FILE] queue [--json]\n"
+	           "       ternctl [-c FILE] retry explain DOMAIN|ADDRESS ERROR-CLASS [--sender ADDR]\n"
+	           "               [--first-failure SECONDS-AGO] [--host NAME] [--json]\n");
 }
 
 /* ---- configuration ---- */
@@ -294,6 +308,161 @@ ternctl_queue(const struct config *cfg, bool json)
 	return EX_OK;
 }
 
+/* ---- ternctl retry explain ---- */
+
+/* Write out to stdout; EX_OK or EX_IOERR. */
+static int
+ternctl_write(const struct buf *out)
+{
+	fwrite(buf_data(out), 1, buf_len(out), stdout);
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		fprintf(stderr, "ternctl: write error on standard output\n");
+		return EX_IOERR;
+	}
+	return EX_OK;
+}
+
+/* SECONDS-AGO: a number of seconds, or one number with a unit s, m, h, d, w. */
+static int
+ternctl_seconds(const char *s, int64_t *out)
+{
+	char *end;
+	long long v;
+	int64_t unit = 1;
+
+	errno = 0;
+	if (s[0] < '0' || s[0] > '9')
+		return -1;
+	v = strtoll(s, &end, 10);
+	if (errno != 0)
+		return -1;
+	switch (*end) {
+	case '\0': case 's': unit = 1; break;
+	case 'm': unit = 60; break;
+	case 'h': unit = 3600; break;
+	case 'd': unit = 86400; break;
+	case 'w': unit = 7 * 86400; break;
+	default: return -1;
+	}
+	if (*end != '\0' && end[1] != '\0')
+		return -1;
+	if (v > (long long)(INT64_MAX / 4) / unit)	/* far beyond any schedule */
+		return -1;
+	*out = (int64_t)v * unit;
+	return 0;
+}
+
+/* --name VALUE or --name=VALUE at argv[*i]; NULL when it is not --name. */
+static const char *
+ternctl_opt_value(int argc, char **argv, int *i, const char *name, bool *missing)
+{
+	size_t n = strlen(name);
+
+	*missing = false;
+	if (strncmp(argv[*i], name, n) != 0)
+		return NULL;
+	if (argv[*i][n] == '=')
+		return argv[*i] + n + 1;
+	if (argv[*i][n] != '\0')
+		return NULL;
+	if (*i + 1 >= argc) {
+		*missing = true;
+		return NULL;
+	}
+	return argv[++*i];
+}
+
+static int
+ternctl_retry_usage(const char *fmt, const char *arg)
+{
+	fprintf(stderr, "ternctl: retry: ");
+	fprintf(stderr, fmt, arg);
+	fprintf(stderr, "\n");
+	ternctl_usage(stderr);
+	return EX_USAGE;
+}
+
+/* Parse the arguments after "retry"; EX_OK or EX_USAGE (printed). */
+static int
+ternctl_retry_args(int argc, char **argv, struct retry_explain_args *a)
+{
+	const char *pos[2] = { NULL, NULL }, *v;
+	int i, npos = 0;
+	bool missing;
+
+	memset(a, 0, sizeof(*a));
+	if (argc < 1 || strcmp(argv[0], "explain") != 0)
+		return ternctl_retry_usage("unknown or missing subcommand \"%s\" (explain)",
+		                           argc < 1 ? "" : argv[0]);
+	for (i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--json") == 0) {
+			a->json = true;
+		} else if ((v = ternctl_opt_value(argc, argv, &i, "--sender", &missing)) != NULL) {
+			/* "<>" and "" are the null sender. */
+			a->sender = strcmp(v, "<>") == 0 ? "" : v;
+		} else if (!missing && (v = ternctl_opt_value(argc, argv, &i, "--host", &missing)) != NULL) {
+			a->host = v;
+		} else if (!missing &&
+		           (v = ternctl_opt_value(argc, argv, &i, "--first-failure", &missing)) != NULL) {
+			if (ternctl_seconds(v, &a->first_failure_ago) != 0)
+				return ternctl_retry_usage("--first-failure: \"%s\" is not a number of "
+				                           "seconds (or 2h, 3d ...)", v);
+		} else if (missing) {
+			return ternctl_retry_usage("%s needs a value", argv[i]);
+		} else if (argv[i][0] == '-' && argv[i][1] != '\0') {
+			return ternctl_retry_usage("unknown option \"%s\"", argv[i]);
+		} else if (npos < 2) {
+			pos[npos++] = argv[i];
+		} else {
+			return ternctl_retry_usage("unexpected argument \"%s\"", argv[i]);
+		}
+	}
+	if (npos < 2)
+		return ternctl_retry_usage("%s", "explain needs a DOMAIN (or ADDRESS) and an ERROR-CLASS");
+	if (pos[0][0] == '\0' || pos[0][strlen(pos[0]) - 1] == '@')
+		return ternctl_retry_usage("\"%s\" is not a domain or an address", pos[0]);
+	a->domain = pos[0];
+	if (retry_error_parse(pos[1], &a->err) != 0) {
+		fprintf(stderr, "ternctl: retry: unknown error class \"%s\"; the classes are: %s\n",
+		        pos[1], retry_error_classes());
+		return EX_USAGE;
+	}
+	return EX_OK;
+}
+
+static int
+ternctl_retry(const char *conf, int argc, char **argv)
+{
+	struct retry_explain_args args;
+	struct retry_policy pol;
+	struct retry_rules *rules;
+	struct config *cfg;
+	struct buf errors, out;
+	int rc;
+
+	rc = ternctl_retry_args(argc, argv, &args);
+	if (rc != EX_OK)
+		return rc;
+	cfg = ternctl_config_load(ternctl_config_path(conf));
+	buf_init(&errors, TERNCTL_CONFIG_ERRORS_MAX);
+	rules = retry_rules_load(config_str(cfg, P_RETRY_RULES), &errors);
+	if (rules == NULL) {
+		fwrite(buf_data(&errors), 1, buf_len(&errors), stderr);
+		buf_free(&errors);
+		config_free(cfg);
+		return EX_CONFIG;
+	}
+	buf_free(&errors);
+	retry_policy_init(&pol, cfg);
+	buf_init(&out, TERNCTL_EXPLAIN_MAX);
+	retry_explain(rules, &pol, &args, &out);
+	rc = ternctl_write(&out);
+	buf_free(&out);
+	retry_rules_free(rules);
+	config_free(cfg);
+	return rc;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -322,6 +491,8 @@ main(int argc, char **argv)
 		return EX_USAGE;
 	}
 	cmd = argv[optind];
+	if (strcmp(cmd, "retry") == 0)
+		return ternctl_retry(conf, argc - optind - 1, argv + optind + 1);
 	if (strcmp(cmd, "queue") != 0) {
 		fprintf(stderr, "ternctl: unknown command \"%s\"\n", cmd);
 		ternctl_usage(stderr);

@@ -30,6 +30,16 @@ def test_check_config(s, t):
             f"line 4 reported: {r.stderr!r}")
     r = subprocess.run([TERND, "-c", bad, "-f"], capture_output=True, text=True, timeout=30)
     s.eq(r.returncode, 78, "ternd refuses to start on a bad file (EX_CONFIG)")
+    # A malformed retry_rules file is a FILE:LINE: error too.
+    rules = os.path.join(t.dir, "retry.rules")
+    with open(rules, "w") as f:
+        f.write("*  *  F,2h,15m\nexample.org  rcpt_4x5  F,1h,10m\n")
+    conf = os.path.join(t.dir, "rules.conf")
+    with open(conf, "w") as f:
+        f.write(f"retry_rules = {rules}\n")
+    r = subprocess.run([TERND, "-n", "-c", conf], capture_output=True, text=True, timeout=30)
+    s.eq(r.returncode, 1, "ternd -n with a bad retry_rules file")
+    s.check(r.stderr.startswith(rules + ":2: "), f"the rules file's line 2 is named: {r.stderr!r}")
 
 
 def status_field(pid, name):
