@@ -418,25 +418,49 @@ config_value_listen_item(const char *item, struct config_listen_addr *a, struct 
 	return true;
 }
 
+/* Parse each item of a list into slot i of an array of size bytes per
+ * element; *count gets the good ones. Shared by LISTEN and NETWORKS. */
+typedef bool config_value_item_fn(const char *item, void *slot, struct buf *why);
+
 static bool
-config_value_parse_listen(struct config_value *v, unsigned flags, const char *choices,
-                          struct buf *why)
+config_value_parse_items(const char *text, size_t size, config_value_item_fn *fn, void **array,
+                         size_t *count, struct buf *why)
 {
 	struct config_list items = { 0, NULL };
 	bool ok = true;
 	size_t i;
 
-	(void)flags, (void)choices;
-	config_value_split(&items, v->text);
-	v->addrs = config_value_calloc(items.n, sizeof(*v->addrs));
+	config_value_split(&items, text);
+	*array = config_value_calloc(items.n, size);
+	*count = 0;
 	for (i = 0; i < items.n; i++) {
-		if (config_value_listen_item(items.items[i], &v->addrs[v->naddrs], why))
-			v->naddrs++;
+		if (fn(items.items[i], (char *)*array + *count * size, why))
+			(*count)++;
 		else
 			ok = false;
 		free(items.items[i]);
 	}
 	free(items.items);
+	return ok;
+}
+
+static bool
+config_value_listen_slot(const char *item, void *slot, struct buf *why)
+{
+	return config_value_listen_item(item, slot, why);
+}
+
+static bool
+config_value_parse_listen(struct config_value *v, unsigned flags, const char *choices,
+                          struct buf *why)
+{
+	void *array;
+	bool ok;
+
+	(void)flags, (void)choices;
+	ok = config_value_parse_items(v->text, sizeof(*v->addrs), config_value_listen_slot, &array,
+	                              &v->naddrs, why);
+	v->addrs = array;
 	return ok;
 }
 
@@ -520,24 +544,22 @@ config_value_network_item(const char *item, struct config_network *net, struct b
 }
 
 static bool
+config_value_network_slot(const char *item, void *slot, struct buf *why)
+{
+	return config_value_network_item(item, slot, why);
+}
+
+static bool
 config_value_parse_networks(struct config_value *v, unsigned flags, const char *choices,
                             struct buf *why)
 {
-	struct config_list items = { 0, NULL };
-	bool ok = true;
-	size_t i;
+	void *array;
+	bool ok;
 
 	(void)flags, (void)choices;
-	config_value_split(&items, v->text);
-	v->nets = config_value_calloc(items.n, sizeof(*v->nets));
-	for (i = 0; i < items.n; i++) {
-		if (config_value_network_item(items.items[i], &v->nets[v->nnets], why))
-			v->nnets++;
-		else
-			ok = false;
-		free(items.items[i]);
-	}
-	free(items.items);
+	ok = config_value_parse_items(v->text, sizeof(*v->nets), config_value_network_slot, &array,
+	                              &v->nnets, why);
+	v->nets = array;
 	return ok;
 }
 
