@@ -41,8 +41,18 @@ enum frame_type {
 	FRAME_MASTER_LISTENERS = 18,	/* u64 n, then n x bytes listener name; the n
 					 * listening sockets ride along (SCM_RIGHTS) */
 
-	/* smtpd (and other injectors) -> qmgr */
+	/* smtpd (and other injectors) -> qmgr, over private/qmgr */
 	FRAME_QUEUE_NEW = 32,		/* bytes queue id: committed, deliver it */
+
+	/* delivery agents <-> qmgr, over private/qmgr (queue/agent_proto.h) */
+	FRAME_AGENT_HELLO = 48,		/* agent -> qmgr: who I am, how many jobs */
+	FRAME_AGENT_DELIVER = 49,	/* qmgr -> agent: one job */
+	FRAME_AGENT_RESULT = 50,	/* agent -> qmgr: one recipient's fate */
+	FRAME_AGENT_DONE = 51,		/* agent -> qmgr: every recipient reported */
+
+	/* ternctl (and sendmail -q) <-> qmgr, over private/qmgr */
+	FRAME_QMGR_COMMAND = 64,	/* a queue verb and its selectors */
+	FRAME_QMGR_REPLY = 65,		/* status and text */
 };
 
 enum frame_field_kind {

@@ -8,6 +8,11 @@
  * pass is reported; any problem fails the load, so a role only ever sees
  * a complete, valid struct config.
  *
+ * Overrides: listener ones live in a fixed [listener][param] array;
+ * transport ones (TRANSPORT_REST, any number) in an array sorted by
+ * transport and then parameter, so look-ups are a binary search and the
+ * dump is stable. For both, the last setting in the file wins (Postfix).
+ *
  * Ownership: struct config owns every string and array reachable from it
  * and config_free() releases them all. Accessors hand out pointers valid
  * until config_free(). Using an accessor on a parameter of another type,
@@ -19,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 
 #include "common/log.h"
@@ -38,6 +44,9 @@
 #define CONFIG_IPV4_BYTES 4
 #define CONFIG_V4MAPPED_PREFIX_BYTES 12
 #define CONFIG_BITS_PER_BYTE 8
+/* Every CONFIG_F_TRANSPORT parameter is named "default" + "_REST";
+ * TRANSPORT_REST replaces the first part. */
+#define CONFIG_TRANSPORT_BASE "default"
 
 struct config_param_info {
 	const char *name;
@@ -66,17 +75,44 @@ static const struct {
 	[CONFIG_LISTENER_SMTPS] = { "smtps", "smtps_" },
 };
 
+/* One TRANSPORT_REST override of a loaded config. */
+struct config_tvalue {
+	char *transport;	/* owned */
+	enum config_param param;
+	struct config_value val;
+};
+
 struct config {
 	char *path;
 	bool dev;
 	/* [GLOBAL]: every parameter; [SUBMISSION], [SMTPS]: overrides, .set
 	 * when present; [SMTP] is unused (port 25 has the global values). */
 	struct config_value val[CONFIG_LISTENER_COUNT][CONFIG_PARAM_COUNT];
+	struct config_tvalue *tvals;	/* owned; sorted by transport, then param */
+	size_t ntvals;
+};
+
+/* One TRANSPORT_REST setting as read from the file. */
+struct config_load_tsetting {
+	char *transport;	/* owned */
+	enum config_param param;
+	char *raw;		/* owned */
+	unsigned line;
+	size_t seq;		/* file order, so that the last one wins */
+};
+
+/* What the name of a setting refers to. */
+struct config_slot {
+	enum config_listener l;
+	enum config_param p;
+	size_t tlen;		/* > 0: TRANSPORT_REST, the transport's length */
 };
 
 /* State of one config_load(). */
 struct config_load {
 	struct config *cfg;
+	struct config_load_tsetting *tset;	/* owned; in file order */
+	size_t ntset, tset_cap;
 	struct config_parse_errors errs;
 	char *raw[CONFIG_LISTENER_COUNT][CONFIG_PARAM_COUNT];	/* owned; from the file */
 	unsigned line[CONFIG_LISTENER_COUNT][CONFIG_PARAM_COUNT];
@@ -116,6 +152,90 @@ config_param_lookup(const char *name)
 	return CONFIG_PARAM_COUNT;
 }
 
+/* Does name start with "default_"? Such a name is never TRANSPORT_REST. */
+static bool
+config_is_default_name(const char *name)
+{
+	return strncmp(name, CONFIG_TRANSPORT_BASE "_", strlen(CONFIG_TRANSPORT_BASE "_")) == 0;
+}
+
+/*
+ * The table's promises about CONFIG_F_TRANSPORT (named default_..., a
+ * number or a time, never also per listener); a broken one is a bug.
+ */
+static void
+config_table_check(void)
+{
+	const struct config_param_info *info;
+	size_t i;
+
+	for (i = 0; i < CONFIG_PARAM_COUNT; i++) {
+		info = &config_params[i];
+		if (!(info->flags & CONFIG_F_TRANSPORT))
+			continue;
+		if (!config_is_default_name(info->name) || (info->flags & CONFIG_F_LISTENER) ||
+		    (info->type != CONFIG_INT && info->type != CONFIG_SIZE &&
+		     info->type != CONFIG_TIME))
+			panic("config: %s cannot be CONFIG_F_TRANSPORT", info->name);
+	}
+}
+
+/* "_REST" of a CONFIG_F_TRANSPORT parameter default_REST. */
+static const char *
+config_transport_rest(enum config_param p)
+{
+	return config_params[p].name + strlen(CONFIG_TRANSPORT_BASE);
+}
+
+/* [a-z0-9][a-z0-9_-]*, at most CONFIG_TRANSPORT_NAME_MAX bytes. */
+static bool
+config_transport_valid(const char *t, size_t len)
+{
+	size_t i;
+
+	if (len == 0 || len > CONFIG_TRANSPORT_NAME_MAX)
+		return false;
+	for (i = 0; i < len; i++) {
+		if ((t[i] >= 'a' && t[i] <= 'z') || (t[i] >= '0' && t[i] <= '9'))
+			continue;
+		if (i == 0 || (t[i] != '_' && t[i] != '-'))
+			return false;
+	}
+	return true;
+}
+
+/*
+ * Is name TRANSPORT_REST for a CONFIG_F_TRANSPORT parameter default_REST?
+ * Returns that parameter and sets *tlen to the length of TRANSPORT (not
+ * checked here), or returns CONFIG_PARAM_COUNT. A name that starts with
+ * default_ is never one: default_destination_concurency_limit is a typo
+ * of a global, not transport "default_destination" of something. The
+ * longest REST wins, so that a REST ending another cannot steal it.
+ */
+static enum config_param
+config_transport_split(const char *name, size_t *tlen)
+{
+	size_t nlen = strlen(name), rlen, best_len = 0, i;
+	enum config_param best = CONFIG_PARAM_COUNT;
+	const char *rest;
+
+	if (config_is_default_name(name))
+		return CONFIG_PARAM_COUNT;
+	for (i = 0; i < CONFIG_PARAM_COUNT; i++) {
+		if (!(config_params[i].flags & CONFIG_F_TRANSPORT))
+			continue;
+		rest = config_transport_rest((enum config_param)i);
+		rlen = strlen(rest);
+		if (nlen > rlen && rlen > best_len && strcmp(name + nlen - rlen, rest) == 0) {
+			best = (enum config_param)i;
+			best_len = rlen;
+		}
+	}
+	if (best != CONFIG_PARAM_COUNT)
+		*tlen = nlen - best_len;
+	return best;
+}
+
 /* "submission_" + name for overrides, name for globals. */
 static void
 config_full_name(char *out, size_t outsz, enum config_listener l, enum config_param p)
@@ -130,6 +250,24 @@ config_full_name(char *out, size_t outsz, enum config_listener l, enum config_pa
 
 /* ---- pass 1: settings from the file ---- */
 
+/*
+ * Suggest TRANSPORT_REST of p for a misspelt override: each head of name
+ * up to a '_' that could be a transport (slow_ of
+ * slow_destination_concurency_limit), never default_.
+ */
+static void
+config_load_suggest_transport(struct config_suggest *s, const char *name, enum config_param p)
+{
+	const char *us;
+
+	if (config_is_default_name(name))
+		return;
+	for (us = strchr(name, '_'); us != NULL; us = strchr(us + 1, '_'))
+		if (config_transport_valid(name, (size_t)(us - name)))
+			config_suggest_try_len(s, name, (size_t)(us - name),
+			    config_transport_rest(p));
+}
+
 static void
 config_load_unknown(struct config_load *ld, const char *name, unsigned line)
 {
@@ -143,42 +281,94 @@ config_load_unknown(struct config_load *ld, const char *name, unsigned line)
 		for (l = 0; l < CONFIG_LISTENER_COUNT; l++)
 			if (config_listeners[l].prefix && (config_params[i].flags & CONFIG_F_LISTENER))
 				config_suggest_try(&s, config_listeners[l].prefix, config_params[i].name);
+		if (config_params[i].flags & CONFIG_F_TRANSPORT)
+			config_load_suggest_transport(&s, name, (enum config_param)i);
 	}
 	buf_init(&msg, CONFIG_WHY_MAX);
 	config_value_quote(&msg, name, strlen(name));
 	if (config_suggest_found(&s))
-		buf_append_printf(&msg, " (did you mean \"%s%s\"?)", s.best_prefix, s.best_name);
+		buf_append_printf(&msg, " (did you mean \"%.*s%s\"?)", (int)s.best_prefix_len,
+		    s.best_prefix, s.best_name);
 	config_parse_error(&ld->errs, line, "unknown parameter %s", buf_cstr(&msg));
 	buf_free(&msg);
 }
 
-/* Which slot name sets: a global parameter or a listener's override. */
+/* A TRANSPORT_REST name whose TRANSPORT is not a transport name. */
+static void
+config_load_bad_transport(struct config_load *ld, const char *name, size_t tlen, unsigned line)
+{
+	struct buf msg;
+
+	buf_init(&msg, CONFIG_WHY_MAX);
+	config_value_quote(&msg, name, strlen(name));
+	buf_append_str(&msg, ": bad transport name ");
+	config_value_quote(&msg, name, tlen);
+	config_parse_error(&ld->errs, line, "%s (use [a-z0-9][a-z0-9_-]*, at most %d bytes)",
+	    buf_cstr(&msg), CONFIG_TRANSPORT_NAME_MAX);
+	buf_free(&msg);
+}
+
+/*
+ * Which slot name sets: a global parameter, a listener's override or a
+ * transport's. In that order: a known name is always itself, and
+ * submission_NAME is a listener override whenever NAME is a parameter.
+ */
 static bool
 config_load_resolve(struct config_load *ld, const char *name, unsigned line,
-                    enum config_listener *l, enum config_param *p)
+                    struct config_slot *slot)
 {
 	const char *prefix;
 	unsigned i;
 
-	if ((*p = config_param_lookup(name)) != CONFIG_PARAM_COUNT) {
-		*l = CONFIG_LISTENER_GLOBAL;
+	slot->l = CONFIG_LISTENER_GLOBAL;
+	slot->tlen = 0;
+	if ((slot->p = config_param_lookup(name)) != CONFIG_PARAM_COUNT)
 		return true;
-	}
 	for (i = 0; i < CONFIG_LISTENER_COUNT; i++) {
 		prefix = config_listeners[i].prefix;
 		if (prefix == NULL || strncmp(name, prefix, strlen(prefix)) != 0 ||
-		    (*p = config_param_lookup(name + strlen(prefix))) == CONFIG_PARAM_COUNT)
+		    (slot->p = config_param_lookup(name + strlen(prefix))) == CONFIG_PARAM_COUNT)
 			continue;
-		if (!(config_params[*p].flags & CONFIG_F_LISTENER)) {
+		if (!(config_params[slot->p].flags & CONFIG_F_LISTENER)) {
 			config_parse_error(&ld->errs, line, "\"%s\": %s cannot be set per listener",
-			    name, config_params[*p].name);
+			    name, config_params[slot->p].name);
 			return false;
 		}
-		*l = (enum config_listener)i;
+		slot->l = (enum config_listener)i;
 		return true;
+	}
+	if ((slot->p = config_transport_split(name, &slot->tlen)) != CONFIG_PARAM_COUNT) {
+		if (config_transport_valid(name, slot->tlen))
+			return true;
+		config_load_bad_transport(ld, name, slot->tlen, line);
+		return false;
 	}
 	config_load_unknown(ld, name, line);
 	return false;
+}
+
+/* Remember a TRANSPORT_REST setting; duplicates are sorted out later. */
+static void
+config_load_tsetting(struct config_load *ld, const char *name, const struct config_slot *slot,
+                     const char *value, unsigned line)
+{
+	struct config_load_tsetting *t;
+	size_t cap;
+
+	if (ld->ntset == ld->tset_cap) {
+		cap = ld->tset_cap ? ld->tset_cap * 2 : 8;
+		if ((t = reallocarray(ld->tset, cap, sizeof(*t))) == NULL)
+			fatal("out of memory (config transport overrides)");
+		ld->tset = t;
+		ld->tset_cap = cap;
+	}
+	t = &ld->tset[ld->ntset];
+	t->param = slot->p;
+	t->line = line;
+	t->seq = ld->ntset;
+	if ((t->transport = strndup(name, slot->tlen)) == NULL || (t->raw = strdup(value)) == NULL)
+		fatal("out of memory (config value of %s)", name);
+	ld->ntset++;
 }
 
 /* config_parse_setting_fn: remember the value; Postfix: the last one wins. */
@@ -186,15 +376,18 @@ static void
 config_load_setting(void *arg, const char *name, const char *value, unsigned line)
 {
 	struct config_load *ld = arg;
-	enum config_listener l;
-	enum config_param p;
+	struct config_slot slot;
 
-	if (!config_load_resolve(ld, name, line, &l, &p))
+	if (!config_load_resolve(ld, name, line, &slot))
 		return;
-	free(ld->raw[l][p]);
-	if ((ld->raw[l][p] = strdup(value)) == NULL)
+	if (slot.tlen > 0) {
+		config_load_tsetting(ld, name, &slot, value, line);
+		return;
+	}
+	free(ld->raw[slot.l][slot.p]);
+	if ((ld->raw[slot.l][slot.p] = strdup(value)) == NULL)
 		fatal("out of memory (config value of %s)", name);
-	ld->line[l][p] = line;
+	ld->line[slot.l][slot.p] = line;
 }
 
 /* ---- pass 2 and 3: expansion, then typed values ---- */
@@ -236,22 +429,18 @@ config_load_identity(struct config_load *ld)
 	config_expand_free(&x);
 }
 
-/* Parse text as p's type into the listener's slot; report each problem. */
+/* Parse text as p's type into v (named name in messages); report each problem. */
 static void
-config_load_typed(struct config_load *ld, enum config_listener l, enum config_param p,
-                  const char *text, unsigned line)
+config_load_parse(struct config_load *ld, struct config_value *v, const char *name,
+                  enum config_param p, const char *text, unsigned line)
 {
 	const struct config_param_info *info = &config_params[p];
-	struct config_value *v = &ld->cfg->val[l][p];
-	char name[CONFIG_NAME_MAX];
 	const char *msg, *nl;
 	struct buf why;
 
 	v->line = line;
-	v->set = l != CONFIG_LISTENER_GLOBAL;
 	buf_init(&why, CONFIG_WHY_MAX);
 	if (!config_value_parse(v, info->type, info->flags, info->choices, text, &why)) {
-		config_full_name(name, sizeof(name), l, p);
 		for (msg = buf_cstr(&why); *msg != '\0'; msg = *nl ? nl + 1 : nl) {
 			nl = msg + strcspn(msg, "\n");
 			config_parse_error(&ld->errs, line, "%s: %.*s", name, (int)(nl - msg), msg);
@@ -261,6 +450,19 @@ config_load_typed(struct config_load *ld, enum config_listener l, enum config_pa
 			config_parse_error(&ld->errs, line, "%s: bad value", name);
 	}
 	buf_free(&why);
+}
+
+/* Parse text as p's type into the listener's slot. */
+static void
+config_load_typed(struct config_load *ld, enum config_listener l, enum config_param p,
+                  const char *text, unsigned line)
+{
+	struct config_value *v = &ld->cfg->val[l][p];
+	char name[CONFIG_NAME_MAX];
+
+	config_full_name(name, sizeof(name), l, p);
+	v->set = l != CONFIG_LISTENER_GLOBAL;
+	config_load_parse(ld, v, name, p, text, line);
 }
 
 static void
@@ -286,6 +488,62 @@ config_load_overrides(struct config_load *ld, struct config_expand *x)
 	buf_free(&out);
 }
 
+/* Order of transport overrides: transport, then table order, then file order. */
+static int
+config_load_tsetting_cmp(const void *a, const void *b)
+{
+	const struct config_load_tsetting *x = a, *y = b;
+	int d = strcmp(x->transport, y->transport);
+
+	if (d != 0)
+		return d;
+	if (x->param != y->param)
+		return x->param < y->param ? -1 : 1;
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/*
+ * Expand and parse the transport overrides into cfg->tvals, sorted; of
+ * one transport's settings of one parameter only the last counts.
+ * Ownership of each transport name moves to cfg.
+ */
+static void
+config_load_transports(struct config_load *ld, struct config_expand *x)
+{
+	struct config_load_tsetting *t;
+	struct config_tvalue *tv;
+	char name[CONFIG_NAME_MAX];
+	struct buf out;
+	size_t i;
+	int n;
+
+	if (ld->ntset == 0)
+		return;
+	qsort(ld->tset, ld->ntset, sizeof(*ld->tset), config_load_tsetting_cmp);
+	if ((ld->cfg->tvals = calloc(ld->ntset, sizeof(*ld->cfg->tvals))) == NULL)
+		fatal("out of memory (config transport overrides)");
+	buf_init(&out, CONFIG_EXPAND_VALUE_MAX);
+	for (i = 0; i < ld->ntset; i++) {
+		t = &ld->tset[i];
+		if (i + 1 < ld->ntset && t[1].param == t->param &&
+		    strcmp(t[1].transport, t->transport) == 0)
+			continue;
+		tv = &ld->cfg->tvals[ld->cfg->ntvals++];
+		tv->transport = t->transport;
+		tv->param = t->param;
+		t->transport = NULL;
+		n = snprintf(name, sizeof(name), "%s%s", tv->transport,
+		    config_transport_rest(t->param));
+		if (n < 0 || (size_t)n >= sizeof(name))
+			panic("config: transport override %s too long", tv->transport);
+		tv->val.set = true;
+		buf_reset(&out);
+		if (config_expand_text(x, t->raw, name, t->line, &out))
+			config_load_parse(ld, &tv->val, name, t->param, buf_cstr(&out), t->line);
+	}
+	buf_free(&out);
+}
+
 static void
 config_load_values(struct config_load *ld)
 {
@@ -303,6 +561,7 @@ config_load_values(struct config_load *ld)
 			    x.line[p]);
 	}
 	config_load_overrides(ld, &x);
+	config_load_transports(ld, &x);
 	config_expand_free(&x);
 }
 
@@ -316,6 +575,11 @@ config_load_release(struct config_load *ld)
 			free(ld->raw[l][p]);
 	for (p = 0; p < CONFIG_PARAM_COUNT; p++)
 		free(ld->def[p]);
+	for (p = 0; p < ld->ntset; p++) {
+		free(ld->tset[p].transport);
+		free(ld->tset[p].raw);
+	}
+	free(ld->tset);
 }
 
 struct config *
@@ -324,6 +588,7 @@ config_load(const char *path, struct buf *errors)
 	struct config_load ld;
 	bool readable = true;
 
+	config_table_check();
 	memset(&ld, 0, sizeof(ld));
 	if ((ld.cfg = calloc(1, sizeof(*ld.cfg))) == NULL)
 		fatal("out of memory (config)");
@@ -356,6 +621,11 @@ config_free(struct config *cfg)
 	for (l = 0; l < CONFIG_LISTENER_COUNT; l++)
 		for (p = 0; p < CONFIG_PARAM_COUNT; p++)
 			config_value_free(&cfg->val[l][p]);
+	for (p = 0; p < cfg->ntvals; p++) {
+		free(cfg->tvals[p].transport);
+		config_value_free(&cfg->tvals[p].val);
+	}
+	free(cfg->tvals);
 	free(cfg->path);
 	free(cfg);
 }
@@ -494,6 +764,102 @@ config_listen(const struct config *cfg, enum config_param p, size_t *n)
 	return v->addrs;
 }
 
+const struct config_rate *
+config_rates(const struct config *cfg, enum config_param p, size_t *n)
+{
+	const struct config_value *v;
+
+	v = config_get(cfg, CONFIG_LISTENER_GLOBAL, p, config_type_bit(CONFIG_RATES),
+	    "config_rates");
+	*n = v->nrates;
+	return v->rates;
+}
+
+/* bsearch() key: a transport override. */
+struct config_tkey {
+	const char *transport;
+	enum config_param param;
+};
+
+static int
+config_tkey_cmp(const void *key, const void *elem)
+{
+	const struct config_tkey *k = key;
+	const struct config_tvalue *t = elem;
+	int d = strcmp(k->transport, t->transport);
+
+	if (d != 0)
+		return d;
+	return k->param < t->param ? -1 : k->param > t->param;
+}
+
+/* The transport's override of p when it has one, else the global value. */
+static const struct config_value *
+config_tget(const struct config *cfg, const char *transport, enum config_param p,
+            unsigned types, const char *accessor)
+{
+	const struct config_value *global = config_get(cfg, CONFIG_LISTENER_GLOBAL, p, types,
+	    accessor);
+	struct config_tkey key = { transport, p };
+	const struct config_tvalue *t;
+
+	if (transport == NULL || cfg->ntvals == 0)
+		return global;
+	t = bsearch(&key, cfg->tvals, cfg->ntvals, sizeof(*cfg->tvals), config_tkey_cmp);
+	return t ? &t->val : global;
+}
+
+uint64_t
+config_tint(const struct config *cfg, const char *transport, enum config_param p)
+{
+	return config_tget(cfg, transport, p, CONFIG_INT_TYPES, "config_tint")->u;
+}
+
+int64_t
+config_ttime(const struct config *cfg, const char *transport, enum config_param p)
+{
+	return config_tget(cfg, transport, p, config_type_bit(CONFIG_TIME), "config_ttime")->t;
+}
+
+/* ---- destination_rate_limits ---- */
+
+/* The first rule of kind subdomains for d[0..len), case-insensitively. */
+static const struct config_rate *
+config_rate_find(const struct config_rate *rates, size_t n, bool subdomains, const char *d,
+                 size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (rates[i].subdomains == subdomains && strlen(rates[i].domain) == len &&
+		    strncasecmp(rates[i].domain, d, len) == 0)
+			return &rates[i];
+	return NULL;
+}
+
+bool
+config_rate_lookup(const struct config *cfg, const char *domain, uint64_t *delay_ms)
+{
+	const struct config_rate *rates, *r;
+	const char *dot;
+	size_t n, len = strlen(domain);
+
+	rates = config_rates(cfg, P_DESTINATION_RATE_LIMITS, &n);
+	if (len > 0 && domain[len - 1] == '.')
+		len--;
+	if (len == 0 || n == 0)
+		return false;
+	r = config_rate_find(rates, n, false, domain, len);
+	/* Then .parent rules, the closest parent first. */
+	for (dot = memchr(domain, '.', len); r == NULL && dot != NULL;
+	    dot = memchr(dot + 1, '.', len - (size_t)(dot + 1 - domain)))
+		r = config_rate_find(rates, n, true, dot + 1, len - (size_t)(dot + 1 - domain));
+	if (r == NULL)
+		return false;
+	*delay_ms = r->delay_ms;
+	return true;
+}
+
 /* ---- networks ---- */
 
 /* Do the first prefix bits of a and b agree? */
@@ -567,4 +933,7 @@ config_dump(const struct config *cfg, struct buf *out)
 				    config_params[p].name, v->text);
 		}
 	}
+	for (p = 0; p < cfg->ntvals; p++)
+		config_dump_line(out, cfg->tvals[p].transport,
+		    config_transport_rest(cfg->tvals[p].param), cfg->tvals[p].val.text);
 }

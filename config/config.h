@@ -12,6 +12,15 @@
  * config_l*() accessors return the override for that listener, else the
  * global value.
  *
+ * Per-transport overrides (Postfix style): a parameter flagged
+ * CONFIG_F_TRANSPORT, whose name is default_REST, may also be set as
+ * TRANSPORT_REST (slow_destination_concurrency_limit overrides
+ * default_destination_concurrency_limit for transport "slow"). TRANSPORT
+ * is [a-z0-9][a-z0-9_-]*; config_t*() accessors return the override for
+ * that transport, else the global value. The two kinds do not mix:
+ * submission_NAME is a listener override only when NAME is a
+ * CONFIG_F_LISTENER parameter, and no parameter carries both flags.
+ *
  * A struct config is immutable once loaded; reload builds a new one.
  */
 #ifndef TERN_CONFIG_H
@@ -42,6 +51,7 @@ enum config_type {
 	CONFIG_ENUM,		/* one of the table's choices "a|b|c" */
 	CONFIG_LISTEN,		/* list of address:port ([v6]:port) */
 	CONFIG_NETWORKS,	/* list of CIDR networks / addresses */
+	CONFIG_RATES,		/* list of DOMAIN=RATE (destination_rate_limits) */
 };
 
 /* Table flags. */
@@ -49,6 +59,10 @@ enum config_type {
 #define CONFIG_F_UNIT_MIN   0x02	/* CONFIG_TIME: a bare number means minutes */
 #define CONFIG_F_UNIT_HOUR  0x04	/* ... hours */
 #define CONFIG_F_UNIT_DAY   0x08	/* ... days */
+#define CONFIG_F_TRANSPORT  0x10	/* default_REST: may be overridden as TRANSPORT_REST */
+
+/* Longest transport name in a TRANSPORT_REST override. */
+#define CONFIG_TRANSPORT_NAME_MAX 64
 
 /* The listeners of ternd; each may carry overrides. */
 enum config_listener {
@@ -77,6 +91,23 @@ struct config_listen_addr {
 	unsigned port;
 };
 
+/*
+ * One item of a CONFIG_RATES list: "example.org=RATE" (that domain only,
+ * subdomains false) or ".example.org=RATE" (its subdomains only, domain
+ * stored without the dot, subdomains true). domain is lower-cased.
+ * delay_ms is the least time between two deliveries: a delay as given
+ * (500ms, 2s, 1m; a bare number is seconds), or for N/s, N/m, N/h, N/d
+ * the unit divided by N, rounded up so the rate is never exceeded
+ * (20/m = 3000 ms, 3/s = 334 ms). 0 means no limit.
+ */
+#define CONFIG_RATE_DOMAIN_MAX 253	/* longest domain (RFC 1035 2.3.4: 255 on the wire) */
+#define CONFIG_RATE_DOMAIN_SIZE 256	/* its buffer, NUL included */
+struct config_rate {
+	char domain[CONFIG_RATE_DOMAIN_SIZE];	/* lower case, no leading dot */
+	bool subdomains;
+	uint64_t delay_ms;
+};
+
 struct config;
 
 /*
@@ -102,6 +133,19 @@ const struct config_list *config_list(const struct config *cfg, enum config_para
 const struct config_network *config_networks(const struct config *cfg, enum config_param p, size_t *n);
 /* CONFIG_LISTEN: the parsed addresses. */
 const struct config_listen_addr *config_listen(const struct config *cfg, enum config_param p, size_t *n);
+/* CONFIG_RATES: the parsed items, in file order; n set to their count. */
+const struct config_rate *config_rates(const struct config *cfg, enum config_param p,
+                                       size_t *n);
+
+/*
+ * The destination_rate_limits rule for domain (case-insensitive; one
+ * trailing dot ignored): an exact "domain=" item first, else the closest
+ * parent's ".parent=" item (a.b.example.org tries .b.example.org, then
+ * .example.org, then .org). True and *delay_ms set when one matches;
+ * false, *delay_ms untouched, when none does. domain is
+ * borrowed for the call and matched as given, not checked for syntax.
+ */
+bool config_rate_lookup(const struct config *cfg, const char *domain, uint64_t *delay_ms);
 
 /* The same, honouring a listener's overrides. */
 const char *config_lstr(const struct config *cfg, enum config_listener l, enum config_param p);
@@ -111,6 +155,15 @@ int64_t config_ltime(const struct config *cfg, enum config_listener l, enum conf
 const struct config_list *config_llist(const struct config *cfg, enum config_listener l, enum config_param p);
 const struct config_network *config_lnetworks(const struct config *cfg, enum config_listener l,
                                               enum config_param p, size_t *n);
+
+/*
+ * The same, honouring a transport's overrides (TRANSPORT_REST). transport
+ * is the bare transport name ("smtp", not "smtp:[host]"), borrowed for the
+ * call; NULL, an unknown transport or a parameter without
+ * CONFIG_F_TRANSPORT gives the global value.
+ */
+uint64_t config_tint(const struct config *cfg, const char *transport, enum config_param p);
+int64_t config_ttime(const struct config *cfg, const char *transport, enum config_param p);	/* s */
 
 /* Table look-ups, for `ternctl config show` and messages. */
 const char *config_param_name(enum config_param p);
@@ -125,7 +178,9 @@ bool config_networks_match(const struct config_network *nets, size_t n, int fami
 
 /*
  * Append `name = value` lines for every parameter (effective values, after
- * expansion; listener overrides as `submission_name = ...`). For ternctl.
+ * expansion; listener overrides as `submission_name = ...`, then transport
+ * overrides as `slow_destination_concurrency_limit = 2`, sorted by
+ * transport and then in table order). For ternctl.
  */
 void config_dump(const struct config *cfg, struct buf *out);
 

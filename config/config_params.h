@@ -5,10 +5,17 @@
  * meaning is the same. Development defaults (no file) are applied on top in
  * config.c, not here.
  *
+ * "choices" is an ENUM's set of values, or for a LIST the items it may
+ * hold (each item checked, case-insensitively, and kept in the table's
+ * spelling); NULL elsewhere.
+ *
  * CONFIG_F_LISTENER marks what a listener may override (submission_NAME,
- * smtps_NAME).
+ * smtps_NAME). CONFIG_F_TRANSPORT marks what a transport may override
+ * (TRANSPORT_REST for default_REST); only INT, SIZE and TIME parameters
+ * named default_... may carry it.
  */
 #define L CONFIG_F_LISTENER
+#define T CONFIG_F_TRANSPORT
 
 /* ---- identity ---- */
 CONFIG_PARAM(P_MYHOSTNAME, "myhostname", CONFIG_STR, 0, "", NULL,
@@ -44,6 +51,8 @@ CONFIG_PARAM(P_LOCAL_TRANSPORT, "local_transport", CONFIG_STR, 0, "local", NULL,
 	"next hop for mydestination: local, lmtp:unix:/path, lmtp:inet:host:port")
 CONFIG_PARAM(P_VIRTUAL_TRANSPORT, "virtual_transport", CONFIG_STR, 0, "lmtp:unix:/run/dovecot/lmtp", NULL,
 	"next hop for virtual_mailbox_domains")
+CONFIG_PARAM(P_DEFAULT_TRANSPORT, "default_transport", CONFIG_STR, 0, "smtp", NULL,
+	"transport (optionally transport:nexthop) for mail that is neither local nor virtual")
 CONFIG_PARAM(P_TRANSPORT_MAPS, "transport_maps", CONFIG_LIST, 0, "", NULL,
 	"per-domain next hops (example.org smtp:[10.0.0.5]:25)")
 CONFIG_PARAM(P_RELAYHOST, "relayhost", CONFIG_STR, 0, "", NULL,
@@ -170,10 +179,45 @@ CONFIG_PARAM(P_RETRY_RULES, "retry_rules", CONFIG_STR, 0, "", NULL,
 CONFIG_PARAM(P_RETRY_INTERVAL_MAX, "retry_interval_max", CONFIG_TIME, 0, "24h", NULL,
 	"largest interval between retries computed from retry_rules; values over 24h "
 	"are forced to 24h (Exim)")
+
+/* ---- queue manager: scanning and scheduling ---- */
+CONFIG_PARAM(P_QUEUE_RUN_DELAY, "queue_run_delay", CONFIG_TIME, 0, "300s", NULL,
+	"how often qmgr scans the spool for messages it was not told about")
+CONFIG_PARAM(P_TRANSPORT_RETRY_TIME, "transport_retry_time", CONFIG_TIME, 0, "60s", NULL,
+	"how long qmgr waits for a transport's delivery agent before deferring its mail "
+	"(mail transport unavailable)")
+CONFIG_PARAM(P_QMGR_MESSAGE_ACTIVE_LIMIT, "qmgr_message_active_limit", CONFIG_INT, 0, "20000", NULL,
+	"most messages qmgr holds in its active set at once")
+CONFIG_PARAM(P_DEFAULT_PROCESS_LIMIT, "default_process_limit", CONFIG_INT, 0, "100", NULL,
+	"most delivery jobs running at once, over all delivery agents")
 CONFIG_PARAM(P_DEFAULT_DESTINATION_CONCURRENCY_LIMIT, "default_destination_concurrency_limit",
-	CONFIG_INT, 0, "20", NULL, "parallel deliveries to one destination")
-CONFIG_PARAM(P_DEFAULT_DESTINATION_RATE_DELAY, "default_destination_rate_delay", CONFIG_TIME, 0, "0s", NULL,
-	"pause between deliveries to one destination")
+	CONFIG_INT, T, "20", NULL,
+	"parallel deliveries to one destination (per transport: TRANSPORT_destination_concurrency_limit)")
+CONFIG_PARAM(P_DEFAULT_DESTINATION_RECIPIENT_LIMIT, "default_destination_recipient_limit",
+	CONFIG_INT, T, "50", NULL,
+	"most recipients in one delivery job (per transport: TRANSPORT_destination_recipient_limit)")
+CONFIG_PARAM(P_DEFAULT_DESTINATION_RATE_DELAY, "default_destination_rate_delay", CONFIG_TIME, T, "0s", NULL,
+	"pause between deliveries to one destination (per transport: "
+	"TRANSPORT_destination_rate_delay)")
+CONFIG_PARAM(P_DESTINATION_RATE_LIMITS, "destination_rate_limits", CONFIG_RATES, 0, "", NULL,
+	"per-domain pause between deliveries, used when longer than the transport's rate "
+	"delay: DOMAIN=RATE items, DOMAIN example.org (exactly) or .example.org (its "
+	"subdomains), RATE a delay (500ms, 2s, 1m) or N/s, N/m, N/h, N/d")
+
+/* ---- bounces and notices ---- */
+CONFIG_PARAM(P_BOUNCE_SIZE_LIMIT, "bounce_size_limit", CONFIG_SIZE, 0, "50000", NULL,
+	"most bytes of the original message returned in a bounce")
+CONFIG_PARAM(P_DOUBLE_BOUNCE_SENDER, "double_bounce_sender", CONFIG_STR, 0, "double-bounce", NULL,
+	"sender of postmaster notices; mail to it is discarded, ending bounce loops")
+CONFIG_PARAM(P_NOTIFY_CLASSES, "notify_classes", CONFIG_LIST, 0, "resource, software",
+	"bounce|2bounce|data|delay|policy|protocol|resource|software",
+	"classes of problems reported to the postmaster (resource and software: our own trouble)")
+CONFIG_PARAM(P_BOUNCE_NOTICE_RECIPIENT, "bounce_notice_recipient", CONFIG_STR, 0, "postmaster", NULL,
+	"recipient of notices with the headers of bounced mail (bounce class)")
+CONFIG_PARAM(P_2BOUNCE_NOTICE_RECIPIENT, "2bounce_notice_recipient", CONFIG_STR, 0, "postmaster", NULL,
+	"recipient of bounces that could not be delivered (2bounce class)")
+CONFIG_PARAM(P_DELAY_NOTICE_RECIPIENT, "delay_notice_recipient", CONFIG_STR, 0, "postmaster", NULL,
+	"recipient of notices with the headers of delayed mail (delay class)")
 
 /* ---- local delivery ---- */
 CONFIG_PARAM(P_ALLOW_MAIL_TO_COMMANDS, "allow_mail_to_commands", CONFIG_BOOL, 0, "no", NULL,
@@ -186,3 +230,4 @@ CONFIG_PARAM(P_MAIL_SPOOL_DIRECTORY, "mail_spool_directory", CONFIG_STR, 0, "/va
 	"where local mbox (or Maildir, ending in /) mailboxes live")
 
 #undef L
+#undef T

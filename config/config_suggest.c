@@ -20,6 +20,7 @@ config_suggest_init(struct config_suggest *s, const char *word)
 {
 	s->word = word;
 	s->best_prefix = "";
+	s->best_prefix_len = 0;
 	s->best_name = NULL;
 	s->best_dist = CONFIG_SUGGEST_NONE;
 }
@@ -51,21 +52,31 @@ config_suggest_distance(const char *a, size_t alen, const char *b, size_t blen)
 }
 
 void
-config_suggest_try(struct config_suggest *s, const char *prefix, const char *name)
+config_suggest_try_len(struct config_suggest *s, const char *prefix, size_t prefix_len,
+                       const char *name)
 {
 	char cand[CONFIG_SUGGEST_WORD_MAX + 1];
 	size_t wlen = strlen(s->word), d;
 	int n;
 
-	n = snprintf(cand, sizeof(cand), "%s%s", prefix, name);
+	if (prefix_len > CONFIG_SUGGEST_WORD_MAX)
+		return;
+	n = snprintf(cand, sizeof(cand), "%.*s%s", (int)prefix_len, prefix, name);
 	if (n < 0 || (size_t)n >= sizeof(cand) || wlen > CONFIG_SUGGEST_WORD_MAX)
 		return;
 	d = config_suggest_distance(s->word, wlen, cand, (size_t)n);
 	if (d < s->best_dist) {
 		s->best_dist = d;
 		s->best_prefix = prefix;
+		s->best_prefix_len = prefix_len;
 		s->best_name = name;
 	}
+}
+
+void
+config_suggest_try(struct config_suggest *s, const char *prefix, const char *name)
+{
+	config_suggest_try_len(s, prefix, strlen(prefix), name);
 }
 
 bool

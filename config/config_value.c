@@ -2,9 +2,10 @@
  * config_value: parsers from expanded text to typed parameter values.
  *
  * Error policy: a bad value is reported in `why` and the parse returns
- * false; nothing logs or exits. Out of memory is fatal(). Each parser is
- * strict and bounded (numbers checked for overflow, addresses through
- * inet_pton), because a running role must never meet a malformed value.
+ * false; a list reports each bad item, one line each, naming it. Nothing
+ * logs or exits. Out of memory is fatal(). Each parser is strict and
+ * bounded (numbers checked for overflow, addresses through inet_pton),
+ * because a running role must never meet a malformed value.
  */
 #include "config/config_value.h"
 
@@ -32,6 +33,9 @@
 #define CONFIG_VALUE_HOUR (60 * CONFIG_VALUE_MINUTE)
 #define CONFIG_VALUE_DAY (24 * CONFIG_VALUE_HOUR)
 #define CONFIG_VALUE_WEEK (7 * CONFIG_VALUE_DAY)
+#define CONFIG_VALUE_MS_PER_S 1000ULL
+/* Longest label of a domain name (RFC 1035 2.3.4). */
+#define CONFIG_VALUE_LABEL_MAX 63
 
 /* Separators of list items, as Postfix's CHARS_COMMA_SP. */
 static const char config_value_separators[] = ", \t\r\n";
@@ -60,6 +64,29 @@ static const struct config_value_unit config_value_time_units[] = {
 	{ 'h', CONFIG_VALUE_HOUR },
 	{ 'd', CONFIG_VALUE_DAY },
 	{ 'w', CONFIG_VALUE_WEEK },
+};
+
+/* Delays of destination_rate_limits, in milliseconds; a bare number is
+ * seconds. Suffixes are compared whole, so "ms" is not "m". */
+static const struct {
+	const char *suffix;
+	uint64_t ms;
+} config_value_delay_units[] = {
+	{ "", CONFIG_VALUE_MS_PER_S },
+	{ "ms", 1 },
+	{ "s", CONFIG_VALUE_MS_PER_S },
+	{ "m", CONFIG_VALUE_MINUTE * CONFIG_VALUE_MS_PER_S },
+	{ "h", CONFIG_VALUE_HOUR * CONFIG_VALUE_MS_PER_S },
+	{ "d", CONFIG_VALUE_DAY * CONFIG_VALUE_MS_PER_S },
+	{ "w", CONFIG_VALUE_WEEK * CONFIG_VALUE_MS_PER_S },
+};
+
+/* The N/UNIT rates of destination_rate_limits: UNIT in milliseconds. */
+static const struct config_value_unit config_value_rate_units[] = {
+	{ 's', CONFIG_VALUE_MS_PER_S },
+	{ 'm', CONFIG_VALUE_MINUTE * CONFIG_VALUE_MS_PER_S },
+	{ 'h', CONFIG_VALUE_HOUR * CONFIG_VALUE_MS_PER_S },
+	{ 'd', CONFIG_VALUE_DAY * CONFIG_VALUE_MS_PER_S },
 };
 
 #define CONFIG_VALUE_NELEM(a) (sizeof(a) / sizeof((a)[0]))
@@ -285,13 +312,66 @@ config_value_parse_time(struct config_value *v, unsigned flags, const char *choi
 	return config_value_time(v->text, flags, &v->t, why);
 }
 
+/*
+ * The choice of "a|b|c" that s[0..len) names, case-insensitively: its
+ * start in choices, length in *clen; NULL when none does.
+ */
+static const char *
+config_value_choice(const char *choices, const char *s, size_t len, size_t *clen)
+{
+	const char *p = choices, *bar;
+
+	for (;;) {
+		bar = strchr(p, '|');
+		*clen = bar ? (size_t)(bar - p) : strlen(p);
+		if (*clen == len && strncasecmp(p, s, len) == 0)
+			return p;
+		if (bar == NULL)
+			return NULL;
+		p = bar + 1;
+	}
+}
+
+/* Append `bad WHAT "s" (INTRO a, b, c)\n` for a value not in choices. */
+static void
+config_value_bad_choice(struct buf *why, const char *what, const char *s, const char *intro,
+                        const char *choices)
+{
+	buf_append_printf(why, "bad %s ", what);
+	config_value_quote(why, s, strlen(s));
+	buf_append_printf(why, " (%s ", intro);
+	for (; *choices != '\0'; choices++) {
+		if (*choices == '|')
+			buf_append_str(why, ", ");
+		else
+			buf_append_char(why, *choices);
+	}
+	buf_append_str(why, ")\n");
+}
+
+/* LIST; with choices, every item must be one of them and takes its spelling. */
 static bool
 config_value_parse_list(struct config_value *v, unsigned flags, const char *choices,
                         struct buf *why)
 {
-	(void)flags, (void)choices, (void)why;
+	const char *c;
+	size_t i, clen;
+	bool ok = true;
+
+	(void)flags;
 	config_value_split(&v->list, v->text);
-	return true;
+	for (i = 0; choices != NULL && i < v->list.n; i++) {
+		c = config_value_choice(choices, v->list.items[i], strlen(v->list.items[i]), &clen);
+		if (c == NULL) {
+			config_value_bad_choice(why, "item", v->list.items[i], "choose from:",
+			    choices);
+			ok = false;
+			continue;
+		}
+		free(v->list.items[i]);
+		v->list.items[i] = config_value_strndup(c, clen);
+	}
+	return ok;
 }
 
 static bool
@@ -308,32 +388,16 @@ static bool
 config_value_parse_enum(struct config_value *v, unsigned flags, const char *choices,
                         struct buf *why)
 {
-	const char *p = choices, *bar;
-	size_t len, tlen = strlen(v->text);
+	const char *c;
+	size_t clen;
 
 	(void)flags;
-	for (;;) {
-		bar = strchr(p, '|');
-		len = bar ? (size_t)(bar - p) : strlen(p);
-		if (len == tlen && strncasecmp(p, v->text, len) == 0) {
-			free(v->text);
-			v->text = config_value_strndup(p, len);
-			return true;
-		}
-		if (bar == NULL)
-			break;
-		p = bar + 1;
+	if ((c = config_value_choice(choices, v->text, strlen(v->text), &clen)) != NULL) {
+		free(v->text);
+		v->text = config_value_strndup(c, clen);
+		return true;
 	}
-	buf_append_str(why, "bad value ");
-	config_value_quote(why, v->text, tlen);
-	buf_append_str(why, " (choose one of: ");
-	for (p = choices; *p != '\0'; p++) {
-		if (*p == '|')
-			buf_append_str(why, ", ");
-		else
-			buf_append_char(why, *p);
-	}
-	buf_append_str(why, ")\n");
+	config_value_bad_choice(why, "value", v->text, "choose one of:", choices);
 	return false;
 }
 
@@ -563,6 +627,205 @@ config_value_parse_networks(struct config_value *v, unsigned flags, const char *
 	return ok;
 }
 
+/* ---- destination_rate_limits: DOMAIN=RATE items ---- */
+
+static bool
+config_value_is_domain_char(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	    c == '-' || c == '_';
+}
+
+/* example.org (that domain) or .example.org (its subdomains) into r,
+ * lower-cased: non-empty labels of letters, digits, '-' and '_'. */
+static bool
+config_value_rate_domain(const char *s, size_t len, struct config_rate *r)
+{
+	size_t i, label = 0;
+
+	r->subdomains = len > 0 && s[0] == '.';
+	if (r->subdomains) {
+		s++;
+		len--;
+	}
+	if (len == 0 || len > CONFIG_RATE_DOMAIN_MAX)
+		return false;
+	for (i = 0; i < len; i++) {
+		if (s[i] == '.') {
+			if (label == 0)
+				return false;
+			label = 0;
+		} else if (!config_value_is_domain_char(s[i]) || ++label > CONFIG_VALUE_LABEL_MAX) {
+			return false;
+		}
+		r->domain[i] = (char)tolower((unsigned char)s[i]);
+	}
+	r->domain[len] = '\0';
+	return label > 0;
+}
+
+/* A delay: digits and an optional unit of config_value_delay_units. */
+static enum config_value_num
+config_value_delay_ms(const char *s, size_t len, uint64_t *out)
+{
+	size_t digits = 0, i;
+	uint64_t n;
+	enum config_value_num r;
+
+	while (digits < len && s[digits] >= '0' && s[digits] <= '9')
+		digits++;
+	for (i = 0; i < CONFIG_VALUE_NELEM(config_value_delay_units); i++)
+		if (strlen(config_value_delay_units[i].suffix) == len - digits &&
+		    strncasecmp(config_value_delay_units[i].suffix, s + digits, len - digits) == 0)
+			break;
+	if (i == CONFIG_VALUE_NELEM(config_value_delay_units))
+		return CONFIG_VALUE_NUM_BAD;
+	if ((r = config_value_digits(s, digits, &n)) != CONFIG_VALUE_NUM_OK)
+		return r;
+	if (n != 0 && config_value_delay_units[i].ms > CONFIG_VALUE_NUMBER_MAX / n)
+		return CONFIG_VALUE_NUM_BIG;
+	*out = n * config_value_delay_units[i].ms;
+	return CONFIG_VALUE_NUM_OK;
+}
+
+/*
+ * RATE: a delay, or N/UNIT with N >= 1, turned into the delay between two
+ * deliveries. Rounded up, so that N/UNIT is never exceeded: 3/s is 334 ms,
+ * and more than 1000/s is 1 ms.
+ */
+static enum config_value_num
+config_value_rate_ms(const char *s, size_t len, uint64_t *out)
+{
+	const char *slash = memchr(s, '/', len);
+	size_t nlen, i;
+	uint64_t n, unit;
+	enum config_value_num r;
+
+	if (slash == NULL)
+		return config_value_delay_ms(s, len, out);
+	nlen = (size_t)(slash - s);
+	if (len - nlen != 2)
+		return CONFIG_VALUE_NUM_BAD;
+	for (i = 0; i < CONFIG_VALUE_NELEM(config_value_rate_units); i++)
+		if (tolower((unsigned char)slash[1]) == config_value_rate_units[i].suffix)
+			break;
+	if (i == CONFIG_VALUE_NELEM(config_value_rate_units))
+		return CONFIG_VALUE_NUM_BAD;
+	if ((r = config_value_digits(s, nlen, &n)) != CONFIG_VALUE_NUM_OK)
+		return r;
+	if (n == 0)
+		return CONFIG_VALUE_NUM_BAD;
+	unit = config_value_rate_units[i].factor;
+	*out = unit / n + (unit % n != 0);
+	return CONFIG_VALUE_NUM_OK;
+}
+
+static bool
+config_value_rate_item(const char *item, struct config_rate *r, struct buf *why)
+{
+	const char *eq = strchr(item, '=');
+	enum config_value_num num;
+
+	if (eq == NULL) {
+		config_value_bad(why, "rate limit", item, strlen(item), "use DOMAIN=RATE");
+		return false;
+	}
+	if (!config_value_rate_domain(item, (size_t)(eq - item), r)) {
+		config_value_bad(why, "rate limit", item, strlen(item),
+		    "DOMAIN must be a domain name, or .domain for its subdomains");
+		return false;
+	}
+	num = config_value_rate_ms(eq + 1, strlen(eq + 1), &r->delay_ms);
+	if (num != CONFIG_VALUE_NUM_OK) {
+		config_value_bad(why, "rate limit", item, strlen(item),
+		    num == CONFIG_VALUE_NUM_BIG ? "too large" :
+		    "RATE must be a delay (500ms, 2s, 1m) or N/s, N/m, N/h, N/d with N >= 1");
+		return false;
+	}
+	return true;
+}
+
+/* For finding duplicates: by domain, then kind, then position. */
+static int
+config_value_rate_cmp(const void *a, const void *b)
+{
+	const struct config_rate *x = *(const struct config_rate *const *)a;
+	const struct config_rate *y = *(const struct config_rate *const *)b;
+	int d = strcmp(x->domain, y->domain);
+
+	if (d != 0)
+		return d;
+	if (x->subdomains != y->subdomains)
+		return x->subdomains ? 1 : -1;
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * A domain given twice is a mistake (which one was meant?): report each
+ * later item, in list order. item[i] is the text rates[i] came from.
+ * Sorted, not pairwise: a list may be long.
+ */
+static bool
+config_value_rates_unique(const struct config_rate *rates, size_t n, char *const *item,
+                          struct buf *why)
+{
+	const struct config_rate **sorted;
+	bool *dup, ok = true;
+	size_t i;
+
+	if (n < 2)
+		return true;
+	sorted = config_value_calloc(n, sizeof(*sorted));
+	dup = config_value_calloc(n, sizeof(*dup));
+	for (i = 0; i < n; i++)
+		sorted[i] = &rates[i];
+	qsort(sorted, n, sizeof(*sorted), config_value_rate_cmp);
+	for (i = 1; i < n; i++)
+		if (sorted[i]->subdomains == sorted[i - 1]->subdomains &&
+		    strcmp(sorted[i]->domain, sorted[i - 1]->domain) == 0)
+			dup[sorted[i] - rates] = true;
+	for (i = 0; i < n; i++) {
+		if (!dup[i])
+			continue;
+		buf_append_str(why, "bad rate limit ");
+		config_value_quote(why, item[i], strlen(item[i]));
+		buf_append_printf(why, " (%s%s given twice)\n", rates[i].subdomains ? "." : "",
+		    rates[i].domain);
+		ok = false;
+	}
+	free(sorted);
+	free(dup);
+	return ok;
+}
+
+/* RATES: each malformed item reported, then each duplicate. */
+static bool
+config_value_parse_rates(struct config_value *v, unsigned flags, const char *choices,
+                         struct buf *why)
+{
+	struct config_list items = { 0, NULL };
+	char **from;
+	bool ok = true;
+	size_t i;
+
+	(void)flags, (void)choices;
+	config_value_split(&items, v->text);
+	v->rates = config_value_calloc(items.n, sizeof(*v->rates));
+	from = config_value_calloc(items.n, sizeof(*from));
+	for (i = 0; i < items.n; i++) {
+		if (config_value_rate_item(items.items[i], &v->rates[v->nrates], why))
+			from[v->nrates++] = items.items[i];
+		else
+			ok = false;
+	}
+	ok = config_value_rates_unique(v->rates, v->nrates, from, why) && ok;
+	for (i = 0; i < items.n; i++)
+		free(items.items[i]);
+	free(items.items);
+	free(from);
+	return ok;
+}
+
 /* Indexed by enum config_type. */
 static config_value_parser *const config_value_parsers[] = {
 	[CONFIG_STR] = config_value_parse_str,
@@ -575,6 +838,7 @@ static config_value_parser *const config_value_parsers[] = {
 	[CONFIG_ENUM] = config_value_parse_enum,
 	[CONFIG_LISTEN] = config_value_parse_listen,
 	[CONFIG_NETWORKS] = config_value_parse_networks,
+	[CONFIG_RATES] = config_value_parse_rates,
 };
 
 bool
@@ -599,5 +863,6 @@ config_value_free(struct config_value *v)
 	free(v->list.items);
 	free(v->nets);
 	free(v->addrs);
+	free(v->rates);
 	memset(v, 0, sizeof(*v));
 }

@@ -34,11 +34,14 @@ struct config_value {
 	size_t nnets;
 	struct config_listen_addr *addrs;	/* LISTEN */
 	size_t naddrs;
+	struct config_rate *rates;	/* RATES */
+	size_t nrates;
 };
 
 /*
  * Parse text (copied) as type into v, which must be zeroed or freed.
- * flags are the table's (CONFIG_F_UNIT_*), choices the ENUM's "a|b|c".
+ * flags are the table's (CONFIG_F_UNIT_*), choices the ENUM's "a|b|c" or
+ * the items a LIST may hold (NULL: any).
  * Returns false and appends to why when the text is not valid for type.
  */
 bool config_value_parse(struct config_value *v, enum config_type type, unsigned flags,

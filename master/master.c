@@ -43,6 +43,7 @@
 #include "master/master_listen.h"
 #include "master/master_privs.h"
 #include "master/master_roles.h"
+#include "queue/qmgr.h"
 #include "queue/retry.h"
 #include "queue/spool.h"
 
@@ -96,7 +97,8 @@ master_config_load(const char *path, struct buf *errors)
 
 	if (cfg == NULL)
 		return NULL;
-	if (retry_rules_check_file(config_str(cfg, P_RETRY_RULES), errors) < 0) {
+	if (retry_rules_check_file(config_str(cfg, P_RETRY_RULES), errors) < 0 ||
+	    qmgr_config_check(cfg, errors) < 0) {
 		config_free(cfg);
 		return NULL;
 	}

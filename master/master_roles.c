@@ -6,14 +6,23 @@
 
 #include <string.h>
 
+#include "queue/qmgr.h"
+
 static int
 master_role_smtpd(const struct master_role_args *a)
 {
 	return smtpd_main(a->config_path, a->cfg, a->control_fd, a->listen_fds, a->nlisten_fds);
 }
 
+static int
+master_role_qmgr(const struct master_role_args *a)
+{
+	return qmgr_main(a->config_path, a->cfg, a->control_fd);
+}
+
 const struct master_role master_roles[] = {
 	/* name     entry              listeners */
+	{ "qmgr", master_role_qmgr, false },	/* first: it binds private/qmgr */
 	{ "smtpd", master_role_smtpd, true },
 };
 const size_t master_roles_count = sizeof(master_roles) / sizeof(master_roles[0]);

@@ -41,6 +41,7 @@ enum qstore_retry_tag { QT_FIRST_FAILED = 1, QT_LAST_TRY = 2, QT_NEXT_TRY = 3, Q
 struct qstore {
 	struct spool *sp;
 	MDB_dbi rcpt_dbi, msg_dbi, retry_dbi;
+	bool absent;		/* read-only and the tables do not exist */
 };
 
 enum qstore_op_kind { QOP_PUT_RCPT, QOP_PUT_MSG, QOP_PUT_RETRY, QOP_DEL_RETRY, QOP_REMOVE_MSG };
@@ -289,14 +290,33 @@ qstore_open(struct spool *sp, char *err, size_t errsz)
 	struct qstore *qs;
 	int rc;
 
-	if (sp->readonly || sp->env == NULL) {
-		spool_set_err(err, errsz, "qstore needs a writable spool");
+	if (sp->env == NULL) {
+		spool_set_err(err, errsz, "qstore needs an open spool");
 		return NULL;
 	}
 	qs = calloc(1, sizeof(*qs));
 	if (qs == NULL)
 		fatal("out of memory");
 	qs->sp = sp;
+	if (sp->readonly) {
+		/* Listing tools: open what exists; a queue qmgr never ran on
+		 * has no tables, which reads as "no records". */
+		MDB_txn *txn;
+
+		if ((rc = spool_txn_begin(sp, MDB_RDONLY, &txn)) != 0) {
+			spool_set_err(err, errsz, "%s/index: %s", sp->dir, mdb_strerror(rc));
+			free(qs);
+			return NULL;
+		}
+		if ((rc = mdb_dbi_open(txn, "qrcpt", 0, &qs->rcpt_dbi)) != 0 ||
+		    (rc = mdb_dbi_open(txn, "qmsg", 0, &qs->msg_dbi)) != 0 ||
+		    (rc = mdb_dbi_open(txn, "qretry", 0, &qs->retry_dbi)) != 0)
+			qs->absent = true;
+		/* Committing a read txn keeps the handles for later ones. */
+		if (spool_txn_commit_read(sp, txn) != 0)
+			qs->absent = true;
+		return qs;
+	}
 	/* Handles opened in a committed txn are valid for every later one. */
 	rc = spool_txn_write(sp, qstore_open_dbis, qs);
 	if (rc != 0) {
@@ -335,6 +355,9 @@ qstore_get(struct qstore *qs, MDB_dbi dbi, const void *k, size_t klen, qstore_de
 	enum spool_result r = SPOOL_OK;
 	char why[128];
 	int rc;
+
+	if (qs->absent)
+		return SPOOL_NOTFOUND;
 
 	if ((rc = spool_txn_begin(qs->sp, MDB_RDONLY, &txn)) != 0) {
 		spool_set_err(err, errsz, "%s/index: %s", qs->sp->dir, mdb_strerror(rc));
@@ -404,21 +427,25 @@ qstore_retry_get(struct qstore *qs, const char *key, struct retry_record *out, c
 	return qstore_get(qs, qs->retry_dbi, key, n, qstore_decode_retry, out, err, errsz);
 }
 
-enum spool_result
-qstore_walk_rcpts(struct qstore *qs, qstore_rcpt_walk_cb *fn, void *arg, char *err, size_t errsz)
-{
-	struct qstore_rcpt r;
-	MDB_cursor *cur;
-	MDB_txn *txn;
-	MDB_val key, val;
-	char id[SPOOL_ID_SIZE], why[128];
-	const unsigned char *k;
-	uint32_t idx;
-	enum spool_result res = SPOOL_OK;
-	int rc;
+/* Visit one record of a walk: 0 go on, 1 stop, -1 error (err set). */
+typedef int qstore_visit_fn(void *arg, const MDB_val *key, const MDB_val *val, char *err,
+                            size_t errsz);
 
+/* Every record of dbi in key order, inside one read-only txn. */
+static enum spool_result
+qstore_walk_db(struct qstore *qs, MDB_dbi dbi, const char *name, qstore_visit_fn *visit,
+               void *arg, char *err, size_t errsz)
+{
+	MDB_cursor *cur;
+	MDB_txn *txn = NULL;
+	MDB_val key, val;
+	enum spool_result res = SPOOL_OK;
+	int rc, v;
+
+	if (qs->absent)
+		return SPOOL_OK;
 	if ((rc = spool_txn_begin(qs->sp, MDB_RDONLY, &txn)) != 0 ||
-	    (rc = mdb_cursor_open(txn, qs->rcpt_dbi, &cur)) != 0) {
+	    (rc = mdb_cursor_open(txn, dbi, &cur)) != 0) {
 		if (rc != 0 && txn != NULL)
 			spool_txn_abort(qs->sp, txn);
 		spool_set_err(err, errsz, "%s/index: %s", qs->sp->dir, mdb_strerror(rc));
@@ -426,31 +453,96 @@ qstore_walk_rcpts(struct qstore *qs, qstore_rcpt_walk_cb *fn, void *arg, char *e
 	}
 	for (rc = mdb_cursor_get(cur, &key, &val, MDB_FIRST); rc == 0;
 	     rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) {
-		k = key.mv_data;
-		memcpy(id, k, SPOOL_ID_LEN);
-		id[SPOOL_ID_LEN] = '\0';
-		if (key.mv_size != QSTORE_RCPT_KEY_LEN || !spool_id_cstr_valid(id)) {
-			spool_set_err(err, errsz, "qrcpt: malformed key of %zu bytes", key.mv_size);
+		v = visit(arg, &key, &val, err, errsz);
+		if (v < 0)
 			res = SPOOL_ERROR;
-			break;
-		}
-		idx = (uint32_t)k[SPOOL_ID_LEN] << 24 | (uint32_t)k[SPOOL_ID_LEN + 1] << 16 |
-		    (uint32_t)k[SPOOL_ID_LEN + 2] << 8 | k[SPOOL_ID_LEN + 3];
-		if (qstore_rcpt_decode(val.mv_data, val.mv_size, &r, why, sizeof(why)) < 0) {
-			spool_set_err(err, errsz, "%s recipient %u: %s", id, idx, why);
-			res = SPOOL_ERROR;
-			break;
-		}
-		if (fn(arg, id, idx, &r) != 0)
+		if (v != 0)
 			break;
 	}
 	if (res == SPOOL_OK && rc != 0 && rc != MDB_NOTFOUND) {
-		spool_set_err(err, errsz, "qrcpt: %s", mdb_strerror(rc));
+		spool_set_err(err, errsz, "%s: %s", name, mdb_strerror(rc));
 		res = SPOOL_ERROR;
 	}
 	mdb_cursor_close(cur);
 	spool_txn_abort(qs->sp, txn);
 	return res;
+}
+
+/* The queue id at the front of a key, checked; -1 when malformed. */
+static int
+qstore_key_id(const MDB_val *key, size_t want_len, char id[SPOOL_ID_SIZE])
+{
+	if (key->mv_size != want_len)
+		return -1;
+	memcpy(id, key->mv_data, SPOOL_ID_LEN);
+	id[SPOOL_ID_LEN] = '\0';
+	return spool_id_cstr_valid(id) ? 0 : -1;
+}
+
+struct qstore_rcpt_walk {
+	qstore_rcpt_walk_cb *fn;
+	void *arg;
+};
+
+static int
+qstore_visit_rcpt(void *arg, const MDB_val *key, const MDB_val *val, char *err, size_t errsz)
+{
+	struct qstore_rcpt_walk *w = arg;
+	const unsigned char *k = key->mv_data;
+	struct qstore_rcpt r;
+	char id[SPOOL_ID_SIZE], why[128];
+	uint32_t idx;
+
+	if (qstore_key_id(key, QSTORE_RCPT_KEY_LEN, id) < 0) {
+		spool_set_err(err, errsz, "qrcpt: malformed key of %zu bytes", key->mv_size);
+		return -1;
+	}
+	idx = (uint32_t)k[SPOOL_ID_LEN] << 24 | (uint32_t)k[SPOOL_ID_LEN + 1] << 16 |
+	    (uint32_t)k[SPOOL_ID_LEN + 2] << 8 | k[SPOOL_ID_LEN + 3];
+	if (qstore_rcpt_decode(val->mv_data, val->mv_size, &r, why, sizeof(why)) < 0) {
+		spool_set_err(err, errsz, "%s recipient %u: %s", id, idx, why);
+		return -1;
+	}
+	return w->fn(w->arg, id, idx, &r) != 0;
+}
+
+enum spool_result
+qstore_walk_rcpts(struct qstore *qs, qstore_rcpt_walk_cb *fn, void *arg, char *err, size_t errsz)
+{
+	struct qstore_rcpt_walk w = { fn, arg };
+
+	return qstore_walk_db(qs, qs->rcpt_dbi, "qrcpt", qstore_visit_rcpt, &w, err, errsz);
+}
+
+struct qstore_msg_walk {
+	qstore_msg_walk_cb *fn;
+	void *arg;
+};
+
+static int
+qstore_visit_msg(void *arg, const MDB_val *key, const MDB_val *val, char *err, size_t errsz)
+{
+	struct qstore_msg_walk *w = arg;
+	struct qstore_msg m;
+	char id[SPOOL_ID_SIZE], why[128];
+
+	if (qstore_key_id(key, SPOOL_ID_LEN, id) < 0) {
+		spool_set_err(err, errsz, "qmsg: malformed key of %zu bytes", key->mv_size);
+		return -1;
+	}
+	if (qstore_msg_decode(val->mv_data, val->mv_size, &m, why, sizeof(why)) < 0) {
+		spool_set_err(err, errsz, "%s flags: %s", id, why);
+		return -1;
+	}
+	return w->fn(w->arg, id, &m) != 0;
+}
+
+enum spool_result
+qstore_walk_msgs(struct qstore *qs, qstore_msg_walk_cb *fn, void *arg, char *err, size_t errsz)
+{
+	struct qstore_msg_walk w = { fn, arg };
+
+	return qstore_walk_db(qs, qs->msg_dbi, "qmsg", qstore_visit_msg, &w, err, errsz);
 }
 
 /* ---- batches ---- */

@@ -95,6 +95,11 @@ typedef int qstore_rcpt_walk_cb(void *arg, const char *id, uint32_t idx,
 enum spool_result qstore_walk_rcpts(struct qstore *qs, qstore_rcpt_walk_cb *fn, void *arg,
                                     char *err, size_t errsz);
 
+/* Every message flags record in id order; the same contract. */
+typedef int qstore_msg_walk_cb(void *arg, const char *id, const struct qstore_msg *m);
+enum spool_result qstore_walk_msgs(struct qstore *qs, qstore_msg_walk_cb *fn, void *arg,
+                                   char *err, size_t errsz);
+
 /* ---- writes: a batch is one transaction ---- */
 
 struct qstore_op;

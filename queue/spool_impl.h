@@ -122,6 +122,8 @@ int spool_index_open(struct spool *sp, const struct spool_options *opt, char *er
 /* Begin/end a txn through the gate; MDB_MAP_RESIZED is handled inside. */
 int spool_txn_begin(struct spool *sp, unsigned flags, MDB_txn **txn);
 void spool_txn_abort(struct spool *sp, MDB_txn *txn);
+/* Commit a read-only txn (keeps the dbi handles it opened). */
+int spool_txn_commit_read(struct spool *sp, MDB_txn *txn);
 /*
  * Run fill(txn, arg) in a write txn and commit, growing the map and
  * retrying on MDB_MAP_FULL (fill must be repeatable). Returns the LMDB

@@ -106,6 +106,15 @@ spool_txn_begin(struct spool *sp, unsigned flags, MDB_txn **txn)
 	}
 }
 
+int
+spool_txn_commit_read(struct spool *sp, MDB_txn *txn)
+{
+	int rc = mdb_txn_commit(txn);
+
+	spool_gate_leave(sp);
+	return rc;
+}
+
 void
 spool_txn_abort(struct spool *sp, MDB_txn *txn)
 {

@@ -23,7 +23,9 @@
 #include "common/evloop.h"
 #include "common/frame.h"
 #include "common/log.h"
+#include "common/rolectl.h"
 #include "queue/spool.h"
+#include "smtpd/smtpd_notify.h"
 #include "smtpd/smtpd_server.h"
 #include "smtpd/smtpd_session.h"
 #include "smtpd/smtpd_session_impl.h"
@@ -31,9 +33,6 @@
 /* Connections taken from one listener per readiness event, so one busy
  * listener cannot starve the sessions. */
 #define SMTPD_ACCEPT_BATCH 64
-/* Frames from the master are small; this bounds a runaway sender. */
-#define SMTPD_CONTROL_MAX (64u * 1024)
-#define SMTPD_CONTROL_WRITE_MS 5000
 /* How long the drained role waits for the spool's last verdicts. */
 #define SMTPD_EXIT_COMMIT_WAIT_MS 30000
 #define SMTPD_LISTENERS_MAX 32
@@ -91,20 +90,7 @@ smtpd_server_session_removed(struct smtpd_server *srv, struct smtpd_session *s)
 static void
 smtpd_control_send(struct smtpd_role *role, enum frame_type type, const char *text, uint64_t num)
 {
-	struct buf out;
-	size_t start;
-
-	buf_init(&out, SMTPD_CONTROL_MAX);
-	start = frame_begin(&out, type);
-	if (type == FRAME_CHILD_READY)
-		frame_put_u64(&out, num);
-	else if (type == FRAME_CHILD_RELOADED)
-		frame_put_str(&out, text);
-	if (frame_end(&out, start) != FRAME_OK)
-		panic("control frame too large");
-	/* A master that is gone is noticed on the read side. */
-	(void)frame_write_all(role->control_fd, &out, SMTPD_CONTROL_WRITE_MS);
-	buf_free(&out);
+	rolectl_send(role->control_fd, type, text, num);
 }
 
 static void smtpd_drain_start(struct smtpd_role *role, int64_t seconds);
@@ -175,8 +161,9 @@ smtpd_control_listeners(struct smtpd_role *role, struct frame_reader *r)
 }
 
 static void
-smtpd_control_frame(struct smtpd_role *role, struct frame_reader *r)
+smtpd_control_frame(void *arg, struct frame_reader *r)
 {
+	struct smtpd_role *role = arg;
 	uint64_t seconds;
 
 	switch (r->type) {
@@ -202,32 +189,15 @@ static void
 smtpd_control_read(struct ev_io *io, unsigned revents)
 {
 	struct smtpd_role *role = io->arg;
-	struct frame_reader r;
-	size_t flen;
-	ssize_t n;
 
 	(void)revents;
-	n = frame_read(role->control_fd, &role->control_in, role->passed_fds, &role->npassed,
-	    FRAME_FDS_MAX);
-	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+	if (rolectl_read(role->control_fd, &role->control_in, role->passed_fds, &role->npassed,
+	    FRAME_FDS_MAX, smtpd_control_frame, role) < 0) {
 		/* The master is gone: stop serving, as after SIGTERM. */
 		evloop_io_del(role->srv.loop, &role->control_io);
 		if (!role->srv.draining)
 			log_warning("master went away; draining");
 		smtpd_drain_start(role, config_time(role->srv.cfg, P_SMTPD_DRAIN_TIMEOUT));
-		return;
-	}
-	for (;;) {
-		switch (frame_parse(buf_data(&role->control_in), buf_len(&role->control_in), &r, &flen)) {
-		case FRAME_NEED_MORE:
-			return;
-		case FRAME_BAD:
-			panic("malformed frame header from master");
-		case FRAME_OK:
-			smtpd_control_frame(role, &r);
-			buf_consume(&role->control_in, flen);
-			break;
-		}
 	}
 }
 
@@ -436,6 +406,8 @@ smtpd_setup(struct smtpd_role *role, const struct smtpd_listen_fd *fds, size_t n
 	if (evloop_io_add(role->srv.loop, &role->commit_io, spool_commit_fd(role->srv.spool), EV_READ,
 	    smtpd_commit_ready, role) < 0)
 		fatal("epoll: %s", strerror(errno));
+	role->srv.notify = smtpd_notify_new(role->srv.loop, config_str(role->srv.cfg,
+	                                    P_QUEUE_DIRECTORY));
 	smtpd_listeners_install(role, fds, nfds);
 	if (evloop_set_nonblock(role->control_fd) < 0 ||
 	    evloop_io_add(role->srv.loop, &role->control_io, role->control_fd, EV_READ,
@@ -460,7 +432,7 @@ smtpd_main(const char *cfg_path, struct config *cfg, int control_fd,
 	smtpd_raise_nofile();
 	role->cfg_path = cfg_path;
 	role->control_fd = control_fd;
-	buf_init(&role->control_in, SMTPD_CONTROL_MAX);
+	buf_init(&role->control_in, ROLECTL_IN_MAX);
 	role->srv.cfg = cfg;
 	snprintf(role->srv.hostname, sizeof(role->srv.hostname), "%s", config_str(cfg, P_MYHOSTNAME));
 	role->srv.loop = evloop_new();
@@ -474,6 +446,7 @@ smtpd_main(const char *cfg_path, struct config *cfg, int control_fd,
 	smtpd_wait_commits(role);
 	smtpd_control_send(role, FRAME_CHILD_DRAINED, NULL, 0);
 	log_info("stopped");
+	smtpd_notify_free(role->srv.notify);
 	spool_close(role->srv.spool);
 	evloop_free(role->srv.loop);
 	config_free(role->srv.cfg);

@@ -19,6 +19,7 @@ struct smtpd_server {
 	struct evloop *loop;
 	struct config *cfg;		/* the configuration in force */
 	struct spool *spool;
+	struct smtpd_notify *notify;	/* to qmgr; NULL in unit tests */
 	char hostname[256];		/* myhostname, for replies and Received */
 	size_t nsessions;
 	struct smtpd_session *sessions;	/* list of live sessions (for drain) */

@@ -21,8 +21,10 @@
 #include <time.h>
 
 #include "common/log.h"
+#include "smtpd/smtpd_notify.h"
 #include "smtpd/smtpd_received.h"
 #include "smtpd/smtpd_restrict.h"
+#include "smtpd/smtpd_notify.h"
 #include "smtpd/smtpd_session_impl.h"
 
 void smtpd_session_commit_done(struct smtpd_session *s);
@@ -447,6 +449,7 @@ smtpd_commit_result(void *arg, const char *id, enum spool_result res)
 
 	if (res == SPOOL_OK) {
 		smtpd_reply(s, 250, "2.0.0", "Ok: queued as %s", id);
+		smtpd_notify_send(s->srv->notify, id);
 		smtpd_count_message_ok(s, s->bdat_last ? SMTPD_VERB_BDAT : SMTPD_VERB_DATA);
 	} else if (res == SPOOL_NOSPACE) {
 		log_warning("%s: not enough space to queue the message", id);

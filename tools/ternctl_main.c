@@ -37,6 +37,9 @@
 #include "common/buf.h"
 #include "common/log.h"
 #include "config/config.h"
+#include "queue/agent_proto.h"
+#include "queue/qmgr_client.h"
+#include "queue/qstore.h"
 #include "queue/retry.h"
 #include "queue/spool.h"
 
@@ -54,6 +57,9 @@ static void
 ternctl_usage(FILE *f)
 {
 	fprintf(f, "usage: ternctl [-c FILE] queue [--json]\n"
+	           "       ternctl [-c FILE] queue flush [ID|@DOMAIN|ALL ...]\n"
+	           "       ternctl [-c FILE] queue hold|release|requeue ID|@DOMAIN|ALL ...\n"
+	           "       ternctl [-c FILE] queue delete ID|@DOMAIN ... | ALL --yes\n"
 	           "       ternctl [-c FILE] retry explain DOMAIN|ADDRESS ERROR-CLASS [--sender ADDR]\n"
 	           "               [--first-failure SECONDS-AGO] [--host NAME] [--json]\n");
 }
@@ -189,18 +195,71 @@ ternctl_arrival(char *dst, size_t dstsz, int64_t arrival_us)
 		snprintf(dst, dstsz, "?");
 }
 
+/* "14m", "2h5m", "now": how long until t (seconds since the epoch). */
 static void
-ternctl_text_entry(struct buf *out, const char *id, const struct envelope *env)
+ternctl_until(char *dst, size_t dstsz, int64_t t)
 {
-	char when[64];
+	int64_t left = t - (int64_t)time(NULL);
+
+	if (left <= 0)
+		snprintf(dst, dstsz, "now");
+	else
+		retry_format_duration(left, dst, dstsz);
+}
+
+static const char *
+ternctl_state_name(enum qstore_state st)
+{
+	static const char *const names[] = { "pending", "deferred", "delivered", "bounced",
+	                                     "expired" };
+
+	return (unsigned)st < sizeof(names) / sizeof(names[0]) ? names[st] : "unknown";
+}
+
+/* The stored state of recipient i; false when it has none (not tried). */
+static bool
+ternctl_rcpt_state(struct qstore *qs, const char *id, size_t i, struct qstore_rcpt *r)
+{
+	char err[200];
+
+	if (qs == NULL || qstore_rcpt_get(qs, id, (uint32_t)i, r, err, sizeof(err)) != SPOOL_OK) {
+		qstore_rcpt_init(r);
+		return false;
+	}
+	return true;
+}
+
+/* Postfix's mailq layout: '!' after the id of a held message, delivered
+ * recipients left out, a deferred one preceded by its last error. */
+static void
+ternctl_text_entry(struct buf *out, struct qstore *qs, const char *id, const struct envelope *env)
+{
+	struct qstore_msg flags;
+	char when[64], err[200];
+	bool held;
 	size_t i;
 
+	held = qs != NULL && qstore_msg_get(qs, id, &flags, err, sizeof(err)) == SPOOL_OK && flags.held;
 	ternctl_arrival(when, sizeof(when), env->arrival);
-	buf_append_printf(out, "%-14s %8" PRIu64 " %-20s ", id, env->size, when);
+	buf_append_printf(out, "%-14s%c %7" PRIu64 " %-20s ", id, held ? '!' : ' ', env->size, when);
 	/* Postfix shows the null sender this way. */
 	ternctl_text_str(out, env->sender && env->sender[0] ? env->sender : "MAILER-DAEMON");
 	buf_append_char(out, '\n');
 	for (i = 0; i < env->nrcpt; i++) {
+		struct qstore_rcpt r;
+
+		ternctl_rcpt_state(qs, id, i, &r);
+		if (r.state == QSTORE_DELIVERED || r.state == QSTORE_BOUNCED || r.state == QSTORE_EXPIRED)
+			continue;
+		if (r.state == QSTORE_DEFERRED) {
+			char next[48];
+
+			ternctl_until(next, sizeof(next), r.next_attempt);
+			buf_append_str(out, "(");
+			ternctl_text_str(out, r.text[0] ? r.text : "deferred");
+			buf_append_printf(out, "; next try %s%s)\n", strcmp(next, "now") ? "in " : "",
+			                  next);
+		}
 		buf_append_printf(out, "%*s", TERNCTL_RCPT_INDENT, "");
 		ternctl_text_str(out, env->rcpts[i].addr);
 		buf_append_char(out, '\n');
@@ -211,7 +270,8 @@ ternctl_text_entry(struct buf *out, const char *id, const struct envelope *env)
 /* ---- JSON output ---- */
 
 static void
-ternctl_json_entry(struct buf *out, const char *id, const struct envelope *env, bool first)
+ternctl_json_entry(struct buf *out, struct qstore *qs, const char *id, const struct envelope *env,
+                   bool first)
 {
 	size_t i;
 
@@ -227,6 +287,23 @@ ternctl_json_entry(struct buf *out, const char *id, const struct envelope *env, 
 			buf_append_str(out, ", ");
 		ternctl_json_str(out, env->rcpts[i].addr);
 	}
+	buf_append_str(out, "], \"delivery\": [");
+	for (i = 0; i < env->nrcpt; i++) {
+		struct qstore_rcpt r;
+
+		ternctl_rcpt_state(qs, id, i, &r);
+		buf_append_str(out, i > 0 ? ", {\"address\": " : "{\"address\": ");
+		ternctl_json_str(out, env->rcpts[i].addr);
+		buf_append_printf(out, ", \"state\": \"%s\", \"attempts\": %u, "
+		                  "\"next_attempt\": %" PRId64 ", \"last_error\": ",
+		                  ternctl_state_name(r.state), r.attempts, r.next_attempt);
+		ternctl_json_str(out, r.text);
+		buf_append_str(out, ", \"error_class\": ");
+		ternctl_json_str(out, r.err_class);
+		buf_append_str(out, ", \"relay\": ");
+		ternctl_json_str(out, r.relay);
+		buf_append_char(out, '}');
+	}
 	buf_append_str(out, "], \"client_addr\": ");
 	ternctl_json_str(out, env->client_addr);
 	buf_append_str(out, ", \"helo\": ");
@@ -238,6 +315,7 @@ ternctl_json_entry(struct buf *out, const char *id, const struct envelope *env, 
 
 struct ternctl_listing {
 	struct buf out;
+	struct qstore *qs;	/* NULL when the tables cannot be read */
 	bool json;
 	unsigned count;
 	uint64_t bytes;
@@ -254,9 +332,9 @@ ternctl_queue_one(void *arg, const char *id, const struct envelope *env)
 		return 1;
 	}
 	if (l->json)
-		ternctl_json_entry(&l->out, id, env, l->count == 0);
+		ternctl_json_entry(&l->out, l->qs, id, env, l->count == 0);
 	else
-		ternctl_text_entry(&l->out, id, env);
+		ternctl_text_entry(&l->out, l->qs, id, env);
 	l->count++;
 	l->bytes += env->size;
 	return 0;
@@ -277,6 +355,7 @@ ternctl_queue(const struct config *cfg, bool json)
 		fprintf(stderr, "ternctl: cannot open the queue: %s\n", err);
 		return EX_UNAVAILABLE;
 	}
+	l.qs = qstore_open(sp, err, sizeof(err));
 	buf_init(&l.out, TERNCTL_LISTING_MAX);
 	if (json)
 		buf_append_char(&l.out, '[');
@@ -284,6 +363,7 @@ ternctl_queue(const struct config *cfg, bool json)
 		buf_append_printf(&l.out, "%-14s %8s %-20s %s\n", "-Queue ID-", "--Size--",
 		                  "----Arrival Time----", "-Sender/Recipient-------");
 	r = spool_walk(sp, ternctl_queue_one, &l, err, sizeof(err));
+	qstore_close(l.qs);
 	spool_close(sp);
 	if (r != SPOOL_OK || l.too_big) {
 		fprintf(stderr, "ternctl: cannot read the queue: %s\n",
@@ -463,6 +543,64 @@ ternctl_retry(const char *conf, int argc, char **argv)
 	return rc;
 }
 
+/* ---- ternctl queue flush|hold|release|delete|requeue ---- */
+
+static int
+ternctl_queue_verb(const char *conf, int argc, char **argv)
+{
+	struct qmgr_command cmd;
+	struct qmgr_reply rep;
+	struct config *cfg;
+	char err[512];
+	bool yes = false;
+	char *all[] = { "ALL" };
+	int rc;
+
+	memset(&cmd, 0, sizeof(cmd));
+	cmd.verb = (enum qmgr_verb)qmgr_verb_parse(argv[0]);
+	cmd.selectors = calloc((size_t)argc + 1, sizeof(char *));
+	if (cmd.selectors == NULL)
+		fatal("out of memory");
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--yes") == 0) {
+			yes = true;
+		} else if (argv[i][0] == '-') {
+			fprintf(stderr, "ternctl: queue %s: unknown option \"%s\"\n", argv[0], argv[i]);
+			free(cmd.selectors);
+			return EX_USAGE;
+		} else {
+			cmd.selectors[cmd.nselectors++] = argv[i];
+		}
+	}
+	if (cmd.nselectors == 0) {
+		if (cmd.verb != QMGR_VERB_FLUSH) {
+			fprintf(stderr, "ternctl: queue %s needs a queue ID, @DOMAIN or ALL\n", argv[0]);
+			free(cmd.selectors);
+			return EX_USAGE;
+		}
+		cmd.selectors[cmd.nselectors++] = all[0];
+	}
+	for (size_t i = 0; i < cmd.nselectors; i++)
+		if (strcmp(cmd.selectors[i], "ALL") == 0 && cmd.verb == QMGR_VERB_DELETE && !yes) {
+			fprintf(stderr, "ternctl: queue delete ALL removes every message without a "
+			        "bounce; add --yes to do it\n");
+			free(cmd.selectors);
+			return EX_USAGE;
+		}
+	cfg = ternctl_config_load(ternctl_config_path(conf));
+	rc = qmgr_client_command(config_str(cfg, P_QUEUE_DIRECTORY), &cmd, &rep, 30000, err,
+	                         sizeof(err));
+	config_free(cfg);
+	free(cmd.selectors);
+	if (rc != 0) {
+		fprintf(stderr, "ternctl: %s\n", err);
+		return rc;
+	}
+	fprintf(rep.status == 0 ? stdout : stderr, "%s%s\n", rep.status == 0 ? "" : "ternctl: ",
+	        rep.text);
+	return (int)rep.status;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -498,6 +636,8 @@ main(int argc, char **argv)
 		ternctl_usage(stderr);
 		return EX_USAGE;
 	}
+	if (optind + 1 < argc && qmgr_verb_parse(argv[optind + 1]) > 0)
+		return ternctl_queue_verb(conf, argc - optind - 1, argv + optind + 1);
 	for (i = optind + 1; i < argc; i++) {
 		if (strcmp(argv[i], "--json") == 0) {
 			json = true;

@@ -1,7 +1,7 @@
 /*
  * config_test: the configuration parser, expansion, typed values,
- * listener overrides, restriction lists, development defaults, network
- * matching and the dump. Table-driven: one row per input and expected
+ * listener and transport overrides, restriction lists, rate limits,
+ * development defaults, network matching and the dump. Table-driven: one row per input and expected
  * output. Each case writes its text to a fresh temporary file.
  *
  * In expected error text, '@' stands for the temporary file's path.
@@ -94,6 +94,19 @@ test_render_network(struct buf *out, const struct config_network *net)
 		buf_append_printf(out, "%s/%u", text, net->prefix);
 }
 
+/* destination_rate_limits as "domain=MS .parent=MS". */
+static void
+test_render_rates(struct buf *out, const struct config *cfg, enum config_param p)
+{
+	const struct config_rate *rates;
+	size_t i, n;
+
+	rates = config_rates(cfg, p, &n);
+	for (i = 0; i < n; i++)
+		buf_append_printf(out, "%s%s%s=%llu", i ? " " : "", rates[i].subdomains ? "." : "",
+		    rates[i].domain, (unsigned long long)rates[i].delay_ms);
+}
+
 /* Lists, networks and listen addresses as one string. */
 static void
 test_render_many(struct buf *out, const struct config *cfg, enum config_listener l,
@@ -124,6 +137,9 @@ test_render_many(struct buf *out, const struct config *cfg, enum config_listener
 		for (i = 0; i < n; i++)
 			buf_append_printf(out, strchr(addrs[i].host, ':') ? "%s[%s]:%u" : "%s%s:%u",
 			    i ? " " : "", addrs[i].host, addrs[i].port);
+		break;
+	case CONFIG_RATES:
+		test_render_rates(out, cfg, p);
 		break;
 	default:
 		ck_abort_msg("not a list type");
@@ -341,6 +357,83 @@ static const struct value_case value_cases[] = {
 	  P_SUBMISSION_LISTEN, "127.0.0.1:587" },
 	{ HOST "submission_listen = 127.0.0.1:587\nsmtps_listen = [::1]:465\n", G,
 	  P_SMTPS_LISTEN, "[::1]:465" },
+	/* queue manager and bounce parameters: Postfix's defaults */
+	{ HOST, G, P_DEFAULT_TRANSPORT, "smtp" },
+	{ HOST, G, P_QUEUE_RUN_DELAY, "300" },
+	{ HOST, G, P_TRANSPORT_RETRY_TIME, "60" },
+	{ HOST, G, P_QMGR_MESSAGE_ACTIVE_LIMIT, "20000" },
+	{ HOST, G, P_DEFAULT_PROCESS_LIMIT, "100" },
+	{ HOST, G, P_DEFAULT_DESTINATION_CONCURRENCY_LIMIT, "20" },
+	{ HOST, G, P_DEFAULT_DESTINATION_RECIPIENT_LIMIT, "50" },
+	{ HOST, G, P_DEFAULT_DESTINATION_RATE_DELAY, "0" },
+	{ HOST, G, P_DESTINATION_RATE_LIMITS, "" },
+	{ HOST, G, P_BOUNCE_SIZE_LIMIT, "50000" },
+	{ HOST, G, P_DOUBLE_BOUNCE_SENDER, "double-bounce" },
+	{ HOST, G, P_NOTIFY_CLASSES, "resource|software" },
+	{ HOST, G, P_BOUNCE_NOTICE_RECIPIENT, "postmaster" },
+	{ HOST, G, P_2BOUNCE_NOTICE_RECIPIENT, "postmaster" },
+	{ HOST, G, P_DELAY_NOTICE_RECIPIENT, "postmaster" },
+	/* ... and set */
+	{ HOST "default_transport = relay:[smtp.example.net]:587\n", G, P_DEFAULT_TRANSPORT,
+	  "relay:[smtp.example.net]:587" },
+	{ HOST "queue_run_delay = 1m\n", G, P_QUEUE_RUN_DELAY, "60" },
+	{ HOST "transport_retry_time = 90\n", G, P_TRANSPORT_RETRY_TIME, "90" },
+	{ HOST "qmgr_message_active_limit = 500\n", G, P_QMGR_MESSAGE_ACTIVE_LIMIT, "500" },
+	{ HOST "default_process_limit = 8\n", G, P_DEFAULT_PROCESS_LIMIT, "8" },
+	{ HOST "default_destination_recipient_limit = 1\n", G,
+	  P_DEFAULT_DESTINATION_RECIPIENT_LIMIT, "1" },
+	{ HOST "bounce_size_limit = 10k\n", G, P_BOUNCE_SIZE_LIMIT, "10240" },
+	{ HOST "double_bounce_sender = mailer-daemon\n", G, P_DOUBLE_BOUNCE_SENDER,
+	  "mailer-daemon" },
+	{ HOST "delay_notice_recipient = ops@example.com\n", G, P_DELAY_NOTICE_RECIPIENT,
+	  "ops@example.com" },
+	/* a name that starts with a digit, as a setting and in $expansion */
+	{ HOST "2bounce_notice_recipient = admin\n", G, P_2BOUNCE_NOTICE_RECIPIENT, "admin" },
+	{ HOST "2bounce_notice_recipient = admin\n"
+	  "bounce_notice_recipient = $2bounce_notice_recipient\n",
+	  G, P_BOUNCE_NOTICE_RECIPIENT, "admin" },
+	{ HOST "2bounce_notice_recipient = admin\n"
+	  "bounce_notice_recipient = ${2bounce_notice_recipient}-x\n",
+	  G, P_BOUNCE_NOTICE_RECIPIENT, "admin-x" },
+	/* notify_classes: every class, case-insensitive, kept in the table's spelling */
+	{ HOST "notify_classes = bounce, 2bounce,data delay\tpolicy protocol resource software\n",
+	  G, P_NOTIFY_CLASSES, "bounce|2bounce|data|delay|policy|protocol|resource|software" },
+	{ HOST "notify_classes = BOUNCE, 2Bounce Delay\n", G, P_NOTIFY_CLASSES,
+	  "bounce|2bounce|delay" },
+	{ HOST "notify_classes =\n", G, P_NOTIFY_CLASSES, "" },
+	/* destination_rate_limits: delays and rates in milliseconds */
+	{ HOST "destination_rate_limits = example.org=2s, .example.net=500ms\n"
+	  "  gmail.com=20/m Yahoo.COM=1/h\n", G, P_DESTINATION_RATE_LIMITS,
+	  "example.org=2000 .example.net=500 gmail.com=3000 yahoo.com=3600000" },
+	{ HOST "destination_rate_limits = a.example=3\n", G, P_DESTINATION_RATE_LIMITS,
+	  "a.example=3000" },
+	{ HOST "destination_rate_limits = a.example=1m b.example=2h c.example=1d d.example=1w\n",
+	  G, P_DESTINATION_RATE_LIMITS,
+	  "a.example=60000 b.example=7200000 c.example=86400000 d.example=604800000" },
+	{ HOST "destination_rate_limits = a.example=5MS b.example=2S c.example=10/M\n", G,
+	  P_DESTINATION_RATE_LIMITS, "a.example=5 b.example=2000 c.example=6000" },
+	{ HOST "destination_rate_limits = a.example=1/s b.example=3/s c.example=2000/s\n", G,
+	  P_DESTINATION_RATE_LIMITS, "a.example=1000 b.example=334 c.example=1" },
+	{ HOST "destination_rate_limits = a.example=1/d b.example=7/h\n", G,
+	  P_DESTINATION_RATE_LIMITS, "a.example=86400000 b.example=514286" },
+	{ HOST "destination_rate_limits = a.example=0 b.example=0ms c.example=0s\n", G,
+	  P_DESTINATION_RATE_LIMITS, "a.example=0 b.example=0 c.example=0" },
+	{ HOST "destination_rate_limits = example.org=1s .example.org=2s\n", G,
+	  P_DESTINATION_RATE_LIMITS, "example.org=1000 .example.org=2000" },
+	{ HOST "destination_rate_limits = Mx-1.x_y.EXAMPLE=1s localhost=1s\n", G,
+	  P_DESTINATION_RATE_LIMITS, "mx-1.x_y.example=1000 localhost=1000" },
+	{ HOST "destination_rate_limits = $mydomain=1s .$mydomain=250ms\n", G,
+	  P_DESTINATION_RATE_LIMITS, "example.com=1000 .example.com=250" },
+	{ HOST "destination_rate_limits = a.example=9223372036854775807ms\n", G,
+	  P_DESTINATION_RATE_LIMITS, "a.example=9223372036854775807" },
+	/* transport overrides leave the global and the listeners alone */
+	{ HOST "slow_destination_concurrency_limit = 2\n", G,
+	  P_DEFAULT_DESTINATION_CONCURRENCY_LIMIT, "20" },
+	{ HOST "smtp_destination_rate_delay = 1s\n", SMTP, P_DEFAULT_DESTINATION_RATE_DELAY, "0" },
+	{ HOST "submission_destination_rate_delay = 5s\nsubmission_smtpd_timeout = 1m\n", SUB,
+	  P_SMTPD_TIMEOUT, "60" },
+	{ HOST "submission_destination_rate_delay = 5s\nsubmission_smtpd_timeout = 1m\n", SUB,
+	  P_DEFAULT_DESTINATION_RATE_DELAY, "0" },
 };
 
 START_TEST(test_values)
@@ -559,6 +652,137 @@ static const struct error_case error_cases[] = {
 	  "@:2: parameter relayhost: bad ${...} or $(...) reference in value\n" },
 	{ HOST "submission_smtpd_banner = ${mail_name\n",
 	  "@:2: parameter submission_smtpd_banner: unterminated ${ or $( in value\n" },
+	/* transport overrides */
+	{ HOST "default_destination_concurency_limit = 2\n",
+	  "@:2: unknown parameter \"default_destination_concurency_limit\" "
+	  "(did you mean \"default_destination_concurrency_limit\"?)\n" },
+	{ HOST "default_destination_rate_dealy = 2\n",
+	  "@:2: unknown parameter \"default_destination_rate_dealy\" "
+	  "(did you mean \"default_destination_rate_delay\"?)\n" },
+	{ HOST "slow_destination_concurency_limit = 2\n",
+	  "@:2: unknown parameter \"slow_destination_concurency_limit\" "
+	  "(did you mean \"slow_destination_concurrency_limit\"?)\n" },
+	{ HOST "my_relay_destination_recipient_limt = 2\n",
+	  "@:2: unknown parameter \"my_relay_destination_recipient_limt\" "
+	  "(did you mean \"my_relay_destination_recipient_limit\"?)\n" },
+	{ HOST "_destination_rate_delay = 1\n",
+	  "@:2: unknown parameter \"_destination_rate_delay\" "
+	  "(did you mean \"default_destination_rate_delay\"?)\n" },
+	{ HOST "default_smtp_destination_rate_delay = 1\n",
+	  "@:2: unknown parameter \"default_smtp_destination_rate_delay\" "
+	  "(did you mean \"default_destination_rate_delay\"?)\n" },
+	{ HOST "slow_smtpd_timeout = 1\n",
+	  "@:2: unknown parameter \"slow_smtpd_timeout\" "
+	  "(did you mean \"smtps_smtpd_timeout\"?)\n" },
+	{ HOST "slow_process_limit = 1\n",
+	  "@:2: unknown parameter \"slow_process_limit\" "
+	  "(did you mean \"default_process_limit\"?)\n" },
+	{ HOST "Slow_destination_concurrency_limit = 2\n",
+	  "@:2: \"Slow_destination_concurrency_limit\": bad transport name \"Slow\" "
+	  "(use [a-z0-9][a-z0-9_-]*, at most 64 bytes)\n" },
+	{ HOST "-x_destination_rate_delay = 1\n",
+	  "@:2: \"-x_destination_rate_delay\": bad transport name \"-x\" "
+	  "(use [a-z0-9][a-z0-9_-]*, at most 64 bytes)\n" },
+	{ HOST "relay.example_destination_rate_delay = 1\n",
+	  "@:2: \"relay.example_destination_rate_delay\": bad transport name \"relay.example\" "
+	  "(use [a-z0-9][a-z0-9_-]*, at most 64 bytes)\n" },
+	{ HOST "t23456789012345678901234567890123456789012345678901234567890abcde"
+	  "_destination_rate_delay = 1\n",
+	  "@:2: \"t23456789012345678901234567890123456789012345678901234567890abcde"
+	  "_destination_ra...\": bad transport name "
+	  "\"t23456789012345678901234567890123456789012345678901234567890abcde\" "
+	  "(use [a-z0-9][a-z0-9_-]*, at most 64 bytes)\n" },
+	{ HOST "slow_destination_concurrency_limit = x\n",
+	  "@:2: slow_destination_concurrency_limit: bad number \"x\" "
+	  "(use a non-negative decimal number)\n" },
+	{ HOST "relay_destination_recipient_limit = -1\n",
+	  "@:2: relay_destination_recipient_limit: bad number \"-1\" "
+	  "(use a non-negative decimal number)\n" },
+	{ HOST "smtp_destination_rate_delay = 1ms\n",
+	  "@:2: smtp_destination_rate_delay: bad time \"1ms\" "
+	  "(use a number with an optional s, m, h, d or w suffix)\n" },
+	{ HOST "smtp_destination_rate_delay = 5x\nsmtp_destination_rate_delay = 5y\n",
+	  "@:3: smtp_destination_rate_delay: bad time \"5y\" "
+	  "(use a number with an optional s, m, h, d or w suffix)\n" },
+	{ HOST "slow_destination_rate_delay = ${mail_name\n",
+	  "@:2: parameter slow_destination_rate_delay: unterminated ${ or $( in value\n" },
+	{ HOST "submission_default_destination_rate_delay = 1s\n",
+	  "@:2: \"submission_default_destination_rate_delay\": default_destination_rate_delay "
+	  "cannot be set per listener\n" },
+	/* names that start with a digit are names like any other */
+	{ HOST "2bounce_notice_recipent = x\n",
+	  "@:2: unknown parameter \"2bounce_notice_recipent\" "
+	  "(did you mean \"2bounce_notice_recipient\"?)\n" },
+	/* notify_classes */
+	{ HOST "notify_classes = resource, bogus, Softwre\n",
+	  "@:2: notify_classes: bad item \"bogus\" (choose from: bounce, 2bounce, data, delay, "
+	  "policy, protocol, resource, software)\n"
+	  "@:2: notify_classes: bad item \"Softwre\" (choose from: bounce, 2bounce, data, delay, "
+	  "policy, protocol, resource, software)\n" },
+	/* destination_rate_limits: each bad item, then each duplicate */
+	{ HOST "destination_rate_limits = example.org\n",
+	  "@:2: destination_rate_limits: bad rate limit \"example.org\" (use DOMAIN=RATE)\n" },
+	{ HOST "destination_rate_limits = example.org = 1s\n",
+	  "@:2: destination_rate_limits: bad rate limit \"example.org\" (use DOMAIN=RATE)\n"
+	  "@:2: destination_rate_limits: bad rate limit \"=\" "
+	  "(DOMAIN must be a domain name, or .domain for its subdomains)\n"
+	  "@:2: destination_rate_limits: bad rate limit \"1s\" (use DOMAIN=RATE)\n" },
+	{ HOST "destination_rate_limits = =1s .=1s a..b=1s a.b.=1s ex!ample.org=1s ..a=1s\n",
+	  "@:2: destination_rate_limits: bad rate limit \"=1s\" "
+	  "(DOMAIN must be a domain name, or .domain for its subdomains)\n"
+	  "@:2: destination_rate_limits: bad rate limit \".=1s\" "
+	  "(DOMAIN must be a domain name, or .domain for its subdomains)\n"
+	  "@:2: destination_rate_limits: bad rate limit \"a..b=1s\" "
+	  "(DOMAIN must be a domain name, or .domain for its subdomains)\n"
+	  "@:2: destination_rate_limits: bad rate limit \"a.b.=1s\" "
+	  "(DOMAIN must be a domain name, or .domain for its subdomains)\n"
+	  "@:2: destination_rate_limits: bad rate limit \"ex!ample.org=1s\" "
+	  "(DOMAIN must be a domain name, or .domain for its subdomains)\n"
+	  "@:2: destination_rate_limits: bad rate limit \"..a=1s\" "
+	  "(DOMAIN must be a domain name, or .domain for its subdomains)\n" },
+	{ HOST "destination_rate_limits = "
+	  "a234567890123456789012345678901234567890123456789012345678901234.org=1s\n",
+	  "@:2: destination_rate_limits: bad rate limit "
+	  "\"a234567890123456789012345678901234567890123456789012345678901234.org=1s\" "
+	  "(DOMAIN must be a domain name, or .domain for its subdomains)\n" },
+	{ HOST "destination_rate_limits = a=1 b= c=1x d=1.5s e=0/m f=20/y g=20/ h=/m i=20/min "
+	  "j=-1s k=1/m/s l=2s=3s m=ms n=1 s\n",
+	  "@:2: destination_rate_limits: bad rate limit \"b=\" (RATE must be a delay "
+	  "(500ms, 2s, 1m) or N/s, N/m, N/h, N/d with N >= 1)\n"
+	  "@:2: destination_rate_limits: bad rate limit \"c=1x\" (RATE must be a delay "
+	  "(500ms, 2s, 1m) or N/s, N/m, N/h, N/d with N >= 1)\n"
+	  "@:2: destination_rate_limits: bad rate limit \"d=1.5s\" (RATE must be a delay "
+	  "(500ms, 2s, 1m) or N/s, N/m, N/h, N/d with N >= 1)\n"
+	  "@:2: destination_rate_limits: bad rate limit \"e=0/m\" (RATE must be a delay "
+	  "(500ms, 2s, 1m) or N/s, N/m, N/h, N/d with N >= 1)\n"
+	  "@:2: destination_rate_limits: bad rate limit \"f=20/y\" (RATE must be a delay "
+	  "(500ms, 2s, 1m) or N/s, N/m, N/h, N/d with N >= 1)\n"
+	  "@:2: destination_rate_limits: bad rate limit \"g=20/\" (RATE must be a delay "
+	  "(500ms, 2s, 1m) or N/s, N/m, N/h, N/d with N >= 1)\n"
+	  "@:2: destination_rate_limits: bad rate limit \"h=/m\" (RATE must be a delay "
+	  "(500ms, 2s, 1m) or N/s, N/m, N/h, N/d with N >= 1)\n"
+	  "@:2: destination_rate_limits: bad rate limit \"i=20/min\" (RATE must be a delay "
+	  "(500ms, 2s, 1m) or N/s, N/m, N/h, N/d with N >= 1)\n"
+	  "@:2: destination_rate_limits: bad rate limit \"j=-1s\" (RATE must be a delay "
+	  "(500ms, 2s, 1m) or N/s, N/m, N/h, N/d with N >= 1)\n"
+	  "@:2: destination_rate_limits: bad rate limit \"k=1/m/s\" (RATE must be a delay "
+	  "(500ms, 2s, 1m) or N/s, N/m, N/h, N/d with N >= 1)\n"
+	  "@:2: destination_rate_limits: bad rate limit \"l=2s=3s\" (RATE must be a delay "
+	  "(500ms, 2s, 1m) or N/s, N/m, N/h, N/d with N >= 1)\n"
+	  "@:2: destination_rate_limits: bad rate limit \"m=ms\" (RATE must be a delay "
+	  "(500ms, 2s, 1m) or N/s, N/m, N/h, N/d with N >= 1)\n"
+	  "@:2: destination_rate_limits: bad rate limit \"s\" (use DOMAIN=RATE)\n" },
+	{ HOST "destination_rate_limits = x=9223372036854775807s y=99999999999999999999/s "
+	  "z=9223372036854775808ms\n",
+	  "@:2: destination_rate_limits: bad rate limit \"x=9223372036854775807s\" (too large)\n"
+	  "@:2: destination_rate_limits: bad rate limit \"y=99999999999999999999/s\" "
+	  "(too large)\n"
+	  "@:2: destination_rate_limits: bad rate limit \"z=9223372036854775808ms\" "
+	  "(too large)\n" },
+	{ HOST "destination_rate_limits = a.org=1s b.org=2s A.ORG=3s .a.org=4s bad .a.org=5s\n",
+	  "@:2: destination_rate_limits: bad rate limit \"bad\" (use DOMAIN=RATE)\n"
+	  "@:2: destination_rate_limits: bad rate limit \"A.ORG=3s\" (a.org given twice)\n"
+	  "@:2: destination_rate_limits: bad rate limit \".a.org=5s\" (.a.org given twice)\n" },
 	/* every problem, in order: file pass, then values in table order */
 	{ HOST "foo bar\nmyhostnme = x\nsmtpd_timeout = 5x\nmessage_size_limit = 10q\n"
 	  "submission_queue_directory = /x\n",
@@ -593,6 +817,165 @@ START_TEST(test_errors)
 	free(path);
 	buf_free(&errors);
 	buf_free(&expected);
+}
+END_TEST
+
+/* ---- transport overrides: config_tint(), config_ttime() ---- */
+
+struct transport_case {
+	const char *text;
+	const char *transport;	/* NULL: no transport */
+	enum config_param param;
+	const char *expected;
+};
+
+#define TRANSPORTS \
+	HOST "a_destination_concurrency_limit = 1\nb_destination_concurrency_limit = 2\n" \
+	"a_destination_rate_delay = 3m\nb_destination_recipient_limit = 4\n" \
+	"default_destination_recipient_limit = 7\n"
+
+static const struct transport_case transport_cases[] = {
+	{ HOST "slow_destination_concurrency_limit = 2\n", "slow",
+	  P_DEFAULT_DESTINATION_CONCURRENCY_LIMIT, "2" },
+	{ HOST "smtp_destination_rate_delay = 1s\n", "smtp",
+	  P_DEFAULT_DESTINATION_RATE_DELAY, "1" },
+	{ HOST "smtp_destination_rate_delay = 2m\n", "smtp", P_DEFAULT_DESTINATION_RATE_DELAY,
+	  "120" },
+	{ HOST "relay_destination_recipient_limit = 10\n", "relay",
+	  P_DEFAULT_DESTINATION_RECIPIENT_LIMIT, "10" },
+	/* no override for that transport, or none asked for: the global */
+	{ HOST "slow_destination_concurrency_limit = 2\n", "fast",
+	  P_DEFAULT_DESTINATION_CONCURRENCY_LIMIT, "20" },
+	{ HOST "slow_destination_concurrency_limit = 2\n", NULL,
+	  P_DEFAULT_DESTINATION_CONCURRENCY_LIMIT, "20" },
+	{ HOST "slow_destination_concurrency_limit = 2\n", "slo",
+	  P_DEFAULT_DESTINATION_CONCURRENCY_LIMIT, "20" },
+	{ HOST "slow_destination_concurrency_limit = 2\n", "slow2",
+	  P_DEFAULT_DESTINATION_CONCURRENCY_LIMIT, "20" },
+	{ HOST "slow_destination_concurrency_limit = 2\n", "SLOW",
+	  P_DEFAULT_DESTINATION_CONCURRENCY_LIMIT, "20" },
+	{ HOST "slow_destination_concurrency_limit = 2\n", "slow",
+	  P_DEFAULT_DESTINATION_RECIPIENT_LIMIT, "50" },
+	{ HOST, "smtp", P_DEFAULT_DESTINATION_RATE_DELAY, "0" },
+	{ HOST "default_destination_rate_delay = 5s\nrelay_destination_rate_delay = 1s\n", "smtp",
+	  P_DEFAULT_DESTINATION_RATE_DELAY, "5" },
+	/* several transports and parameters */
+	{ TRANSPORTS, "a", P_DEFAULT_DESTINATION_CONCURRENCY_LIMIT, "1" },
+	{ TRANSPORTS, "b", P_DEFAULT_DESTINATION_CONCURRENCY_LIMIT, "2" },
+	{ TRANSPORTS, "a", P_DEFAULT_DESTINATION_RATE_DELAY, "180" },
+	{ TRANSPORTS, "b", P_DEFAULT_DESTINATION_RATE_DELAY, "0" },
+	{ TRANSPORTS, "a", P_DEFAULT_DESTINATION_RECIPIENT_LIMIT, "7" },
+	{ TRANSPORTS, "b", P_DEFAULT_DESTINATION_RECIPIENT_LIMIT, "4" },
+	{ TRANSPORTS, "c", P_DEFAULT_DESTINATION_RECIPIENT_LIMIT, "7" },
+	/* the last setting wins; $expansion works */
+	{ HOST "slow_destination_concurrency_limit = 2\nslow_destination_concurrency_limit = 3\n",
+	  "slow", P_DEFAULT_DESTINATION_CONCURRENCY_LIMIT, "3" },
+	{ HOST "slow_destination_concurrency_limit = x\nslow_destination_concurrency_limit = 3\n",
+	  "slow", P_DEFAULT_DESTINATION_CONCURRENCY_LIMIT, "3" },
+	{ HOST "default_destination_concurrency_limit = 4\n"
+	  "slow_destination_concurrency_limit = $default_destination_concurrency_limit\n",
+	  "slow", P_DEFAULT_DESTINATION_CONCURRENCY_LIMIT, "4" },
+	/* transport names: digits first, '_' and '-' inside */
+	{ HOST "my_relay-2_destination_rate_delay = 3\n", "my_relay-2",
+	  P_DEFAULT_DESTINATION_RATE_DELAY, "3" },
+	{ HOST "2relay_destination_concurrency_limit = 1\n", "2relay",
+	  P_DEFAULT_DESTINATION_CONCURRENCY_LIMIT, "1" },
+	{ HOST "t23456789012345678901234567890123456789012345678901234567890abcd"
+	  "_destination_rate_delay = 1\n",
+	  "t23456789012345678901234567890123456789012345678901234567890abcd",
+	  P_DEFAULT_DESTINATION_RATE_DELAY, "1" },
+	/* transports named like listeners are transports (NAME is no parameter) */
+	{ HOST "submission_destination_concurrency_limit = 5\n", "submission",
+	  P_DEFAULT_DESTINATION_CONCURRENCY_LIMIT, "5" },
+	{ HOST "smtps_destination_rate_delay = 9\n", "smtps",
+	  P_DEFAULT_DESTINATION_RATE_DELAY, "9" },
+	/* parameters that have no transport overrides give the global */
+	{ HOST "smtpd_recipient_limit = 9\n", "smtp", P_SMTPD_RECIPIENT_LIMIT, "9" },
+	{ HOST, "smtp", P_SMTPD_TIMEOUT, "300" },
+	{ HOST, "smtp", P_BOUNCE_SIZE_LIMIT, "50000" },
+};
+
+START_TEST(test_transports)
+{
+	const struct transport_case *c = &transport_cases[_i];
+	struct buf errors, out;
+	struct config *cfg;
+
+	buf_init(&errors, TEST_ERRORS_MAX);
+	buf_init(&out, TEST_RENDER_MAX);
+	cfg = test_load(c->text, &errors, NULL);
+	ck_assert_msg(cfg != NULL, "row %d: load failed: %s", _i, buf_cstr(&errors));
+	if (config_param_type(c->param) == CONFIG_TIME)
+		buf_append_printf(&out, "%lld",
+		    (long long)config_ttime(cfg, c->transport, c->param));
+	else
+		buf_append_printf(&out, "%llu",
+		    (unsigned long long)config_tint(cfg, c->transport, c->param));
+	ck_assert_msg(strcmp(buf_cstr(&out), c->expected) == 0,
+	    "row %d: %s for %s = \"%s\", expected \"%s\"", _i, config_param_name(c->param),
+	    c->transport ? c->transport : "(none)", buf_cstr(&out), c->expected);
+	config_free(cfg);
+	buf_free(&errors);
+	buf_free(&out);
+}
+END_TEST
+
+/* ---- config_rate_lookup ---- */
+
+#define RATES "destination_rate_limits = example.org=1s .example.org=2s .b.example.org=3s\n" \
+	"  c.b.example.org=4s EXAMPLE.NET=6s\n"
+
+static const struct {
+	const char *text;
+	const char *domain;
+	bool found;
+	uint64_t delay_ms;
+} lookup_cases[] = {
+	/* exact before parent */
+	{ HOST RATES, "example.org", true, 1000 },
+	{ HOST RATES, "EXAMPLE.Org", true, 1000 },
+	{ HOST RATES, "example.org.", true, 1000 },
+	{ HOST RATES, "c.b.example.org", true, 4000 },
+	{ HOST RATES, "example.net", true, 6000 },
+	{ HOST RATES, "Example.NET", true, 6000 },
+	/* the closest .parent */
+	{ HOST RATES, "a.example.org", true, 2000 },
+	{ HOST RATES, "A.Example.ORG", true, 2000 },
+	{ HOST RATES, "x.y.z.example.org", true, 2000 },
+	{ HOST RATES, "x.b.example.org", true, 3000 },
+	{ HOST RATES, "x.B.Example.org.", true, 3000 },
+	{ HOST RATES, "b.example.org", true, 2000 },
+	{ HOST RATES, "d.c.b.example.org", true, 3000 },
+	/* no match: .parent is not the parent itself, labels match whole */
+	{ HOST RATES, "a.example.net", false, 0 },
+	{ HOST RATES, "xexample.org", false, 0 },
+	{ HOST RATES, "example.com", false, 0 },
+	{ HOST RATES, "org", false, 0 },
+	{ HOST RATES, "example.org..", false, 0 },
+	{ HOST RATES, "", false, 0 },
+	{ HOST RATES, ".", false, 0 },
+	{ HOST "destination_rate_limits = .org=5s\n", "xexample.org", true, 5000 },
+	{ HOST "destination_rate_limits = example.org=0\n", "example.org", true, 0 },
+	{ HOST "destination_rate_limits = example.org=0\n", "a.example.org", false, 0 },
+	{ HOST, "example.org", false, 0 },
+};
+
+START_TEST(test_rate_lookup)
+{
+	struct buf errors;
+	struct config *cfg;
+	uint64_t ms = 12345;
+	bool found;
+
+	buf_init(&errors, TEST_ERRORS_MAX);
+	cfg = test_load(lookup_cases[_i].text, &errors, NULL);
+	ck_assert_msg(cfg != NULL, "row %d: %s", _i, buf_cstr(&errors));
+	found = config_rate_lookup(cfg, lookup_cases[_i].domain, &ms);
+	ck_assert_msg(found == lookup_cases[_i].found, "row %d: %s", _i, lookup_cases[_i].domain);
+	/* Not found: delay_ms untouched. */
+	ck_assert_uint_eq(ms, (found ? lookup_cases[_i].delay_ms : 12345));
+	config_free(cfg);
+	buf_free(&errors);
 }
 END_TEST
 
@@ -894,7 +1277,34 @@ static const char dump_input[] =
 	"submission_smtpd_tls_security_level = encrypt\n"
 	"submission_smtpd_recipient_restrictions = permit_sasl_authenticated reject\n"
 	"smtps_smtpd_banner = $$ $myhostname\n"
-	"smtps_smtpd_helo_required = yes\n";
+	"smtps_smtpd_helo_required = yes\n"
+	"notify_classes = Bounce, resource\n"
+	"destination_rate_limits = example.org=2s .Example.NET=20/m\n"
+	"smtp_destination_rate_delay = 1s\n"
+	"slow_destination_rate_delay = $smtpd_timeout\n"
+	"slow_destination_concurrency_limit = 2\n"
+	"relay_destination_recipient_limit = 10\n"
+	"relay_destination_recipient_limit = 11\n";
+
+/* The end of its dump: listener overrides, then transport overrides by
+ * transport and in table order, the last setting of each. */
+static const char dump_tail[] =
+	"\nmail_spool_directory = /var/mail\n"
+	"submission_smtpd_recipient_restrictions = permit_sasl_authenticated reject\n"
+	"submission_smtpd_tls_security_level = encrypt\n"
+	"smtps_smtpd_banner = $$ mail.example.com\n"
+	"smtps_smtpd_helo_required = yes\n"
+	"relay_destination_recipient_limit = 11\n"
+	"slow_destination_concurrency_limit = 2\n"
+	"slow_destination_rate_delay = 2m\n"
+	"smtp_destination_rate_delay = 1s\n";
+
+/* Transports and parameters whose overrides the round trip compares. */
+static const char *const round_trip_transports[] = { "smtp", "slow", "relay", "other" };
+static const enum config_param round_trip_tparams[] = {
+	P_DEFAULT_DESTINATION_CONCURRENCY_LIMIT, P_DEFAULT_DESTINATION_RECIPIENT_LIMIT,
+	P_DEFAULT_DESTINATION_RATE_DELAY,
+};
 
 /* Load, dump, load the dump, dump again: same text and same values. */
 static void
@@ -905,11 +1315,15 @@ test_round_trip(struct config *cfg)
 		P_SMTPD_LISTEN, P_MYNETWORKS, P_MESSAGE_SIZE_LIMIT, P_SMTPD_TIMEOUT,
 		P_QUEUE_DIRECTORY, P_MYHOSTNAME, P_MYDOMAIN, P_SMTPD_BANNER,
 		P_SMTPD_TLS_SECURITY_LEVEL, P_SMTPD_HELO_REQUIRED, P_MAXIMAL_QUEUE_LIFETIME,
+		P_NOTIFY_CLASSES, P_DESTINATION_RATE_LIMITS, P_DEFAULT_DESTINATION_RATE_DELAY,
+		P_DEFAULT_DESTINATION_CONCURRENCY_LIMIT, P_2BOUNCE_NOTICE_RECIPIENT,
 	};
 	static const enum config_listener listeners[] = { G, SMTP, SUB, SMTPS };
 	struct buf dump1, dump2, errors, a, b;
 	struct config *again;
-	size_t i, l;
+	enum config_param tp;
+	const char *tr;
+	size_t i, l, t;
 
 	buf_init(&dump1, TEST_DUMP_MAX);
 	buf_init(&dump2, TEST_DUMP_MAX);
@@ -925,6 +1339,16 @@ test_round_trip(struct config *cfg)
 		for (i = 0; i < NELEM(check); i++)
 			ck_assert_str_eq(test_render(&a, cfg, listeners[l], check[i]),
 			    test_render(&b, again, listeners[l], check[i]));
+	for (t = 0; t < NELEM(round_trip_transports); t++) {
+		for (i = 0; i < NELEM(round_trip_tparams); i++) {
+			tr = round_trip_transports[t];
+			tp = round_trip_tparams[i];
+			if (config_param_type(tp) == CONFIG_TIME)
+				ck_assert_int_eq(config_ttime(cfg, tr, tp), config_ttime(again, tr, tp));
+			else
+				ck_assert_uint_eq(config_tint(cfg, tr, tp), config_tint(again, tr, tp));
+		}
+	}
 	config_free(again);
 	buf_free(&dump1);
 	buf_free(&dump2);
@@ -956,11 +1380,13 @@ START_TEST(test_dump)
 	first_override = strstr(s, "\nsubmission_smtpd_recipient_restrictions = "
 	    "permit_sasl_authenticated reject\n");
 	ck_assert_ptr_nonnull(first_override);
-	ck_assert_ptr_nonnull(strstr(s, "\nmail_spool_directory = /var/mail\n"
-	    "submission_smtpd_recipient_restrictions = permit_sasl_authenticated reject\n"
-	    "submission_smtpd_tls_security_level = encrypt\n"
-	    "smtps_smtpd_banner = $$ mail.example.com\n"
-	    "smtps_smtpd_helo_required = yes\n"));
+	ck_assert_ptr_nonnull(strstr(s, "\nnotify_classes = Bounce, resource\n"));
+	ck_assert_ptr_nonnull(strstr(s,
+	    "\ndestination_rate_limits = example.org=2s .Example.NET=20/m\n"));
+	ck_assert_ptr_nonnull(strstr(s, "\ndefault_destination_rate_delay = 0s\n"));
+	ck_assert_ptr_nonnull(strstr(s, "\n2bounce_notice_recipient = postmaster\n"));
+	ck_assert_uint_ge(buf_len(&dump), strlen(dump_tail));
+	ck_assert_str_eq(s + buf_len(&dump) - strlen(dump_tail), dump_tail);
 	ck_assert_int_eq(s[buf_len(&dump) - 1], '\n');
 	test_round_trip(cfg);
 	config_free(cfg);
@@ -1014,6 +1440,7 @@ START_TEST(test_fixture)
 	const char *slash = strrchr(__FILE__, '/');
 	struct buf errors, out;
 	struct config *cfg;
+	uint64_t ms = 0;
 
 	ck_assert_ptr_nonnull(slash);
 	snprintf(path, sizeof(path), "%.*s/../fixtures/config/example.conf",
@@ -1038,6 +1465,19 @@ START_TEST(test_fixture)
 	ck_assert_uint_eq(config_int(cfg, P_MESSAGE_SIZE_LIMIT), 50 * 1024 * 1024);
 	ck_assert_int_eq(config_time(cfg, P_DELAY_WARNING_TIME), 4 * 3600);
 	ck_assert_int_eq(config_time(cfg, P_MAXIMAL_QUEUE_LIFETIME), 3 * 86400);
+	ck_assert_int_eq(config_time(cfg, P_QUEUE_RUN_DELAY), 300);
+	ck_assert_uint_eq(config_int(cfg, P_DEFAULT_PROCESS_LIMIT), 50);
+	ck_assert_str_eq(test_render(&out, cfg, G, P_DESTINATION_RATE_LIMITS),
+	    "gmail.com=3000 .example.net=2000");
+	ck_assert(config_rate_lookup(cfg, "mx.Example.NET", &ms));
+	ck_assert_uint_eq(ms, 2000);
+	ck_assert_str_eq(test_render(&out, cfg, G, P_NOTIFY_CLASSES), "resource|software|2bounce");
+	ck_assert_str_eq(config_str(cfg, P_2BOUNCE_NOTICE_RECIPIENT), "hostmaster");
+	ck_assert_uint_eq(config_tint(cfg, "slow", P_DEFAULT_DESTINATION_CONCURRENCY_LIMIT), 2);
+	ck_assert_uint_eq(config_tint(cfg, "smtp", P_DEFAULT_DESTINATION_CONCURRENCY_LIMIT), 20);
+	ck_assert_uint_eq(config_tint(cfg, "slow", P_DEFAULT_DESTINATION_RECIPIENT_LIMIT), 100);
+	ck_assert_int_eq(config_ttime(cfg, "slow", P_DEFAULT_DESTINATION_RATE_DELAY), 1);
+	ck_assert_int_eq(config_ttime(cfg, "smtp", P_DEFAULT_DESTINATION_RATE_DELAY), 0);
 	test_round_trip(cfg);
 	config_free(cfg);
 	buf_free(&errors);
@@ -1102,18 +1542,23 @@ END_TEST
 
 START_TEST(test_table)
 {
-	size_t i;
+	size_t i, j;
 
 	ck_assert_str_eq(config_param_name(P_MYHOSTNAME), "myhostname");
 	ck_assert_int_eq(config_param_type(P_MYNETWORKS), CONFIG_NETWORKS);
+	ck_assert_int_eq(config_param_type(P_DESTINATION_RATE_LIMITS), CONFIG_RATES);
+	ck_assert_str_eq(config_param_name(P_2BOUNCE_NOTICE_RECIPIENT), "2bounce_notice_recipient");
 	ck_assert_ptr_nonnull(strstr(config_param_doc(P_QUEUE_DIRECTORY), "spool"));
 	ck_assert_str_eq(config_listener_name(CONFIG_LISTENER_SMTP), "smtp");
 	ck_assert_str_eq(config_listener_name(CONFIG_LISTENER_SUBMISSION), "submission");
 	ck_assert_str_eq(config_listener_name(CONFIG_LISTENER_SMTPS), "smtps");
-	/* Every parameter has a name and a doc line. */
+	/* Every parameter has a name, unique, and a doc line. */
 	for (i = 0; i < CONFIG_PARAM_COUNT; i++) {
 		ck_assert_ptr_nonnull(config_param_name((enum config_param)i));
 		ck_assert_ptr_nonnull(config_param_doc((enum config_param)i));
+		for (j = i + 1; j < CONFIG_PARAM_COUNT; j++)
+			ck_assert_str_ne(config_param_name((enum config_param)i),
+			    config_param_name((enum config_param)j));
 	}
 }
 END_TEST
@@ -1175,10 +1620,44 @@ misuse_bad_param(const struct config *c)
 	config_str(c, CONFIG_PARAM_COUNT);
 }
 
+static void
+misuse_rates_on_list(const struct config *c)
+{
+	size_t n;
+
+	config_rates(c, P_NOTIFY_CLASSES, &n);
+}
+
+static void
+misuse_list_on_rates(const struct config *c)
+{
+	config_list(c, P_DESTINATION_RATE_LIMITS);
+}
+
+static void
+misuse_tint_on_time(const struct config *c)
+{
+	config_tint(c, "smtp", P_DEFAULT_DESTINATION_RATE_DELAY);
+}
+
+static void
+misuse_ttime_on_int(const struct config *c)
+{
+	config_ttime(c, NULL, P_DEFAULT_DESTINATION_CONCURRENCY_LIMIT);
+}
+
+static void
+misuse_tint_bad_param(const struct config *c)
+{
+	config_tint(c, "smtp", CONFIG_PARAM_COUNT);
+}
+
 static void (*const misuse_cases[])(const struct config *) = {
 	misuse_bool_on_str, misuse_str_on_time, misuse_int_on_time, misuse_time_on_size,
 	misuse_list_on_networks, misuse_str_on_list, misuse_networks_on_list,
 	misuse_listen_on_networks, misuse_bad_listener, misuse_bad_param,
+	misuse_rates_on_list, misuse_list_on_rates, misuse_tint_on_time, misuse_ttime_on_int,
+	misuse_tint_bad_param,
 };
 
 START_TEST(test_misuse_panics)
@@ -1200,6 +1679,8 @@ config_suite(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_loop_test(tc, test_values, 0, (int)NELEM(value_cases));
 	tcase_add_loop_test(tc, test_errors, 0, (int)NELEM(error_cases));
+	tcase_add_loop_test(tc, test_transports, 0, (int)NELEM(transport_cases));
+	tcase_add_loop_test(tc, test_rate_lookup, 0, (int)NELEM(lookup_cases));
 	tcase_add_test(tc, test_long_lines);
 	tcase_add_test(tc, test_nul_byte);
 	tcase_add_test(tc, test_unreadable);

@@ -1,0 +1,99 @@
+/*
+ * qmgr_client: one command to qmgr, synchronously (qmgr_client.h).
+ */
+#include "queue/qmgr_client.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <sysexits.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/buf.h"
+#include "common/fconn.h"
+#include "common/frame.h"
+
+static int64_t
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int
+qmgr_client_command(const char *queue_directory, const struct qmgr_command *cmd,
+                    struct qmgr_reply *rep, int timeout_ms, char *err, size_t errsz)
+{
+	char path[600];
+	struct buf out, in;
+	int fd, rc = EX_UNAVAILABLE;
+	int64_t deadline = mono_ms() + timeout_ms;
+
+	if ((size_t)snprintf(path, sizeof(path), "%s/private/qmgr", queue_directory) >= sizeof(path)) {
+		snprintf(err, errsz, "queue_directory too long");
+		return EX_CONFIG;
+	}
+	fd = fconn_connect_unix(path);
+	if (fd < 0) {
+		int e = errno;
+
+		snprintf(err, errsz, "cannot reach the queue manager at %s: %s%s", path, strerror(e),
+		         e == ENOENT || e == ECONNREFUSED ? " (is ternd running?)" : "");
+		return e == EACCES || e == EPERM ? EX_NOPERM : EX_UNAVAILABLE;
+	}
+	buf_init(&out, FRAME_PAYLOAD_MAX + FRAME_HEADER_SIZE);
+	buf_init(&in, 64 * 1024);
+	if (qmgr_command_encode(cmd, &out) < 0) {
+		snprintf(err, errsz, "command too large");
+		rc = EX_USAGE;
+		goto out;
+	}
+	if (frame_write_all(fd, &out, timeout_ms) < 0) {
+		snprintf(err, errsz, "cannot send the command: %s", strerror(errno));
+		goto out;
+	}
+	for (;;) {
+		struct frame_reader r;
+		struct pollfd p = { fd, POLLIN, 0 };
+		size_t flen;
+		int64_t left = deadline - mono_ms();
+		ssize_t n;
+
+		switch (frame_parse(buf_data(&in), buf_len(&in), &r, &flen)) {
+		case FRAME_OK:
+			if (r.type != FRAME_QMGR_REPLY || qmgr_reply_decode(&r, rep, err, errsz) < 0) {
+				if (r.type != FRAME_QMGR_REPLY)
+					snprintf(err, errsz, "unexpected frame %d from qmgr", (int)r.type);
+				rc = EX_PROTOCOL;
+			} else {
+				rc = 0;
+			}
+			goto out;
+		case FRAME_BAD:
+			snprintf(err, errsz, "malformed reply from qmgr");
+			rc = EX_PROTOCOL;
+			goto out;
+		case FRAME_NEED_MORE:
+			break;
+		}
+		if (left <= 0 || poll(&p, 1, (int)left) <= 0) {
+			snprintf(err, errsz, "no answer from the queue manager in %d s", timeout_ms / 1000);
+			goto out;
+		}
+		n = buf_read_fd(&in, fd, 16384);
+		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+			snprintf(err, errsz, "the queue manager closed the connection%s%s",
+			         n < 0 ? ": " : "", n < 0 ? strerror(errno) : "");
+			goto out;
+		}
+	}
+out:
+	buf_free(&out);
+	buf_free(&in);
+	close(fd);
+	return rc;
+}

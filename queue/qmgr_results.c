@@ -1,0 +1,827 @@
+/*
+ * qmgr_results: what delivery results do, in the order that keeps mail
+ * safe (doc/qmgr.md, "Crash safety"):
+ *
+ *   1. decide each recipient's new state (retry rules or Postfix backoff,
+ *      retry records updated once per key per batch);
+ *   2. write and commit the DSNs (bounces, delay warnings, success
+ *      notices) as new messages: a crash after this and before 3 sends a
+ *      second DSN at worst, never none;
+ *   3. commit every state change of the batch in one LMDB transaction,
+ *      removing finished messages in the same transaction;
+ *   4. only then change the schedule, log, and end the jobs.
+ *
+ * Results of many jobs that arrive together share steps 2-4 (one commit).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "queue/bounce.h"
+#include "queue/qmgr_impl.h"
+
+/* ---- collecting ---- */
+
+static void
+flush_soon(struct qmgr *q)
+{
+	if (!evloop_timer_active(&q->flush_timer))
+		evloop_timer_start(q->loop, &q->flush_timer, 0);
+}
+
+void
+qmgr_outcome_add(struct qmgr *q, struct sched_msg *m, uint32_t idx, struct sched_dest *d,
+                 enum qmgr_outcome_kind kind, const struct agent_result *res, bool ours)
+{
+	struct qmgr_outcome *o = calloc(1, sizeof(*o));
+
+	if (o == NULL)
+		fatal("out of memory");
+	o->msg = m;
+	o->idx = idx;
+	o->dest = d;
+	o->kind = kind;
+	o->res = *res;
+	o->ours = ours;
+	*q->outcomes_tail = o;
+	q->outcomes_tail = &o->next;
+	q->noutcomes++;
+	flush_soon(q);
+}
+
+static void
+push_ptr(void ***arr, size_t *n, size_t *cap, void *p)
+{
+	if (*n == *cap) {
+		*cap = *cap ? *cap * 2 : 16;
+		*arr = realloc(*arr, *cap * sizeof(**arr));
+		if (*arr == NULL)
+			fatal("out of memory");
+	}
+	(*arr)[(*n)++] = p;
+}
+
+void
+qmgr_job_finished(struct qmgr *q, struct sched_job *job)
+{
+	push_ptr((void ***)&q->finished, &q->nfinished, &q->finished_cap, job);
+	flush_soon(q);
+}
+
+void
+qmgr_warn_add(struct qmgr *q, struct sched_msg *m)
+{
+	for (size_t i = 0; i < q->nwarn; i++)
+		if (q->warn[i] == m)
+			return;
+	push_ptr((void ***)&q->warn, &q->nwarn, &q->warn_cap, m);
+	flush_soon(q);
+}
+
+/* ---- the batch being flushed ---- */
+
+/* Envelopes of the messages a batch touches: the active copy, or one
+ * loaded for the batch (a recipient handed back by a suspended
+ * destination may belong to a message that went idle since). */
+struct flush_env {
+	struct sched_msg *msg;
+	struct envelope *env;	/* NULL: unreadable */
+	bool owned;
+	uint32_t finals;	/* recipients that become final in this batch */
+	bool remove;		/* every recipient is final: remove the message */
+	bool expired_logged;
+};
+
+/* One retry key decided in this batch (host keys are shared). */
+struct flush_key {
+	char key[QSTORE_KEY_MAX + 1];
+	struct retry_record rec;
+	struct retry_decision dec;
+};
+
+struct flush {
+	struct qmgr *q;
+	int64_t now_ms, now;	/* now in ms and in seconds */
+	struct flush_env *envs;
+	size_t nenvs, envs_cap;
+	struct flush_key *keys;
+	size_t nkeys, keys_cap;
+	struct qstore_batch batch;
+	char (*dsn_ids)[SPOOL_ID_SIZE];	/* DSNs written: load them after the commit */
+	size_t ndsn, dsn_cap;
+};
+
+/* Per outcome, what was decided. */
+struct decided {
+	struct qstore_rcpt rec;
+	bool final;
+	int64_t next_attempt_ms;
+	enum bounce_action dsn;	/* what DSN the recipient is in, if any */
+	bool want_dsn;
+	bool expired;
+};
+
+static struct flush_env *
+flush_env(struct flush *f, struct sched_msg *m)
+{
+	struct flush_env *fe;
+	struct qmgr_active *act = m->data;
+	char err[256];
+
+	for (size_t i = 0; i < f->nenvs; i++)
+		if (f->envs[i].msg == m)
+			return &f->envs[i];
+	if (f->nenvs == f->envs_cap) {
+		f->envs_cap = f->envs_cap ? f->envs_cap * 2 : 16;
+		f->envs = realloc(f->envs, f->envs_cap * sizeof(*f->envs));
+		if (f->envs == NULL)
+			fatal("out of memory");
+	}
+	fe = &f->envs[f->nenvs++];
+	memset(fe, 0, sizeof(*fe));
+	fe->msg = m;
+	if (act != NULL && act->loaded) {
+		/* Copied: the active one goes when the message goes idle in step 4. */
+		fe->env = malloc(sizeof(*fe->env));
+		if (fe->env == NULL)
+			fatal("out of memory");
+		envelope_init(fe->env);
+		envelope_copy(fe->env, &act->env);
+		fe->owned = true;
+		return fe;
+	}
+	fe->env = malloc(sizeof(*fe->env));
+	if (fe->env == NULL)
+		fatal("out of memory");
+	envelope_init(fe->env);
+	fe->owned = true;
+	if (spool_envelope_get(f->q->spool, m->id, fe->env, err, sizeof(err)) != SPOOL_OK) {
+		log_error("%s: cannot read the envelope: %s", m->id, err);
+		envelope_free(fe->env);
+		free(fe->env);
+		fe->env = NULL;
+		fe->owned = false;
+	}
+	return fe;
+}
+
+static struct flush_key *
+flush_key(struct flush *f, const char *key, bool *fresh)
+{
+	struct flush_key *k;
+	char err[200];
+
+	for (size_t i = 0; i < f->nkeys; i++)
+		if (strcmp(f->keys[i].key, key) == 0) {
+			*fresh = false;
+			return &f->keys[i];
+		}
+	if (f->nkeys == f->keys_cap) {
+		f->keys_cap = f->keys_cap ? f->keys_cap * 2 : 16;
+		f->keys = realloc(f->keys, f->keys_cap * sizeof(*f->keys));
+		if (f->keys == NULL)
+			fatal("out of memory");
+	}
+	k = &f->keys[f->nkeys++];
+	memset(k, 0, sizeof(*k));
+	snprintf(k->key, sizeof(k->key), "%s", key);
+	if (qstore_retry_get(f->q->qs, key, &k->rec, err, sizeof(err)) != SPOOL_OK)
+		memset(&k->rec, 0, sizeof(k->rec));
+	*fresh = true;
+	return k;
+}
+
+static const char *
+addr_domain(const char *addr)
+{
+	const char *at = strrchr(addr, '@');
+
+	return at != NULL ? at + 1 : "";
+}
+
+/* The retry key of a destination: Exim keys host records by host; qmgr
+ * sees destinations (the agent resolves hosts), so its record is the
+ * destination's. */
+static void
+dest_key(const struct sched_dest *d, char *key, size_t keysz)
+{
+	snprintf(key, keysz, "T:%s:%s", d->transport->name, d->nexthop);
+}
+
+/* The last error of a suspended destination, for "delivery temporarily
+ * suspended: ..." (kept in dest->data). */
+static void
+dest_note_error(struct sched_dest *d, const char *text)
+{
+	free(d->data);
+	d->data = text != NULL ? strdup(text) : NULL;
+}
+
+static void
+copy_result(struct qstore_rcpt *rec, const struct agent_result *res)
+{
+	rec->smtp_code = res->smtp_code;
+	/* The stored text is shorter than a result's: cut, never overflow. */
+	snprintf(rec->err_class, sizeof(rec->err_class), "%.*s", (int)sizeof(rec->err_class) - 1,
+	         res->err_class);
+	snprintf(rec->enh, sizeof(rec->enh), "%.*s", (int)sizeof(rec->enh) - 1, res->enh);
+	snprintf(rec->text, sizeof(rec->text), "%.*s", (int)sizeof(rec->text) - 1, res->text);
+	snprintf(rec->relay, sizeof(rec->relay), "%.*s", (int)sizeof(rec->relay) - 1, res->relay);
+}
+
+/* Step 1 for one outcome. */
+static void
+decide(struct flush *f, struct qmgr_outcome *o, struct flush_env *fe, struct decided *dd)
+{
+	struct qmgr *q = f->q;
+	const struct envelope *env = fe->env;
+	const char *addr = env != NULL && o->idx < env->nrcpt ? env->rcpts[o->idx].addr : "";
+	char err[200];
+
+	memset(dd, 0, sizeof(*dd));
+	if (qstore_rcpt_get(q->qs, o->msg->id, o->idx, &dd->rec, err, sizeof(err)) != SPOOL_OK)
+		qstore_rcpt_init(&dd->rec);
+	if (o->kind != QMGR_OUT_SUSPENDED) {
+		dd->rec.attempts++;
+		dd->rec.last_attempt = f->now;
+	}
+	copy_result(&dd->rec, &o->res);
+
+	switch (o->kind) {
+	case QMGR_OUT_DELIVERED: {
+		char key[QSTORE_KEY_MAX + 1];
+
+		dd->rec.state = QSTORE_DELIVERED;
+		dd->final = true;
+		dd->dsn = o->res.relayed ? BOUNCE_ACTION_RELAYED : BOUNCE_ACTION_DELIVERED;
+		/* A success clears the address's record and the destination's. */
+		if (strlen(addr) + 2 <= QSTORE_KEY_MAX) {
+			snprintf(key, sizeof(key), "R:%s", addr);
+			qstore_batch_del_retry(&f->batch, key);
+		}
+		dest_key(o->dest, key, sizeof(key));
+		if (strlen(key) <= QSTORE_KEY_MAX)
+			qstore_batch_del_retry(&f->batch, key);
+		return;
+	}
+	case QMGR_OUT_PERM:
+		dd->rec.state = QSTORE_BOUNCED;
+		dd->final = true;
+		dd->dsn = BOUNCE_ACTION_FAILED;
+		return;
+	case QMGR_OUT_SUSPENDED: {
+		/* Not an attempt: the destination's record (or the message's
+		 * age, under Postfix backoff) says whether to give up. */
+		struct retry_record rec;
+		char key[QSTORE_KEY_MAX + 1];
+		int64_t created = env != NULL ? env->arrival / 1000000 : f->now;
+		bool null_sender = env == NULL || bounce_is_null_sender(env);
+		int64_t life = null_sender ? q->policy.bounce_lifetime : q->policy.queue_lifetime;
+
+		memset(&rec, 0, sizeof(rec));
+		dest_key(o->dest, key, sizeof(key));
+		if (strlen(key) <= QSTORE_KEY_MAX)
+			(void)qstore_retry_get(q->qs, key, &rec, err, sizeof(err));
+		dd->rec.state = QSTORE_DEFERRED;
+		if (dd->rec.first_failure == 0)
+			dd->rec.first_failure = f->now;
+		dd->next_attempt_ms = o->msg->rcpts[o->idx].next_attempt;
+		dd->rec.next_attempt = dd->next_attempt_ms / 1000;
+		if (rec.expired || retry_postfix_expired(f->now, created, life)) {
+			dd->rec.state = QSTORE_EXPIRED;
+			dd->final = true;
+			dd->expired = true;
+			dd->dsn = BOUNCE_ACTION_FAILED;
+		}
+		return;
+	}
+	case QMGR_OUT_TEMP:
+		break;
+	}
+
+	/* A temporary failure: the rules, on the right key. */
+	{
+		struct retry_error e;
+		struct retry_failure rf;
+		struct flush_key *k;
+		char key[QSTORE_KEY_MAX + 1];
+		bool fresh;
+
+		if (o->res.err_class[0] == '\0' || retry_error_parse(o->res.err_class, &e) < 0) {
+			memset(&e, 0, sizeof(e));
+			e.cls = RETRY_CLASS_OTHER;
+			e.mailbox_idle = -1;
+		}
+		memset(&rf, 0, sizeof(rf));
+		rf.err = e;
+		rf.host_error = retry_error_is_host(&e);
+		rf.domain = addr_domain(addr);
+		rf.sender = env != NULL ? env->sender : NULL;
+		rf.message_created = env != NULL ? env->arrival / 1000000 : f->now;
+		if (rf.host_error) {
+			rf.host = o->res.host[0] != '\0' ? o->res.host : o->dest->nexthop;
+			dest_key(o->dest, key, sizeof(key));
+		} else {
+			rf.address = addr;
+			snprintf(key, sizeof(key), "R:%.*s", QSTORE_KEY_MAX - 2, addr);
+		}
+		k = flush_key(f, key, &fresh);
+		if (fresh) {
+			retry_decide(q->rules, &q->policy, &rf, &k->rec, f->now, &k->dec);
+			/* Under the Postfix fallback the record is per message age, so it
+			 * is not worth keeping for addresses; host records suspend the
+			 * destination either way. */
+			if (k->dec.rule != NULL || rf.host_error)
+				qstore_batch_put_retry(&f->batch, key, &k->rec);
+		}
+		if (rf.host_error && !k->dec.bounce) {
+			sched_dest_suspend(q->sched, o->dest, k->dec.next_try * 1000);
+			dest_note_error(o->dest, o->res.text);
+		}
+		if (dd->rec.first_failure == 0)
+			dd->rec.first_failure = f->now;
+		if (k->dec.bounce) {
+			dd->rec.state = QSTORE_EXPIRED;
+			dd->final = true;
+			dd->expired = true;
+			dd->dsn = BOUNCE_ACTION_FAILED;
+		} else {
+			dd->rec.state = QSTORE_DEFERRED;
+			dd->rec.next_attempt = k->dec.next_try;
+			dd->next_attempt_ms = k->dec.next_try * 1000;
+		}
+	}
+}
+
+/* ---- DSNs ---- */
+
+struct spool_sink {
+	struct spool_msg *m;
+};
+
+static int
+spool_sink_write(void *arg, const void *p, size_t n)
+{
+	struct spool_sink *s = arg;
+
+	return spool_msg_write(s->m, p, n) == SPOOL_OK ? 0 : -1;
+}
+
+/* Write one DSN about msg into the spool; its id into new_id. 0 or -1. */
+static int
+dsn_write(struct flush *f, const char *orig_id, const struct envelope *env, enum bounce_kind kind,
+          const struct bounce_rcpt *rcpts, size_t n, char new_id[SPOOL_ID_SIZE])
+{
+	struct qmgr *q = f->q;
+	struct bounce_report rep;
+	struct spool_sink sink;
+	struct envelope out;
+	char path[1024], err[256];
+	int fd, rc;
+
+	memset(&rep, 0, sizeof(rep));
+	rep.kind = kind;
+	rep.myhostname = config_str(q->cfg, P_MYHOSTNAME);
+	rep.mail_name = config_str(q->cfg, P_MAIL_NAME);
+	rep.env = env;
+	rep.queue_id = orig_id;
+	rep.rcpts = rcpts;
+	rep.nrcpt = n;
+	rep.size_limit = config_int(q->cfg, P_BOUNCE_SIZE_LIMIT);
+	rep.now = f->now_ms * 1000;
+	rep.seed = (uint64_t)f->now_ms ^ ((uint64_t)(uintptr_t)env << 7);
+
+	if (spool_msg_path(q->spool, orig_id, path, sizeof(path)) < 0 ||
+	    (fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+		log_error("%s: cannot open the message file for a DSN: %s", orig_id, strerror(errno));
+		return -1;
+	}
+	sink.m = spool_msg_create(q->spool, err, sizeof(err));
+	if (sink.m == NULL) {
+		close(fd);
+		log_error("%s: cannot create a DSN: %s", orig_id, err);
+		return -1;
+	}
+	snprintf(new_id, SPOOL_ID_SIZE, "%s", spool_msg_id(sink.m));
+	rc = bounce_write(&rep, fd, spool_sink_write, &sink, err, sizeof(err));
+	close(fd);
+	if (rc < 0) {
+		log_error("%s: cannot write a DSN: %s", orig_id, err);
+		spool_msg_abort(sink.m);
+		return -1;
+	}
+	envelope_init(&out);
+	bounce_envelope_init(&out, &rep);
+	out.arrival = f->now_ms * 1000;
+	out.size = spool_msg_size(sink.m);
+	envelope_set(&out.proto, "LOCAL");
+	envelope_set(&out.client_name, "localhost");
+	envelope_set(&out.client_addr, "127.0.0.1");
+	envelope_set(&out.listener, "local");
+	if (spool_msg_commit_sync(q->spool, sink.m, &out, err, sizeof(err)) != SPOOL_OK) {
+		log_error("%s: cannot commit a DSN: %s", orig_id, err);
+		envelope_free(&out);
+		return -1;
+	}
+	envelope_free(&out);
+	if (f->ndsn == f->dsn_cap) {
+		f->dsn_cap = f->dsn_cap ? f->dsn_cap * 2 : 8;
+		f->dsn_ids = realloc(f->dsn_ids, f->dsn_cap * sizeof(*f->dsn_ids));
+		if (f->dsn_ids == NULL)
+			fatal("out of memory");
+	}
+	memcpy(f->dsn_ids[f->ndsn++], new_id, SPOOL_ID_SIZE);
+	return 0;
+}
+
+static void
+bounce_rcpt_fill(struct bounce_rcpt *br, const struct envelope *env, uint32_t idx,
+                 const struct qstore_rcpt *rec, enum bounce_action a, char *diag, size_t diagsz,
+                 char *mta, size_t mtasz, const char *status)
+{
+	memset(br, 0, sizeof(*br));
+	br->final_rcpt = env->rcpts[idx].addr;
+	br->orcpt = env->rcpts[idx].orcpt;
+	br->action = a;
+	br->status = status;
+	if (rec->text[0] != '\0') {
+		if (rec->smtp_code > 0)
+			snprintf(diag, diagsz, "smtp; %d %s%s%s", rec->smtp_code, rec->enh,
+			         rec->enh[0] ? " " : "", rec->text);
+		else
+			snprintf(diag, diagsz, "x-tern; %s", rec->text);
+		br->diagnostic = diag;
+	}
+	if (rec->relay[0] != '\0' && strcmp(rec->relay, "none") != 0) {
+		snprintf(mta, mtasz, "dns; %.*s", (int)strcspn(rec->relay, "[:"), rec->relay);
+		br->remote_mta = mta;
+	}
+	br->last_attempt = rec->last_attempt * 1000000;
+}
+
+/* The RFC 3463 status to report, into buf: the one the result carried,
+ * or a default that fits the action; an expired recipient's last
+ * temporary code is made permanent (4.4.1 -> 5.4.1). */
+static const char *
+dsn_status(const struct qstore_rcpt *rec, bool expired, enum bounce_action a, char *buf,
+           size_t bufsz)
+{
+	const char *st;
+
+	if (a == BOUNCE_ACTION_DELIVERED || a == BOUNCE_ACTION_RELAYED)
+		st = rec->enh[0] == '2' ? rec->enh : "2.0.0";
+	else if (a == BOUNCE_ACTION_DELAYED)
+		st = rec->enh[0] == '4' ? rec->enh : "4.0.0";
+	else if (expired && rec->enh[0] == '4') {
+		snprintf(buf, bufsz, "5%s", rec->enh + 1);
+		return buf;
+	} else if (expired)
+		st = "5.4.7";
+	else
+		st = rec->enh[0] == '5' ? rec->enh : "5.0.0";
+	snprintf(buf, bufsz, "%s", st);
+	return buf;
+}
+
+/* ---- the flush ---- */
+
+/* Postfix's delay format: at most two decimals, trailing zeros dropped
+ * (delay_logging_resolution_limit = 2): "0.8", "0.16", "12", "0". */
+static const char *
+fmt_delay(char *dst, size_t dstsz, double secs)
+{
+	size_t n;
+
+	snprintf(dst, dstsz, "%.2f", secs < 0 ? 0 : secs);
+	n = strlen(dst);
+	while (n > 0 && dst[n - 1] == '0')
+		dst[--n] = '\0';
+	if (n > 0 && dst[n - 1] == '.')
+		dst[--n] = '\0';
+	return dst;
+}
+
+static void
+log_outcome(struct flush *f, const struct qmgr_outcome *o, const struct decided *dd,
+            const struct envelope *env)
+{
+	const char *addr = env != NULL && o->idx < env->nrcpt ? env->rcpts[o->idx].addr : "?";
+	double delay = env != NULL ? (double)(f->now_ms * 1000 - env->arrival) / 1e6 : 0;
+	const char *status;
+	char d[32];
+	bool builtin = o->dest->transport->capacity == SCHED_UNLIMITED;
+
+	/* Agents log their own to= lines; qmgr logs what it decided itself. */
+	if (!builtin && !o->ours && !dd->expired)
+		return;
+	if (dd->expired)
+		status = "expired";
+	else
+		status = o->kind == QMGR_OUT_DELIVERED ? "sent"
+		       : o->kind == QMGR_OUT_PERM ? "bounced" : "deferred";
+	fmt_delay(d, sizeof(d), delay);
+	log_info("%s: to=<%s>, relay=%s, delay=%s, delays=%s/0/0/0, dsn=%s, status=%s (%s)",
+	         o->msg->id, addr, o->res.relay[0] ? o->res.relay : "none", d, d,
+	         o->res.enh[0] ? o->res.enh : "4.0.0", status, o->res.text);
+}
+
+static void
+flush_free(struct flush *f)
+{
+	for (size_t i = 0; i < f->nenvs; i++)
+		if (f->envs[i].owned) {
+			envelope_free(f->envs[i].env);
+			free(f->envs[i].env);
+		}
+	free(f->envs);
+	free(f->keys);
+	free(f->dsn_ids);
+	qstore_batch_free(&f->batch);
+}
+
+/* Write the failure / success DSNs of one message; recipients whose DSN
+ * could not be written are turned back into deferrals (decided again
+ * later), never marked bounced without their notice. */
+static void
+message_dsns(struct flush *f, struct flush_env *fe, struct qmgr_outcome **os, struct decided *ds,
+             size_t n)
+{
+	static const enum bounce_kind kinds[] = { BOUNCE_KIND_FAILED, BOUNCE_KIND_DELIVERED };
+	const struct envelope *env = fe->env;
+
+	if (env == NULL)
+		return;
+	for (size_t k = 0; k < 2; k++) {
+		struct bounce_rcpt *brs = calloc(n, sizeof(*brs));
+		char (*diag)[600] = calloc(n, sizeof(*diag));
+		char (*mta)[320] = calloc(n, sizeof(*mta));
+		char (*stat)[QSTORE_ENH_MAX + 2] = calloc(n, sizeof(*stat));
+		size_t nb = 0;
+		bool relayed_only = true;
+		char new_id[SPOOL_ID_SIZE];
+
+		if (brs == NULL || diag == NULL || mta == NULL || stat == NULL)
+			fatal("out of memory");
+		for (size_t i = 0; i < n; i++) {
+			struct decided *dd = &ds[i];
+			bool failed = dd->final && dd->dsn == BOUNCE_ACTION_FAILED;
+			bool success = dd->final && (dd->dsn == BOUNCE_ACTION_DELIVERED ||
+			                             dd->dsn == BOUNCE_ACTION_RELAYED);
+
+			if (os[i]->msg != fe->msg || (k == 0 ? !failed : !success))
+				continue;
+			if (os[i]->idx >= env->nrcpt)
+				continue;
+			if (!bounce_wanted(env, os[i]->idx, dd->dsn)) {
+				if (failed && bounce_is_null_sender(env))
+					log_info("%s: to=<%s>: undeliverable notification discarded "
+					         "(null sender)", fe->msg->id, env->rcpts[os[i]->idx].addr);
+				continue;
+			}
+			dd->want_dsn = true;
+			if (dd->dsn != BOUNCE_ACTION_RELAYED)
+				relayed_only = false;
+			bounce_rcpt_fill(&brs[nb], env, os[i]->idx, &dd->rec, dd->dsn, diag[nb],
+			                 sizeof(diag[nb]), mta[nb], sizeof(mta[nb]),
+			                 dsn_status(&dd->rec, dd->expired, dd->dsn, stat[nb],
+			                            sizeof(stat[nb])));
+			nb++;
+		}
+		if (nb > 0) {
+			enum bounce_kind kind = kinds[k];
+
+			if (kind == BOUNCE_KIND_DELIVERED && relayed_only)
+				kind = BOUNCE_KIND_RELAYED;
+			if (dsn_write(f, fe->msg->id, env, kind, brs, nb, new_id) == 0) {
+				log_info("%s: sender %s notification: %s", fe->msg->id,
+				         k == 0 ? "non-delivery" : "delivery status", new_id);
+			} else if (k == 0) {
+				/* No notice, no bounce: try the whole thing again later. */
+				for (size_t i = 0; i < n; i++)
+					if (os[i]->msg == fe->msg && ds[i].want_dsn &&
+					    ds[i].dsn == BOUNCE_ACTION_FAILED) {
+						ds[i].final = false;
+						ds[i].expired = false;
+						ds[i].rec.state = QSTORE_DEFERRED;
+						ds[i].next_attempt_ms = f->now_ms +
+						    f->q->policy.minimal_backoff * 1000;
+						ds[i].rec.next_attempt = ds[i].next_attempt_ms / 1000;
+					}
+			}
+		}
+		free(brs);
+		free(diag);
+		free(mta);
+		free(stat);
+	}
+}
+
+/* The delay warning of one message: recipients not yet final that asked
+ * for DELAY notices (the default). */
+static void
+message_warning(struct flush *f, struct sched_msg *m)
+{
+	struct flush_env *fe = flush_env(f, m);
+	const struct envelope *env = fe->env;
+	struct bounce_rcpt *brs;
+	char (*diag)[600], (*mta)[320], (*stat)[QSTORE_ENH_MAX + 2];
+	size_t nb = 0;
+	int written = -1;
+	char new_id[SPOOL_ID_SIZE], err[200];
+	struct qstore_msg flags;
+	int64_t life;
+
+	if (env == NULL || bounce_is_null_sender(env))
+		return;
+	life = f->q->policy.queue_lifetime;
+	brs = calloc(env->nrcpt, sizeof(*brs));
+	diag = calloc(env->nrcpt, sizeof(*diag));
+	mta = calloc(env->nrcpt, sizeof(*mta));
+	stat = calloc(env->nrcpt, sizeof(*stat));
+	if (brs == NULL || diag == NULL || mta == NULL || stat == NULL)
+		fatal("out of memory");
+	for (uint32_t i = 0; i < m->nrcpt && i < env->nrcpt; i++) {
+		struct qstore_rcpt rec;
+
+		if (m->rcpts[i].state == SCHED_DONE || !bounce_wanted(env, i, BOUNCE_ACTION_DELAYED))
+			continue;
+		if (qstore_rcpt_get(f->q->qs, m->id, i, &rec, err, sizeof(err)) != SPOOL_OK)
+			qstore_rcpt_init(&rec);
+		bounce_rcpt_fill(&brs[nb], env, i, &rec, BOUNCE_ACTION_DELAYED, diag[nb],
+		                 sizeof(diag[nb]), mta[nb], sizeof(mta[nb]),
+		                 dsn_status(&rec, false, BOUNCE_ACTION_DELAYED, stat[nb],
+		                            sizeof(stat[nb])));
+		brs[nb].will_retry_until = env->arrival + life * 1000000;
+		nb++;
+	}
+	if (nb > 0 && (written = dsn_write(f, m->id, env, BOUNCE_KIND_DELAYED, brs, nb, new_id)) == 0)
+		log_info("%s: sender delay notification: %s", m->id, new_id);
+	if (nb == 0 || written == 0) {
+		if (qstore_msg_get(f->q->qs, m->id, &flags, err, sizeof(err)) != SPOOL_OK) {
+			memset(&flags, 0, sizeof(flags));
+			flags.first_seen = f->now;
+		}
+		flags.warned = true;
+		qstore_batch_put_msg(&f->batch, m->id, &flags);
+	}
+	free(brs);
+	free(diag);
+	free(mta);
+	free(stat);
+}
+
+/* Drop a message that is gone from storage from memory too. */
+static void
+forget(struct qmgr *q, struct sched_msg *m)
+{
+	if (m->data != NULL)
+		qmgr_on_idle(q, m);
+	sched_msg_remove(q->sched, m);
+}
+
+void
+qmgr_outcomes_flush(struct qmgr *q)
+{
+	struct flush f;
+	struct qmgr_outcome **os, *o;
+	struct decided *ds;
+	size_t n = q->noutcomes, i;
+	char err[256];
+	enum spool_result rc;
+
+	if (q->noutcomes == 0 && q->nfinished == 0 && q->nwarn == 0)
+		return;
+	memset(&f, 0, sizeof(f));
+	f.q = q;
+	f.now_ms = qmgr_now_ms();
+	f.now = f.now_ms / 1000;
+	qstore_batch_init(&f.batch);
+	os = calloc(n ? n : 1, sizeof(*os));
+	ds = calloc(n ? n : 1, sizeof(*ds));
+	if (os == NULL || ds == NULL)
+		fatal("out of memory");
+	for (i = 0, o = q->outcomes; o != NULL; o = o->next)
+		os[i++] = o;
+	q->outcomes = NULL;
+	q->outcomes_tail = &q->outcomes;
+	q->noutcomes = 0;
+
+	/* 1. decide */
+	for (i = 0; i < n; i++)
+		decide(&f, os[i], flush_env(&f, os[i]->msg), &ds[i]);
+
+	/* 2. DSNs, before anything is marked bounced */
+	for (size_t e = 0; e < f.nenvs; e++)
+		message_dsns(&f, &f.envs[e], os, ds, n);
+	for (size_t w = 0; w < q->nwarn; w++)
+		message_warning(&f, q->warn[w]);
+	q->nwarn = 0;
+
+	/* 3. one transaction: states, retry records, finished messages */
+	for (i = 0; i < n; i++) {
+		struct flush_env *fe = flush_env(&f, os[i]->msg);
+
+		qstore_batch_put_rcpt(&f.batch, os[i]->msg->id, os[i]->idx, &ds[i].rec);
+		if (ds[i].final)
+			fe->finals++;
+	}
+	for (size_t e = 0; e < f.nenvs; e++) {
+		struct flush_env *fe = &f.envs[e];
+
+		if (fe->finals > 0 && fe->finals == fe->msg->nleft) {
+			fe->remove = true;
+			qstore_batch_remove_message(&f.batch, fe->msg->id);
+		}
+	}
+	rc = qstore_batch_commit(q->qs, &f.batch, err, sizeof(err));
+	if (rc != SPOOL_OK) {
+		/* Nothing recorded: every recipient is tried again later (a
+		 * delivered one may be delivered twice; none is lost). */
+		log_error("cannot record delivery results: %s; retrying them in %llds", err,
+		          (long long)q->policy.minimal_backoff);
+		for (i = 0; i < n; i++) {
+			ds[i].final = false;
+			ds[i].next_attempt_ms = f.now_ms + q->policy.minimal_backoff * 1000;
+		}
+		for (size_t e = 0; e < f.nenvs; e++)
+			f.envs[e].remove = false;
+	}
+
+	/* 4. the schedule follows what is recorded */
+	for (i = 0; i < n; i++) {
+		struct flush_env *fe = flush_env(&f, os[i]->msg);
+
+		if (rc == SPOOL_OK)
+			log_outcome(&f, os[i], &ds[i], fe->env);
+		if (ds[i].expired && !fe->expired_logged && fe->env != NULL) {
+			log_info("%s: from=<%s>, status=expired, returned to sender", os[i]->msg->id,
+			         fe->env->sender);
+			fe->expired_logged = true;
+		}
+	}
+	for (i = 0; i < n; i++) {
+		struct sched_msg *m = os[i]->msg;
+
+		if (ds[i].final)
+			sched_rcpt_done(q->sched, m, os[i]->idx);
+		else
+			sched_rcpt_wait(q->sched, m, os[i]->idx, ds[i].next_attempt_ms);
+	}
+	for (size_t e = 0; e < f.nenvs; e++) {
+		struct sched_msg *m = f.envs[e].msg;
+
+		if (!f.envs[e].remove)
+			continue;
+		log_info("%s: removed", m->id);
+		m->gone = true;
+		if (m->njobs == 0)
+			forget(q, m);
+		/* else: its job's DONE is still to come; forgotten then */
+	}
+	for (size_t j = 0; j < q->nfinished; j++) {
+		struct sched_msg *m = q->finished[j]->msg;
+
+		sched_job_end(q->sched, q->finished[j]);
+		if (m->gone && m->njobs == 0)
+			forget(q, m);
+	}
+	q->nfinished = 0;
+	for (size_t d = 0; d < f.ndsn; d++) {
+		struct envelope env;
+
+		envelope_init(&env);
+		if (spool_envelope_get(q->spool, f.dsn_ids[d], &env, err, sizeof(err)) == SPOOL_OK)
+			qmgr_load_message(q, f.dsn_ids[d], &env, false);
+		envelope_free(&env);
+	}
+	for (i = 0; i < n; i++)
+		free(os[i]);
+	free(os);
+	free(ds);
+	flush_free(&f);
+	qmgr_kick(q);
+}
+
+void
+qmgr_message_finish(struct qmgr *q, struct sched_msg *m)
+{
+	struct qstore_batch b;
+	char err[256];
+
+	qstore_batch_init(&b);
+	qstore_batch_remove_message(&b, m->id);
+	if (qstore_batch_commit(q->qs, &b, err, sizeof(err)) != SPOOL_OK) {
+		log_error("%s: cannot remove the finished message: %s", m->id, err);
+	} else {
+		log_info("%s: removed", m->id);
+		if (m->data != NULL)
+			qmgr_on_idle(q, m);
+		sched_msg_remove(q->sched, m);
+	}
+	qstore_batch_free(&b);
+}

@@ -1,0 +1,103 @@
+/*
+ * qmgr_route: address class and next hop of a recipient (qmgr_route.h).
+ */
+#include "queue/qmgr_route.h"
+
+#include <ctype.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+/* The domain of addr: after the last '@' (a quoted local part may hold
+ * an '@'), "" when there is none. */
+static const char *
+addr_domain(const char *addr)
+{
+	const char *at = strrchr(addr, '@');
+
+	return at != NULL ? at + 1 : "";
+}
+
+static bool
+domain_listed(const struct config *cfg, enum config_param p, const char *domain)
+{
+	const struct config_list *l = config_list(cfg, p);
+	size_t n = strlen(domain);
+
+	/* A trailing dot is the same domain (example.org. = example.org). */
+	if (n > 0 && domain[n - 1] == '.')
+		n--;
+	for (size_t i = 0; i < l->n; i++)
+		if (strlen(l->items[i]) == n && strncasecmp(l->items[i], domain, n) == 0)
+			return true;
+	return false;
+}
+
+static bool
+transport_name_ok(const char *name, size_t n)
+{
+	if (n == 0 || n >= ROUTE_TRANSPORT_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)name[i];
+
+		if (!(islower(c) || isdigit(c) || c == '_' || c == '-'))
+			return false;
+	}
+	return true;
+}
+
+int
+qmgr_route_split(const char *value, const char *default_nexthop, struct qmgr_route *out,
+                 char *err, size_t errsz)
+{
+	const char *colon = strchr(value, ':');
+	size_t n = colon != NULL ? (size_t)(colon - value) : strlen(value);
+	const char *hop = colon != NULL && colon[1] != '\0' ? colon + 1 : default_nexthop;
+
+	if (!transport_name_ok(value, n)) {
+		snprintf(err, errsz, "malformed transport \"%s\"", value);
+		return -1;
+	}
+	if (strlen(hop) >= ROUTE_NEXTHOP_MAX) {
+		snprintf(err, errsz, "next hop of \"%.40s...\" too long", value);
+		return -1;
+	}
+	memcpy(out->transport, value, n);
+	out->transport[n] = '\0';
+	snprintf(out->nexthop, sizeof(out->nexthop), "%s", hop);
+	return 0;
+}
+
+int
+qmgr_route(const struct config *cfg, const char *addr, struct qmgr_route *out, char *err,
+           size_t errsz)
+{
+	const char *domain = addr_domain(addr);
+	char lower[ROUTE_NEXTHOP_MAX];
+	size_t n = strlen(domain);
+	const char *relayhost = config_str(cfg, P_RELAYHOST);
+
+	if (n >= sizeof(lower)) {
+		snprintf(err, errsz, "domain too long");
+		return -1;
+	}
+	for (size_t i = 0; i <= n; i++)
+		lower[i] = (char)tolower((unsigned char)domain[i]);
+	if (n > 0 && lower[n - 1] == '.')
+		lower[n - 1] = '\0';
+
+	if (lower[0] == '\0' || domain_listed(cfg, P_MYDESTINATION, lower)) {
+		out->klass = "local";
+		return qmgr_route_split(config_str(cfg, P_LOCAL_TRANSPORT),
+		                        lower[0] ? lower : config_str(cfg, P_MYHOSTNAME), out, err, errsz);
+	}
+	if (domain_listed(cfg, P_VIRTUAL_MAILBOX_DOMAINS, lower)) {
+		out->klass = "virtual";
+		return qmgr_route_split(config_str(cfg, P_VIRTUAL_TRANSPORT), lower, out, err, errsz);
+	}
+	out->klass = domain_listed(cfg, P_RELAY_DOMAINS, lower) ? "relay" : "default";
+	return qmgr_route_split(config_str(cfg, P_DEFAULT_TRANSPORT),
+	                        relayhost[0] != '\0' ? relayhost : lower, out, err, errsz);
+}

@@ -1,0 +1,50 @@
+/*
+ * qmgr_route: which transport and next hop a recipient goes to, the way
+ * Postfix's trivial-rewrite resolves it (address classes):
+ *
+ *   domain in mydestination (or no domain)  -> local_transport
+ *   domain in virtual_mailbox_domains       -> virtual_transport
+ *   otherwise, relayhost set                -> default_transport, next hop relayhost
+ *   otherwise                               -> default_transport, next hop the domain
+ *
+ * A transport value may carry its own next hop, `transport:nexthop`
+ * (`smtp:[10.0.0.5]:25`, `lmtp:unix:/run/dovecot/lmtp`, `error:5.1.1 no
+ * such user`), which then wins over the domain. Domains compare
+ * case-insensitively; next hops made from a domain are lower-cased so
+ * Example.ORG and example.org share one destination.
+ *
+ * XXX transport_maps, virtual_alias_maps and alias expansion come with the
+ * maps of issue 5; until then transport_maps set in the configuration is
+ * refused by qmgr at start rather than silently ignored.
+ *
+ * Pure: no I/O, the configuration is read, never kept.
+ */
+#ifndef TERN_QMGR_ROUTE_H
+#define TERN_QMGR_ROUTE_H
+
+#include <stddef.h>
+
+#include "config/config.h"
+
+#define ROUTE_TRANSPORT_MAX 64
+#define ROUTE_NEXTHOP_MAX 512
+
+struct qmgr_route {
+	char transport[ROUTE_TRANSPORT_MAX];
+	char nexthop[ROUTE_NEXTHOP_MAX];
+	const char *klass;	/* "local", "virtual", "relay", "default": for logs */
+};
+
+/*
+ * Route addr (a recipient as in the envelope, no < >). 0, or -1 with a
+ * reason in err when a transport value is malformed (empty name, a name
+ * with characters other than [a-z0-9_-], a next hop too long).
+ */
+int qmgr_route(const struct config *cfg, const char *addr, struct qmgr_route *out, char *err,
+               size_t errsz);
+
+/* Split "transport[:nexthop]" into its parts; default_nexthop when none. */
+int qmgr_route_split(const char *value, const char *default_nexthop, struct qmgr_route *out,
+                     char *err, size_t errsz);
+
+#endif

@@ -1,0 +1,131 @@
+/* Unit tests for queue/qmgr_route.c: address classes and next hops. */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "config/config.h"
+#include "queue/qmgr_route.h"
+
+/* A configuration from text, through a temporary file. */
+static struct config *
+conf(const char *text)
+{
+	char path[] = "/tmp/qmgr_route_test.XXXXXX";
+	int fd = mkstemp(path);
+	struct buf errors;
+	struct config *cfg;
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+	buf_init(&errors, 64 * 1024);
+	cfg = config_load(path, &errors);
+	unlink(path);
+	if (cfg == NULL)
+		ck_abort_msg("config: %s", buf_cstr(&errors));
+	buf_free(&errors);
+	return cfg;
+}
+
+static void
+expect(const struct config *cfg, const char *addr, const char *transport, const char *nexthop,
+       const char *klass)
+{
+	struct qmgr_route r;
+	char err[200];
+
+	ck_assert_msg(qmgr_route(cfg, addr, &r, err, sizeof(err)) == 0, "%s: %s", addr, err);
+	ck_assert_str_eq(r.transport, transport);
+	ck_assert_str_eq(r.nexthop, nexthop);
+	ck_assert_str_eq(r.klass, klass);
+}
+
+static const char *BASE =
+	"myhostname = mx.example.org\n"
+	"mydestination = example.org, localhost\n"
+	"virtual_mailbox_domains = hosted.example\n"
+	"virtual_transport = lmtp:unix:/run/dovecot/lmtp\n"
+	"relay_domains = relay.example\n";
+
+START_TEST(test_classes)
+{
+	struct config *cfg = conf(BASE);
+
+	expect(cfg, "alice@example.org", "local", "example.org", "local");
+	expect(cfg, "alice@EXAMPLE.Org", "local", "example.org", "local");
+	expect(cfg, "root@localhost.", "local", "localhost", "local");
+	expect(cfg, "postmaster", "local", "mx.example.org", "local");
+	expect(cfg, "bob@hosted.example", "lmtp", "unix:/run/dovecot/lmtp", "virtual");
+	expect(cfg, "carol@Relay.Example", "smtp", "relay.example", "relay");
+	expect(cfg, "dave@Other.NET", "smtp", "other.net", "default");
+	/* A quoted local part with an '@': the domain is after the last one. */
+	expect(cfg, "\"a@b\"@other.net", "smtp", "other.net", "default");
+	config_free(cfg);
+}
+END_TEST
+
+START_TEST(test_relayhost_and_default_transport)
+{
+	char text[1024];
+	struct config *cfg;
+
+	snprintf(text, sizeof(text), "%srelayhost = [smarthost.example]:587\n", BASE);
+	cfg = conf(text);
+	expect(cfg, "dave@other.net", "smtp", "[smarthost.example]:587", "default");
+	expect(cfg, "alice@example.org", "local", "example.org", "local");
+	config_free(cfg);
+
+	snprintf(text, sizeof(text), "%sdefault_transport = error:5.7.1 no outbound mail here\n"
+	         "local_transport = discard\n", BASE);
+	cfg = conf(text);
+	expect(cfg, "dave@other.net", "error", "5.7.1 no outbound mail here", "default");
+	expect(cfg, "alice@example.org", "discard", "example.org", "local");
+	config_free(cfg);
+}
+END_TEST
+
+START_TEST(test_split_errors)
+{
+	struct qmgr_route r;
+	char err[200], big[700];
+
+	ck_assert_int_eq(qmgr_route_split("smtp:[10.0.0.5]:25", "x", &r, err, sizeof(err)), 0);
+	ck_assert_str_eq(r.transport, "smtp");
+	ck_assert_str_eq(r.nexthop, "[10.0.0.5]:25");
+	ck_assert_int_eq(qmgr_route_split("relay:", "dflt", &r, err, sizeof(err)), 0);
+	ck_assert_str_eq(r.nexthop, "dflt");
+	ck_assert_int_eq(qmgr_route_split(":foo", "x", &r, err, sizeof(err)), -1);
+	ck_assert_ptr_nonnull(strstr(err, "malformed transport"));
+	ck_assert_int_eq(qmgr_route_split("SMTP", "x", &r, err, sizeof(err)), -1);
+	ck_assert_int_eq(qmgr_route_split("sm tp", "x", &r, err, sizeof(err)), -1);
+	memset(big, 'a', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	memcpy(big, "smtp:", 5);
+	ck_assert_int_eq(qmgr_route_split(big, "x", &r, err, sizeof(err)), -1);
+	ck_assert_ptr_nonnull(strstr(err, "too long"));
+}
+END_TEST
+
+int
+main(void)
+{
+	Suite *s = suite_create("qmgr_route");
+	TCase *tc = tcase_create("core");
+	SRunner *sr;
+	int failed;
+
+	log_open("qmgr_route_test", 0, NULL);
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_classes);
+	tcase_add_test(tc, test_relayhost_and_default_transport);
+	tcase_add_test(tc, test_split_errors);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
