@@ -159,10 +159,19 @@ def test_retry_schedule_then_bounce(s, t):
     dsns = [b for _, b in dsn_to(t, "henry@tern.test")]
     s.check(dsns and b"Status: 5.4.1" in dsns[-1] and b"Action: failed" in dsns[-1],
             "DSN: Action failed, the 4.4.1 made 5.4.1")
+    # delay_warning_time = 2s: one "delayed" notice, not one per attempt.
+    warnings = re.findall(rf"{qid}: sender delay notification: ", text)
+    s.eq(len(warnings), 1, "one delay warning")
+    delayed = [b for b in dsns if b"Action: delayed" in b]
+    s.eq(len(delayed), 1, "one queued DSN with Action: delayed")
+    if delayed:
+        s.check(b"Will-Retry-Until:" in delayed[0] and b"Status: 4.4.1" in delayed[0],
+                "the warning says until when and why")
 
 
 RETRY = {
     "retry_rules": RULES,
+    "delay_warning_time": "2s",
     "default_transport": "retry:4.4.1 remote not ready",
     "local_transport": "retry:4.3.0 mailbox not ready",
 }
