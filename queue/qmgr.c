@@ -646,9 +646,8 @@ qmgr_setup(struct qmgr *q)
 	evloop_timer_init(&q->flush_timer, qmgr_flush_cb, q);
 	evloop_timer_init(&q->transport_timer, qmgr_transport_cb, q);
 
-	q->started_ms = qmgr_now_ms();
-	qmgr_startup(q);
-
+	/* Listen first: a message committed during the walk below is then
+	 * announced on a connection read afterwards, never lost in between. */
 	if ((size_t)snprintf(q->socket_path, sizeof(q->socket_path), "%s/private/qmgr", dir) >=
 	    sizeof(q->socket_path))
 		fatal("queue_directory too long for a socket path");
@@ -657,6 +656,9 @@ qmgr_setup(struct qmgr *q)
 		fatal("cannot listen on %s: %s", q->socket_path, strerror(errno));
 	if (evloop_io_add(q->loop, &q->listen_io, q->listen_fd, EV_READ, qmgr_accept, q) < 0)
 		fatal("epoll: %s", strerror(errno));
+	q->started_ms = qmgr_now_ms();
+	qmgr_startup(q);
+
 	if (evloop_set_nonblock(q->control_fd) < 0 ||
 	    evloop_io_add(q->loop, &q->control_io, q->control_fd, EV_READ, qmgr_control_read, q) < 0)
 		fatal("control socket: %s", strerror(errno));

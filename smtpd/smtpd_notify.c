@@ -12,10 +12,13 @@
 
 #include "common/fconn.h"
 #include "common/log.h"
+#include "queue/spool.h"
 
 #define NOTIFY_IN_MAX 4096		/* qmgr sends nothing on this channel */
 #define NOTIFY_OUT_MAX (256u * 1024)	/* about 8000 notices waiting */
 #define NOTIFY_RETRY_MS 1000
+/* Notices kept while qmgr is away (it restarts within seconds). */
+#define NOTIFY_PENDING_MAX 4096
 
 struct smtpd_notify {
 	struct evloop *loop;
@@ -25,6 +28,10 @@ struct smtpd_notify {
 	int64_t next_try;	/* evloop ms: no connect attempt before */
 	unsigned long dropped;
 	bool warned;
+	/* Queue ids committed while qmgr was unreachable, sent on reconnect. */
+	char (*pending)[SPOOL_ID_SIZE];
+	size_t npending;
+	struct ev_timer retry;
 };
 
 static void
@@ -46,6 +53,8 @@ notify_closed(struct fconn *c, const char *reason)
 	n->next_try = evloop_now(n->loop) + NOTIFY_RETRY_MS;
 }
 
+static void notify_retry(struct ev_timer *t);
+
 struct smtpd_notify *
 smtpd_notify_new(struct evloop *loop, const char *queue_directory)
 {
@@ -54,6 +63,10 @@ smtpd_notify_new(struct evloop *loop, const char *queue_directory)
 	if (n == NULL)
 		fatal("out of memory");
 	n->loop = loop;
+	n->pending = calloc(NOTIFY_PENDING_MAX, sizeof(*n->pending));
+	if (n->pending == NULL)
+		fatal("out of memory");
+	evloop_timer_init(&n->retry, notify_retry, n);
 	if ((size_t)snprintf(n->path, sizeof(n->path), "%s/private/qmgr", queue_directory) >=
 	    sizeof(n->path))
 		fatal("queue_directory too long for a socket path");
@@ -89,21 +102,46 @@ notify_connect(struct smtpd_notify *n)
 	return true;
 }
 
-void
-smtpd_notify_send(struct smtpd_notify *n, const char *queue_id)
+static void
+notify_frame_out(struct smtpd_notify *n, const char *queue_id)
 {
-	size_t start;
+	size_t start = fconn_begin(&n->conn, FRAME_QUEUE_NEW);
 
-	if (n == NULL)
-		return;
-	if (!n->connected && !notify_connect(n)) {
-		n->dropped++;
-		return;
-	}
-	start = fconn_begin(&n->conn, FRAME_QUEUE_NEW);
 	frame_put_str(fconn_out(&n->conn), queue_id);
 	if (fconn_end(&n->conn, start) < 0)
 		n->dropped++;	/* qmgr is not reading: its scan will find it */
+}
+
+static void
+notify_retry(struct ev_timer *t)
+{
+	struct smtpd_notify *n = t->arg;
+
+	if (!n->connected && !notify_connect(n)) {
+		evloop_timer_start(n->loop, &n->retry, NOTIFY_RETRY_MS);
+		return;
+	}
+	for (size_t i = 0; i < n->npending; i++)
+		notify_frame_out(n, n->pending[i]);
+	n->npending = 0;
+}
+
+void
+smtpd_notify_send(struct smtpd_notify *n, const char *queue_id)
+{
+	if (n == NULL)
+		return;
+	if (n->connected || (n->npending == 0 && notify_connect(n))) {
+		notify_frame_out(n, queue_id);
+		return;
+	}
+	/* Keep it for the reconnect; past the bound, the scan finds it. */
+	if (n->npending < NOTIFY_PENDING_MAX)
+		snprintf(n->pending[n->npending++], SPOOL_ID_SIZE, "%s", queue_id);
+	else
+		n->dropped++;
+	if (!evloop_timer_active(&n->retry))
+		evloop_timer_start(n->loop, &n->retry, NOTIFY_RETRY_MS);
 }
 
 void
@@ -111,6 +149,8 @@ smtpd_notify_free(struct smtpd_notify *n)
 {
 	if (n == NULL)
 		return;
+	evloop_timer_stop(n->loop, &n->retry);
+	free(n->pending);
 	if (n->connected) {
 		fconn_close(&n->conn);
 		buf_free(&n->conn.in);
