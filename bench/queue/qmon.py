@@ -202,7 +202,7 @@ def cmd_report(results, out):
 
     res = {}
     keep = ("date", "host", "kernel", "cpus", "load_before", "tern_build_type", "tern_version",
-            "postfix_version", "messages", "domains", "sched_messages", "repeat",
+            "postfix_version", "messages", "domains", "sched_messages", "qrun_messages", "repeat",
             "message_bytes")
     for k in keep:
         if k in kv:
@@ -210,6 +210,7 @@ def cmd_report(results, out):
 
     n = int(kv.get("messages", "0") or 0)
     sched_n = int(kv.get("sched_messages", "0") or 0)
+    qrun_n = int(kv.get("qrun_messages", "0") or 0)
     notes = []
 
     # tern: start-up (repeated) and memory.
@@ -297,6 +298,23 @@ def cmd_report(results, out):
         res["postfix_list_ms"] = med("postfix.list_ms")
     res["postfix_fill_seconds"] = kv.get("postfix.fill.seconds")
 
+    # Queue runs (flush ALL / postqueue -f): the first qrun_n deferred again, then all n.
+    for sys_ in ("tern", "postfix"):
+        c1, c2 = num(f"{sys_}.qrun.first.cpu_us"), num(f"{sys_}.qrun.all.cpu_us")
+        if c1 is None or not qrun_n or not n:
+            continue
+        ms1, ms2 = num(f"{sys_}.qrun.first.ms"), num(f"{sys_}.qrun.all.ms")
+        res[f"{sys_}_qrun_first_ms"] = ms1
+        res[f"{sys_}_qrun_first_cpu_us_per_msg"] = round(c1 / qrun_n, 1)
+        res[f"{sys_}_qrun_all_ms"] = ms2
+        res[f"{sys_}_qrun_all_msgs_per_s"] = round(n / (ms2 / 1000)) if ms2 else None
+        res[f"{sys_}_qrun_all_cpu_us_per_msg"] = round(c2 / n, 1)
+        res[f"{sys_}_qrun_qmgr_rss_kb_before"] = num(f"{sys_}.qrun.before.rss_kb")
+        res[f"{sys_}_qrun_qmgr_hwm_kb"] = num(f"{sys_}.qrun.hwm_kb")
+        res[f"{sys_}_qrun_qmgr_anon_kb_after"] = num(f"{sys_}.qrun.after.anon_kb")
+        res[f"{sys_}_qrun_command_rc"] = kv.get(f"{sys_}.qrun.cmd_rc")
+        res[f"{sys_}_qrun_command_ms"] = num(f"{sys_}.qrun.cmd_ms")
+
     # tern / Postfix, where the two measure the same thing.
     res["ratio_qmgr_rss_queued_tern_postfix"] = ratio(res.get("tern_qmgr_rss_kb_queued"),
                                                       res.get("postfix_qmgr_rss_kb_queued"))
@@ -306,6 +324,10 @@ def cmd_report(results, out):
         res.get("tern_sched_cpu_us_per_msg_queued"), res.get("postfix_sched_cpu_us_per_msg_queued"))
     res["ratio_list_text_tern_postfix"] = ratio(res.get("tern_list_text_ms"),
                                                 res.get("postfix_list_ms"))
+    res["ratio_qrun_all_time_tern_postfix"] = ratio(res.get("tern_qrun_all_ms"),
+                                                    res.get("postfix_qrun_all_ms"))
+    res["ratio_qrun_all_qmgr_cpu_per_msg_tern_postfix"] = ratio(
+        res.get("tern_qrun_all_cpu_us_per_msg"), res.get("postfix_qrun_all_cpu_us_per_msg"))
 
     # Issue 3's targets.
     def verdict(ok):
@@ -350,9 +372,20 @@ def cmd_report(results, out):
         s.append(f"# tern qmgr CPU per deferred message while the queue fills (queue size:us): "
                  f"{g('tern_fill_cpu_us_per_msg_by_queue_size')}")
     if "tern_list_text_ms" in res:
+        pl = f"{g('postfix_list_ms'):.0f} ms" if "postfix_list_ms" in res else "-"
         s.append(f"# listing {n} messages: ternctl queue {g('tern_list_text_ms'):.0f} ms, "
-                 f"--json {g('tern_list_json_ms', 0):.0f} ms; postqueue -p "
-                 f"{g('postfix_list_ms', float('nan')):.0f} ms")
+                 f"--json {g('tern_list_json_ms', 0):.0f} ms; postqueue -p {pl}")
+    for sys_, cmd in (("tern", "ternctl queue flush ALL"), ("postfix", "postqueue -f")):
+        if f"{sys_}_qrun_all_ms" in res:
+            s.append(f"# {sys_} queue run ({cmd}, answered in {g(sys_ + '_qrun_command_ms', 0):.0f} ms, "
+                     f"exit {g(sys_ + '_qrun_command_rc', '?')}): the first {qrun_n} deferred again "
+                     f"after {g(sys_ + '_qrun_first_ms'):.0f} ms, qmgr CPU "
+                     f"{g(sys_ + '_qrun_first_cpu_us_per_msg')} us/msg; all {n} after "
+                     f"{g(sys_ + '_qrun_all_ms'):.0f} ms ({g(sys_ + '_qrun_all_msgs_per_s')} msgs/s), "
+                     f"qmgr CPU {g(sys_ + '_qrun_all_cpu_us_per_msg')} us/msg; qmgr VmRSS "
+                     f"{g(sys_ + '_qrun_qmgr_rss_kb_before'):.0f} kB before, peak "
+                     f"{g(sys_ + '_qrun_qmgr_hwm_kb'):.0f} kB, anonymous "
+                     f"{g(sys_ + '_qrun_qmgr_anon_kb_after'):.0f} kB after")
     if "postfix_qmgr_rss_kb_queued" in res:
         s.append(f"# Postfix qmgr: VmRSS {g('postfix_qmgr_rss_kb_empty', 0):.0f} kB empty, "
                  f"{g('postfix_qmgr_rss_kb_queued'):.0f} kB with {g('postfix_deferred_files', '?')}"
@@ -369,7 +402,9 @@ def cmd_report(results, out):
         s.append(f"# tern/Postfix: qmgr CPU per message x{g('ratio_qmgr_cpu_per_msg_empty_tern_postfix', '-')}"
                  f" (empty), x{g('ratio_qmgr_cpu_per_msg_queued_tern_postfix', '-')} (queued); "
                  f"qmgr VmRSS with the queue x{g('ratio_qmgr_rss_queued_tern_postfix', '-')}; "
-                 f"listing time x{g('ratio_list_text_tern_postfix', '-')}")
+                 f"listing time x{g('ratio_list_text_tern_postfix', '-')}; queue run time "
+                 f"x{g('ratio_qrun_all_time_tern_postfix', '-')}, its qmgr CPU per message "
+                 f"x{g('ratio_qrun_all_qmgr_cpu_per_msg_tern_postfix', '-')}")
     s.append("# Not compared: start-up time (Postfix's qmgr does not load deferred mail; it "
              "reads it back from disk every queue_run_delay) and memory per queued recipient "
              "(Postfix's is ~0 by design); qmgr CPU covers different work in the two (tern's "

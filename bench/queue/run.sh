@@ -27,13 +27,20 @@
 #      the queue - RSS on the empty spool) / messages, from the medians;
 #   5. step 2 again with the 100,000 deferred messages in the queue, and
 #      the ratio of the two costs (1 = independent of queue size);
-#   6. times `ternctl queue` (and --json) listing the 100,000 messages.
+#   6. times `ternctl queue` (and --json) listing the 100,000 messages;
+#   7. a queue run: `ternctl queue flush ALL` makes the 100,000 messages due
+#      at once; qmgr's CPU and the wall-clock time until the first
+#      BENCH_QRUN (20,000, qmgr_message_active_limit) are deferred again,
+#      then until all are, qmgr's peak memory (VmHWM) meanwhile, and how
+#      long ternctl waited for its answer. Then ternd is stopped.
 # Postfix (a private instance, lib.sh's, with the same transports and
 # backoff): the same steps where they mean the same thing: qmgr's VmRSS on
 # an empty queue and with the 100,000 messages in its deferred queue after
 # a restart (Postfix keeps deferred mail on disk), the CPU its qmgr spends
 # on its start-up scan, its CPU per scheduled message empty and queued,
-# and `postqueue -p` against `ternctl queue`. Start-up time and memory per
+# `postqueue -p` against `ternctl queue`, and the queue run (`postqueue -f`;
+# Postfix's qmgr only dispatches, its retry agents and bounce daemon do the
+# rest). Start-up time and memory per
 # recipient are not compared by ratio: Postfix's qmgr loads no deferred
 # mail (it re-reads the deferred queue every queue_run_delay instead).
 #
@@ -45,7 +52,7 @@
 # longest part: it accepts about 650 messages/s).
 #
 # Knobs (environment): BENCH_MESSAGES (100000), BENCH_DOMAINS (1000),
-# BENCH_SCHED (20000), BENCH_REPEAT (3), BENCH_SIZE (200 bytes of body),
+# BENCH_SCHED (20000), BENCH_QRUN (20000), BENCH_REPEAT (3), BENCH_SIZE (200 bytes of body),
 # BENCH_SYSTEMS ("tern postfix"), BENCH_TIME_LIMIT (1800 s: the whole run
 # is stopped after that). Everything started is stopped and removed on
 # exit, whatever happens.
@@ -59,6 +66,7 @@ TERN_BUILD=${TERN_BUILD:-$SRC/build}
 MESSAGES=${BENCH_MESSAGES:-100000}
 DOMAINS=${BENCH_DOMAINS:-1000}
 SCHED=${BENCH_SCHED:-20000}
+QRUN=${BENCH_QRUN:-20000}
 REPEAT=${BENCH_REPEAT:-3}
 SIZE=${BENCH_SIZE:-200}
 SYSTEMS=${BENCH_SYSTEMS:-tern postfix}
@@ -81,6 +89,7 @@ has() { case " $SYSTEMS " in *" $1 "*) return 0 ;; esac; return 1; }
 [ $((MESSAGES % DOMAINS)) -eq 0 ] || die "BENCH_MESSAGES must be a multiple of BENCH_DOMAINS"
 [ $((DOMAINS % CHUNKS)) -eq 0 ] || die "BENCH_DOMAINS must be a multiple of $CHUNKS"
 PER_DOMAIN=$((MESSAGES / DOMAINS))
+[ "$QRUN" -le "$MESSAGES" ] || QRUN=$MESSAGES
 if has postfix; then
 	command -v postfix >/dev/null || die "postfix is missing (apt-get install postfix)"
 	id postfix >/dev/null 2>&1 || die "no postfix user"
@@ -139,7 +148,7 @@ cpu_us() {
 
 res "date=$(date +%Y-%m-%dT%H:%M:%S%z)" "host=$(hostname)" "kernel=$(uname -r)" \
 	"cpus=$(nproc)" "load_before=$(cut -d' ' -f1-3 /proc/loadavg)" "messages=$MESSAGES" \
-	"domains=$DOMAINS" "sched_messages=$SCHED" "repeat=$REPEAT" "message_bytes=$SIZE"
+	"domains=$DOMAINS" "sched_messages=$SCHED" "qrun_messages=$QRUN" "repeat=$REPEAT" "message_bytes=$SIZE"
 note "bench/queue: $MESSAGES messages over $DOMAINS domains, $SCHED scheduled, systems: $SYSTEMS"
 case $(cut -d' ' -f1 /proc/loadavg) in
 0.* | 1.0* | 1.1* | 1.2*) ;;
@@ -182,6 +191,42 @@ fill() {
 		note "$sys: fill $((c + 1))/$CHUNKS: $(((c + 1) * n)) deferred, qmgr CPU $(((c1 - c0) / n)) us/msg"
 	done
 	res "$sys.fill.seconds=$(awk -v ns="$(($(date +%s%N) - t0))" 'BEGIN { printf "%.1f", ns / 1e9 }')"
+}
+
+# qrun SYSTEM LOG QMGR_PID CMD...: a queue run. CMD (ternctl queue flush
+# ALL, postqueue -f) makes every deferred message due now; qmgr's CPU and
+# the wall-clock time until the first QRUN of them are deferred again (one
+# qmgr_message_active_limit's worth), then until all of them are, and qmgr's
+# memory before and after (VmHWM: its peak). CMD runs in the background: its
+# exit status and how long it took to answer are recorded too.
+qrun() {
+	local sys=$1 log=$2 qmgr=$3 off c0 c1 c2 out t0 t1 t2 hwm cmdres
+	shift 3
+	prefixed "$sys.qrun.before" "$("$PY" "$QMON" proc "$qmgr")" || die "$sys: no qmgr $qmgr"
+	off=$(log_size "$log")
+	c0=$(cpu_us "$qmgr")
+	t0=$(date +%s%N)
+	run_in_cgroup client bash -c 's=$(date +%s%N); out=$1; shift; timeout 120 "$@" >"$out" 2>&1;
+		echo "cmd_rc=$? cmd_ms=$((($(date +%s%N) - s) / 1000000))" >>"$out"' \
+		qrun "$TMP/qrun.out" "$@" >/dev/null 2>&1
+	CLIENT_PID=$RUN_PID
+	out=$("$PY" "$QMON" count "$log" "$off" "status=deferred" "$QRUN" 600) ||
+		die "$sys: queue run: $out"
+	c1=$(cpu_us "$qmgr") || die "$sys: qmgr $qmgr died in the queue run"
+	t1=$(date +%s%N)
+	out=$("$PY" "$QMON" count "$log" "$off" "status=deferred" "$MESSAGES" 600) ||
+		die "$sys: queue run: $out"
+	c2=$(cpu_us "$qmgr") || die "$sys: qmgr $qmgr died in the queue run"
+	t2=$(date +%s%N)
+	hwm=$(awk '$1 == "VmHWM:" { print $2 }' "/proc/$qmgr/status")
+	wait "$CLIENT_PID"
+	CLIENT_PID=""
+	cmdres=$(tail -1 "$TMP/qrun.out")
+	res "$sys.qrun.first.cpu_us=$((c1 - c0))" "$sys.qrun.first.ms=$(((t1 - t0) / 1000000))" \
+		"$sys.qrun.all.cpu_us=$((c2 - c0))" "$sys.qrun.all.ms=$(((t2 - t0) / 1000000))" \
+		"$sys.qrun.hwm_kb=$hwm" "$sys.qrun.${cmdres%% *}" "$sys.qrun.${cmdres##* }"
+	prefixed "$sys.qrun.after" "$("$PY" "$QMON" proc "$qmgr")"
+	note "$sys: queue run: $* -> $(head -1 "$TMP/qrun.out") ($cmdres); first $QRUN deferred again in $(((t1 - t0) / 1000000)) ms, qmgr CPU $(((c1 - c0) / QRUN)) us/msg; all $MESSAGES in $(((t2 - t0) / 1000000)) ms, qmgr CPU $(((c2 - c0) / MESSAGES)) us/msg; qmgr VmHWM $hwm kB"
 }
 
 # sched SYSTEM COND PORT LOG QMGR_PID: SCHED messages to user@localhost
@@ -292,6 +337,7 @@ EOC
 		res "tern.list.json_ms=$(ms_since "$t0")"
 	done
 	note "tern: ternctl queue lists $n messages in $(sed -n 's/^tern.list.text_ms=//p' "$RESULTS" | tr '\n' ' ')ms"
+	qrun tern "$TRN/maillog" "$QMGR_PID" "$TERN_BUILD/bin/ternctl" -c "$TRN/tern.conf" queue flush ALL
 	grep -E 'panic|fatal|error' "$TRN/maillog" | head -5 >&2
 	tern_stop
 }
@@ -364,6 +410,7 @@ bench_postfix() {
 		res "postfix.list_ms=$(ms_since "$t0")"
 	done
 	note "postfix: postqueue -p lists $n messages in $(sed -n 's/^postfix.list_ms=//p' "$RESULTS" | tr '\n' ' ')ms"
+	qrun postfix "$PFX/maillog" "$PFX_QMGR" postqueue -c "$PFX/etc" -f
 	postfix_stop "$PFX"
 }
 
