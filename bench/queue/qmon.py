@@ -201,7 +201,8 @@ def cmd_report(results, out):
         return round(a / b, 3) if a is not None and b else None
 
     res = {}
-    keep = ("date", "host", "kernel", "cpus", "load_before", "tern_build_type", "tern_version",
+    keep = ("date", "host", "kernel", "cpus", "load_before", "tern_build_type", "tern_commit",
+            "tern_version",
             "postfix_version", "messages", "domains", "sched_messages", "qrun_messages", "repeat",
             "message_bytes")
     for k in keep:
@@ -257,12 +258,24 @@ def cmd_report(results, out):
 
     # tern: scheduling cost.
     for cond in ("empty", "queued"):
-        c = num(f"tern.sched.{cond}.cpu_us")
+        c = med(f"tern.sched.{cond}.cpu_us")
         if c is not None and sched_n:
+            res[f"tern_sched_cpu_us_per_msg_{cond}_all"] = " ".join(
+                f"{int(x) / sched_n:.1f}" for x in multi[f"tern.sched.{cond}.cpu_us"])
             res[f"tern_sched_cpu_us_per_msg_{cond}"] = round(c / sched_n, 1)
-            res[f"tern_sched_seconds_{cond}"] = kv.get(f"tern.sched.{cond}.seconds")
+            res[f"tern_sched_seconds_{cond}_all"] = " ".join(multi[f"tern.sched.{cond}.seconds"])
+            u, v = med(f"tern.sched.{cond}.user_us"), med(f"tern.sched.{cond}.ctxsw")
+            if u is not None:
+                res[f"tern_sched_user_us_per_msg_{cond}_all"] = " ".join(
+                    f"{int(x) / sched_n:.1f}" for x in multi[f"tern.sched.{cond}.user_us"])
+                res[f"tern_sched_user_us_per_msg_{cond}"] = round(u / sched_n, 1)
+                res[f"tern_sched_sys_us_per_msg_{cond}"] = round(
+                    med(f"tern.sched.{cond}.sys_us") / sched_n, 1)
+                res[f"tern_sched_ctxsw_per_msg_{cond}"] = round(v / sched_n, 2)
     res["tern_sched_ratio_queued_empty"] = ratio(res.get("tern_sched_cpu_us_per_msg_queued"),
                                                  res.get("tern_sched_cpu_us_per_msg_empty"))
+    res["tern_sched_user_ratio_queued_empty"] = ratio(
+        res.get("tern_sched_user_us_per_msg_queued"), res.get("tern_sched_user_us_per_msg_empty"))
     if "tern.list.text_ms" in multi:
         res["tern_list_text_ms"] = med("tern.list.text_ms")
     if "tern.list.json_ms" in multi:
@@ -291,6 +304,9 @@ def cmd_report(results, out):
         c = num(f"postfix.sched.{cond}.cpu_us")
         if c is not None and sched_n:
             res[f"postfix_sched_cpu_us_per_msg_{cond}"] = round(c / sched_n, 1)
+            if num(f"postfix.sched.{cond}.user_us") is not None:
+                res[f"postfix_sched_user_us_per_msg_{cond}"] = round(
+                    num(f"postfix.sched.{cond}.user_us") / sched_n, 1)
             res[f"postfix_sched_seconds_{cond}"] = kv.get(f"postfix.sched.{cond}.seconds")
     res["postfix_sched_ratio_queued_empty"] = ratio(
         res.get("postfix_sched_cpu_us_per_msg_queued"), res.get("postfix_sched_cpu_us_per_msg_empty"))
@@ -342,6 +358,8 @@ def cmd_report(results, out):
     res["target_300B_per_rcpt_anon"] = verdict(None if a is None else a < 300)
     r = res.get("tern_sched_ratio_queued_empty")
     res["target_flat_sched_cost"] = verdict(None if r is None else r < 1.25)
+    r = res.get("tern_sched_user_ratio_queued_empty")
+    res["target_flat_sched_cost_user"] = verdict(None if r is None else r < 1.25)
 
     res = {k: v for k, v in res.items() if v is not None}
     lines = [f"{k} = {v}" for k, v in res.items()]
@@ -364,10 +382,19 @@ def cmd_report(results, out):
                  f"{g('tern_qmgr_anon_bytes_per_rcpt')} B/recipient and file-backed (LMDB map "
                  f"pages touched by the load) {g('tern_qmgr_file_bytes_per_rcpt')} B/recipient")
     if "tern_sched_cpu_us_per_msg_empty" in res:
-        s.append(f"# tern qmgr CPU per scheduled message ({sched_n} local messages, discard): "
-                 f"{g('tern_sched_cpu_us_per_msg_empty')} us with an empty queue, "
-                 f"{g('tern_sched_cpu_us_per_msg_queued', '-')} us with {n} queued; ratio "
-                 f"{g('tern_sched_ratio_queued_empty', '-')}")
+        s.append(f"# tern qmgr CPU per scheduled message ({sched_n} local messages, discard; "
+                 f"median): {g('tern_sched_cpu_us_per_msg_empty')} us with an empty queue "
+                 f"({g('tern_sched_cpu_us_per_msg_empty_all')}), "
+                 f"{g('tern_sched_cpu_us_per_msg_queued', '-')} us with {n} queued "
+                 f"({g('tern_sched_cpu_us_per_msg_queued_all', '-')}); ratio "
+                 f"{g('tern_sched_ratio_queued_empty', '-')}. User time alone: "
+                 f"{g('tern_sched_user_us_per_msg_empty', '-')} us empty "
+                 f"({g('tern_sched_user_us_per_msg_empty_all', '-')}), "
+                 f"{g('tern_sched_user_us_per_msg_queued', '-')} us queued "
+                 f"({g('tern_sched_user_us_per_msg_queued_all', '-')}); ratio "
+                 f"{g('tern_sched_user_ratio_queued_empty', '-')}; "
+                 f"{g('tern_sched_ctxsw_per_msg_empty', '-')} / "
+                 f"{g('tern_sched_ctxsw_per_msg_queued', '-')} context switches per message")
     if "tern_fill_cpu_us_per_msg_by_queue_size" in res:
         s.append(f"# tern qmgr CPU per deferred message while the queue fills (queue size:us): "
                  f"{g('tern_fill_cpu_us_per_msg_by_queue_size')}")
@@ -414,7 +441,8 @@ def cmd_report(results, out):
              f"{g('target_startup_2s_daemon', '-')} from ternd's exec; < 300 B/recipient: "
              f"{g('target_300B_per_rcpt_vmrss', '-')} by VmRSS, "
              f"{g('target_300B_per_rcpt_anon', '-')} by anonymous RSS; flat scheduling cost "
-             f"(ratio < 1.25): {g('target_flat_sched_cost', '-')}")
+             f"(ratio < 1.25): {g('target_flat_sched_cost', '-')} by total CPU, "
+             f"{g('target_flat_sched_cost_user', '-')} by user CPU")
     text = "\n".join(lines + s + notes) + "\n"
     with open(out, "w") as f:
         f.write(text)

@@ -14,8 +14,12 @@
 #      (VmRSS, and its anonymous and file-backed parts) with nothing queued;
 #   2. schedules BENCH_SCHED (20,000) messages to user@localhost (discard:
 #      delivered and removed by qmgr itself), sent by smtp-source over 20
-#      sessions; qmgr's CPU time (utime+stime) from before the first message
-#      to the last "removed" line, per message: the cost with an empty queue;
+#      sessions; qmgr's CPU time (utime+stime, and each apart) from before
+#      the first message to the last "removed" line, per message: the cost
+#      with an empty queue (BENCH_REPEAT times; the median counts). Most of
+#      it is system time: qmgr commits to LMDB about once per message at this
+#      arrival rate, and the kernel's share of a commit depends on the disk;
+#      utime is the schedule's own work;
 #   3. fills the queue: BENCH_MESSAGES (100,000) one-recipient messages, to
 #      rcpt@d0.test .. rcpt@d999.test (BENCH_DOMAINS), which the retry
 #      transport defers for an hour, in 10 chunks; qmgr's CPU per deferred
@@ -26,7 +30,8 @@
 #      qmgr's CPU time and memory. Memory per queued recipient is (RSS with
 #      the queue - RSS on the empty spool) / messages, from the medians;
 #   5. step 2 again with the 100,000 deferred messages in the queue, and
-#      the ratio of the two costs (1 = independent of queue size);
+#      the ratios of the medians (1 = independent of queue size), for the
+#      total and for user time alone;
 #   6. times `ternctl queue` (and --json) listing the 100,000 messages;
 #   7. a queue run: `ternctl queue flush ALL` makes the 100,000 messages due
 #      at once; qmgr's CPU and the wall-clock time until the first
@@ -34,28 +39,30 @@
 #      then until all are, qmgr's peak memory (VmHWM) meanwhile, and how
 #      long ternctl waited for its answer. Then ternd is stopped.
 # Postfix (a private instance, lib.sh's, with the same transports and
-# backoff): the same steps where they mean the same thing: qmgr's VmRSS on
-# an empty queue and with the 100,000 messages in its deferred queue after
-# a restart (Postfix keeps deferred mail on disk), the CPU its qmgr spends
-# on its start-up scan, its CPU per scheduled message empty and queued,
+# backoff; smtpd_reject_unlisted_recipient = no, else its smtpd refuses
+# mail whose transport is retry): the same steps where they mean the same
+# thing: qmgr's VmRSS on an empty queue and with the 100,000 messages in its
+# deferred queue after a restart (Postfix keeps deferred mail on disk), the
+# CPU its qmgr spends on its start-up scan, its qmgr CPU per scheduled
+# message empty and queued (one run each: a run takes Postfix 30 s),
 # `postqueue -p` against `ternctl queue`, and the queue run (`postqueue -f`;
-# Postfix's qmgr only dispatches, its retry agents and bounce daemon do the
-# rest). Start-up time and memory per
-# recipient are not compared by ratio: Postfix's qmgr loads no deferred
-# mail (it re-reads the deferred queue every queue_run_delay instead).
+# Postfix's qmgr only dispatches: its retry agents and bounce daemon do the
+# rest). Start-up time and memory per recipient are not compared by ratio:
+# Postfix's qmgr loads no deferred mail (it re-reads the deferred queue
+# every queue_run_delay instead).
 #
 # Page cache is left warm (no drop_caches: it is not ours to drop), so the
 # start-up figures are those of a restart, not of a cold boot.
 #
 # Writes bench/results/queue-DATE.txt (key = value lines, then a summary)
-# and prints it. Takes about 8-10 minutes on 2 cores (Postfix's fill is the
-# longest part: it accepts about 650 messages/s).
+# and prints it. Takes about 11 minutes on 2 cores (Postfix's fill is the
+# longest part: about 4 minutes at 420 messages/s).
 #
 # Knobs (environment): BENCH_MESSAGES (100000), BENCH_DOMAINS (1000),
-# BENCH_SCHED (20000), BENCH_QRUN (20000), BENCH_REPEAT (3), BENCH_SIZE (200 bytes of body),
-# BENCH_SYSTEMS ("tern postfix"), BENCH_TIME_LIMIT (1800 s: the whole run
-# is stopped after that). Everything started is stopped and removed on
-# exit, whatever happens.
+# BENCH_SCHED (20000), BENCH_QRUN (20000), BENCH_REPEAT (3), BENCH_SIZE
+# (200 bytes of body), BENCH_SYSTEMS ("tern postfix"), BENCH_TIME_LIMIT
+# (1800 s: the whole run is stopped after that). Everything started is
+# stopped and removed on exit, whatever happens.
 set -u
 set -o pipefail
 
@@ -145,6 +152,14 @@ cpu_us() {
 	t=$(awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat" 2>/dev/null) || return 1
 	[ -n "$t" ] && echo $((t * 1000000 / HZ))
 }
+# cpu_split PID: "utime stime ctxsw": user and system CPU (microseconds) and
+# voluntary context switches (about one per LMDB commit, for qmgr) so far.
+cpu_split() {
+	local u s v
+	read -r u s < <(awk '{ sub(/^.*\) /, ""); print $12, $13 }' "/proc/$1/stat" 2>/dev/null) || return 1
+	v=$(awk '$1 == "voluntary_ctxt_switches:" { print $2 }' "/proc/$1/status" 2>/dev/null)
+	[ -n "$u" ] && [ -n "$v" ] && echo "$((u * 1000000 / HZ)) $((s * 1000000 / HZ)) $v"
+}
 
 res "date=$(date +%Y-%m-%dT%H:%M:%S%z)" "host=$(hostname)" "kernel=$(uname -r)" \
 	"cpus=$(nproc)" "load_before=$(cut -d' ' -f1-3 /proc/loadavg)" "messages=$MESSAGES" \
@@ -230,11 +245,12 @@ qrun() {
 }
 
 # sched SYSTEM COND PORT LOG QMGR_PID: SCHED messages to user@localhost
-# (discarded); qmgr's CPU from before the first to the last "removed" line.
+# (discarded); qmgr's CPU (user and system apart) and voluntary context
+# switches from before the first message to the last "removed" line.
 sched() {
-	local sys=$1 cond=$2 port=$3 log=$4 qmgr=$5 off c0 c1 out t0
+	local sys=$1 cond=$2 port=$3 log=$4 qmgr=$5 off a b out t0 u s v
 	off=$(log_size "$log")
-	c0=$(cpu_us "$qmgr") || die "$sys: no qmgr $qmgr"
+	a=$(cpu_split "$qmgr") || die "$sys: no qmgr $qmgr"
 	t0=$(date +%s%N)
 	run_in_cgroup client timeout 600 smtp-source -s "$SCHED_SESSIONS" -d -m "$SCHED" -l "$SIZE" \
 		-f sender@bench.test -t user@localhost "127.0.0.1:$port" >"$TMP/sched.out" 2>&1
@@ -243,10 +259,12 @@ sched() {
 	CLIENT_PID=""
 	out=$("$PY" "$QMON" count "$log" "$off" ": removed" "$SCHED" 300) ||
 		die "$sys: not every scheduled message was removed: $out"
-	c1=$(cpu_us "$qmgr") || die "$sys: qmgr $qmgr died while scheduling"
-	res "$sys.sched.$cond.cpu_us=$((c1 - c0))" \
+	b=$(cpu_split "$qmgr") || die "$sys: qmgr $qmgr died while scheduling"
+	read -r u s v <<<"$(echo "$a $b" | awk '{ print $4 - $1, $5 - $2, $6 - $3 }')"
+	res "$sys.sched.$cond.cpu_us=$((u + s))" "$sys.sched.$cond.user_us=$u" \
+		"$sys.sched.$cond.sys_us=$s" "$sys.sched.$cond.ctxsw=$v" \
 		"$sys.sched.$cond.seconds=$(awk -v ns="$(($(date +%s%N) - t0))" 'BEGIN { printf "%.2f", ns / 1e9 }')"
-	note "$sys: $SCHED messages scheduled ($cond queue): qmgr CPU $(((c1 - c0) / SCHED)) us/msg"
+	note "$sys: $SCHED messages scheduled ($cond queue): qmgr CPU $(((u + s) / SCHED)) us/msg (user $((u / SCHED)), system $((s / SCHED))), $(awk -v v="$v" -v n="$SCHED" 'BEGIN { printf "%.2f", v / n }') context switches/msg"
 }
 
 # ---- tern -------------------------------------------------------------------
@@ -301,13 +319,19 @@ EOC
 	"$TERN_BUILD/bin/ternd" -n -c "$TRN/tern.conf" || die "ternd -n rejects the bench config"
 	bt=$(sed -n 's/^CMAKE_BUILD_TYPE:[A-Z]*=//p' "$TERN_BUILD/CMakeCache.txt" 2>/dev/null)
 	[ -f "$TERN_BUILD/CMakeCache.txt" ] || bt="unknown"
-	res "tern_build_type=${bt:-RelWithDebInfo}"
+	res "tern_build_type=${bt:-RelWithDebInfo}" \
+		"tern_commit=$(git -C "$SRC" describe --always --dirty 2>/dev/null || echo unknown)"
+	[ -n "$(find "$SRC" -path "$SRC/build*" -prune -o \( -name '*.c' -o -name '*.h' \) \
+		-newer "$TERN_BUILD/bin/ternd" -print -quit)" ] &&
+		say "bench: WARNING: sources are newer than $TERN_BUILD/bin/ternd (cmake --build it first)"
 	[ "$bt" = Debug ] && say "bench: WARNING: $TERN_BUILD is a Debug build; tern's figures are not representative"
 
 	note "tern: empty spool"
 	tern_start tern.empty
 	res "tern_version=$(grep -m1 -o 'daemon started -- version [^,]*' "$TRN/maillog" | awk '{print $NF}')"
-	sched tern empty "$TERN_PORT" "$TRN/maillog" "$QMGR_PID"
+	for r in $(seq "$REPEAT"); do
+		sched tern empty "$TERN_PORT" "$TRN/maillog" "$QMGR_PID"
+	done
 
 	note "tern: filling the queue"
 	fill tern "$TERN_PORT" "$TRN/maillog" "$QMGR_PID"
@@ -322,7 +346,9 @@ EOC
 		[ "$n" -ge "$DOMAINS" ] || say "bench: WARNING: qmgr has $n destinations, not $DOMAINS"
 	done
 
-	sched tern queued "$TERN_PORT" "$TRN/maillog" "$QMGR_PID"
+	for r in $(seq "$REPEAT"); do
+		sched tern queued "$TERN_PORT" "$TRN/maillog" "$QMGR_PID"
+	done
 
 	n=$(timeout 120 "$TERN_BUILD/bin/ternctl" -c "$TRN/tern.conf" queue | grep -c '^[0-9A-F]\{14\}')
 	[ "$n" -eq "$MESSAGES" ] || say "bench: WARNING: ternctl queue lists $n messages, not $MESSAGES"
