@@ -24,6 +24,7 @@ struct evloop {
 	int epfd;
 	bool stop;
 	int64_t now;
+	uint64_t timer_seq;	/* stamps each arming; ties on deadline go oldest first */
 	struct ev_timer **heap;
 	size_t heap_len, heap_cap;
 	struct epoll_event batch[EVLOOP_BATCH];
@@ -144,7 +145,13 @@ evloop_io_del(struct evloop *loop, struct ev_io *io)
 			loop->batch[i].data.ptr = NULL;
 }
 
-/* ---- timers: a binary min-heap on deadline ---- */
+/* ---- timers: a binary min-heap on (deadline, arming order) ---- */
+
+static bool
+timer_before(const struct ev_timer *a, const struct ev_timer *b)
+{
+	return a->deadline < b->deadline || (a->deadline == b->deadline && a->seq < b->seq);
+}
 
 void
 evloop_timer_init(struct ev_timer *t, ev_timer_cb *cb, void *arg)
@@ -167,7 +174,7 @@ heap_up(struct evloop *loop, size_t i)
 {
 	struct ev_timer *t = loop->heap[i];
 
-	while (i > 0 && loop->heap[(i - 1) / 2]->deadline > t->deadline) {
+	while (i > 0 && timer_before(t, loop->heap[(i - 1) / 2])) {
 		heap_set(loop, i, loop->heap[(i - 1) / 2]);
 		i = (i - 1) / 2;
 	}
@@ -184,9 +191,9 @@ heap_down(struct evloop *loop, size_t i)
 		c = 2 * i + 1;
 		if (c >= loop->heap_len)
 			break;
-		if (c + 1 < loop->heap_len && loop->heap[c + 1]->deadline < loop->heap[c]->deadline)
+		if (c + 1 < loop->heap_len && timer_before(loop->heap[c + 1], loop->heap[c]))
 			c++;
-		if (loop->heap[c]->deadline >= t->deadline)
+		if (!timer_before(loop->heap[c], t))
 			break;
 		heap_set(loop, i, loop->heap[c]);
 		i = c;
@@ -219,6 +226,7 @@ evloop_timer_start(struct evloop *loop, struct ev_timer *t, int64_t ms)
 
 	evloop_timer_stop(loop, t);
 	t->deadline = loop->now + (ms > 0 ? ms : 0);
+	t->seq = loop->timer_seq++;
 	if (loop->heap_len == loop->heap_cap) {
 		ncap = loop->heap_cap ? loop->heap_cap * 2 : 64;
 		nh = realloc(loop->heap, ncap * sizeof(*nh));
@@ -235,8 +243,13 @@ static void
 evloop_run_timers(struct evloop *loop)
 {
 	struct ev_timer *t;
+	/* Only timers armed before this turn run in it: a callback that
+	 * re-arms itself (or another) for "now" runs on the next turn, after
+	 * the descriptors have been polled, so timers cannot starve I/O. */
+	uint64_t limit = loop->timer_seq;
 
-	while (loop->heap_len > 0 && loop->heap[0]->deadline <= loop->now && !loop->stop) {
+	while (loop->heap_len > 0 && loop->heap[0]->deadline <= loop->now &&
+	       loop->heap[0]->seq < limit && !loop->stop) {
 		t = loop->heap[0];
 		evloop_timer_stop(loop, t);
 		t->cb(t);

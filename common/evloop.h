@@ -38,6 +38,7 @@ struct ev_io {
 
 struct ev_timer {
 	int64_t deadline;	/* evloop_now() value at which it fires */
+	uint64_t seq;		/* when it was armed, in the loop's order */
 	size_t heap_index;	/* position in the loop's heap; SIZE_MAX when idle */
 	ev_timer_cb *cb;
 	void *arg;

@@ -131,6 +131,52 @@ START_TEST(test_signal)
 }
 END_TEST
 
+/* A timer that re-arms itself for "now" must not starve the descriptors:
+ * it runs once per turn, and the pipe gets its turn (qmgr's wake and flush
+ * timers once kept the loop from reading for 24 s). */
+static int spin_count, spin_pipe = -1;
+
+static void
+on_spin_timer(struct ev_timer *t)
+{
+	ck_assert_int_lt(spin_count, 1000);	/* starving: the pipe never got a turn */
+	if (spin_count++ == 0)
+		ck_assert_int_eq(write(spin_pipe, "x", 1), 1);
+	evloop_timer_start(loop, t, 0);
+}
+
+static void
+on_pipe_ready(struct ev_io *io, unsigned revents)
+{
+	(void)io;
+	(void)revents;
+	evloop_break(loop);
+}
+
+START_TEST(test_rearmed_timer_does_not_starve_io)
+{
+	struct ev_timer t;
+	struct ev_io io;
+	int p[2];
+
+	ck_assert_int_eq(pipe(p), 0);
+	loop = evloop_new();
+	spin_count = 0;
+	evloop_timer_init(&t, on_spin_timer, NULL);
+	evloop_timer_start(loop, &t, 0);
+	ck_assert_int_eq(evloop_io_add(loop, &io, p[0], EV_READ, on_pipe_ready, NULL), 0);
+	spin_pipe = p[1];	/* the first run of the timer makes the pipe readable */
+	evloop_run(loop);
+	ck_assert_int_ge(spin_count, 1);
+	ck_assert_int_le(spin_count, 3);
+	evloop_io_del(loop, &io);
+	evloop_timer_stop(loop, &t);
+	evloop_free(loop);
+	close(p[0]);
+	close(p[1]);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -143,6 +189,7 @@ main(void)
 	tcase_add_test(tc, test_heap);
 	tcase_add_test(tc, test_remove_during_dispatch);
 	tcase_add_test(tc, test_signal);
+	tcase_add_test(tc, test_rearmed_timer_does_not_starve_io);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_set_fork_status(sr, CK_NOFORK);
