@@ -282,16 +282,29 @@ qmgr_startup(struct qmgr *q)
 	free(su.held);
 }
 
-/* Periodic scan: envelopes nobody told us about. */
-static int
-qmgr_scan_env(void *arg, const char *id, const struct envelope *env)
-{
-	struct qmgr *q = arg;
+/* Periodic scan: envelopes nobody told us about. Only ids are read
+ * while the read transaction is open (a big queue is mostly known); the
+ * few unknown ones are loaded after it. */
+struct qmgr_scan_state {
+	struct qmgr *q;
+	char (*ids)[SPOOL_ID_SIZE];
+	size_t n, cap;
+};
 
-	if (sched_msg_find(q->sched, id) == NULL) {
-		log_debug("%s: found by the queue scan", id);
-		qmgr_load(q, id, env, false, NULL, 0);
+static int
+qmgr_scan_id(void *arg, const char *id)
+{
+	struct qmgr_scan_state *st = arg;
+
+	if (sched_msg_find(st->q->sched, id) != NULL)
+		return 0;
+	if (st->n == st->cap) {
+		st->cap = st->cap ? st->cap * 2 : 64;
+		st->ids = realloc(st->ids, st->cap * sizeof(*st->ids));
+		if (st->ids == NULL)
+			fatal("out of memory");
 	}
+	memcpy(st->ids[st->n++], id, SPOOL_ID_SIZE);
 	return 0;
 }
 
@@ -299,10 +312,23 @@ static void
 qmgr_scan(struct ev_timer *t)
 {
 	struct qmgr *q = t->arg;
+	struct qmgr_scan_state st = { .q = q };
 	char err[256];
 
-	if (spool_walk(q->spool, qmgr_scan_env, q, err, sizeof(err)) != SPOOL_OK)
+	if (spool_walk_ids(q->spool, qmgr_scan_id, &st, err, sizeof(err)) != SPOOL_OK)
 		log_error("queue scan: %s", err);
+	for (size_t i = 0; i < st.n; i++) {
+		struct envelope env;
+
+		envelope_init(&env);
+		if (spool_envelope_get(q->spool, st.ids[i], &env, err, sizeof(err)) == SPOOL_OK) {
+			log_debug("%s: found by the queue scan", st.ids[i]);
+			qmgr_load(q, st.ids[i], &env, false, NULL, 0);
+		}
+		envelope_free(&env);
+	}
+	free(st.ids);
+	spool_index_drop_pages(q->spool);
 	qmgr_kick(q);
 	evloop_timer_start(q->loop, &q->scan_timer, config_time(q->cfg, P_QUEUE_RUN_DELAY) * 1000);
 }
@@ -658,6 +684,7 @@ qmgr_setup(struct qmgr *q)
 		fatal("epoll: %s", strerror(errno));
 	q->started_ms = qmgr_now_ms();
 	qmgr_startup(q);
+	spool_index_drop_pages(q->spool);
 
 	if (evloop_set_nonblock(q->control_fd) < 0 ||
 	    evloop_io_add(q->loop, &q->control_io, q->control_fd, EV_READ, qmgr_control_read, q) < 0)

@@ -62,14 +62,27 @@ enum qmgr_outcome_kind {
 	QMGR_OUT_SUSPENDED,	/* not tried: destination or transport unavailable */
 };
 
+/* One recipient's result, kept compact: a queue run may collect one per
+ * recipient of the whole queue before they are flushed. */
 struct qmgr_outcome {
 	struct sched_msg *msg;
-	uint32_t idx;
 	struct sched_dest *dest;
-	enum qmgr_outcome_kind kind;
-	struct agent_result res;	/* the agent's words (or ours) */
-	bool ours;		/* made by qmgr (the agent logs its own) */
 	struct qmgr_outcome *next;
+	uint32_t idx;
+	enum qmgr_outcome_kind kind;
+	bool ours;		/* made by qmgr (the agent logs its own) */
+	bool relayed;		/* delivered to a host that did not take DSN */
+	bool held;		/* waits for the end of its message's jobs */
+	/* What the flush decided (qmgr_results.c). */
+	bool final, expired;
+	int64_t next_attempt_ms;
+	/* The agent's words (or ours), cut to what the queue stores. */
+	int smtp_code;
+	char err_class[QSTORE_CLASS_MAX];
+	char enh[QSTORE_ENH_MAX];
+	const char *relay;	/* "none" when no host was involved */
+	const char *host;	/* "" unless a host error named one */
+	char text[];		/* text, then relay and host, each NUL-terminated */
 };
 
 /* Per active message: its envelope, loaded from LMDB on activation. */

@@ -21,6 +21,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/idxhash.h"
 #include "common/log.h"
 #include "queue/bounce.h"
 #include "queue/qmgr_impl.h"
@@ -38,7 +39,12 @@ void
 qmgr_outcome_add(struct qmgr *q, struct sched_msg *m, uint32_t idx, struct sched_dest *d,
                  enum qmgr_outcome_kind kind, const struct agent_result *res, bool ours)
 {
-	struct qmgr_outcome *o = calloc(1, sizeof(*o));
+	const char *relay = res->relay[0] != '\0' ? res->relay : "none";
+	size_t ntext = strnlen(res->text, sizeof(res->text) - 1);
+	size_t nrelay = strnlen(relay, sizeof(res->relay) - 1);
+	size_t nhost = strnlen(res->host, sizeof(res->host) - 1);
+	struct qmgr_outcome *o = calloc(1, sizeof(*o) + ntext + nrelay + nhost + 3);
+	char *p;
 
 	if (o == NULL)
 		fatal("out of memory");
@@ -46,8 +52,20 @@ qmgr_outcome_add(struct qmgr *q, struct sched_msg *m, uint32_t idx, struct sched
 	o->idx = idx;
 	o->dest = d;
 	o->kind = kind;
-	o->res = *res;
 	o->ours = ours;
+	o->relayed = res->relayed;
+	o->smtp_code = res->smtp_code;
+	snprintf(o->err_class, sizeof(o->err_class), "%.*s", (int)sizeof(o->err_class) - 1,
+	         res->err_class);
+	snprintf(o->enh, sizeof(o->enh), "%.*s", (int)sizeof(o->enh) - 1, res->enh);
+	p = o->text;
+	memcpy(p, res->text, ntext);
+	p += ntext + 1;
+	o->relay = p;
+	memcpy(p, relay, nrelay);
+	p += nrelay + 1;
+	o->host = p;
+	memcpy(p, res->host, nhost);
 	*q->outcomes_tail = o;
 	q->outcomes_tail = &o->next;
 	q->noutcomes++;
@@ -76,9 +94,15 @@ qmgr_job_finished(struct qmgr *q, struct sched_job *job)
 void
 qmgr_warn_add(struct qmgr *q, struct sched_msg *m)
 {
-	for (size_t i = 0; i < q->nwarn; i++)
-		if (q->warn[i] == m)
+	struct qmgr_active *act = m->data;
+
+	/* Called on activation, where act exists; the flag keeps the list
+	 * free of duplicates without searching it. */
+	if (act != NULL) {
+		if (act->warn_due)
 			return;
+		act->warn_due = true;
+	}
 	push_ptr((void ***)&q->warn, &q->nwarn, &q->warn_cap, m);
 	flush_soon(q);
 }
@@ -90,11 +114,13 @@ qmgr_warn_add(struct qmgr *q, struct sched_msg *m)
  * destination may belong to a message that went idle since). */
 struct flush_env {
 	struct sched_msg *msg;
-	struct envelope *env;	/* NULL: unreadable */
-	bool owned;
+	struct envelope *env;	/* NULL: unreadable or not loaded */
+	bool load_tried, owned;
+	uint32_t jobs_ending;	/* its jobs among the batch's finished ones */
 	uint32_t finals;	/* recipients that become final in this batch */
 	bool remove;		/* every recipient is final: remove the message */
 	bool expired_logged;
+	size_t first, count;	/* its outcomes: grouped[first .. first+count) */
 };
 
 /* One retry key decided in this batch (host keys are shared). */
@@ -109,8 +135,10 @@ struct flush {
 	int64_t now_ms, now;	/* now in ms and in seconds */
 	struct flush_env *envs;
 	size_t nenvs, envs_cap;
+	struct idxhash env_index;	/* sched_msg -> envs[] */
 	struct flush_key *keys;
 	size_t nkeys, keys_cap;
+	struct idxhash key_index;	/* key -> keys[] */
 	struct qstore_batch batch;
 	char (*dsn_ids)[SPOOL_ID_SIZE];	/* DSNs written: load them after the commit */
 	size_t ndsn, dsn_cap;
@@ -126,16 +154,33 @@ struct decided {
 	bool expired;
 };
 
+static bool
+env_is(size_t pos, const void *key, const void *ctx)
+{
+	const struct flush *f = ctx;
+
+	return f->envs[pos].msg == key;
+}
+
+static bool
+key_is(size_t pos, const void *key, const void *ctx)
+{
+	const struct flush *f = ctx;
+
+	return strcmp(f->keys[pos].key, key) == 0;
+}
+
+/* The batch's entry for message m (its envelope not loaded yet). */
 static struct flush_env *
 flush_env(struct flush *f, struct sched_msg *m)
 {
 	struct flush_env *fe;
-	struct qmgr_active *act = m->data;
-	char err[256];
+	uint64_t h = idxhash_ptr(m);
+	size_t pos = idxhash_find(&f->env_index, h, env_is, m, f);
 
-	for (size_t i = 0; i < f->nenvs; i++)
-		if (f->envs[i].msg == m)
-			return &f->envs[i];
+	if (pos != IDXHASH_NONE)
+		return &f->envs[pos];
+	idxhash_add(&f->env_index, h, f->nenvs);
 	if (f->nenvs == f->envs_cap) {
 		f->envs_cap = f->envs_cap ? f->envs_cap * 2 : 16;
 		f->envs = realloc(f->envs, f->envs_cap * sizeof(*f->envs));
@@ -145,29 +190,42 @@ flush_env(struct flush *f, struct sched_msg *m)
 	fe = &f->envs[f->nenvs++];
 	memset(fe, 0, sizeof(*fe));
 	fe->msg = m;
-	if (act != NULL && act->loaded) {
-		/* Copied: the active one goes when the message goes idle in step 4. */
-		fe->env = malloc(sizeof(*fe->env));
-		if (fe->env == NULL)
-			fatal("out of memory");
-		envelope_init(fe->env);
-		envelope_copy(fe->env, &act->env);
-		fe->owned = true;
-		return fe;
-	}
+	return fe;
+}
+
+/*
+ * Its envelope: a copy of the active message's (not borrowed: a
+ * destination suspended in step 1 hands recipients back, which can make
+ * the message idle and free its envelope mid-batch), or one read for the
+ * batch (a recipient handed back by a suspended destination may belong
+ * to a message that went idle since). NULL when unreadable.
+ */
+static const struct envelope *
+flush_env_load(struct flush *f, struct flush_env *fe)
+{
+	struct qmgr_active *act = fe->msg->data;
+	char err[256];
+
+	if (fe->load_tried)
+		return fe->env;
+	fe->load_tried = true;
 	fe->env = malloc(sizeof(*fe->env));
 	if (fe->env == NULL)
 		fatal("out of memory");
 	envelope_init(fe->env);
 	fe->owned = true;
-	if (spool_envelope_get(f->q->spool, m->id, fe->env, err, sizeof(err)) != SPOOL_OK) {
-		log_error("%s: cannot read the envelope: %s", m->id, err);
+	if (act != NULL && act->loaded) {
+		envelope_copy(fe->env, &act->env);
+		return fe->env;
+	}
+	if (spool_envelope_get(f->q->spool, fe->msg->id, fe->env, err, sizeof(err)) != SPOOL_OK) {
+		log_error("%s: cannot read the envelope: %s", fe->msg->id, err);
 		envelope_free(fe->env);
 		free(fe->env);
 		fe->env = NULL;
 		fe->owned = false;
 	}
-	return fe;
+	return fe->env;
 }
 
 static struct flush_key *
@@ -175,12 +233,14 @@ flush_key(struct flush *f, const char *key, bool *fresh)
 {
 	struct flush_key *k;
 	char err[200];
+	uint64_t h = idxhash_str(key);
+	size_t pos = idxhash_find(&f->key_index, h, key_is, key, f);
 
-	for (size_t i = 0; i < f->nkeys; i++)
-		if (strcmp(f->keys[i].key, key) == 0) {
-			*fresh = false;
-			return &f->keys[i];
-		}
+	if (pos != IDXHASH_NONE) {
+		*fresh = false;
+		return &f->keys[pos];
+	}
+	idxhash_add(&f->key_index, h, f->nkeys);
 	if (f->nkeys == f->keys_cap) {
 		f->keys_cap = f->keys_cap ? f->keys_cap * 2 : 16;
 		f->keys = realloc(f->keys, f->keys_cap * sizeof(*f->keys));
@@ -223,15 +283,14 @@ dest_note_error(struct sched_dest *d, const char *text)
 }
 
 static void
-copy_result(struct qstore_rcpt *rec, const struct agent_result *res)
+copy_result(struct qstore_rcpt *rec, const struct qmgr_outcome *o)
 {
-	rec->smtp_code = res->smtp_code;
+	rec->smtp_code = o->smtp_code;
 	/* The stored text is shorter than a result's: cut, never overflow. */
-	snprintf(rec->err_class, sizeof(rec->err_class), "%.*s", (int)sizeof(rec->err_class) - 1,
-	         res->err_class);
-	snprintf(rec->enh, sizeof(rec->enh), "%.*s", (int)sizeof(rec->enh) - 1, res->enh);
-	snprintf(rec->text, sizeof(rec->text), "%.*s", (int)sizeof(rec->text) - 1, res->text);
-	snprintf(rec->relay, sizeof(rec->relay), "%.*s", (int)sizeof(rec->relay) - 1, res->relay);
+	snprintf(rec->err_class, sizeof(rec->err_class), "%s", o->err_class);
+	snprintf(rec->enh, sizeof(rec->enh), "%s", o->enh);
+	snprintf(rec->text, sizeof(rec->text), "%.*s", (int)sizeof(rec->text) - 1, o->text);
+	snprintf(rec->relay, sizeof(rec->relay), "%.*s", (int)sizeof(rec->relay) - 1, o->relay);
 }
 
 /* Step 1 for one outcome. */
@@ -250,7 +309,7 @@ decide(struct flush *f, struct qmgr_outcome *o, struct flush_env *fe, struct dec
 		dd->rec.attempts++;
 		dd->rec.last_attempt = f->now;
 	}
-	copy_result(&dd->rec, &o->res);
+	copy_result(&dd->rec, o);
 
 	switch (o->kind) {
 	case QMGR_OUT_DELIVERED: {
@@ -258,7 +317,7 @@ decide(struct flush *f, struct qmgr_outcome *o, struct flush_env *fe, struct dec
 
 		dd->rec.state = QSTORE_DELIVERED;
 		dd->final = true;
-		dd->dsn = o->res.relayed ? BOUNCE_ACTION_RELAYED : BOUNCE_ACTION_DELIVERED;
+		dd->dsn = o->relayed ? BOUNCE_ACTION_RELAYED : BOUNCE_ACTION_DELIVERED;
 		/* A success clears the address's record and the destination's. */
 		if (strlen(addr) + 2 <= QSTORE_KEY_MAX) {
 			snprintf(key, sizeof(key), "R:%s", addr);
@@ -312,7 +371,7 @@ decide(struct flush *f, struct qmgr_outcome *o, struct flush_env *fe, struct dec
 		char key[QSTORE_KEY_MAX + 1];
 		bool fresh;
 
-		if (o->res.err_class[0] == '\0' || retry_error_parse(o->res.err_class, &e) < 0) {
+		if (o->err_class[0] == '\0' || retry_error_parse(o->err_class, &e) < 0) {
 			memset(&e, 0, sizeof(e));
 			e.cls = RETRY_CLASS_OTHER;
 			e.mailbox_idle = -1;
@@ -324,7 +383,7 @@ decide(struct flush *f, struct qmgr_outcome *o, struct flush_env *fe, struct dec
 		rf.sender = env != NULL ? env->sender : NULL;
 		rf.message_created = env != NULL ? env->arrival / 1000000 : f->now;
 		if (rf.host_error) {
-			rf.host = o->res.host[0] != '\0' ? o->res.host : o->dest->nexthop;
+			rf.host = o->host[0] != '\0' ? o->host : o->dest->nexthop;
 			dest_key(o->dest, key, sizeof(key));
 		} else {
 			rf.address = addr;
@@ -341,7 +400,7 @@ decide(struct flush *f, struct qmgr_outcome *o, struct flush_env *fe, struct dec
 		}
 		if (rf.host_error && !k->dec.bounce) {
 			sched_dest_suspend(q->sched, o->dest, k->dec.next_try * 1000);
-			dest_note_error(o->dest, o->res.text);
+			dest_note_error(o->dest, o->text);
 		}
 		if (dd->rec.first_failure == 0)
 			dd->rec.first_failure = f->now;
@@ -507,8 +566,7 @@ fmt_delay(char *dst, size_t dstsz, double secs)
 }
 
 static void
-log_outcome(struct flush *f, const struct qmgr_outcome *o, const struct decided *dd,
-            const struct envelope *env)
+log_outcome(struct flush *f, const struct qmgr_outcome *o, const struct envelope *env)
 {
 	const char *addr = env != NULL && o->idx < env->nrcpt ? env->rcpts[o->idx].addr : "?";
 	double delay = env != NULL ? (double)(f->now_ms * 1000 - env->arrival) / 1e6 : 0;
@@ -517,17 +575,16 @@ log_outcome(struct flush *f, const struct qmgr_outcome *o, const struct decided 
 	bool builtin = o->dest->transport->capacity == SCHED_UNLIMITED;
 
 	/* Agents log their own to= lines; qmgr logs what it decided itself. */
-	if (!builtin && !o->ours && !dd->expired)
+	if (!builtin && !o->ours && !o->expired)
 		return;
-	if (dd->expired)
+	if (o->expired)
 		status = "expired";
 	else
 		status = o->kind == QMGR_OUT_DELIVERED ? "sent"
 		       : o->kind == QMGR_OUT_PERM ? "bounced" : "deferred";
 	fmt_delay(d, sizeof(d), delay);
 	log_info("%s: to=<%s>, relay=%s, delay=%s, delays=%s/0/0/0, dsn=%s, status=%s (%s)",
-	         o->msg->id, addr, o->res.relay[0] ? o->res.relay : "none", d, d,
-	         o->res.enh[0] ? o->res.enh : "4.0.0", status, o->res.text);
+	         o->msg->id, addr, o->relay, d, d, o->enh[0] ? o->enh : "4.0.0", status, o->text);
 }
 
 static void
@@ -540,13 +597,16 @@ flush_free(struct flush *f)
 		}
 	free(f->envs);
 	free(f->keys);
+	idxhash_free(&f->env_index);
+	idxhash_free(&f->key_index);
 	free(f->dsn_ids);
 	qstore_batch_free(&f->batch);
 }
 
-/* Write the failure / success DSNs of one message; recipients whose DSN
- * could not be written are turned back into deferrals (decided again
- * later), never marked bounced without their notice. */
+/* Write the failure / success DSNs of one message, whose n outcomes are
+ * os[] (decided in ds[]); recipients whose DSN could not be written are
+ * turned back into deferrals (decided again later), never marked bounced
+ * without their notice. */
 static void
 message_dsns(struct flush *f, struct flush_env *fe, struct qmgr_outcome **os, struct decided *ds,
              size_t n)
@@ -627,7 +687,7 @@ static void
 message_warning(struct flush *f, struct sched_msg *m)
 {
 	struct flush_env *fe = flush_env(f, m);
-	const struct envelope *env = fe->env;
+	const struct envelope *env = flush_env_load(f, fe);
 	struct bounce_rcpt *brs;
 	char (*diag)[600], (*mta)[320], (*stat)[QSTORE_ENH_MAX + 2];
 	size_t nb = 0;
@@ -684,13 +744,116 @@ forget(struct qmgr *q, struct sched_msg *m)
 	sched_msg_remove(q->sched, m);
 }
 
+/* Steps 1 and 2 for the outcomes of one message, then its records into
+ * the batch. ds is scratch space for fe->count decisions. */
+static void
+flush_message(struct flush *f, struct flush_env *fe, struct qmgr_outcome **os,
+              struct decided *ds)
+{
+	size_t n = fe->count;
+
+	(void)flush_env_load(f, fe);
+	for (size_t i = 0; i < n; i++)
+		decide(f, os[i], fe, &ds[i]);
+	message_dsns(f, fe, os, ds, n);
+	for (size_t i = 0; i < n; i++) {
+		qstore_batch_put_rcpt(&f->batch, os[i]->msg->id, os[i]->idx, &ds[i].rec);
+		os[i]->final = ds[i].final;
+		os[i]->expired = ds[i].expired;
+		os[i]->next_attempt_ms = ds[i].next_attempt_ms;
+		if (ds[i].final)
+			fe->finals++;
+	}
+}
+
+/* Would this outcome go into a notice (a bounce, or a success notice the
+ * recipient asked for)? Expiry is known only after deciding: not here. */
+static bool
+outcome_makes_notice(struct flush *f, struct flush_env *fe, const struct qmgr_outcome *o)
+{
+	const struct envelope *env;
+
+	if (o->kind == QMGR_OUT_PERM)
+		return true;
+	if (o->kind != QMGR_OUT_DELIVERED)
+		return false;
+	env = flush_env_load(f, fe);
+	return env != NULL && o->idx < env->nrcpt &&
+	       bounce_wanted(env, o->idx, o->relayed ? BOUNCE_ACTION_RELAYED
+	                                             : BOUNCE_ACTION_DELIVERED);
+}
+
+/*
+ * The outcomes in arrival order, grouped by message (each message where
+ * its first outcome came): one pass per message afterwards, in time
+ * linear in the batch.
+ *
+ * While a message still has a job running, its outcomes that make a
+ * notice wait for a later batch (back on q->outcomes), as Postfix's qmgr
+ * sends notices when a message's pass ends: the failures of one pass
+ * make one bounce and the successes one success notice, however the
+ * agent spread its results over reads. Deliveries and deferrals are
+ * recorded at once, so a crash redelivers as little as possible. At
+ * drain time everything goes now.
+ */
+static struct qmgr_outcome **
+flush_group(struct flush *f, struct qmgr_outcome *list, size_t *np)
+{
+	struct qmgr *q = f->q;
+	struct qmgr_outcome **grouped, *o, *next;
+	size_t *fill, n = 0;
+
+	for (o = list; o != NULL; o = o->next)
+		(void)flush_env(f, o->msg);
+	for (size_t j = 0; j < q->nfinished; j++) {
+		struct sched_msg *m = q->finished[j]->msg;
+		size_t pos = idxhash_find(&f->env_index, idxhash_ptr(m), env_is, m, f);
+
+		if (pos != IDXHASH_NONE)
+			f->envs[pos].jobs_ending++;
+	}
+	for (o = list; o != NULL; o = o->next) {
+		struct flush_env *fe = flush_env(f, o->msg);
+
+		o->held = !q->draining && fe->msg->njobs > fe->jobs_ending &&
+		          outcome_makes_notice(f, fe, o);
+		if (!o->held)
+			fe->count++;
+	}
+	for (size_t e = 0, at = 0; e < f->nenvs; e++) {
+		f->envs[e].first = at;
+		at += f->envs[e].count;
+		n += f->envs[e].count;
+	}
+	grouped = calloc(n ? n : 1, sizeof(*grouped));
+	fill = calloc(f->nenvs ? f->nenvs : 1, sizeof(*fill));
+	if (grouped == NULL || fill == NULL)
+		fatal("out of memory");
+	for (o = list; o != NULL; o = next) {
+		struct flush_env *fe = flush_env(f, o->msg);
+
+		next = o->next;
+		if (o->held) {
+			o->next = NULL;
+			*q->outcomes_tail = o;
+			q->outcomes_tail = &o->next;
+			q->noutcomes++;
+			continue;
+		}
+		grouped[fe->first + fill[fe - f->envs]++] = o;
+	}
+	free(fill);
+	*np = n;
+	return grouped;
+}
+
 void
 qmgr_outcomes_flush(struct qmgr *q)
 {
 	struct flush f;
-	struct qmgr_outcome **os, *o;
-	struct decided *ds;
-	size_t n = q->noutcomes, i;
+	struct qmgr_outcome **os, *list = q->outcomes;
+	struct decided *ds = NULL;
+	size_t n, i, ngroups, ds_cap = 0;
 	char err[256];
 	enum spool_result rc;
 
@@ -701,36 +864,40 @@ qmgr_outcomes_flush(struct qmgr *q)
 	f.now_ms = qmgr_now_ms();
 	f.now = f.now_ms / 1000;
 	qstore_batch_init(&f.batch);
-	os = calloc(n ? n : 1, sizeof(*os));
-	ds = calloc(n ? n : 1, sizeof(*ds));
-	if (os == NULL || ds == NULL)
-		fatal("out of memory");
-	for (i = 0, o = q->outcomes; o != NULL; o = o->next)
-		os[i++] = o;
+	idxhash_init(&f.env_index);
+	idxhash_init(&f.key_index);
 	q->outcomes = NULL;
 	q->outcomes_tail = &q->outcomes;
 	q->noutcomes = 0;
+	os = flush_group(&f, list, &n);
+	ngroups = f.nenvs;
 
-	/* 1. decide */
-	for (i = 0; i < n; i++)
-		decide(&f, os[i], flush_env(&f, os[i]->msg), &ds[i]);
+	/* 1 and 2, message by message: decide, then the DSNs, before
+	 * anything is marked bounced */
+	for (size_t e = 0; e < ngroups; e++) {
+		struct flush_env *fe = &f.envs[e];
 
-	/* 2. DSNs, before anything is marked bounced */
-	for (size_t e = 0; e < f.nenvs; e++)
-		message_dsns(&f, &f.envs[e], os, ds, n);
-	for (size_t w = 0; w < q->nwarn; w++)
+		if (fe->count > ds_cap) {
+			ds_cap = fe->count;
+			free(ds);
+			ds = calloc(ds_cap, sizeof(*ds));
+			if (ds == NULL)
+				fatal("out of memory");
+		}
+		flush_message(&f, fe, os + fe->first, ds);
+	}
+	free(ds);
+	for (size_t w = 0; w < q->nwarn; w++) {
+		struct qmgr_active *act = q->warn[w]->data;
+
 		message_warning(&f, q->warn[w]);
+		if (act != NULL)
+			act->warn_due = false;
+	}
 	q->nwarn = 0;
 
 	/* 3. one transaction: states, retry records, finished messages */
-	for (i = 0; i < n; i++) {
-		struct flush_env *fe = flush_env(&f, os[i]->msg);
-
-		qstore_batch_put_rcpt(&f.batch, os[i]->msg->id, os[i]->idx, &ds[i].rec);
-		if (ds[i].final)
-			fe->finals++;
-	}
-	for (size_t e = 0; e < f.nenvs; e++) {
+	for (size_t e = 0; e < ngroups; e++) {
 		struct flush_env *fe = &f.envs[e];
 
 		if (fe->finals > 0 && fe->finals == fe->msg->nleft) {
@@ -745,32 +912,35 @@ qmgr_outcomes_flush(struct qmgr *q)
 		log_error("cannot record delivery results: %s; retrying them in %llds", err,
 		          (long long)q->policy.minimal_backoff);
 		for (i = 0; i < n; i++) {
-			ds[i].final = false;
-			ds[i].next_attempt_ms = f.now_ms + q->policy.minimal_backoff * 1000;
+			os[i]->final = false;
+			os[i]->expired = false;
+			os[i]->next_attempt_ms = f.now_ms + q->policy.minimal_backoff * 1000;
 		}
 		for (size_t e = 0; e < f.nenvs; e++)
 			f.envs[e].remove = false;
 	}
 
 	/* 4. the schedule follows what is recorded */
-	for (i = 0; i < n; i++) {
-		struct flush_env *fe = flush_env(&f, os[i]->msg);
+	for (size_t e = 0; e < ngroups; e++) {
+		struct flush_env *fe = &f.envs[e];
 
-		if (rc == SPOOL_OK)
-			log_outcome(&f, os[i], &ds[i], fe->env);
-		if (ds[i].expired && !fe->expired_logged && fe->env != NULL) {
-			log_info("%s: from=<%s>, status=expired, returned to sender", os[i]->msg->id,
-			         fe->env->sender);
-			fe->expired_logged = true;
+		for (i = fe->first; i < fe->first + fe->count; i++) {
+			if (rc == SPOOL_OK)
+				log_outcome(&f, os[i], fe->env);
+			if (os[i]->expired && !fe->expired_logged && fe->env != NULL) {
+				log_info("%s: from=<%s>, status=expired, returned to sender",
+				         fe->msg->id, fe->env->sender);
+				fe->expired_logged = true;
+			}
 		}
 	}
 	for (i = 0; i < n; i++) {
 		struct sched_msg *m = os[i]->msg;
 
-		if (ds[i].final)
+		if (os[i]->final)
 			sched_rcpt_done(q->sched, m, os[i]->idx);
 		else
-			sched_rcpt_wait(q->sched, m, os[i]->idx, ds[i].next_attempt_ms);
+			sched_rcpt_wait(q->sched, m, os[i]->idx, os[i]->next_attempt_ms);
 	}
 	for (size_t e = 0; e < f.nenvs; e++) {
 		struct sched_msg *m = f.envs[e].msg;
@@ -802,7 +972,6 @@ qmgr_outcomes_flush(struct qmgr *q)
 	for (i = 0; i < n; i++)
 		free(os[i]);
 	free(os);
-	free(ds);
 	flush_free(&f);
 	qmgr_kick(q);
 }

@@ -115,6 +115,18 @@ enum spool_result spool_envelope_get(struct spool *sp, const char *id, struct en
 /* Call fn for each committed envelope in id order; stop when fn returns non-zero. */
 typedef int spool_walk_cb(void *arg, const char *id, const struct envelope *env);
 enum spool_result spool_walk(struct spool *sp, spool_walk_cb *fn, void *arg, char *err, size_t errsz);
+/* The same with ids only, nothing decoded (a periodic scan of a big queue). */
+typedef int spool_walk_ids_cb(void *arg, const char *id);
+enum spool_result spool_walk_ids(struct spool *sp, spool_walk_ids_cb *fn, void *arg, char *err,
+                                 size_t errsz);
+/*
+ * Drop the index's mapped pages from this process's resident set after a
+ * walk of the whole index (qmgr's start-up and scans). They stay in the
+ * page cache and come back on the next access; the map is read-only
+ * (no MDB_WRITEMAP), so nothing is lost. Without this a walk of 100,000
+ * envelopes leaves ~50 MB of file pages counted in qmgr's RSS.
+ */
+void spool_index_drop_pages(struct spool *sp);
 /* Path of a message file into dst; -1 when it does not fit. */
 int spool_msg_path(const struct spool *sp, const char *id, char *dst, size_t dstsz);
 /* Remove a message: envelope first (one txn), then its file. */

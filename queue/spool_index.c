@@ -273,16 +273,21 @@ spool_envelope_get(struct spool *sp, const char *id, struct envelope *env, char 
 	return r;
 }
 
-enum spool_result
-spool_walk(struct spool *sp, spool_walk_cb *fn, void *arg, char *err, size_t errsz)
+/* Visit each committed envelope's id and encoded value in id order, in
+ * one read transaction. visit returns 0 to go on, 1 to stop, -1 (with
+ * err set) to fail. */
+typedef int index_visit_fn(void *arg, const char *id, const MDB_val *val, char *err,
+                           size_t errsz);
+
+static enum spool_result
+index_walk(struct spool *sp, index_visit_fn *visit, void *arg, char *err, size_t errsz)
 {
 	char id[SPOOL_ID_SIZE];
-	struct envelope env;
 	enum spool_result r = SPOOL_OK;
 	MDB_cursor *cur;
 	MDB_txn *txn;
 	MDB_val key, val;
-	int rc;
+	int rc, v = 0;
 
 	if (!sp->have_dbi)
 		return SPOOL_OK;
@@ -295,26 +300,89 @@ spool_walk(struct spool *sp, spool_walk_cb *fn, void *arg, char *err, size_t err
 		spool_txn_abort(sp, txn);
 		return SPOOL_ERROR;
 	}
-	envelope_init(&env);
 	for (rc = mdb_cursor_get(cur, &key, &val, MDB_FIRST); rc == 0;
 	     rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) {
 		if (!spool_id_valid(key.mv_data, key.mv_size))
 			continue;	/* not an envelope of ours */
 		memcpy(id, key.mv_data, SPOOL_ID_LEN);
 		id[SPOOL_ID_LEN] = '\0';
-		if ((r = spool_decode(id, &val, &env, err, errsz)) != SPOOL_OK)
-			break;
-		if (fn(arg, id, &env) != 0)
+		if ((v = visit(arg, id, &val, err, errsz)) != 0)
 			break;
 	}
-	if (r == SPOOL_OK && rc != 0 && rc != MDB_NOTFOUND) {
+	if (v < 0)
+		r = SPOOL_ERROR;
+	else if (v == 0 && rc != MDB_NOTFOUND) {
 		spool_set_err(err, errsz, "%s/index: %s", sp->dir, mdb_strerror(rc));
 		r = SPOOL_ERROR;
 	}
-	envelope_free(&env);
 	mdb_cursor_close(cur);
 	spool_txn_abort(sp, txn);
 	return r;
+}
+
+struct walk_env_arg {
+	spool_walk_cb *fn;
+	void *arg;
+	struct envelope env;
+};
+
+static int
+walk_env_visit(void *arg, const char *id, const MDB_val *val, char *err, size_t errsz)
+{
+	struct walk_env_arg *w = arg;
+
+	if (spool_decode(id, val, &w->env, err, errsz) != SPOOL_OK)
+		return -1;
+	return w->fn(w->arg, id, &w->env) != 0;
+}
+
+enum spool_result
+spool_walk(struct spool *sp, spool_walk_cb *fn, void *arg, char *err, size_t errsz)
+{
+	struct walk_env_arg w = { .fn = fn, .arg = arg };
+	enum spool_result r;
+
+	envelope_init(&w.env);
+	r = index_walk(sp, walk_env_visit, &w, err, errsz);
+	envelope_free(&w.env);
+	return r;
+}
+
+struct walk_ids_arg {
+	spool_walk_ids_cb *fn;
+	void *arg;
+};
+
+static int
+walk_ids_visit(void *arg, const char *id, const MDB_val *val, char *err, size_t errsz)
+{
+	struct walk_ids_arg *w = arg;
+
+	(void)val;
+	(void)err;
+	(void)errsz;
+	return w->fn(w->arg, id) != 0;
+}
+
+enum spool_result
+spool_walk_ids(struct spool *sp, spool_walk_ids_cb *fn, void *arg, char *err, size_t errsz)
+{
+	struct walk_ids_arg w = { .fn = fn, .arg = arg };
+
+	return index_walk(sp, walk_ids_visit, &w, err, errsz);
+}
+
+void
+spool_index_drop_pages(struct spool *sp)
+{
+	MDB_envinfo info;
+
+	if (sp->env == NULL)
+		return;
+	mdb_env_info(sp->env, &info);
+	if (info.me_mapaddr != NULL &&
+	    madvise(info.me_mapaddr, info.me_mapsize, MADV_DONTNEED) < 0)
+		log_debug("madvise on the index map: %s", strerror(errno));
 }
 
 /* ---- removing ---- */
