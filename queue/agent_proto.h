@@ -96,7 +96,11 @@ struct agent_result {
 	char enh[AGENT_ENH_MAX];	/* "2.0.0", "4.4.1", "5.1.1" ("" none) */
 	char text[AGENT_TEXT_MAX];	/* the remote reply verbatim, or our reason */
 	char relay[AGENT_RELAY_MAX];	/* "mx.example.net[192.0.2.7]:25", "none" */
-	char host[AGENT_HOST_MAX];	/* host errors: the host name for retry rules */
+	char host[AGENT_HOST_MAX];	/* set exactly for a host error (the agent
+					 * decides: smtp_class's scope): the host
+					 * name for retry rules; qmgr then
+					 * suspends the destination. "" for
+					 * message and recipient failures */
 	bool relayed;		/* DELIVERED to a host that did not take DSN
 				 * (RFC 3464 Action: relayed) */
 	int64_t delays[4];	/* µs: queue wait / connection setup / session / data */

@@ -9,8 +9,14 @@
  *
  * Error policy: returns -1 with a short reason (bad report, I/O error,
  * sink error, size limits); never logs. panic() only on an out-of-range
- * recipient index or a notice asked for the null sender's envelope, both
- * bugs of the caller. Out of memory is fatal() (inside buf).
+ * recipient index, an envelope asked for a notice to the null sender or
+ * for a postmaster notice without valid addresses, all bugs of the
+ * caller. Out of memory is fatal() (inside buf).
+ *
+ * A postmaster notice (report.postmaster_rcpt set) differs from the
+ * sender's notice only in its envelope, its header fields, its text and
+ * what it returns of the original (bounce_return_part()); the
+ * delivery-status part is built by the same code.
  *
  * Everything a remote server said (the diagnostic, the remote MTA name)
  * and everything from the envelope (addresses, ENVID, ORCPT, HELO) is
@@ -43,6 +49,10 @@
 #define BOUNCE_HOSTNAME_MAX 255		/* RFC 5321 section 4.5.3.1.2 */
 #define BOUNCE_QUEUE_ID_MAX 64
 #define BOUNCE_FROM_MAX 512		/* from_addr: keeps the From: line short */
+#define BOUNCE_POSTMASTER_MAX 512	/* postmaster_rcpt, postmaster_sender: likewise */
+/* Mixed into the Message-ID tag of a postmaster notice: qmgr writes it
+ * with the same seed as the sender's notice about the same message. */
+#define BOUNCE_POSTMASTER_TAG 0x706f73746d617374ull
 #define BOUNCE_BOUNDARY_MAX 70		/* RFC 2046 section 5.1.1 */
 #define BOUNCE_BOUNDARY_TRIES 16
 #define BOUNCE_SCRATCH_MAX (8u * 1024)
@@ -499,8 +509,12 @@ bounce_status_part(struct bounce_out *o, struct bounce_out *scratch,
 	if (xtype[2] >= 'a' && xtype[2] <= 'z')
 		xtype[2] = (char)(xtype[2] - 'a' + 'A');	/* X-Tern, as X-Postfix */
 	bounce_printf(o, "%s-Queue-ID: %s\r\n", xtype, r->queue_id);
-	snprintf(sname, sizeof(sname), "%s-Sender", xtype);
-	bounce_addr_field(o, scratch, sname, env->sender, global);
+	/* No "rfc822; " with nothing after it for <> (a double bounce):
+	 * Postfix omits the field too. */
+	if (!bounce_is_null_sender(env)) {
+		snprintf(sname, sizeof(sname), "%s-Sender", xtype);
+		bounce_addr_field(o, scratch, sname, env->sender, global);
+	}
 
 	for (i = 0; i < r->nrcpt; i++)
 		bounce_status_rcpt(o, scratch, &r->rcpts[i], xtype, global);
@@ -589,15 +603,104 @@ bounce_para(struct bounce_out *o, struct bounce_out *scratch, const char *fmt, .
 	bounce_puts(o, "\r\n");
 }
 
+/* The first Will-Retry-Until among the recipients, as a date, or "". */
+static void
+bounce_text_until(char *dst, size_t dstsz, const struct bounce_report *r)
+{
+	size_t i;
+
+	dst[0] = '\0';
+	for (i = 0; i < r->nrcpt && dst[0] == '\0'; i++)
+		if (r->rcpts[i].will_retry_until > 0)
+			bounce_date(dst, dstsz, r->rcpts[i].will_retry_until);
+}
+
+/* Which message a postmaster notice is about: its sender (cleaned), queue
+ * ID and arrival, so the postmaster can find it in the log. */
+static void
+bounce_text_origin(struct bounce_out *o, const struct bounce_report *r)
+{
+	struct bounce_out v;
+	char arrival[64];
+
+	buf_init(&v.buf, BOUNCE_SCRATCH_MAX);
+	v.overflow = false;
+	if (bounce_is_null_sender(r->env)) {
+		bounce_puts(&v, "The message came from the null sender <>");
+	} else {
+		bounce_puts(&v, "The message came from <");
+		bounce_clean(&v, r->env->sender, BOUNCE_ADDR_MAX, r->env->smtputf8);
+		bounce_puts(&v, ">");
+	}
+	bounce_printf(&v, ", queue ID %s", r->queue_id);
+	if (r->env->arrival > 0) {
+		bounce_date(arrival, sizeof(arrival), r->env->arrival);
+		bounce_printf(&v, ", and arrived here on %s", arrival);
+	}
+	bounce_puts(&v, ".");
+	bounce_fold(o, "", v.overflow ? "(the message's origin is unavailable)" : buf_cstr(&v.buf),
+	            "", BOUNCE_TEXT_WIDTH);
+	bounce_puts(o, "\r\n");
+	buf_free(&v.buf);
+}
+
+/*
+ * The text of a postmaster notice. Like Postfix's, it has none of the
+ * sender's boilerplate; unlike Postfix's (which relies on the Subject
+ * alone) it says which of the three notices it is.
+ */
+static void
+bounce_text_postmaster(struct bounce_out *o, struct bounce_out *scratch,
+                       const struct bounce_report *r)
+{
+	bool null = bounce_is_null_sender(r->env);
+	char until[64];
+
+	if (r->kind == BOUNCE_KIND_DELAYED) {
+		bounce_text_until(until, sizeof(until), r);
+		bounce_para(o, scratch, "Postmaster warning: a message has not yet been "
+		            "delivered to the recipients listed below. This is only a "
+		            "warning: the mail system keeps trying%s%s.",
+		            until[0] ? " until " : "", until);
+		if (null)
+			bounce_para(o, scratch, "The message is a delivery status notice (its "
+			            "sender is <>), so only the postmaster is warned. It is "
+			            "attached, or its header when it is large.");
+		else
+			bounce_para(o, scratch, "This is a copy for the postmaster: its sender "
+			            "has been warned too, unless it asked not to be (RFC 3461 "
+			            "NOTIFY). Only the header of the message is attached.");
+	} else if (null) {
+		bounce_para(o, scratch, "Double bounce: a delivery status notice (a message "
+		            "from the null sender <>) could not be delivered to the "
+		            "recipients listed below. The mail system has given up on them.");
+		bounce_para(o, scratch, "No notice is ever sent about a notice (RFC 3461 "
+		            "section 6.2), so this copy for the postmaster is the last "
+		            "report about it. The undeliverable notice is attached, or its "
+		            "header when it is large.");
+	} else {
+		bounce_para(o, scratch, "Postmaster copy: a message could not be delivered "
+		            "to the recipients listed below. The mail system has given up on "
+		            "them and will not try again.");
+		bounce_para(o, scratch, "Its sender has been sent a non-delivery notice, "
+		            "unless it asked for none (RFC 3461 NOTIFY). Only the header of "
+		            "the message is attached.");
+	}
+	bounce_text_origin(o, r);
+}
+
 static void
 bounce_text_intro(struct bounce_out *o, struct bounce_out *scratch,
                   const struct bounce_report *r, const char *mail_name)
 {
 	char until[64] = "", arrival[64] = "";
-	size_t i;
 
 	bounce_para(o, scratch, "This report comes from the %s mail system at %s.",
 	            mail_name, r->myhostname);
+	if (r->postmaster_rcpt != NULL) {
+		bounce_text_postmaster(o, scratch, r);
+		return;
+	}
 	switch (r->kind) {
 	case BOUNCE_KIND_FAILED:
 		bounce_para(o, scratch, "Your message could not be delivered to the "
@@ -609,9 +712,7 @@ bounce_text_intro(struct bounce_out *o, struct bounce_out *scratch,
 		            r->myhostname);
 		break;
 	case BOUNCE_KIND_DELAYED:
-		for (i = 0; i < r->nrcpt && until[0] == '\0'; i++)
-			if (r->rcpts[i].will_retry_until > 0)
-				bounce_date(until, sizeof(until), r->rcpts[i].will_retry_until);
+		bounce_text_until(until, sizeof(until), r);
 		if (r->env->arrival > 0)
 			bounce_date(arrival, sizeof(arrival), r->env->arrival);
 		bounce_para(o, scratch, "This is only a warning: you do not need to send "
@@ -768,10 +869,35 @@ bounce_scan_orig(int fd, uint64_t size, bool headers_only, const char *boundary,
 
 /* ---- policy ---- */
 
+/* Our own names go into header lines unfolded: printable ASCII, no
+ * space, bounded. */
+static bool
+bounce_token_ok(const char *s, size_t max)
+{
+	size_t n;
+
+	if (s == NULL || s[0] == '\0')
+		return false;
+	for (n = 0; s[n] != '\0'; n++)
+		if ((unsigned char)s[n] <= 0x20 || (unsigned char)s[n] >= 0x7f ||
+		    s[n] == '<' || s[n] == '>' || s[n] == '"')
+			return false;
+	return n <= max;
+}
+
 bool
 bounce_is_null_sender(const struct envelope *env)
 {
 	return env == NULL || env->sender == NULL || env->sender[0] == '\0';
+}
+
+bool
+bounce_is_postmaster_sender(const struct envelope *env, const char *postmaster_sender)
+{
+	if (bounce_is_null_sender(env) || postmaster_sender == NULL || postmaster_sender[0] == '\0')
+		return false;
+	/* Postfix compares with strcasecmp() (bounce_notify_service.c). */
+	return strcasecmp(env->sender, postmaster_sender) == 0;
 }
 
 bool
@@ -804,6 +930,24 @@ bounce_wanted(const struct envelope *env, size_t rcpt_index, enum bounce_action 
 	return false;
 }
 
+/* Does the notice ask for the whole original (before the size limit and
+ * BINARYMIME have their say)? */
+static bool
+bounce_whole_wanted(const struct bounce_report *r)
+{
+	if (r->postmaster_rcpt != NULL)
+		/* postconf(5) notify_classes: "bounce" and "delay" send "copies
+		 * of the headers" (Postfix's DSN_RET_HDRS), whatever RET the
+		 * sender gave; "2bounce" sends "undeliverable bounced mail"
+		 * (DSN_RET_FULL): an original from <>. */
+		return bounce_is_null_sender(r->env) &&
+		       (r->kind == BOUNCE_KIND_FAILED || r->kind == BOUNCE_KIND_DELAYED);
+	/* A warning (the message is still here) or a success report: RET=FULL
+	 * asks for the message in "failed" DSNs (RFC 3461 section 4.3);
+	 * Postfix returns headers in both. */
+	return r->kind == BOUNCE_KIND_FAILED && r->env->ret != ENVELOPE_RET_HDRS;
+}
+
 const char *
 bounce_return_part(const struct bounce_report *r, uint64_t orig_size, enum bounce_return *what)
 {
@@ -811,22 +955,18 @@ bounce_return_part(const struct bounce_report *r, uint64_t orig_size, enum bounc
 	enum bounce_return ret;
 	bool global = r->env->smtputf8;
 
-	if (r->kind != BOUNCE_KIND_FAILED)
-		/* A warning (the message is still here) or a success report:
-		 * RET=FULL asks for the message in "failed" DSNs (RFC 3461
-		 * section 4.3); Postfix returns headers in both. */
+	if (!bounce_whole_wanted(r))
 		ret = BOUNCE_RETURN_HEADERS;
 	else if (r->env->body == ENVELOPE_BODY_BINARYMIME)
 		/* XXX binary content need not be CRLF lines; message/rfc822
 		 * would need Content-Transfer-Encoding: binary (RFC 3030). */
 		ret = BOUNCE_RETURN_HEADERS;
-	else if (r->env->ret == ENVELOPE_RET_HDRS)
-		ret = BOUNCE_RETURN_HEADERS;
 	else
 		/* RET=FULL or no RET: the whole message up to bounce_size_limit,
 		 * headers past it. RFC 3461 section 4.3 allows that for FULL too,
 		 * and Postfix does it (bounce_original()): a forged sender must
-		 * not get a 50 MB message back (backscatter). */
+		 * not get a 50 MB message back (backscatter). A double bounce is
+		 * bounded the same way. */
 		ret = orig_size <= limit ? BOUNCE_RETURN_FULL : BOUNCE_RETURN_HEADERS;
 	if (what != NULL)
 		*what = ret;
@@ -839,11 +979,25 @@ bounce_return_part(const struct bounce_report *r, uint64_t orig_size, enum bounc
 void
 bounce_envelope_init(struct envelope *out, const struct bounce_report *r)
 {
-	if (bounce_is_null_sender(r->env))
+	if (r->postmaster_rcpt != NULL) {
+		if (!bounce_token_ok(r->postmaster_rcpt, BOUNCE_POSTMASTER_MAX) ||
+		    !bounce_token_ok(r->postmaster_sender, BOUNCE_POSTMASTER_MAX))
+			panic("bounce_envelope_init: bad postmaster recipient or sender");
+	} else if (bounce_is_null_sender(r->env)) {
 		panic("bounce_envelope_init: notice for the null sender");
+	}
 	envelope_clear(out);
-	envelope_set(&out->sender, "");
-	envelope_add_rcpt(out, r->env->sender, NULL, ENVELOPE_NOTIFY_NEVER);
+	if (r->postmaster_rcpt != NULL) {
+		/* Postfix: post_mail_fopen_nowait(mail_addr_double_bounce(),
+		 * postmaster, ...): not <>, so the notice is told apart from a
+		 * bounce and discarded, not bounced, when it fails. NOTIFY=NEVER
+		 * as for any notice. */
+		envelope_set(&out->sender, r->postmaster_sender);
+		envelope_add_rcpt(out, r->postmaster_rcpt, NULL, ENVELOPE_NOTIFY_NEVER);
+	} else {
+		envelope_set(&out->sender, "");
+		envelope_add_rcpt(out, r->env->sender, NULL, ENVELOPE_NOTIFY_NEVER);
+	}
 	out->smtputf8 = r->env->smtputf8;
 	out->body = r->env->body == ENVELOPE_BODY_8BITMIME ||
 	            r->env->body == ENVELOPE_BODY_BINARYMIME || r->env->smtputf8
@@ -852,10 +1006,16 @@ bounce_envelope_init(struct envelope *out, const struct bounce_report *r)
 
 /* ---- assembling the notice ---- */
 
+/* Postfix's template subjects (bounce_templates.c); the postmaster ones
+ * for the copy and the double bounce alike (bounce_header(...,
+ * POSTMASTER_COPY)). */
 static const char *
-bounce_subject(enum bounce_kind k)
+bounce_subject(const struct bounce_report *r)
 {
-	switch (k) {
+	if (r->postmaster_rcpt != NULL)
+		return r->kind == BOUNCE_KIND_DELAYED ? "Postmaster Warning: Delayed Mail"
+		                                      : "Postmaster Copy: Undelivered Mail";
+	switch (r->kind) {
 	case BOUNCE_KIND_FAILED: return "Undelivered Mail Returned to Sender";
 	case BOUNCE_KIND_DELAYED: return "Delayed Mail (still being retried)";
 	case BOUNCE_KIND_DELIVERED: return "Successful Mail Delivery Report";
@@ -864,20 +1024,40 @@ bounce_subject(enum bounce_kind k)
 	return "Mail Delivery Report";
 }
 
-/* Our own names go into header lines unfolded: printable ASCII, no
- * space, bounded. */
-static bool
-bounce_token_ok(const char *s, size_t max)
+/* The postmaster fields of a report: both or neither, valid, and a kind
+ * and original that have a postmaster notice. */
+static int
+bounce_check_postmaster(const struct bounce_report *r, char *err, size_t errsz)
 {
-	size_t n;
-
-	if (s == NULL || s[0] == '\0')
-		return false;
-	for (n = 0; s[n] != '\0'; n++)
-		if ((unsigned char)s[n] <= 0x20 || (unsigned char)s[n] >= 0x7f ||
-		    s[n] == '<' || s[n] == '>' || s[n] == '"')
-			return false;
-	return n <= max;
+	if (r->postmaster_rcpt == NULL) {
+		if (r->postmaster_sender != NULL) {
+			bounce_err(err, errsz, "bounce: postmaster_sender without postmaster_rcpt");
+			return -1;
+		}
+		return 0;
+	}
+	if (!bounce_token_ok(r->postmaster_rcpt, BOUNCE_POSTMASTER_MAX)) {
+		bounce_err(err, errsz, "bounce: bad postmaster_rcpt");
+		return -1;
+	}
+	if (r->postmaster_sender == NULL ||
+	    !bounce_token_ok(r->postmaster_sender, BOUNCE_POSTMASTER_MAX)) {
+		bounce_err(err, errsz, "bounce: missing or bad postmaster_sender");
+		return -1;
+	}
+	if (r->kind != BOUNCE_KIND_FAILED && r->kind != BOUNCE_KIND_DELAYED) {
+		/* Postfix's success template has no postmaster subject. */
+		bounce_err(err, errsz, "bounce: no postmaster notice for a success report");
+		return -1;
+	}
+	if (bounce_is_postmaster_sender(r->env, r->postmaster_sender)) {
+		/* A triple bounce: Postfix discards it ("undeliverable postmaster
+		 * notification discarded"); so must the caller. */
+		bounce_err(err, errsz, "bounce: the original is a postmaster notice: "
+		           "discard it, no notice");
+		return -1;
+	}
+	return 0;
 }
 
 static int
@@ -887,11 +1067,14 @@ bounce_check(const struct bounce_report *r, char *err, size_t errsz)
 		bounce_err(err, errsz, "bounce: no envelope or no recipients");
 		return -1;
 	}
-	if (bounce_is_null_sender(r->env)) {
-		/* RFC 5321 section 4.5.5 / RFC 3461 section 6.2. */
+	if (r->postmaster_rcpt == NULL && bounce_is_null_sender(r->env)) {
+		/* RFC 5321 section 4.5.5 / RFC 3461 section 6.2. Only the
+		 * postmaster hears of an undeliverable notice (a double bounce). */
 		bounce_err(err, errsz, "bounce: the sender is <>: no notice");
 		return -1;
 	}
+	if (bounce_check_postmaster(r, err, errsz) < 0)
+		return -1;
 	if (!bounce_token_ok(r->myhostname, BOUNCE_HOSTNAME_MAX) ||
 	    !bounce_token_ok(r->queue_id, BOUNCE_QUEUE_ID_MAX) ||
 	    (r->mail_name != NULL && !bounce_token_ok(r->mail_name, 32)) ||
@@ -930,6 +1113,7 @@ bounce_head(struct bounce_out *o, struct bounce_out *scratch, const struct bounc
 	bool text8 = utf8 && bounce_has_8bit(buf_cstr(&text->buf));
 	bool status8 = utf8 && bounce_has_8bit(buf_cstr(&status->buf));
 	bool undelivered = r->kind == BOUNCE_KIND_FAILED || r->kind == BOUNCE_KIND_DELAYED;
+	bool postmaster = r->postmaster_rcpt != NULL;
 	char date[64];
 	time_t t = (time_t)(r->now / 1000000);
 	struct tm tm;
@@ -938,25 +1122,35 @@ bounce_head(struct bounce_out *o, struct bounce_out *scratch, const struct bounc
 		bounce_printf(o, "From: Mail Delivery System <%s>\r\n", r->from_addr);
 	else
 		bounce_printf(o, "From: Mail Delivery System <MAILER-DAEMON@%s>\r\n", r->myhostname);
-	buf_reset(&scratch->buf);
-	scratch->overflow = false;
-	bounce_puts(scratch, "<");
-	bounce_clean(scratch, r->env->sender, BOUNCE_ADDR_MAX, utf8);
-	bounce_puts(scratch, ">");
-	/* Folded like any field, so even a damaged address keeps the line short. */
-	bounce_fold(o, "To:", scratch->overflow ? "<>" : buf_cstr(&scratch->buf), " ",
-	            BOUNCE_FOLD_WIDTH);
-	bounce_printf(o, "Subject: %s\r\n", bounce_subject(r->kind));
+	if (postmaster) {
+		/* Checked by bounce_token_ok(): short, printable, no < >. */
+		bounce_printf(o, "To: <%s>\r\n", r->postmaster_rcpt);
+	} else {
+		buf_reset(&scratch->buf);
+		scratch->overflow = false;
+		bounce_puts(scratch, "<");
+		bounce_clean(scratch, r->env->sender, BOUNCE_ADDR_MAX, utf8);
+		bounce_puts(scratch, ">");
+		/* Folded like any field, so even a damaged address keeps the
+		 * line short. */
+		bounce_fold(o, "To:", scratch->overflow ? "<>" : buf_cstr(&scratch->buf), " ",
+		            BOUNCE_FOLD_WIDTH);
+	}
+	bounce_printf(o, "Subject: %s\r\n", bounce_subject(r));
 	bounce_date(date, sizeof(date), r->now);
 	bounce_printf(o, "Date: %s\r\n", date);
 	if (gmtime_r(&t, &tm) == NULL)
 		memset(&tm, 0, sizeof(tm));
 	bounce_printf(o, "Message-ID: <%04d%02d%02d%02d%02d%02d.%s.%08" PRIx32 "@%s>\r\n",
 	              tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-	              tm.tm_sec, r->queue_id, (uint32_t)(bounce_mix(~r->seed) >> 32),
+	              tm.tm_sec, r->queue_id,
+	              (uint32_t)(bounce_mix(~r->seed ^ (postmaster ? BOUNCE_POSTMASTER_TAG : 0))
+	                         >> 32),
 	              r->myhostname);
-	/* RFC 3834 section 5: automatic responses say so, against loops. */
-	bounce_puts(o, "Auto-Submitted: auto-replied\r\n");
+	/* RFC 3834 section 5: automatic messages say so, against loops. A
+	 * postmaster notice is not a reply to the original's sender:
+	 * auto-generated, as Postfix's (bounce_header()). */
+	bounce_printf(o, "Auto-Submitted: %s\r\n", postmaster ? "auto-generated" : "auto-replied");
 	bounce_puts(o, "MIME-Version: 1.0\r\n");
 	bounce_printf(o, "Content-Type: multipart/report; report-type=delivery-status;\r\n"
 	              "\tboundary=\"%s\"\r\n", boundary);

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "common/idxhash.h"
@@ -378,12 +379,15 @@ decide(struct flush *f, struct qmgr_outcome *o, struct flush_env *fe, struct dec
 		}
 		memset(&rf, 0, sizeof(rf));
 		rf.err = e;
-		rf.host_error = retry_error_is_host(&e);
+		/* The agent knows the scope (a 421 is the host's whatever
+		 * its Exim name, a timeout after "." is the message's): a
+		 * host error is one that names the host. */
+		rf.host_error = o->host[0] != '\0';
 		rf.domain = addr_domain(addr);
 		rf.sender = env != NULL ? env->sender : NULL;
 		rf.message_created = env != NULL ? env->arrival / 1000000 : f->now;
 		if (rf.host_error) {
-			rf.host = o->host[0] != '\0' ? o->host : o->dest->nexthop;
+			rf.host = o->host;
 			dest_key(o->dest, key, sizeof(key));
 		} else {
 			rf.address = addr;
@@ -431,10 +435,47 @@ spool_sink_write(void *arg, const void *p, size_t n)
 	return spool_msg_write(s->m, p, n) == SPOOL_OK ? 0 : -1;
 }
 
-/* Write one DSN about msg into the spool; its id into new_id. 0 or -1. */
+/* Postmaster notices (Postfix's notify_classes): the addresses. */
+struct postmaster {
+	char sender[QSTORE_KEY_MAX];	/* double_bounce_sender, qualified */
+	char rcpt[QSTORE_KEY_MAX];	/* the class's notice recipient, qualified */
+};
+
+static bool
+notify_class(const struct qmgr *q, const char *name)
+{
+	const struct config_list *l = config_list(q->cfg, P_NOTIFY_CLASSES);
+
+	for (size_t i = 0; i < l->n; i++)
+		if (strcasecmp(l->items[i], name) == 0)
+			return true;
+	return false;
+}
+
+/* An address as Postfix qualifies its own: with @myhostname when bare. */
+static void
+qualify(const struct qmgr *q, const char *addr, char *dst, size_t dstsz)
+{
+	if (strchr(addr, '@') != NULL)
+		snprintf(dst, dstsz, "%s", addr);
+	else
+		snprintf(dst, dstsz, "%s@%s", addr, config_str(q->cfg, P_MYHOSTNAME));
+}
+
+static const struct postmaster *
+postmaster_for(const struct qmgr *q, enum config_param rcpt, struct postmaster *pm)
+{
+	qualify(q, config_str(q->cfg, P_DOUBLE_BOUNCE_SENDER), pm->sender, sizeof(pm->sender));
+	qualify(q, config_str(q->cfg, rcpt), pm->rcpt, sizeof(pm->rcpt));
+	return pm;
+}
+
+/* Write one DSN about msg into the spool (to the sender, or a postmaster
+ * notice when pm is set); its id into new_id. 0 or -1. */
 static int
 dsn_write(struct flush *f, const char *orig_id, const struct envelope *env, enum bounce_kind kind,
-          const struct bounce_rcpt *rcpts, size_t n, char new_id[SPOOL_ID_SIZE])
+          const struct bounce_rcpt *rcpts, size_t n, const struct postmaster *pm,
+          char new_id[SPOOL_ID_SIZE])
 {
 	struct qmgr *q = f->q;
 	struct bounce_report rep;
@@ -454,6 +495,10 @@ dsn_write(struct flush *f, const char *orig_id, const struct envelope *env, enum
 	rep.size_limit = config_int(q->cfg, P_BOUNCE_SIZE_LIMIT);
 	rep.now = f->now_ms * 1000;
 	rep.seed = (uint64_t)f->now_ms ^ ((uint64_t)(uintptr_t)env << 7);
+	if (pm != NULL) {
+		rep.postmaster_rcpt = pm->rcpt;
+		rep.postmaster_sender = pm->sender;
+	}
 
 	if (spool_msg_path(q->spool, orig_id, path, sizeof(path)) < 0 ||
 	    (fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
@@ -606,26 +651,42 @@ flush_free(struct flush *f)
 /* Write the failure / success DSNs of one message, whose n outcomes are
  * os[] (decided in ds[]); recipients whose DSN could not be written are
  * turned back into deferrals (decided again later), never marked bounced
- * without their notice. */
+ * without their notice.
+ *
+ * Postmaster notices, as Postfix's notify_classes has them: with
+ * "bounce", a copy (headers) of every non-delivery notice; with "2bounce"
+ * (or "bounce"), a notice from <> that fails goes to the postmaster as a
+ * double bounce instead of being dropped. A failing postmaster notice
+ * (its sender is the double-bounce address) is discarded. Postmaster
+ * copies are best effort: a failure to write one is logged only. */
 static void
 message_dsns(struct flush *f, struct flush_env *fe, struct qmgr_outcome **os, struct decided *ds,
              size_t n)
 {
 	static const enum bounce_kind kinds[] = { BOUNCE_KIND_FAILED, BOUNCE_KIND_DELIVERED };
 	const struct envelope *env = fe->env;
+	struct postmaster pm;
+	bool null_sender, from_postmaster;
 
 	if (env == NULL)
 		return;
+	postmaster_for(f->q, P_2BOUNCE_NOTICE_RECIPIENT, &pm);
+	null_sender = bounce_is_null_sender(env);
+	from_postmaster = !null_sender && bounce_is_postmaster_sender(env, pm.sender);
 	for (size_t k = 0; k < 2; k++) {
+		struct bounce_rcpt *ent = calloc(n, sizeof(*ent));
 		struct bounce_rcpt *brs = calloc(n, sizeof(*brs));
+		struct bounce_rcpt *all = calloc(n, sizeof(*all));
 		char (*diag)[600] = calloc(n, sizeof(*diag));
 		char (*mta)[320] = calloc(n, sizeof(*mta));
 		char (*stat)[QSTORE_ENH_MAX + 2] = calloc(n, sizeof(*stat));
-		size_t nb = 0;
+		size_t nb = 0, nall = 0;
 		bool relayed_only = true;
+		int written = -1;
 		char new_id[SPOOL_ID_SIZE];
 
-		if (brs == NULL || diag == NULL || mta == NULL || stat == NULL)
+		if (ent == NULL || brs == NULL || all == NULL || diag == NULL || mta == NULL ||
+		    stat == NULL)
 			fatal("out of memory");
 		for (size_t i = 0; i < n; i++) {
 			struct decided *dd = &ds[i];
@@ -637,27 +698,25 @@ message_dsns(struct flush *f, struct flush_env *fe, struct qmgr_outcome **os, st
 				continue;
 			if (os[i]->idx >= env->nrcpt)
 				continue;
-			if (!bounce_wanted(env, os[i]->idx, dd->dsn)) {
-				if (failed && bounce_is_null_sender(env))
-					log_info("%s: to=<%s>: undeliverable notification discarded "
-					         "(null sender)", fe->msg->id, env->rcpts[os[i]->idx].addr);
+			bounce_rcpt_fill(&ent[i], env, os[i]->idx, &dd->rec, dd->dsn, diag[i],
+			                 sizeof(diag[i]), mta[i], sizeof(mta[i]),
+			                 dsn_status(&dd->rec, dd->expired, dd->dsn, stat[i],
+			                            sizeof(stat[i])));
+			all[nall++] = ent[i];
+			if (!bounce_wanted(env, os[i]->idx, dd->dsn))
 				continue;
-			}
 			dd->want_dsn = true;
 			if (dd->dsn != BOUNCE_ACTION_RELAYED)
 				relayed_only = false;
-			bounce_rcpt_fill(&brs[nb], env, os[i]->idx, &dd->rec, dd->dsn, diag[nb],
-			                 sizeof(diag[nb]), mta[nb], sizeof(mta[nb]),
-			                 dsn_status(&dd->rec, dd->expired, dd->dsn, stat[nb],
-			                            sizeof(stat[nb])));
-			nb++;
+			brs[nb++] = ent[i];
 		}
 		if (nb > 0) {
 			enum bounce_kind kind = kinds[k];
 
 			if (kind == BOUNCE_KIND_DELIVERED && relayed_only)
 				kind = BOUNCE_KIND_RELAYED;
-			if (dsn_write(f, fe->msg->id, env, kind, brs, nb, new_id) == 0) {
+			written = dsn_write(f, fe->msg->id, env, kind, brs, nb, NULL, new_id);
+			if (written == 0) {
 				log_info("%s: sender %s notification: %s", fe->msg->id,
 				         k == 0 ? "non-delivery" : "delivery status", new_id);
 			} else if (k == 0) {
@@ -674,7 +733,35 @@ message_dsns(struct flush *f, struct flush_env *fe, struct qmgr_outcome **os, st
 					}
 			}
 		}
+		if (k == 0 && nall > 0) {
+			if (from_postmaster) {
+				log_warning("%s: undeliverable postmaster notification discarded",
+				            fe->msg->id);
+			} else if (null_sender) {
+				if (notify_class(f->q, "2bounce") || notify_class(f->q, "bounce")) {
+					if (dsn_write(f, fe->msg->id, env, BOUNCE_KIND_FAILED, all, nall,
+					              &pm, new_id) == 0)
+						log_info("%s: postmaster non-delivery notification: %s",
+						         fe->msg->id, new_id);
+				} else {
+					for (size_t i = 0; i < nall; i++)
+						log_info("%s: to=<%s>: undeliverable notification discarded "
+						         "(null sender)", fe->msg->id, all[i].final_rcpt);
+				}
+			} else if (written == 0 && notify_class(f->q, "bounce")) {
+				if (dsn_write(f, fe->msg->id, env, BOUNCE_KIND_FAILED, all, nall,
+				              postmaster_for(f->q, P_BOUNCE_NOTICE_RECIPIENT, &pm),
+				              new_id) == 0)
+					log_info("%s: postmaster non-delivery notification: %s",
+					         fe->msg->id, new_id);
+				else
+					log_warning("%s: postmaster notice failed while bouncing to %s",
+					            fe->msg->id, env->sender);
+			}
+		}
+		free(ent);
 		free(brs);
+		free(all);
 		free(diag);
 		free(mta);
 		free(stat);
@@ -719,8 +806,16 @@ message_warning(struct flush *f, struct sched_msg *m)
 		brs[nb].will_retry_until = env->arrival + life * 1000000;
 		nb++;
 	}
-	if (nb > 0 && (written = dsn_write(f, m->id, env, BOUNCE_KIND_DELAYED, brs, nb, new_id)) == 0)
+	if (nb > 0 && (written = dsn_write(f, m->id, env, BOUNCE_KIND_DELAYED, brs, nb, NULL,
+	                                   new_id)) == 0) {
+		struct postmaster pm;
+
 		log_info("%s: sender delay notification: %s", m->id, new_id);
+		if (notify_class(f->q, "delay") &&
+		    dsn_write(f, m->id, env, BOUNCE_KIND_DELAYED, brs, nb,
+		              postmaster_for(f->q, P_DELAY_NOTICE_RECIPIENT, &pm), new_id) == 0)
+			log_info("%s: postmaster delay notification: %s", m->id, new_id);
+	}
 	if (nb == 0 || written == 0) {
 		if (qstore_msg_get(f->q->qs, m->id, &flags, err, sizeof(err)) != SPOOL_OK) {
 			memset(&flags, 0, sizeof(flags));

@@ -70,6 +70,21 @@ qmgr_route_split(const char *value, const char *default_nexthop, struct qmgr_rou
 	return 0;
 }
 
+/* addr is double_bounce_sender@myhostname (Postfix's
+ * mail_addr_double_bounce()), compared without regard to case. */
+static bool
+is_double_bounce(const struct config *cfg, const char *addr)
+{
+	const char *local = config_str(cfg, P_DOUBLE_BOUNCE_SENDER);
+	const char *host = config_str(cfg, P_MYHOSTNAME);
+	size_t nl = strlen(local);
+
+	if (strchr(local, '@') != NULL)
+		return strcasecmp(addr, local) == 0;
+	return strncasecmp(addr, local, nl) == 0 && addr[nl] == '@' &&
+	       strcasecmp(addr + nl + 1, host) == 0;
+}
+
 int
 qmgr_route(const struct config *cfg, const char *addr, struct qmgr_route *out, char *err,
            size_t errsz)
@@ -82,6 +97,13 @@ qmgr_route(const struct config *cfg, const char *addr, struct qmgr_route *out, c
 	if (n >= sizeof(lower)) {
 		snprintf(err, errsz, "domain too long");
 		return -1;
+	}
+	if (is_double_bounce(cfg, addr)) {
+		/* Postfix's qmgr discards mail to the double-bounce address
+		 * here, so a failed postmaster notice never loops. */
+		out->klass = "local";
+		return qmgr_route_split("discard:undeliverable postmaster notification discarded",
+		                        "", out, err, errsz);
 	}
 	for (size_t i = 0; i <= n; i++)
 		lower[i] = (char)tolower((unsigned char)domain[i]);

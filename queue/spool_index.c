@@ -18,6 +18,8 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <lmdb.h>
@@ -372,17 +374,41 @@ spool_walk_ids(struct spool *sp, spool_walk_ids_cb *fn, void *arg, char *err, si
 	return index_walk(sp, walk_ids_visit, &w, err, errsz);
 }
 
+/*
+ * LMDB does not tell where its map is (MDB_envinfo.me_mapaddr is only the
+ * MDB_FIXEDMAP address), so the map is found in /proc/self/maps by the
+ * data file's device and inode: the shared mapping of that file.
+ */
 void
 spool_index_drop_pages(struct spool *sp)
 {
-	MDB_envinfo info;
+	struct stat st;
+	char line[512];
+	FILE *maps;
+	int fd;
 
-	if (sp->env == NULL)
+	if (sp->env == NULL || mdb_env_get_fd(sp->env, &fd) != 0 || fstat(fd, &st) < 0)
 		return;
-	mdb_env_info(sp->env, &info);
-	if (info.me_mapaddr != NULL &&
-	    madvise(info.me_mapaddr, info.me_mapsize, MADV_DONTNEED) < 0)
-		log_debug("madvise on the index map: %s", strerror(errno));
+	maps = fopen("/proc/self/maps", "re");
+	if (maps == NULL)
+		return;
+	while (fgets(line, sizeof(line), maps) != NULL) {
+		unsigned long start, end, ino;
+		unsigned maj, min;
+		char perms[8];
+
+		if (sscanf(line, "%lx-%lx %7s %*x %x:%x %lu", &start, &end, perms, &maj, &min,
+		           &ino) != 6)
+			continue;
+		if (ino != (unsigned long)st.st_ino || maj != major(st.st_dev) ||
+		    min != minor(st.st_dev) || perms[3] != 's')
+			continue;
+		/* Read-only shared file pages: dropped from our resident set,
+		 * still in the page cache, read back on the next access. */
+		if (madvise((void *)start, end - start, MADV_DONTNEED) < 0)
+			log_debug("madvise on the index map: %s", strerror(errno));
+	}
+	fclose(maps);
 }
 
 /* ---- removing ---- */

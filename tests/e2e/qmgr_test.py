@@ -132,6 +132,47 @@ def test_bounce_of_bounce_dropped(s, t):
     s.check("non-delivery notification" not in t.log_since(mark), "no DSN to <>")
 
 
+def queued_to(t, sender, rcpt):
+    """Queued messages from sender to exactly [rcpt]: [(id, content bytes)]."""
+    return [(e["id"], t.msg_bytes(e["id"])) for e in t.queue()
+            if e.get("sender") == sender and e.get("recipients") == [rcpt]]
+
+
+POSTMASTER = dict(BOUNCE, notify_classes="bounce, delay")
+
+
+def test_postmaster_copy(s, t):
+    mark = t.log_mark()
+    qid = send(t, "hank@tern.test", ["ivy@remote.test"], subject="copy me")
+    s.check(t.wait_log(rf"{qid}: sender non-delivery notification: ", mark), "sender notice")
+    new = t.wait_log(rf"{qid}: postmaster non-delivery notification: ([0-9A-F]{{14}})", mark)
+    s.check(new, "postmaster copy logged")
+    copies = queued_to(t, "double-bounce@tern.test", "postmaster@tern.test")
+    s.eq(len(copies), 1, "one postmaster copy, from the double-bounce address")
+    if copies:
+        body = copies[0][1].decode(errors="replace")
+        s.check("Subject: Postmaster Copy: Undelivered Mail" in body, "postmaster subject")
+        s.check("Content-Type: text/rfc822-headers" in body, "headers only")
+        s.check("Final-Recipient: rfc822; ivy@remote.test" in body, "the failed recipient")
+
+
+def test_double_bounce(s, t):
+    mark = t.log_mark()
+    qid = send(t, "", ["jill@remote.test"])
+    new = t.wait_log(rf"{qid}: postmaster non-delivery notification: ([0-9A-F]{{14}})", mark)
+    s.check(new, "double bounce to the postmaster")
+    s.check("undeliverable notification discarded" not in t.log_since(mark), "not dropped")
+    s.check(t.wait_log(rf"{qid}: removed", mark), "removed")
+
+
+def test_to_double_bounce_discarded(s, t):
+    mark = t.log_mark()
+    qid = send(t, "kate@remote.test", ["Double-Bounce@tern.test"])
+    s.check(t.wait_log(rf"{qid}: to=<Double-Bounce@tern.test>.*status=sent \(undeliverable "
+                       r"postmaster notification discarded\)", mark), "discarded")
+    s.check(t.wait_log(rf"{qid}: removed", mark), "removed")
+
+
 def test_discard(s, t):
     mark = t.log_mark()
     # A recipient routed to discard: the local domain here.
@@ -441,6 +482,11 @@ suite.group("bounces", dict(BOUNCE), [
     ("error: transport bounces with an RFC 3464 DSN", test_error_bounces),
     ("NOTIFY=NEVER: no DSN", test_notify_never),
     ("a failed bounce is logged and dropped", test_bounce_of_bounce_dropped),
+])
+suite.group("postmaster", dict(POSTMASTER), [
+    ("notify_classes = bounce: a headers copy to the postmaster", test_postmaster_copy),
+    ("a failed bounce goes to the postmaster as a double bounce", test_double_bounce),
+    ("mail to the double-bounce address is discarded", test_to_double_bounce_discarded),
 ])
 suite.group("discard", {"local_transport": "discard:test discard",
                         "default_transport": "retry:4.0.0 not here"}, [

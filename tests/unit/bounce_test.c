@@ -10,6 +10,7 @@
  * manual check with another MIME parser).
  */
 #include <check.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +26,8 @@
 #define ARRIVAL_US 1700000000123456ll	/* Tue, 14 Nov 2023 22:13:20 +0000 */
 #define SEED 0x5eed5eed12345678ull
 #define OUT_MAX (16u * 1024 * 1024)
+#define PM_RCPT "postmaster@mx.example.net"
+#define PM_SENDER "double-bounce@mx.example.net"
 
 static const char orig_msg[] =
 	"Received: from client.example.org (client.example.org [192.0.2.1])\r\n"
@@ -890,6 +893,416 @@ START_TEST(test_envelope_init)
 }
 END_TEST
 
+/* ---- postmaster notices (notify_classes) ---- */
+
+static void
+report_postmaster(struct bounce_report *r)
+{
+	r->postmaster_rcpt = PM_RCPT;
+	r->postmaster_sender = PM_SENDER;
+}
+
+/* The value of the header field name ("Message-ID: ") as a string. */
+static void
+field_value(const char *msg, const char *name, char *dst, size_t dstsz)
+{
+	const char *p = strstr(msg, name), *e;
+
+	ck_assert_ptr_nonnull(p);
+	p += strlen(name);
+	e = strstr(p, "\r\n");
+	ck_assert_uint_lt((size_t)(e - p), dstsz);
+	memcpy(dst, p, (size_t)(e - p));
+	dst[e - p] = '\0';
+}
+
+/* notify_classes = bounce: a copy of a non-delivery notice to the postmaster. */
+START_TEST(test_postmaster_copy)
+{
+	struct envelope e, n;
+	struct bounce_report r, ro;
+	struct notice nt, ntsender;
+	enum bounce_return what;
+	int fd = orig_fd(orig_msg, sizeof(orig_msg) - 1);
+	char *status, *status_sender, *text, *ret, mid[256], mid_sender[256];
+
+	/* Small and RET=FULL: the sender gets the whole message back... */
+	env_make(&e, ENVELOPE_RET_FULL);
+	envelope_set(&e.envid, "QQ314159");
+	report_make(&ro, &e, BOUNCE_KIND_FAILED, rcpts_failed, 2);
+	gen(&ntsender, &ro, fd, "message/rfc822");
+	/* ...the postmaster only its header. */
+	report_make(&r, &e, BOUNCE_KIND_FAILED, rcpts_failed, 2);
+	report_postmaster(&r);
+	ck_assert_str_eq(bounce_return_part(&r, 10, &what), "text/rfc822-headers");
+	ck_assert_int_eq(what, BOUNCE_RETURN_HEADERS);
+	gen(&nt, &r, fd, "text/rfc822-headers");
+
+	ck_assert(has_line(nt.msg, "From: Mail Delivery System <MAILER-DAEMON@mx.example.net>\r\n"));
+	ck_assert(has_line(nt.msg, "To: <" PM_RCPT ">\r\n"));
+	ck_assert(!has_line(nt.msg, "To: <alice@example.org>"));
+	ck_assert(has_line(nt.msg, "Subject: Postmaster Copy: Undelivered Mail\r\n"));
+	ck_assert(has_line(nt.msg, "Auto-Submitted: auto-generated\r\n"));
+	ck_assert(has_line(ntsender.msg, "Auto-Submitted: auto-replied\r\n"));
+	/* Written with the same seed as the sender's notice, yet its own id. */
+	field_value(nt.msg, "\r\nMessage-ID: ", mid, sizeof(mid));
+	field_value(ntsender.msg, "\r\nMessage-ID: ", mid_sender, sizeof(mid_sender));
+	ck_assert_str_ne(mid, mid_sender);
+	ck_assert(has_line(nt.msg, "Message-ID: <20231115221320.0123456789ABCD."));
+
+	/* The delivery-status part is the sender's, byte for byte. */
+	status = part_str(&nt.parts[1]);
+	status_sender = part_str(&ntsender.parts[1]);
+	ck_assert_str_eq(status, status_sender);
+	ck_assert_ptr_eq(strstr(status, "Original-Envelope-Id: QQ314159\r\n"), status);
+	ck_assert(has_line(status, "X-Tern-Sender: rfc822; alice@example.org\r\n"));
+	ck_assert_int_eq(count(status, "\r\nAction: failed\r\n"), 2);
+
+	ret = part_str(&nt.parts[2]);
+	ck_assert_ptr_nonnull(strstr(ret, "Subject: hello\r\n"));
+	ck_assert_ptr_null(strstr(nt.msg, "BODYLINE"));
+	ck_assert(has_line(nt.parts[2].start, "Content-Description: Undelivered Message Headers\r\n"));
+
+	text = part_str(&nt.parts[0]);
+	ck_assert_ptr_nonnull(strstr(text, "Postmaster copy:"));
+	ck_assert_ptr_nonnull(strstr(text, "Only the header"));
+	ck_assert_ptr_nonnull(strstr(text, "<alice@example.org>, queue ID 0123456789ABCD"));
+	ck_assert_ptr_nonnull(strstr(text, "<bob@example.com> (originally <robert@example.com>): host"));
+	ck_assert_ptr_null(strstr(text, "Double bounce"));
+
+	/* The envelope: from double_bounce_sender to the postmaster, and no
+	 * notice about this notice. */
+	envelope_init(&n);
+	bounce_envelope_init(&n, &r);
+	ck_assert_str_eq(n.sender, PM_SENDER);
+	ck_assert_uint_eq(n.nrcpt, 1);
+	ck_assert_str_eq(n.rcpts[0].addr, PM_RCPT);
+	ck_assert_ptr_null(n.rcpts[0].orcpt);
+	ck_assert_uint_eq(n.rcpts[0].notify, ENVELOPE_NOTIFY_NEVER);
+	ck_assert_int_eq(n.ret, ENVELOPE_RET_DEFAULT);
+	ck_assert_ptr_null(n.envid);
+	ck_assert(!bounce_wanted(&n, 0, BOUNCE_ACTION_FAILED));
+	ck_assert(bounce_is_postmaster_sender(&n, PM_SENDER));
+	ck_assert(bounce_is_postmaster_sender(&n, "Double-Bounce@MX.example.net"));
+	ck_assert(!bounce_is_postmaster_sender(&e, PM_SENDER));
+
+	/* Under SMTPUTF8 the header is message/global-headers. */
+	e.smtputf8 = true;
+	ck_assert_str_eq(bounce_return_part(&r, 10, NULL), "message/global-headers");
+
+	free(status);
+	free(status_sender);
+	free(ret);
+	free(text);
+	notice_free(&nt);
+	notice_free(&ntsender);
+	envelope_free(&n);
+	envelope_free(&e);
+	close(fd);
+}
+END_TEST
+
+/*
+ * notify_classes = 2bounce: a notice from <> could not be delivered. The
+ * original here is a real notice written by this module, with the
+ * envelope bounce_envelope_init() gave it.
+ */
+START_TEST(test_double_bounce)
+{
+	static const struct bounce_rcpt rc[] = {
+		{ "alice@example.org", NULL, BOUNCE_ACTION_FAILED, "5.1.1", "dns; mx.example.org",
+		  "smtp; 550 5.1.1 <alice@example.org>: unknown user", NOW_US, 0 },
+	};
+	struct envelope e, dsn_env, n;
+	struct bounce_report r, rdsn;
+	struct notice first, nt;
+	struct buf out;
+	char err[128] = "", *ret, *status, *text;
+	int fd = orig_fd(orig_msg, sizeof(orig_msg) - 1), fd2;
+
+	/* The first notice, to alice, with its envelope. */
+	env_make(&e, ENVELOPE_RET_HDRS);
+	report_make(&rdsn, &e, BOUNCE_KIND_FAILED, rcpts_failed, 2);
+	gen(&first, &rdsn, fd, "text/rfc822-headers");
+	envelope_init(&dsn_env);
+	bounce_envelope_init(&dsn_env, &rdsn);
+	dsn_env.arrival = NOW_US;
+	ck_assert(bounce_is_null_sender(&dsn_env));
+	fd2 = orig_fd(first.msg, buf_len(&first.out));
+
+	/* It bounced: the sender, <>, gets nothing... */
+	report_make(&r, &dsn_env, BOUNCE_KIND_FAILED, rc, 1);
+	r.queue_id = "0123456789BBBB";
+	ck_assert(!bounce_wanted(&dsn_env, 0, BOUNCE_ACTION_FAILED));
+	buf_init(&out, OUT_MAX);
+	ck_assert_int_eq(bounce_write_buf(&r, fd2, &out, err, sizeof(err)), -1);
+	ck_assert_ptr_nonnull(strstr(err, "<>"));
+	ck_assert_uint_eq(buf_len(&out), 0);
+	buf_free(&out);
+
+	/* ...the postmaster gets the whole undeliverable notice. */
+	report_postmaster(&r);
+	gen(&nt, &r, fd2, "message/rfc822");
+	ck_assert(has_line(nt.msg, "To: <" PM_RCPT ">\r\n"));
+	ck_assert(has_line(nt.msg, "Subject: Postmaster Copy: Undelivered Mail\r\n"));
+	ck_assert(has_line(nt.msg, "Auto-Submitted: auto-generated\r\n"));
+	ret = part_str(&nt.parts[2]);
+	ck_assert_str_eq(ret, first.msg);
+	ck_assert(has_line(nt.parts[2].start, "Content-Description: Undelivered Message\r\n"));
+	ck_assert_str_ne(nt.boundary, first.boundary);
+
+	status = part_str(&nt.parts[1]);
+	ck_assert(has_line(status, "X-Tern-Queue-ID: 0123456789BBBB\r\n"));
+	/* No "rfc822; " with nothing after it for <>. */
+	ck_assert_ptr_null(strstr(status, "X-Tern-Sender"));
+	ck_assert(has_line(status, "Final-Recipient: rfc822; alice@example.org\r\n"));
+	ck_assert(has_line(status, "Action: failed\r\n"));
+	ck_assert(has_line(status, "Status: 5.1.1\r\n"));
+	ck_assert(has_line(status, "Arrival-Date: Wed, 15 Nov 2023 22:13:20 +0000\r\n"));
+
+	text = part_str(&nt.parts[0]);
+	ck_assert_ptr_nonnull(strstr(text, "Double bounce:"));
+	ck_assert_ptr_nonnull(strstr(text, "the null sender <>, queue ID 0123456789BBBB"));
+	ck_assert_ptr_nonnull(strstr(text, "<alice@example.org>: host mx.example.org said: 550"));
+	ck_assert_ptr_null(strstr(text, "Postmaster copy:"));
+
+	envelope_init(&n);
+	bounce_envelope_init(&n, &r);
+	ck_assert_str_eq(n.sender, PM_SENDER);
+	ck_assert_uint_eq(n.nrcpt, 1);
+	ck_assert_str_eq(n.rcpts[0].addr, PM_RCPT);
+	ck_assert_uint_eq(n.rcpts[0].notify, ENVELOPE_NOTIFY_NEVER);
+	envelope_free(&n);
+	free(ret);
+	free(status);
+	free(text);
+	notice_free(&nt);
+
+	/* Bounded by bounce_size_limit like any returned message; RET plays
+	 * no part. */
+	r.size_limit = 100;
+	gen(&nt, &r, fd2, "text/rfc822-headers");
+	ret = part_str(&nt.parts[2]);
+	ck_assert(has_line(ret, "Subject: Undelivered Mail Returned to Sender\r\n"));
+	ck_assert_ptr_null(strstr(ret, "MIME-encapsulated"));	/* the first notice's body */
+	ck_assert_int_eq(count(nt.msg, "MIME-encapsulated"), 1);	/* ours only */
+	free(ret);
+	notice_free(&nt);
+	r.size_limit = 0;
+	dsn_env.ret = ENVELOPE_RET_HDRS;
+	ck_assert_str_eq(bounce_return_part(&r, 10, NULL), "message/rfc822");
+	dsn_env.body = ENVELOPE_BODY_BINARYMIME;
+	ck_assert_str_eq(bounce_return_part(&r, 10, NULL), "text/rfc822-headers");
+
+	notice_free(&first);
+	envelope_free(&dsn_env);
+	envelope_free(&e);
+	close(fd2);
+	close(fd);
+}
+END_TEST
+
+/* notify_classes = delay: a copy of a delay warning to the postmaster. */
+START_TEST(test_postmaster_delay)
+{
+	static const struct bounce_rcpt rc[] = {
+		{ "bob@example.com", NULL, BOUNCE_ACTION_DELAYED, "4.4.1", "dns; mx.example.com",
+		  "smtp; 451 4.3.0 try later", NOW_US - 60000000ll, ARRIVAL_US + 432000000000ll },
+	};
+	struct envelope e, n;
+	struct bounce_report r, ro;
+	struct notice nt, ntsender;
+	int fd = orig_fd(orig_msg, sizeof(orig_msg) - 1);
+	char *status, *status_sender, *text;
+
+	env_make(&e, ENVELOPE_RET_FULL);
+	e.rcpts[0].notify = ENVELOPE_NOTIFY_NEVER;	/* the copy lists bob anyway */
+	report_make(&ro, &e, BOUNCE_KIND_DELAYED, rc, 1);
+	gen(&ntsender, &ro, fd, "text/rfc822-headers");
+	report_make(&r, &e, BOUNCE_KIND_DELAYED, rc, 1);
+	report_postmaster(&r);
+	r.postmaster_rcpt = "delay-watch@mx.example.net";
+	gen(&nt, &r, fd, "text/rfc822-headers");
+	ck_assert(has_line(nt.msg, "To: <delay-watch@mx.example.net>\r\n"));
+	ck_assert(has_line(nt.msg, "Subject: Postmaster Warning: Delayed Mail\r\n"));
+	ck_assert(has_line(nt.msg, "Auto-Submitted: auto-generated\r\n"));
+	ck_assert_ptr_null(strstr(nt.msg, "BODYLINE"));
+	ck_assert(has_line(nt.parts[2].start, "Content-Description: Undelivered Message Headers\r\n"));
+
+	status = part_str(&nt.parts[1]);
+	status_sender = part_str(&ntsender.parts[1]);
+	ck_assert_str_eq(status, status_sender);
+	ck_assert(has_line(status, "Action: delayed\r\n"));
+	ck_assert(has_line(status, "Will-Retry-Until: Sun, 19 Nov 2023 22:13:20 +0000\r\n"));
+
+	text = part_str(&nt.parts[0]);
+	ck_assert_ptr_nonnull(strstr(text, "Postmaster warning:"));
+	ck_assert_ptr_nonnull(strstr(text, "only a"));
+	ck_assert_ptr_nonnull(strstr(text, "Sun, 19 Nov 2023"));
+	ck_assert_ptr_nonnull(strstr(text, "<alice@example.org>, queue ID 0123456789ABCD"));
+	ck_assert_ptr_nonnull(strstr(text, "Tue, 14 Nov 2023"));	/* arrival */
+
+	envelope_init(&n);
+	bounce_envelope_init(&n, &r);
+	ck_assert_str_eq(n.sender, PM_SENDER);
+	ck_assert_str_eq(n.rcpts[0].addr, "delay-watch@mx.example.net");
+	ck_assert_uint_eq(n.rcpts[0].notify, ENVELOPE_NOTIFY_NEVER);
+
+	envelope_free(&n);
+	free(status);
+	free(status_sender);
+	free(text);
+	notice_free(&nt);
+	notice_free(&ntsender);
+	envelope_free(&e);
+	close(fd);
+}
+END_TEST
+
+static char long_addr[600];	/* filled by long_addr_init(): 512 octets */
+static char too_long_addr[600];	/* 513 octets */
+
+static void
+long_addr_init(void)
+{
+	memset(long_addr, 'a', 512);
+	memcpy(long_addr + 512 - 12, "@example.net", 12);
+	long_addr[512] = '\0';
+	memset(too_long_addr, 'a', 513);
+	memcpy(too_long_addr + 513 - 12, "@example.net", 12);
+	too_long_addr[513] = '\0';
+}
+
+#define BAD_RCPT "bad postmaster_rcpt"
+#define BAD_SENDER "missing or bad postmaster_sender"
+
+/* One row per postmaster report; err NULL: accepted. */
+static const struct {
+	const char *rcpt;
+	const char *sender;
+	enum bounce_kind kind;
+	const char *orig_sender;	/* NULL: alice@example.org */
+	const char *err;		/* expected in the reason */
+} pm_rows[] = {
+	{ PM_RCPT, PM_SENDER, BOUNCE_KIND_FAILED, NULL, NULL },
+	{ PM_RCPT, PM_SENDER, BOUNCE_KIND_FAILED, "", NULL },		/* double bounce */
+	{ PM_RCPT, PM_SENDER, BOUNCE_KIND_DELAYED, NULL, NULL },
+	{ "postmaster", "double-bounce", BOUNCE_KIND_FAILED, NULL, NULL },	/* unqualified */
+	{ long_addr, long_addr, BOUNCE_KIND_FAILED, NULL, NULL },	/* 512: the limit */
+	{ PM_RCPT, NULL, BOUNCE_KIND_FAILED, NULL, BAD_SENDER },
+	{ NULL, PM_SENDER, BOUNCE_KIND_FAILED, NULL, "postmaster_sender without postmaster_rcpt" },
+	{ NULL, PM_SENDER, BOUNCE_KIND_FAILED, "", "the sender is <>" },
+	{ NULL, NULL, BOUNCE_KIND_FAILED, "", "the sender is <>" },	/* as before */
+	{ "", PM_SENDER, BOUNCE_KIND_FAILED, NULL, BAD_RCPT },
+	{ "post master@example.net", PM_SENDER, BOUNCE_KIND_FAILED, NULL, BAD_RCPT },
+	{ "<postmaster@example.net>", PM_SENDER, BOUNCE_KIND_FAILED, NULL, BAD_RCPT },
+	{ "postmaster@example.net>", PM_SENDER, BOUNCE_KIND_FAILED, NULL, BAD_RCPT },
+	{ "\"pm\"@example.net", PM_SENDER, BOUNCE_KIND_FAILED, NULL, BAD_RCPT },
+	{ "pm@example.net\r\nBcc: x@example.org", PM_SENDER, BOUNCE_KIND_FAILED, NULL, BAD_RCPT },
+	{ "pm\t@example.net", PM_SENDER, BOUNCE_KIND_FAILED, NULL, BAD_RCPT },
+	{ "pm\x7f@example.net", PM_SENDER, BOUNCE_KIND_FAILED, NULL, BAD_RCPT },
+	{ "p\xc3\xa9@example.net", PM_SENDER, BOUNCE_KIND_FAILED, NULL, BAD_RCPT },
+	{ too_long_addr, PM_SENDER, BOUNCE_KIND_FAILED, NULL, BAD_RCPT },
+	{ PM_RCPT, "", BOUNCE_KIND_FAILED, NULL, BAD_SENDER },
+	{ PM_RCPT, "<>", BOUNCE_KIND_FAILED, NULL, BAD_SENDER },
+	{ PM_RCPT, "double bounce@example.net", BOUNCE_KIND_FAILED, NULL, BAD_SENDER },
+	{ PM_RCPT, "double-bounce@example.net\r\nX: y", BOUNCE_KIND_FAILED, NULL, BAD_SENDER },
+	{ PM_RCPT, "\"db\"@example.net", BOUNCE_KIND_FAILED, NULL, BAD_SENDER },
+	{ PM_RCPT, "db\x01@example.net", BOUNCE_KIND_FAILED, NULL, BAD_SENDER },
+	{ PM_RCPT, too_long_addr, BOUNCE_KIND_FAILED, NULL, BAD_SENDER },
+	{ PM_RCPT, PM_SENDER, BOUNCE_KIND_DELIVERED, NULL, "success report" },
+	{ PM_RCPT, PM_SENDER, BOUNCE_KIND_RELAYED, NULL, "success report" },
+	/* A notice about a failed postmaster notice: discarded instead. */
+	{ PM_RCPT, PM_SENDER, BOUNCE_KIND_FAILED, PM_SENDER, "discard" },
+	{ PM_RCPT, PM_SENDER, BOUNCE_KIND_FAILED, "Double-Bounce@MX.EXAMPLE.NET", "discard" },
+	{ PM_RCPT, PM_SENDER, BOUNCE_KIND_DELAYED, PM_SENDER, "discard" },
+};
+#define NPM (sizeof(pm_rows) / sizeof(pm_rows[0]))
+
+START_TEST(test_postmaster_validation)
+{
+	struct envelope e;
+	struct bounce_report r;
+	struct buf out;
+	char err[256] = "";
+	int fd = orig_fd(orig_msg, sizeof(orig_msg) - 1), rc;
+
+	long_addr_init();
+	env_make(&e, ENVELOPE_RET_DEFAULT);
+	if (pm_rows[_i].orig_sender != NULL)
+		envelope_set(&e.sender, pm_rows[_i].orig_sender);
+	report_make(&r, &e, pm_rows[_i].kind, rcpts_failed, 2);
+	r.postmaster_rcpt = pm_rows[_i].rcpt;
+	r.postmaster_sender = pm_rows[_i].sender;
+	buf_init(&out, OUT_MAX);
+	rc = bounce_write_buf(&r, fd, &out, err, sizeof(err));
+	if (pm_rows[_i].err == NULL) {
+		ck_assert_msg(rc == 0, "row %d: %s", _i, err);
+		ck_assert(has_line(buf_cstr(&out), "To: <"));
+	} else {
+		ck_assert_msg(rc == -1, "row %d accepted", _i);
+		ck_assert_msg(strstr(err, pm_rows[_i].err) != NULL, "row %d: %s", _i, err);
+		ck_assert_uint_eq(buf_len(&out), 0);
+	}
+	buf_free(&out);
+	envelope_free(&e);
+	close(fd);
+}
+END_TEST
+
+/* bounce_envelope_init() on a report bounce_write() refuses is a bug. */
+static const struct {
+	const char *rcpt;
+	const char *sender;
+	const char *orig_sender;
+} pm_panic_rows[] = {
+	{ NULL, NULL, "" },			/* a notice to <> */
+	{ PM_RCPT, NULL, "alice@example.org" },
+	{ PM_RCPT, "", "alice@example.org" },
+	{ "bad rcpt", PM_SENDER, "" },
+	{ PM_RCPT, "bad\r\nsender", "" },
+};
+#define NPM_PANIC (sizeof(pm_panic_rows) / sizeof(pm_panic_rows[0]))
+
+START_TEST(test_postmaster_envelope_panics)
+{
+	struct envelope e, n;
+	struct bounce_report r;
+
+	env_make(&e, ENVELOPE_RET_DEFAULT);
+	envelope_set(&e.sender, pm_panic_rows[_i].orig_sender);
+	report_make(&r, &e, BOUNCE_KIND_FAILED, rcpts_failed, 2);
+	r.postmaster_rcpt = pm_panic_rows[_i].rcpt;
+	r.postmaster_sender = pm_panic_rows[_i].sender;
+	envelope_init(&n);
+	bounce_envelope_init(&n, &r);
+	/* Not reached. */
+	envelope_free(&n);
+	envelope_free(&e);
+}
+END_TEST
+
+START_TEST(test_is_postmaster_sender)
+{
+	struct envelope e;
+
+	envelope_init(&e);
+	ck_assert(!bounce_is_postmaster_sender(&e, PM_SENDER));	/* sender NULL */
+	ck_assert(!bounce_is_postmaster_sender(NULL, PM_SENDER));
+	envelope_set(&e.sender, "");
+	ck_assert(!bounce_is_postmaster_sender(&e, PM_SENDER));
+	ck_assert(!bounce_is_postmaster_sender(&e, ""));
+	envelope_set(&e.sender, PM_SENDER);
+	ck_assert(bounce_is_postmaster_sender(&e, PM_SENDER));
+	ck_assert(bounce_is_postmaster_sender(&e, "DOUBLE-BOUNCE@mx.example.NET"));
+	ck_assert(!bounce_is_postmaster_sender(&e, NULL));
+	ck_assert(!bounce_is_postmaster_sender(&e, ""));
+	ck_assert(!bounce_is_postmaster_sender(&e, "double-bounce"));
+	ck_assert(!bounce_is_postmaster_sender(&e, "double-bounce@mx.example.net.evil"));
+	envelope_free(&e);
+}
+END_TEST
+
 /* Write one sample for a manual check with another parser. */
 START_TEST(test_dump_sample)
 {
@@ -937,6 +1350,13 @@ bounce_suite(void)
 	tcase_add_test(tc, test_big_and_unterminated);
 	tcase_add_test(tc, test_errors);
 	tcase_add_test(tc, test_envelope_init);
+	tcase_add_test(tc, test_postmaster_copy);
+	tcase_add_test(tc, test_double_bounce);
+	tcase_add_test(tc, test_postmaster_delay);
+	tcase_add_loop_test(tc, test_postmaster_validation, 0, (int)NPM);
+	tcase_add_loop_test_raise_signal(tc, test_postmaster_envelope_panics, SIGABRT, 0,
+	                                 (int)NPM_PANIC);
+	tcase_add_test(tc, test_is_postmaster_sender);
 	tcase_add_test(tc, test_dump_sample);
 	suite_add_tcase(s, tc);
 	return s;
