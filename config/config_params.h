@@ -144,6 +144,31 @@ CONFIG_PARAM(P_SMTPD_TLS_SECURITY_LEVEL, "smtpd_tls_security_level", CONFIG_ENUM
 	"none|may|encrypt", "STARTTLS policy of the listener")
 CONFIG_PARAM(P_SMTPD_TLS_AUTH_ONLY, "smtpd_tls_auth_only", CONFIG_BOOL, L, "yes", NULL,
 	"offer AUTH only over TLS")
+/* ---- outbound SMTP client (the smtp agent; RFC 5321 4.5.3.2 timeouts) ---- */
+CONFIG_PARAM(P_SMTP_HELO_NAME, "smtp_helo_name", CONFIG_STR, 0, "$myhostname", NULL,
+	"the name the SMTP client sends in EHLO/HELO")
+CONFIG_PARAM(P_SMTP_CONNECT_TIMEOUT, "smtp_connect_timeout", CONFIG_TIME, 0, "30s", NULL,
+	"time limit for a TCP connection to be set up")
+CONFIG_PARAM(P_SMTP_HELO_TIMEOUT, "smtp_helo_timeout", CONFIG_TIME, 0, "300s", NULL,
+	"time limit for the greeting and the replies to EHLO/HELO and STARTTLS")
+CONFIG_PARAM(P_SMTP_MAIL_TIMEOUT, "smtp_mail_timeout", CONFIG_TIME, 0, "300s", NULL,
+	"time limit for the reply to MAIL FROM")
+CONFIG_PARAM(P_SMTP_RCPT_TIMEOUT, "smtp_rcpt_timeout", CONFIG_TIME, 0, "300s", NULL,
+	"time limit for the reply to RCPT TO")
+CONFIG_PARAM(P_SMTP_DATA_INIT_TIMEOUT, "smtp_data_init_timeout", CONFIG_TIME, 0, "120s", NULL,
+	"time limit for the reply to DATA")
+CONFIG_PARAM(P_SMTP_DATA_XFER_TIMEOUT, "smtp_data_xfer_timeout", CONFIG_TIME, 0, "180s", NULL,
+	"time limit for the server to take more message content")
+CONFIG_PARAM(P_SMTP_DATA_DONE_TIMEOUT, "smtp_data_done_timeout", CONFIG_TIME, 0, "600s", NULL,
+	"time limit for the reply to the final dot")
+CONFIG_PARAM(P_SMTP_QUIT_TIMEOUT, "smtp_quit_timeout", CONFIG_TIME, 0, "300s", NULL,
+	"time limit for the reply to QUIT (and RSET)")
+CONFIG_PARAM(P_SMTP_MX_ADDRESS_LIMIT, "smtp_mx_address_limit", CONFIG_INT, 0, "5", NULL,
+	"most addresses tried for one delivery (0 = no limit)")
+CONFIG_PARAM(P_SMTP_MX_SESSION_LIMIT, "smtp_mx_session_limit", CONFIG_INT, 0, "2", NULL,
+	"most SMTP sessions (connections that got a greeting) per delivery (0 = no limit)")
+CONFIG_PARAM(P_SMTP_CONNECTION_CACHE_TIME_LIMIT, "smtp_connection_cache_time_limit", CONFIG_TIME, 0,
+	"2s", NULL, "how long an idle connection is kept for the next message to its destination")
 CONFIG_PARAM(P_SMTP_TLS_SECURITY_LEVEL, "smtp_tls_security_level", CONFIG_ENUM, 0, "may",
 	"none|may|encrypt|verify", "outbound TLS policy")
 CONFIG_PARAM(P_SMTP_TLS_CAFILE, "smtp_tls_CAfile", CONFIG_STR, 0, "/etc/ssl/certs/ca-certificates.crt", NULL,

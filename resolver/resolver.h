@@ -1,0 +1,219 @@
+/*
+ * resolver: asynchronous DNS lookups (MX, A/AAAA, TXT, PTR) through
+ * c-ares, driven by our event loop. One struct resolver per process.
+ *
+ * What it owns: the c-ares channel, one ev_io per c-ares socket, one
+ * ev_timer for c-ares' timeouts, a bounded answer cache, and every
+ * struct resolver_query handle until its callback returns or it is
+ * cancelled. Nothing blocks (c-ares reads /etc/resolv.conf once, in
+ * resolver_new), and there are no threads.
+ *
+ * Callbacks are never called from inside the function that started the
+ * query, nor from inside c-ares: every result (a cache hit, a malformed
+ * name, an answer off the wire) is queued and delivered from a 0 ms timer
+ * of the loop, one query at a time. So a callback may start queries,
+ * cancel any other query, or cancel its own handle (a no-op), safely.
+ *
+ * Replies are parsed here, not by c-ares' ares_parse_*_reply(): those
+ * give no TTL for MX and TXT, and the MX and TXT ones take records of any
+ * owner name from the answer section. Every name from the wire is checked
+ * (compression, lengths, host name syntax); counts in the header are only
+ * claims, checked against the bytes.
+ *
+ * Error policy: per-lookup failures are results (enum resolver_status
+ * plus text); setup errors are returned with a message; out of memory
+ * and epoll failures are fatal(); misuse (resolver_free from inside a
+ * callback) is a bug and panics.
+ */
+#ifndef TERN_RESOLVER_H
+#define TERN_RESOLVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct evloop;
+struct sockaddr;
+struct config;
+
+/* Longest name in text form, without the trailing dot (RFC 1035 section
+ * 2.3.4: 255 octets on the wire). */
+#define RESOLVER_NAME_MAX 253
+#define RESOLVER_NAME_SIZE (RESOLVER_NAME_MAX + 1)
+/* Longest label (RFC 1035 section 2.3.4). */
+#define RESOLVER_LABEL_MAX 63
+/* Room for a result's text ("Host or domain name not found. ..."). */
+#define RESOLVER_TEXT_SIZE 512
+
+/* Most dns_servers entries (glibc uses 3; more only adds waiting). */
+#define RESOLVER_SERVERS_MAX 8
+/* Per-try timeout. c-ares doubles it on every pass over the server list,
+ * so with one server and 2 tries a dead server costs 5 + 10 s. */
+#define RESOLVER_TIMEOUT_MS_DEFAULT 5000
+#define RESOLVER_TIMEOUT_MS_MIN 10
+#define RESOLVER_TIMEOUT_MS_MAX 30000
+#define RESOLVER_TRIES_DEFAULT 2
+#define RESOLVER_TRIES_MAX 5
+/* Answers kept in the cache; the oldest is evicted when full. */
+#define RESOLVER_CACHE_DEFAULT 1000
+#define RESOLVER_CACHE_MAX 100000
+/* Longest time a positive answer is kept, whatever its TTL. */
+#define RESOLVER_TTL_MAX_S 86400
+/* Longest time a negative answer (NXDOMAIN, NODATA) is kept: RFC 2308
+ * section 5 says the SOA's TTL and MINIMUM, we also bound it, so a
+ * record just added is seen soon. Without an SOA it is not cached. */
+#define RESOLVER_NEGATIVE_TTL_MAX_S 60
+/* Longest CNAME chain followed inside one answer. */
+#define RESOLVER_CNAME_MAX 8
+/* Most records kept from one answer; the rest are ignored. */
+#define RESOLVER_RR_MAX 64
+
+/* inet_protocols: which address records resolver_host() asks for. */
+enum resolver_family {
+	RESOLVER_FAMILY_ALL = 0,	/* A and AAAA, in parallel */
+	RESOLVER_FAMILY_IPV4,		/* A only */
+	RESOLVER_FAMILY_IPV6,		/* AAAA only */
+};
+
+struct resolver_options {
+	/* "ip", "ip:port", "[ipv6]" or "[ipv6]:port" (a bare IPv6 address
+	 * takes no port); n_servers == 0 means /etc/resolv.conf. Borrowed
+	 * for the resolver_new() call. */
+	const char *const *servers;
+	size_t n_servers;
+	unsigned timeout_ms;	/* per try, RESOLVER_TIMEOUT_MS_MIN..MAX */
+	unsigned tries;		/* 1..RESOLVER_TRIES_MAX */
+	enum resolver_family family;
+	size_t cache_max;	/* entries, 0..RESOLVER_CACHE_MAX; 0 = no cache */
+};
+
+/* How a lookup ended, as an administrator reads it. */
+enum resolver_status {
+	RESOLVER_OK = 0,	/* records found (after CNAMEs) */
+	RESOLVER_NXDOMAIN,	/* permanent: the name does not exist */
+	RESOLVER_NODATA,	/* permanent: the name exists, no record of the type */
+	RESOLVER_TEMPFAIL,	/* SERVFAIL, REFUSED, timeout, network, malformed reply */
+	RESOLVER_BADNAME,	/* permanent: the name asked for is not a valid host name */
+};
+
+struct resolver_mx_rr {
+	unsigned preference;
+	char exchange[RESOLVER_NAME_SIZE];	/* lower case, no trailing dot; "." for the root (null MX) */
+};
+
+struct resolver_addr {
+	int family;			/* AF_INET or AF_INET6 */
+	unsigned char addr[16];		/* network order; 4 bytes used for AF_INET */
+};
+
+/* One TXT record: its character-strings concatenated (SPF, DMARC). */
+struct resolver_txt {
+	size_t len;
+	char *data;		/* NUL-terminated, but may hold NUL and any byte */
+};
+
+struct resolver_name {
+	char name[RESOLVER_NAME_SIZE];	/* lower case, no trailing dot */
+};
+
+/*
+ * A result, borrowed by the callback for the duration of the call only.
+ * The arrays of the other kinds are empty (n_* == 0, pointer NULL).
+ */
+struct resolver_result {
+	enum resolver_status status;
+	const char *name;	/* as asked, lower case, no trailing dot (PTR: the .arpa name) */
+	const char *type;	/* "MX", "A", "AAAA", "TXT", "PTR" (the failing one for A+AAAA) */
+	const char *canonical;	/* the name after CNAMEs (== name without any) */
+	/* When status != RESOLVER_OK, Postfix's wording, e.g. "Host or domain
+	 * name not found. Name service error for name=example.invalid
+	 * type=MX: Host not found"; "" when OK. */
+	const char *text;
+	const char *detail;	/* the cause in DNS terms ("timeout", "SERVFAIL", ...), or "" */
+	uint32_t ttl;		/* seconds this answer remains valid */
+	bool cached;		/* answered from the cache */
+	size_t n_mx;
+	const struct resolver_mx_rr *mx;	/* in answer order */
+	size_t n_addr;
+	const struct resolver_addr *addr;	/* AAAA records first, then A, each in answer order */
+	size_t n_txt;
+	const struct resolver_txt *txt;
+	size_t n_ptr;
+	const struct resolver_name *ptr;
+};
+
+struct resolver;
+/* A handle on one lookup; valid until its callback returns or it is cancelled. */
+struct resolver_query;
+
+typedef void resolver_cb(const struct resolver_result *res, void *arg);
+
+/* Defaults: /etc/resolv.conf, 5000 ms, 2 tries, all families, 1000 entries. */
+void resolver_options_init(struct resolver_options *opt);
+/*
+ * Defaults, then dns_servers and inet_protocols from cfg. opt->servers
+ * then borrows cfg's strings: keep cfg until resolver_new() returns.
+ */
+void resolver_options_from_config(struct resolver_options *opt, const struct config *cfg);
+/* "all", "ipv4", "ipv6" to *family; 0, or -1 for any other word. */
+int resolver_family_parse(const char *word, enum resolver_family *family);
+
+/*
+ * Check a dns_servers list without starting anything. 0, or -1 with a
+ * message in err naming the first bad entry ("dns_servers: \"1.2.3.4:0\":
+ * port must be 1..65535").
+ */
+int resolver_servers_check(const char *const *servers, size_t n, char *err, size_t errsz);
+
+/*
+ * A resolver on loop. Returns NULL with a message in err on a bad option
+ * or when c-ares cannot start (its message included).
+ */
+struct resolver *resolver_new(struct evloop *loop, const struct resolver_options *opt,
+                              char *err, size_t errsz);
+/*
+ * Stop everything: pending handles become invalid and their callbacks
+ * are never called. Must not be called from inside a resolver callback
+ * (panics). NULL is a no-op.
+ */
+void resolver_free(struct resolver *r);
+
+/*
+ * Start a lookup. name is borrowed for the call; a trailing dot and upper
+ * case are accepted. cb is called once, later, from the event loop (never
+ * from inside these functions), unless the handle is cancelled first.
+ * They never fail: a malformed name comes back as RESOLVER_BADNAME.
+ */
+struct resolver_query *resolver_mx(struct resolver *r, const char *domain, resolver_cb *cb, void *arg);
+/* A and/or AAAA per the family option, both in parallel. An address
+ * literal is not a host name (BADNAME): [ip] next hops need no lookup. */
+struct resolver_query *resolver_host(struct resolver *r, const char *name, resolver_cb *cb, void *arg);
+/* TXT records; name may hold underscores (_dmarc.example.org). */
+struct resolver_query *resolver_txt(struct resolver *r, const char *name, resolver_cb *cb, void *arg);
+/* PTR of an AF_INET or AF_INET6 address (a v4-mapped IPv6 address is
+ * looked up as IPv4); another family gives RESOLVER_BADNAME. */
+struct resolver_query *resolver_ptr(struct resolver *r, const struct sockaddr *sa, resolver_cb *cb, void *arg);
+
+/*
+ * Cancel a lookup: its callback is never called. Safe from any callback,
+ * including the handle's own (where it does nothing). The DNS query
+ * itself runs on and still fills the cache. NULL is a no-op.
+ */
+void resolver_cancel(struct resolver_query *q);
+
+/*
+ * Normalise a host or domain name: lower case, one trailing dot removed,
+ * into out (RESOLVER_NAME_SIZE bytes). Returns 0 when the result is a
+ * valid host name (labels of 1..63 letters, digits, '-' or '_', no '-'
+ * at either end of a label, at most 253 characters, not all digits and
+ * dots), else -1 (out then holds the normalised text as far as it fit).
+ */
+int resolver_name_normalize(const char *name, char *out);
+
+/* "OK", "NXDOMAIN", "NODATA", "TEMPFAIL", "BADNAME". */
+const char *resolver_status_name(enum resolver_status s);
+/* Postfix's enhanced status for a failed host lookup: "4.4.3" for
+ * TEMPFAIL, "5.4.4" for the permanent ones, "" for OK. */
+const char *resolver_status_dsn(enum resolver_status s);
+
+#endif
