@@ -6,6 +6,7 @@
 
 #include <string.h>
 
+#include "delivery/smtp_agent.h"
 #include "queue/qmgr.h"
 
 static int
@@ -20,10 +21,17 @@ master_role_qmgr(const struct master_role_args *a)
 	return qmgr_main(a->config_path, a->cfg, a->control_fd);
 }
 
+static int
+master_role_smtp(const struct master_role_args *a)
+{
+	return smtp_agent_main(a->config_path, a->cfg, a->control_fd);
+}
+
 const struct master_role master_roles[] = {
 	/* name     entry              listeners */
 	{ "qmgr", master_role_qmgr, false },	/* first: it binds private/qmgr */
 	{ "smtpd", master_role_smtpd, true },
+	{ "smtp", master_role_smtp, false },	/* outbound SMTP client agent */
 };
 const size_t master_roles_count = sizeof(master_roles) / sizeof(master_roles[0]);
 

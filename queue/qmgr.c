@@ -705,6 +705,15 @@ qmgr_msg_drop(void *arg, struct sched_msg *m)
 		qmgr_on_idle(arg, m);
 }
 
+/* A destination's last error (dest->data, qmgr_results.c). */
+static void
+qmgr_dest_drop(void *arg, struct sched_dest *d)
+{
+	(void)arg;
+	free(d->data);
+	d->data = NULL;
+}
+
 int
 qmgr_main(const char *cfg_path, struct config *cfg, int control_fd)
 {
@@ -732,6 +741,7 @@ qmgr_main(const char *cfg_path, struct config *cfg, int control_fd)
 	unlink(q->socket_path);
 	log_info("stopped");
 	sched_msg_foreach(q->sched, qmgr_msg_drop, q);
+	sched_dest_foreach(q->sched, qmgr_dest_drop, q);
 	sched_free(q->sched);
 	qstore_close(q->qs);
 	spool_close(q->spool);

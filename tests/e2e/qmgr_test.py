@@ -226,7 +226,7 @@ class Agent:
     a thread into self.jobs; the test answers them. It reconnects when qmgr
     goes away (as the real agents will)."""
 
-    def __init__(self, t, transport="smtp", slots=4):
+    def __init__(self, t, transport="testagent", slots=4):
         self.path = os.path.join(t.spool, "private", "qmgr")
         self.transport, self.slots = transport, slots
         self.jobs = queue.Queue()
@@ -303,6 +303,7 @@ class Agent:
 OK = {"status": ternframe.DELIVERED, "smtp_code": 250, "enh": "2.0.0",
       "text": "250 2.0.0 Ok: queued", "relay": "mx.test[127.0.0.9]:25"}
 AGENT = {"local_transport": "retry:4.3.0 mailbox not ready",
+         "default_transport": "testagent",  # not smtp: the real smtp agent runs too
          "destination_rate_limits": "rate.test=4/s"}
 AG = {}
 
@@ -313,7 +314,7 @@ def test_agent_results(s, t):
     qid = send(t, "jack@tern.test", ["a@remote.test", "b@remote.test", "c@remote.test"])
     j = a.job()
     s.eq(j["queue_id"], qid, "job's queue id")
-    s.eq((j["transport"], j["nexthop"], j["sender"]), ("smtp", "remote.test", "jack@tern.test"),
+    s.eq((j["transport"], j["nexthop"], j["sender"]), ("testagent", "remote.test", "jack@tern.test"),
          "transport, next hop, sender")
     s.eq(sorted(r["addr"] for r in j["rcpts"]), ["a@remote.test", "b@remote.test",
                                                   "c@remote.test"], "one job, three recipients")

@@ -1,0 +1,419 @@
+/*
+ * smtp_agent: the smtp delivery agent role. It connects to qmgr at
+ * queue_directory/private/qmgr, says HELLO for the transport "smtp" with
+ * default_process_limit job slots, and runs every job it is given at
+ * once, each in its own sessions, all on one event loop.
+ *
+ * qmgr going away is survivable: the jobs in flight are dropped without a
+ * word (the next qmgr reads the recipients' states from LMDB and tries
+ * again the ones without a recorded result: at least once, never zero
+ * times), and the agent reconnects every second.
+ *
+ * Log lines per recipient are Postfix's (doc/smtp.md):
+ *   ID: to=<a@b>, relay=mx.b[192.0.2.7]:25, delay=0.8, delays=0/0.01/0.32/0.47,
+ *       dsn=2.0.0, status=sent (250 2.0.0 Ok: queued as X)
+ */
+#include "delivery/smtp_agent.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "common/rolectl.h"
+#include "delivery/smtp_impl.h"
+
+#define SMTP_QMGR_IN_MAX (4u * 1024 * 1024)	/* a DELIVER of 1000 long recipients */
+#define SMTP_QMGR_OUT_MAX (16u * 1024 * 1024)	/* results waiting for qmgr to read */
+#define SMTP_QMGR_RETRY_MS 1000
+
+int64_t
+smtp_now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static int64_t
+seconds_ms(const struct config *cfg, enum config_param p)
+{
+	return (int64_t)config_time(cfg, p) * 1000;
+}
+
+static void
+smtp_settings_load(struct smtp_settings *s, const struct config *cfg)
+{
+	uint64_t port = config_int(cfg, P_SMTP_PORT);
+
+	memset(s, 0, sizeof(*s));
+	snprintf(s->helo_name, sizeof(s->helo_name), "%s", config_str(cfg, P_SMTP_HELO_NAME));
+	snprintf(s->myhostname, sizeof(s->myhostname), "%s", config_str(cfg, P_MYHOSTNAME));
+	s->port = port >= 1 && port <= 65535 ? (uint16_t)port : 25;
+	s->connect_ms = seconds_ms(cfg, P_SMTP_CONNECT_TIMEOUT);
+	s->helo_ms = seconds_ms(cfg, P_SMTP_HELO_TIMEOUT);
+	s->mail_ms = seconds_ms(cfg, P_SMTP_MAIL_TIMEOUT);
+	s->rcpt_ms = seconds_ms(cfg, P_SMTP_RCPT_TIMEOUT);
+	s->data_init_ms = seconds_ms(cfg, P_SMTP_DATA_INIT_TIMEOUT);
+	s->data_xfer_ms = seconds_ms(cfg, P_SMTP_DATA_XFER_TIMEOUT);
+	s->data_done_ms = seconds_ms(cfg, P_SMTP_DATA_DONE_TIMEOUT);
+	s->quit_ms = seconds_ms(cfg, P_SMTP_QUIT_TIMEOUT);
+	s->mx_address_limit = (unsigned)config_int(cfg, P_SMTP_MX_ADDRESS_LIMIT);
+	s->mx_session_limit = (unsigned)config_int(cfg, P_SMTP_MX_SESSION_LIMIT);
+}
+
+/* ---- logging and results ---- */
+
+/* Postfix's delay format (as qmgr's): at most two decimals. */
+static const char *
+fmt_delay(char *dst, size_t dstsz, int64_t us)
+{
+	size_t n;
+
+	snprintf(dst, dstsz, "%.2f", us < 0 ? 0.0 : (double)us / 1e6);
+	n = strlen(dst);
+	while (n > 0 && dst[n - 1] == '0')
+		dst[--n] = '\0';
+	if (n > 0 && dst[n - 1] == '.')
+		dst[--n] = '\0';
+	return dst;
+}
+
+void
+smtp_agent_result(struct smtp_job *job, size_t k, struct agent_result *r, int64_t delays_us[4])
+{
+	struct smtp_agent *a = job->agent;
+	const struct agent_job_rcpt *rc = &job->j.rcpts[k];
+	char d[4][24], total[24];
+	const char *status;
+
+	if (job->rcpts[k].done)
+		panic("smtp: %s: recipient %u reported twice", job->j.queue_id, rc->index);
+	job->rcpts[k].done = true;
+	job->nleft--;
+	r->job_id = job->j.job_id;
+	r->index = rc->index;
+	for (int i = 0; i < 4; i++)
+		r->delays[i] = delays_us[i] > 0 ? delays_us[i] : 0;
+	if (r->relay[0] == '\0')
+		snprintf(r->relay, sizeof(r->relay), "none");
+	status = r->status == AGENT_DELIVERED ? "sent"
+	       : r->status == AGENT_PERMFAIL ? "bounced" : "deferred";
+	log_info("%s: to=<%s>, relay=%s, delay=%s, delays=%s/%s/%s/%s, dsn=%s, status=%s (%s)",
+	         job->j.queue_id, rc->addr, r->relay,
+	         fmt_delay(total, sizeof(total), smtp_now_us() - job->j.arrival),
+	         fmt_delay(d[0], sizeof(d[0]), r->delays[0]), fmt_delay(d[1], sizeof(d[1]), r->delays[1]),
+	         fmt_delay(d[2], sizeof(d[2]), r->delays[2]), fmt_delay(d[3], sizeof(d[3]), r->delays[3]),
+	         r->enh[0] ? r->enh : "4.0.0", status, r->text);
+	if (!a->qmgr_up)
+		return;
+	if (agent_result_encode(r, fconn_out(&a->qmgr)) < 0)
+		log_error("%s: result for <%s> does not fit the queue to qmgr; it is tried again",
+		          job->j.queue_id, rc->addr);
+	else
+		fconn_flush(&a->qmgr);
+}
+
+static void
+smtp_agent_reap(struct ev_timer *t)
+{
+	struct smtp_agent *a = t->arg;
+	struct smtp_job *job, *next;
+
+	for (job = a->jobs; job != NULL; job = next) {
+		next = job->next;
+		if (!job->finished)
+			continue;
+		if (job->prev != NULL)
+			job->prev->next = job->next;
+		else
+			a->jobs = job->next;
+		if (job->next != NULL)
+			job->next->prev = job->prev;
+		a->njobs--;
+		smtp_job_free(job);
+	}
+	if (a->stopping && a->njobs == 0)
+		evloop_break(a->loop);
+}
+
+void
+smtp_agent_job_finished(struct smtp_job *job)
+{
+	struct smtp_agent *a = job->agent;
+
+	if (job->finished)
+		return;
+	job->finished = true;
+	if (a->qmgr_up) {
+		if (agent_done_encode(job->j.job_id, fconn_out(&a->qmgr)) < 0)
+			log_error("%s: DONE does not fit the queue to qmgr", job->j.queue_id);
+		else
+			fconn_flush(&a->qmgr);
+	}
+	if (!evloop_timer_active(&a->reap))
+		evloop_timer_start(a->loop, &a->reap, 0);
+}
+
+/* ---- qmgr ---- */
+
+static void smtp_qmgr_connect(struct smtp_agent *a);
+
+static void
+smtp_drop_jobs(struct smtp_agent *a)
+{
+	while (a->jobs != NULL) {
+		struct smtp_job *job = a->jobs;
+
+		a->jobs = job->next;
+		smtp_job_free(job);
+	}
+	a->njobs = 0;
+}
+
+static void
+smtp_qmgr_frame(struct fconn *c, struct frame_reader *r)
+{
+	struct smtp_agent *a = c->arg;
+	struct agent_job j;
+	struct smtp_job *job;
+	char err[256];
+
+	if (r->type != FRAME_AGENT_DELIVER) {
+		log_error("unexpected frame type %d from qmgr; reconnecting", (int)r->type);
+		fconn_close(c);
+		a->qmgr_up = false;
+		smtp_drop_jobs(a);
+		evloop_timer_start(a->loop, &a->qmgr_retry, SMTP_QMGR_RETRY_MS);
+		return;
+	}
+	agent_job_init(&j);
+	if (agent_job_decode(r, &j, err, sizeof(err)) < 0) {
+		/* qmgr is a sibling role: a bad frame is a bug there. */
+		agent_job_free(&j);
+		panic("malformed DELIVER frame from qmgr: %s", err);
+	}
+	job = smtp_job_new(a, &j);	/* takes j */
+	job->next = a->jobs;
+	if (a->jobs != NULL)
+		a->jobs->prev = job;
+	a->jobs = job;
+	a->njobs++;
+	smtp_job_start(job);
+}
+
+static void
+smtp_qmgr_closed(struct fconn *c, const char *reason)
+{
+	struct smtp_agent *a = c->arg;
+
+	a->qmgr_up = false;
+	if (a->stopping)
+		return;
+	log_warning("connection to qmgr lost (%s): %zu jobs dropped, tried again by qmgr; "
+	            "reconnecting", reason, a->njobs);
+	smtp_drop_jobs(a);
+	evloop_timer_start(a->loop, &a->qmgr_retry, SMTP_QMGR_RETRY_MS);
+}
+
+static void
+smtp_qmgr_connect(struct smtp_agent *a)
+{
+	struct agent_hello h;
+	int fd = fconn_connect_unix(a->qmgr_path);
+
+	if (fd < 0) {
+		if (!a->qmgr_warned)
+			log_warning("cannot reach qmgr at %s: %s; retrying", a->qmgr_path,
+			            strerror(errno));
+		a->qmgr_warned = true;
+		evloop_timer_start(a->loop, &a->qmgr_retry, SMTP_QMGR_RETRY_MS);
+		return;
+	}
+	if (fconn_open(&a->qmgr, a->loop, fd, SMTP_QMGR_IN_MAX, SMTP_QMGR_OUT_MAX, smtp_qmgr_frame,
+	               smtp_qmgr_closed, a) < 0) {
+		close(fd);
+		evloop_timer_start(a->loop, &a->qmgr_retry, SMTP_QMGR_RETRY_MS);
+		return;
+	}
+	memset(&h, 0, sizeof(h));
+	h.version = AGENT_PROTO_VERSION;
+	snprintf(h.transport, sizeof(h.transport), "smtp");
+	h.slots = a->slots;
+	h.pid = (uint64_t)getpid();
+	if (agent_hello_encode(&h, fconn_out(&a->qmgr)) < 0)
+		panic("HELLO does not fit");
+	fconn_flush(&a->qmgr);
+	a->qmgr_up = true;
+	if (a->qmgr_warned)
+		log_info("connected to qmgr again");
+	a->qmgr_warned = false;
+}
+
+static void
+smtp_qmgr_retry(struct ev_timer *t)
+{
+	struct smtp_agent *a = t->arg;
+
+	if (!a->qmgr_up && !a->stopping)
+		smtp_qmgr_connect(a);
+}
+
+/* ---- the master ---- */
+
+static void
+smtp_stop(struct smtp_agent *a)
+{
+	if (a->stopping)
+		return;
+	a->stopping = true;
+	/* Deliveries in flight are cut: their recipients have no result, so
+	 * qmgr tries them again (a message in DATA may arrive twice). */
+	for (struct smtp_job *job = a->jobs; job != NULL; job = job->next)
+		if (job->client != NULL) {
+			smtp_client_abort(job->client);
+			job->client = NULL;
+		}
+	if (a->qmgr_up) {
+		fconn_close(&a->qmgr);
+		a->qmgr_up = false;
+	}
+	smtp_drop_jobs(a);
+	evloop_break(a->loop);
+}
+
+static void
+smtp_reload(struct smtp_agent *a)
+{
+	struct buf errors;
+	struct config *cfg;
+
+	buf_init(&errors, 64 * 1024);
+	cfg = config_load(a->cfg_path, &errors);
+	if (cfg == NULL) {
+		log_warning("reload: keeping the old configuration: %s", buf_cstr(&errors));
+		rolectl_send(a->control_fd, FRAME_CHILD_RELOADED, "configuration errors", 0);
+		buf_free(&errors);
+		return;
+	}
+	buf_free(&errors);
+	/* Jobs running keep their lookups; new ones use the new settings.
+	 * The resolver is kept (dns_servers changes take a restart). */
+	config_free(a->cfg);
+	a->cfg = cfg;
+	smtp_settings_load(&a->set, cfg);
+	log_set_hostname(config_str(cfg, P_MYHOSTNAME));
+	log_info("reload: configuration %s", a->cfg_path ? a->cfg_path : "(development defaults)");
+	rolectl_send(a->control_fd, FRAME_CHILD_RELOADED, "", 0);
+}
+
+static void
+smtp_control_frame(void *arg, struct frame_reader *r)
+{
+	struct smtp_agent *a = arg;
+	uint64_t seconds;
+
+	if (a->stopping)
+		return;
+	switch (r->type) {
+	case FRAME_MASTER_RELOAD:
+		if (frame_get_end(r) < 0)
+			panic("malformed RELOAD frame from master");
+		smtp_reload(a);
+		break;
+	case FRAME_MASTER_DRAIN:
+		if (frame_get_u64(r, &seconds) < 0 || frame_get_end(r) < 0)
+			panic("malformed DRAIN frame from master");
+		smtp_stop(a);
+		break;
+	default:
+		panic("unexpected frame type %d from master", (int)r->type);
+	}
+}
+
+static void
+smtp_control_read(struct ev_io *io, unsigned revents)
+{
+	struct smtp_agent *a = io->arg;
+	size_t nfds = 0;
+	int fds[1];
+
+	(void)revents;
+	if (rolectl_read(a->control_fd, &a->control_in, fds, &nfds, 0, smtp_control_frame, a) < 0) {
+		evloop_io_del(a->loop, &a->control_io);
+		log_warning("master went away; stopping");
+		smtp_stop(a);
+	}
+}
+
+static void
+smtp_signal(int signo, void *arg)
+{
+	(void)signo;
+	smtp_stop(arg);
+}
+
+int
+smtp_agent_main(const char *cfg_path, struct config *cfg, int control_fd)
+{
+	struct smtp_agent *a = calloc(1, sizeof(*a));
+	struct resolver_options ropt;
+	uint64_t slots;
+	char err[512];
+
+	if (a == NULL)
+		fatal("out of memory");
+	signal(SIGPIPE, SIG_IGN);
+	a->cfg_path = cfg_path;
+	a->cfg = cfg;
+	a->control_fd = control_fd;
+	buf_init(&a->control_in, ROLECTL_IN_MAX);
+	a->loop = evloop_new();
+	if (a->loop == NULL)
+		fatal("evloop: %s", strerror(errno));
+	smtp_settings_load(&a->set, cfg);
+	slots = config_int(cfg, P_DEFAULT_PROCESS_LIMIT);
+	a->slots = slots == 0 ? 1 : slots > 10000 ? 10000 : (uint32_t)slots;
+	snprintf(a->spool_dir, sizeof(a->spool_dir), "%s", config_str(cfg, P_QUEUE_DIRECTORY));
+	if ((size_t)snprintf(a->qmgr_path, sizeof(a->qmgr_path), "%s/private/qmgr", a->spool_dir) >=
+	    sizeof(a->qmgr_path))
+		fatal("queue_directory too long for a socket path");
+	resolver_options_from_config(&ropt, cfg);
+	a->resolver = resolver_new(a->loop, &ropt, err, sizeof(err));
+	if (a->resolver == NULL)
+		fatal("resolver: %s", err);
+	evloop_timer_init(&a->qmgr_retry, smtp_qmgr_retry, a);
+	evloop_timer_init(&a->reap, smtp_agent_reap, a);
+	if (evloop_set_nonblock(control_fd) < 0 ||
+	    evloop_io_add(a->loop, &a->control_io, control_fd, EV_READ, smtp_control_read, a) < 0)
+		fatal("control socket: %s", strerror(errno));
+	if (evloop_signal_add(a->loop, SIGTERM, smtp_signal, a) < 0 ||
+	    evloop_signal_add(a->loop, SIGINT, smtp_signal, a) < 0)
+		fatal("signals: %s", strerror(errno));
+	rolectl_send(control_fd, FRAME_CHILD_READY, NULL, (uint64_t)getpid());
+	smtp_qmgr_connect(a);
+
+	evloop_run(a->loop);
+
+	rolectl_send(control_fd, FRAME_CHILD_DRAINED, NULL, 0);
+	log_info("stopped");
+	smtp_drop_jobs(a);
+	smtp_client_close_all();
+	if (a->qmgr_up)
+		fconn_close(&a->qmgr);
+	evloop_timer_stop(a->loop, &a->qmgr_retry);
+	evloop_timer_stop(a->loop, &a->reap);
+	resolver_free(a->resolver);
+	evloop_io_del(a->loop, &a->control_io);
+	evloop_free(a->loop);
+	config_free(a->cfg);
+	buf_free(&a->control_in);
+	free(a);
+	return 0;
+}

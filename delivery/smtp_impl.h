@@ -1,0 +1,149 @@
+/*
+ * smtp_impl: what the smtp agent's modules share (not a public header).
+ *
+ *   smtp_agent.c   the role: the master's control channel, the link to
+ *                  qmgr (HELLO, DELIVER in, RESULT and DONE out), logs
+ *   smtp_job.c     one delivery job: the next hop, MX and address
+ *                  lookups, which host is tried next, what the recipients
+ *                  left over are told when no host is left
+ *   smtp_client.c  one SMTP session with one address: the dialogue,
+ *                  pipelined when offered, the content, the outcome of
+ *                  every recipient
+ *
+ * Ownership: the agent owns its jobs (a list); a job owns at most one
+ * client at a time and its lookups; a client borrows its job. A job ends
+ * (DONE sent, freed) only from smtp_job_step(), never inside a client's
+ * or a lookup's callback stack that would touch it afterwards.
+ */
+#ifndef TERN_SMTP_IMPL_H
+#define TERN_SMTP_IMPL_H
+
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "common/buf.h"
+#include "common/evloop.h"
+#include "common/fconn.h"
+#include "config/config.h"
+#include "delivery/smtp_class.h"
+#include "delivery/smtp_nexthop.h"
+#include "queue/agent_proto.h"
+#include "resolver/resolver.h"
+#include "resolver/resolver_mx.h"
+
+/* Addresses of one host kept for trying (the rest are ignored). */
+#define SMTP_HOST_ADDRS_MAX 16
+
+/* The parameters, read once per (re)load; times in ms. */
+struct smtp_settings {
+	char helo_name[256];
+	uint16_t port;			/* smtp_port */
+	int64_t connect_ms, helo_ms, mail_ms, rcpt_ms, data_init_ms, data_xfer_ms,
+	        data_done_ms, quit_ms;
+	unsigned mx_address_limit;	/* 0 = none */
+	unsigned mx_session_limit;	/* 0 = none */
+	char myhostname[256];		/* loop detection */
+};
+
+struct smtp_job;
+
+struct smtp_agent {
+	const char *cfg_path;
+	struct config *cfg;
+	struct evloop *loop;
+	struct resolver *resolver;
+	struct smtp_settings set;
+	char spool_dir[1024];
+
+	int control_fd;
+	struct ev_io control_io;
+	struct buf control_in;
+
+	char qmgr_path[1100];
+	struct fconn qmgr;
+	bool qmgr_up;
+	bool qmgr_warned;
+	struct ev_timer qmgr_retry;
+	uint32_t slots;
+
+	struct smtp_job *jobs;		/* running, doubly linked */
+	size_t njobs;
+	struct ev_timer reap;		/* ends finished jobs outside callbacks */
+	bool draining;
+	bool stopping;
+};
+
+/* One address to try. */
+struct smtp_target {
+	char host[RESOLVER_NAME_SIZE];	/* the host's name (the literal for [addr]) */
+	struct sockaddr_storage sa;
+	socklen_t salen;
+	char addr_text[64];		/* "192.0.2.7", "2001:db8::7" */
+	bool via_mx;
+};
+
+/* Per recipient of a job. */
+struct smtp_job_rcpt {
+	bool done;			/* its RESULT was sent */
+};
+
+struct smtp_client;
+
+struct smtp_job {
+	struct smtp_agent *agent;
+	struct smtp_job *prev, *next;
+	struct agent_job j;
+	struct smtp_job_rcpt *rcpts;	/* j.nrcpt */
+	size_t nleft;			/* recipients without a result */
+	struct smtp_nexthop nh;
+	int64_t received_us;		/* wall clock when the job came */
+
+	/* Routing */
+	struct resolver_query *query;
+	struct resolver_mx_list *mx;	/* when nh.mx */
+	size_t mx_next;			/* next MX host to look up */
+	bool hosts_done;		/* no more hosts to look up */
+	struct smtp_target targets[SMTP_HOST_ADDRS_MAX];
+	size_t ntargets, target_next;
+	unsigned addresses_tried, sessions;
+
+	/* What the recipients still without a result are told when no host
+	 * is left: the last host's failure (or the lookup's). */
+	bool have_fail;
+	struct agent_result fail;
+
+	struct smtp_client *client;	/* the session running, or NULL */
+	bool finished;			/* every recipient has a result: DONE it */
+};
+
+/* smtp_agent.c */
+/* Send the result of recipient k of job (an index into job->j.rcpts) and
+ * log its line. r: status, err_class, smtp_code, enh, text, relay, host,
+ * relayed; job_id, index and delays are filled here. */
+void smtp_agent_result(struct smtp_job *job, size_t k, struct agent_result *r,
+                       int64_t delays_us[4]);
+/* The job has ended: send DONE and free it soon (outside callbacks). */
+void smtp_agent_job_finished(struct smtp_job *job);
+/* Wall-clock microseconds. */
+int64_t smtp_now_us(void);
+
+/* smtp_job.c */
+struct smtp_job *smtp_job_new(struct smtp_agent *a, struct agent_job *j);
+void smtp_job_start(struct smtp_job *job);
+void smtp_job_free(struct smtp_job *job);
+/* The client ended its session; host_failed: the recipients still without
+ * a result may go to the next host (why in *fail). */
+void smtp_job_session_done(struct smtp_job *job, bool host_failed, const struct agent_result *fail);
+/* Report every recipient still without a result with *r. */
+void smtp_job_fail_rest(struct smtp_job *job, const struct agent_result *r);
+
+/* smtp_client.c */
+struct smtp_client *smtp_client_start(struct smtp_job *job, const struct smtp_target *t);
+/* Stop at once (the job is freed): no callback; frees c. */
+void smtp_client_abort(struct smtp_client *c);
+/* Free the clients still saying QUIT (the agent is stopping). */
+void smtp_client_close_all(void);
+
+#endif
