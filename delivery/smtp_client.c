@@ -337,7 +337,7 @@ client_finish(struct smtp_client *c, bool host_failed, const struct agent_result
 /* A result for one recipient (k) of the job. */
 static void
 client_report(struct smtp_client *c, size_t k, enum agent_status status, const char *err_class,
-              int code, const char *enh, const char *text, bool relayed)
+              int code, const char *enh, const char *text, enum agent_relayed relayed)
 {
 	struct agent_result r;
 	int64_t d[4];
@@ -362,7 +362,8 @@ client_report_rest(struct smtp_client *c, bool accepted_only, const struct smtp_
 {
 	for (size_t k = 0; k < c->job->j.nrcpt; k++)
 		if (!c->job->rcpts[k].done && (!accepted_only || c->accepted[k]))
-			client_report(c, k, cr->status, cr->err_class, code, cr->enh, text, false);
+			client_report(c, k, cr->status, cr->err_class, code, cr->enh, text,
+				              AGENT_FINAL);
 }
 
 /*
@@ -809,7 +810,8 @@ on_reply(struct smtp_client *c, const struct smtp_reply *r)
 				client_fail(c, &cr, r->code, text);
 				return;
 			}
-			client_report(c, p.k, cr.status, cr.err_class, r->code, cr.enh, text, false);
+			client_report(c, p.k, cr.status, cr.err_class, r->code, cr.enh, text,
+			              AGENT_FINAL);
 		}
 		if (!c->pipelining)
 			client_next_rcpt(c);
@@ -850,10 +852,11 @@ on_reply(struct smtp_client *c, const struct smtp_reply *r)
 				if (!c->accepted[k] || c->job->rcpts[k].done)
 					continue;
 				/* RFC 3461 section 5.2.3: a server without DSN
-				 * cannot tell the sender: "relayed". */
+				 * cannot tell the sender: "relayed"; one with DSN
+				 * took the NOTIFY and answers for it. */
 				client_report(c, k, AGENT_DELIVERED, "", r->code,
 				              r->enh[0] ? r->enh : "2.0.0", smtp_reply_text(r),
-				              !dsn && (j->rcpts[k].notify & ENVELOPE_NOTIFY_SUCCESS));
+				              dsn ? AGENT_DSN_PASSED : AGENT_RELAYED);
 			}
 			client_finish(c, false, NULL, false);
 			return;

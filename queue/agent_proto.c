@@ -27,7 +27,8 @@
  *     AGENT_ADDR_MAX.
  *   - envid and orcpt are optional: NULL is sent as "" and "" decodes as
  *     NULL (RFC 3461 allows neither to be empty).
- *   - Booleans (smtputf8, relayed) are 0 or 1; anything else is malformed.
+ *   - Booleans (smtputf8) are 0 or 1; relayed is 0..2 (enum agent_relayed);
+ *     anything else is malformed.
  *   - arrival and delays are signed µs, sent as their u64 two's complement.
  *   - queue_id is SPOOL_ID_LEN upper-case hex digits: the agent opens a
  *     file by it, so nothing else may pass.
@@ -170,7 +171,7 @@ result_fields(struct agent_enc *e, const void *msg)
 	enc_strn(e, r->text, sizeof(r->text));
 	enc_strn(e, r->relay, sizeof(r->relay));
 	enc_strn(e, r->host, sizeof(r->host));
-	enc_u64(e, r->relayed ? 1 : 0);
+	enc_u64(e, (uint64_t)r->relayed);
 	for (i = 0; i < 4; i++)
 		enc_u64(e, (uint64_t)r->delays[i]);
 }
@@ -471,7 +472,7 @@ agent_result_decode(struct frame_reader *r, struct agent_result *res, char *err,
 	dec_str(&d, "text", 0, res->text, sizeof(res->text));
 	dec_str(&d, "relay", 0, res->relay, sizeof(res->relay));
 	dec_str(&d, "host", 0, res->host, sizeof(res->host));
-	res->relayed = dec_bool(&d, "relayed");
+	res->relayed = (enum agent_relayed)dec_u64(&d, "relayed", 0, AGENT_DSN_PASSED);
 	for (i = 0; i < 4; i++)
 		res->delays[i] = (int64_t)dec_u64(&d, "delay", 0, UINT64_MAX);
 	return dec_end(&d);

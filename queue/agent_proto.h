@@ -85,6 +85,14 @@ enum agent_status {
 	AGENT_PERMFAIL = 2,	/* bounce */
 };
 
+/* Where a delivered recipient's success notice (NOTIFY=SUCCESS) comes from. */
+enum agent_relayed {
+	AGENT_FINAL = 0,	/* delivered here (mailbox, LMTP): we send "delivered" */
+	AGENT_RELAYED = 1,	/* relayed to a host without DSN: we send "relayed" */
+	AGENT_DSN_PASSED = 2,	/* relayed to a host that took the NOTIFY: it
+				 * answers for it, we send nothing */
+};
+
 /* agent -> qmgr: what happened to one recipient. */
 struct agent_result {
 	uint64_t job_id;
@@ -101,8 +109,8 @@ struct agent_result {
 					 * name for retry rules; qmgr then
 					 * suspends the destination. "" for
 					 * message and recipient failures */
-	bool relayed;		/* DELIVERED to a host that did not take DSN
-				 * (RFC 3464 Action: relayed) */
+	enum agent_relayed relayed;	/* DELIVERED: who owes NOTIFY=SUCCESS its
+					 * notice (RFC 3461 section 6) */
 	int64_t delays[4];	/* µs: queue wait / connection setup / session / data */
 };
 

@@ -71,7 +71,7 @@ struct qmgr_outcome {
 	uint32_t idx;
 	enum qmgr_outcome_kind kind;
 	bool ours;		/* made by qmgr (the agent logs its own) */
-	bool relayed;		/* delivered to a host that did not take DSN */
+	enum agent_relayed relayed;	/* who owes a success notice */
 	bool held;		/* waits for the end of its message's jobs */
 	/* What the flush decided (qmgr_results.c). */
 	bool final, expired;

@@ -153,6 +153,7 @@ struct decided {
 	enum bounce_action dsn;	/* what DSN the recipient is in, if any */
 	bool want_dsn;
 	bool expired;
+	bool notice_passed;	/* delivered to a host that took NOTIFY=SUCCESS */
 };
 
 static bool
@@ -318,7 +319,8 @@ decide(struct flush *f, struct qmgr_outcome *o, struct flush_env *fe, struct dec
 
 		dd->rec.state = QSTORE_DELIVERED;
 		dd->final = true;
-		dd->dsn = o->relayed ? BOUNCE_ACTION_RELAYED : BOUNCE_ACTION_DELIVERED;
+		dd->dsn = o->relayed == AGENT_RELAYED ? BOUNCE_ACTION_RELAYED : BOUNCE_ACTION_DELIVERED;
+		dd->notice_passed = o->relayed == AGENT_DSN_PASSED;
 		/* A success clears the address's record and the destination's. */
 		if (strlen(addr) + 2 <= QSTORE_KEY_MAX) {
 			snprintf(key, sizeof(key), "R:%s", addr);
@@ -543,6 +545,41 @@ dsn_write(struct flush *f, const char *orig_id, const struct envelope *env, enum
 	return 0;
 }
 
+/*
+ * RFC 3464 Diagnostic-Code: the remote reply itself ("smtp; 550 5.1.1
+ * <x@y>: no such user"). The smtp agent's text is Postfix's, "host H said:
+ * REPLY (in reply to C command)", so the reply is cut out of it; a text
+ * that is the reply already is taken as it is; otherwise code and
+ * enhanced code are put in front. Our own reasons are "x-tern; ...".
+ */
+static void
+diagnostic_code(const struct qstore_rcpt *rec, char *diag, size_t diagsz)
+{
+	const char *said = strstr(rec->text, " said: ");
+	const char *reply = said != NULL ? said + 7 : rec->text;
+	size_t n = strlen(reply);
+	const char *tail = NULL;
+	char code[8];
+
+	if (rec->smtp_code <= 0) {
+		snprintf(diag, diagsz, "x-tern; %s", rec->text);
+		return;
+	}
+	if (said != NULL) {
+		for (const char *p = strstr(reply, " (in reply to "); p != NULL;
+		     p = strstr(p + 1, " (in reply to "))
+			tail = p;
+		if (tail != NULL && n >= 9 && strcmp(reply + n - 9, " command)") == 0)
+			n = (size_t)(tail - reply);
+	}
+	snprintf(code, sizeof(code), "%d", rec->smtp_code);
+	if (strncmp(reply, code, strlen(code)) == 0)
+		snprintf(diag, diagsz, "smtp; %.*s", (int)n, reply);
+	else
+		snprintf(diag, diagsz, "smtp; %d %s%s%.*s", rec->smtp_code, rec->enh,
+		         rec->enh[0] ? " " : "", (int)n, reply);
+}
+
 static void
 bounce_rcpt_fill(struct bounce_rcpt *br, const struct envelope *env, uint32_t idx,
                  const struct qstore_rcpt *rec, enum bounce_action a, char *diag, size_t diagsz,
@@ -554,11 +591,7 @@ bounce_rcpt_fill(struct bounce_rcpt *br, const struct envelope *env, uint32_t id
 	br->action = a;
 	br->status = status;
 	if (rec->text[0] != '\0') {
-		if (rec->smtp_code > 0)
-			snprintf(diag, diagsz, "smtp; %d %s%s%s", rec->smtp_code, rec->enh,
-			         rec->enh[0] ? " " : "", rec->text);
-		else
-			snprintf(diag, diagsz, "x-tern; %s", rec->text);
+		diagnostic_code(rec, diag, diagsz);
 		br->diagnostic = diag;
 	}
 	if (rec->relay[0] != '\0' && strcmp(rec->relay, "none") != 0) {
@@ -691,8 +724,9 @@ message_dsns(struct flush *f, struct flush_env *fe, struct qmgr_outcome **os, st
 		for (size_t i = 0; i < n; i++) {
 			struct decided *dd = &ds[i];
 			bool failed = dd->final && dd->dsn == BOUNCE_ACTION_FAILED;
-			bool success = dd->final && (dd->dsn == BOUNCE_ACTION_DELIVERED ||
-			                             dd->dsn == BOUNCE_ACTION_RELAYED);
+			bool success = dd->final && !dd->notice_passed &&
+			               (dd->dsn == BOUNCE_ACTION_DELIVERED ||
+			                dd->dsn == BOUNCE_ACTION_RELAYED);
 
 			if (os[i]->msg != fe->msg || (k == 0 ? !failed : !success))
 				continue;
@@ -870,11 +904,11 @@ outcome_makes_notice(struct flush *f, struct flush_env *fe, const struct qmgr_ou
 
 	if (o->kind == QMGR_OUT_PERM)
 		return true;
-	if (o->kind != QMGR_OUT_DELIVERED)
+	if (o->kind != QMGR_OUT_DELIVERED || o->relayed == AGENT_DSN_PASSED)
 		return false;
 	env = flush_env_load(f, fe);
 	return env != NULL && o->idx < env->nrcpt &&
-	       bounce_wanted(env, o->idx, o->relayed ? BOUNCE_ACTION_RELAYED
+	       bounce_wanted(env, o->idx, o->relayed == AGENT_RELAYED ? BOUNCE_ACTION_RELAYED
 	                                             : BOUNCE_ACTION_DELIVERED);
 }
 

@@ -50,7 +50,7 @@ MESSAGES = {
               ("rcpts", [("index", "u"), ("addr", "s"), ("orcpt", "o"), ("notify", "u")])],
     RESULT: [("job_id", "u"), ("index", "u"), ("status", "u"), ("err_class", "s"),
              ("smtp_code", "u"), ("enh", "s"), ("text", "s"), ("relay", "s"),
-             ("host", "s"), ("relayed", "b"),
+             ("host", "s"), ("relayed", "u"),
              ("delay_a", "i"), ("delay_b", "i"), ("delay_c", "i"), ("delay_d", "i")],
     DONE: [("job_id", "u")],
     COMMAND: [("verb", "u"), ("selectors", [("selector", "s")])],
@@ -184,11 +184,11 @@ def decode(ftype, payload_fields):
 
 
 def result(job_id, index, status, text="", smtp_code=0, enh="", err_class="",
-           relay="none", host="", relayed=False, delays=(0, 0, 0, 0)):
+           relay="none", host="", relayed=0, delays=(0, 0, 0, 0)):
     """A RESULT dict with the usual defaults."""
     msg = {"job_id": job_id, "index": index, "status": status, "err_class": err_class,
            "smtp_code": smtp_code, "enh": enh, "text": text, "relay": relay,
-           "host": host, "relayed": relayed}
+           "host": host, "relayed": int(relayed)}
     for k, d in zip("abcd", delays):
         msg["delay_" + k] = d
     return msg

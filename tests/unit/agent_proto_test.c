@@ -243,7 +243,7 @@ START_TEST(test_result_round_trip)
 		.job_id = 99, .index = 3, .status = AGENT_TEMPFAIL, .err_class = "rcpt_452",
 		.smtp_code = 452, .enh = "4.5.3", .text = "452 4.5.3 Too many recipients",
 		.relay = "mx.example.net[192.0.2.7]:25", .host = "mx.example.net",
-		.relayed = true, .delays = { -1, INT64_MIN, INT64_MAX, 0 },
+		.relayed = AGENT_RELAYED, .delays = { -1, INT64_MIN, INT64_MAX, 0 },
 	};
 	struct agent_result empty = { .status = AGENT_DELIVERED };
 	struct agent_result perm = { .status = AGENT_PERMFAIL, .smtp_code = 599, .index = UINT32_MAX };
@@ -418,7 +418,8 @@ static const struct {
 	{ FRAME_AGENT_RESULT, 8, SN(AGENT_HOST_MAX - 1), true },	/* host */
 	{ FRAME_AGENT_RESULT, 8, SN(AGENT_HOST_MAX), false },
 	{ FRAME_AGENT_RESULT, 9, U(1), true },			/* relayed */
-	{ FRAME_AGENT_RESULT, 9, U(2), false },
+	{ FRAME_AGENT_RESULT, 9, U(2), true },			/* DSN passed on */
+	{ FRAME_AGENT_RESULT, 9, U(3), false },
 	{ FRAME_AGENT_RESULT, 13, S("4"), false },		/* a delay */
 	{ FRAME_AGENT_RESULT, AT_APPEND, U(5), false },
 	{ FRAME_AGENT_RESULT, AT_DROP, U(0), false },
