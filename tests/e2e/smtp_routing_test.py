@@ -1,0 +1,210 @@
+"""End-to-end tests of outbound routing by the real smtp agent, in a private
+network namespace (networld.py) with fake MX servers (fakemx.py):
+relayhost as [name]:port (no MX lookup) and as an address literal, an MX
+that points back at us (5.4.6), an MX host reached through a CNAME, an
+IPv6-only MX host on ::1, a 5xx greeting from the only host (bounced),
+smtp_mx_address_limit, and the smtp agent killed in the middle of a
+delivery (the recipients are tried again by the next agent).
+"""
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import networld  # noqa: E402
+
+networld.enter_private_netns()  # before any thread
+
+import fakemx  # noqa: E402
+import ternlib  # noqa: E402
+from ternlib import TestFailure, wait_until  # noqa: E402
+
+suite = ternlib.Suite("smtp_routing")
+
+RULES_DIR = tempfile.mkdtemp(prefix="tern-e2e-route-rules-", dir="/var/tmp")
+os.chmod(RULES_DIR, 0o755)
+RULES = os.path.join(RULES_DIR, "retry_rules")
+with open(RULES, "w") as f:
+    f.write("*  *  F,1h,2s\n")
+os.chmod(RULES, 0o644)
+
+ZONES = {
+    "relay.test": {"A": "127.0.0.40"},
+    "relayed.test": {"MX": [(10, "unused.relayed.test")]},
+    "unused.relayed.test": {"A": "127.0.0.41"},
+    "loop.test": {"MX": [(10, "tern.test"), (20, "other.loop.test")]},
+    "other.loop.test": {"A": "127.0.0.42"},
+    "cname.test": {"MX": [(10, "alias.cname.test")]},
+    "alias.cname.test": {"CNAME": "real.cname.test"},
+    "real.cname.test": {"A": "127.0.0.43"},
+    "six.test": {"MX": [(10, "mx.six.test")]},
+    "mx.six.test": {"AAAA": "::1"},
+    "nope.test": {"MX": [(10, "mx.nope.test")]},
+    "mx.nope.test": {"A": "127.0.0.44"},            # 554 greeting
+    "many.test": {"MX": [(10, "a.many.test"), (20, "b.many.test"), (30, "c.many.test")]},
+    "a.many.test": {"A": "127.0.0.45"},             # nothing listens
+    "b.many.test": {"A": "127.0.0.46"},             # nothing listens
+    "c.many.test": {"A": "127.0.0.47"},             # would accept: beyond the limit
+    "slow.test": {"MX": [(10, "mx.slow.test")]},
+    "mx.slow.test": {"A": "127.0.0.48"},            # holds the end of data
+}
+
+dns = networld.DnsWorld(ZONES)
+dns.start()
+MX = {
+    "relay": fakemx.FakeMX("127.0.0.40", port=2526),
+    "literal": fakemx.FakeMX("127.0.0.49", port=2527),
+    "other.loop": fakemx.FakeMX("127.0.0.42"),
+    "cname": fakemx.FakeMX("127.0.0.43"),
+    "nope": fakemx.FakeMX("127.0.0.44", mode="greet_5xx"),
+    "c.many": fakemx.FakeMX("127.0.0.47"),
+    "slow": fakemx.FakeMX("127.0.0.48", script={"DATA_END": ["hang", "250 2.0.0 ok"]}),
+}
+if networld.has_ipv6():
+    MX["six"] = fakemx.FakeMX("::1")
+for m in MX.values():
+    m.start()
+
+BASE = {
+    "dns_servers": dns.server,
+    "default_transport": "smtp",
+    "local_transport": "retry:4.3.0 mailbox not ready",
+    "retry_rules": RULES,
+    "smtp_connect_timeout": "2s",
+    "smtp_helo_timeout": "2s",
+}
+
+
+def send(t, sender, rcpts, subject="routing"):
+    with t.raw() as c:
+        for line in ("EHLO client.test", f"MAIL FROM:<{sender}>"):
+            r = c.cmd(line)
+            if r.code != 250:
+                raise TestFailure(f"{line}: {r}")
+        for rc in rcpts:
+            r = c.cmd(f"RCPT TO:<{rc}>")
+            if r.code != 250:
+                raise TestFailure(f"RCPT {rc}: {r}")
+        r = c.cmd("DATA")
+        if r.code != 354:
+            raise TestFailure(f"DATA: {r}")
+        c.send(f"Subject: {subject}\r\n\r\nbody\r\n.\r\n".encode())
+        final = c.reply()
+        c.cmd("QUIT")
+    m = ternlib.QUEUED_RE.search(final.text)
+    if final.code != 250 or not m:
+        raise TestFailure(f"end of DATA: {final}")
+    return m.group(1)
+
+
+def ternctl(t, *args):
+    return subprocess.run([ternlib.TERNCTL, "-c", t.conf, *args], capture_output=True, text=True,
+                          timeout=60)
+
+
+# ---- relayhost ----
+
+
+def test_relayhost_name(s, t):
+    mark = t.log_mark()
+    qid = send(t, "amy@tern.test", ["bo@relayed.test"])
+    s.check(t.wait_log(rf"{qid}: to=<bo@relayed.test>, relay=relay\.test\[127\.0\.0\.40\]:2526"
+                       r".*status=sent", mark), "sent through the relayhost, not the MX")
+    s.check(not any(q[1] == "relayed.test" and q[0] == "MX" for q in dns.queries()),
+            "no MX lookup for the recipient's domain")
+
+
+def test_relayhost_literal(s, t):
+    mark = t.log_mark()
+    ternctl(t, "reload")
+    qid = send(t, "amy@tern.test", ["cy@relayed.test"])
+    s.check(t.wait_log(rf"{qid}: to=<cy@relayed.test>, relay=127\.0\.0\.49\[127\.0\.0\.49\]:2527"
+                       r".*status=sent", mark), "sent to the address literal")
+
+
+# ---- MX cases ----
+
+
+def test_mx_loop(s, t):
+    mark = t.log_mark()
+    qid = send(t, "dee@tern.test", ["eli@loop.test"])
+    s.check(t.wait_log(rf"{qid}: to=<eli@loop.test>, relay=none.*dsn=5\.4\.6, status=bounced "
+                       r"\(mail for loop\.test loops back to myself\)", mark),
+            "an MX list with us first bounces 5.4.6")
+    s.eq(len(MX["other.loop"].messages()), 0, "the worse MX is not tried")
+
+
+def test_cname_mx(s, t):
+    mark = t.log_mark()
+    qid = send(t, "dee@tern.test", ["fox@cname.test"])
+    s.check(t.wait_log(rf"{qid}: to=<fox@cname.test>, relay=alias\.cname\.test\[127\.0\.0\.43\]"
+                       r":25.*status=sent", mark), "the MX host's CNAME followed")
+
+
+def test_ipv6_mx(s, t):
+    if "six" not in MX:
+        raise TestFailure("::1 is not usable in the namespace")
+    mark = t.log_mark()
+    qid = send(t, "dee@tern.test", ["gil@six.test"])
+    s.check(t.wait_log(rf"{qid}: to=<gil@six.test>, relay=mx\.six\.test\[::1\]:25.*status=sent",
+                       mark), "delivered over IPv6")
+
+
+def test_greeting_5xx_bounces(s, t):
+    mark = t.log_mark()
+    qid = send(t, "dee@tern.test", ["hy@nope.test"])
+    s.check(t.wait_log(rf"{qid}: to=<hy@nope.test>.*dsn=5\.\d\.\d+, status=bounced \(host "
+                       r"mx\.nope\.test\[127\.0\.0\.44\] refused to talk to me: 554", mark),
+            "a 5xx greeting from the last host bounces")
+
+
+def test_address_limit(s, t):
+    mark = t.log_mark()
+    qid = send(t, "dee@tern.test", ["ivo@many.test"])
+    s.check(t.wait_log(rf"{qid}: to=<ivo@many.test>.*status=deferred \(connect to "
+                       r"b\.many\.test\[127\.0\.0\.46\]:25: Connection refused\)", mark),
+            "deferred after two refused addresses (smtp_mx_address_limit = 2)")
+    s.eq(len(MX["c.many"].sessions()), 0, "the third host is not tried")
+    ternctl(t, "queue", "delete", qid)
+
+
+def test_agent_killed(s, t):
+    mark = t.log_mark()
+    qid = send(t, "jo@tern.test", ["kay@slow.test"])
+    # The first session hangs at the end of data; kill the agent then.
+    s.check(wait_until(lambda: MX["slow"].sessions(), 10), "a session reached the slow MX")
+    time.sleep(0.5)
+    pids = [p for p in ternlib.pids_with_arg("--role=smtp")
+            if t.conf.encode() in ternlib.cmdline(p)]
+    s.check(pids, "smtp agent running")
+    for p in pids:
+        os.kill(p, signal.SIGKILL)
+    s.check(t.wait_log(rf"{qid}: to=<kay@slow.test>.*status=sent", mark, timeout=25),
+            "delivered by the restarted agent (at least once)")
+    s.check(wait_until(lambda: qid not in t.queue_by_id(), 10), "removed")
+
+
+try:
+    suite.group("relayhost", dict(BASE, relayhost="[relay.test]:2526"), [
+        ("relayhost = [relay.test]:2526: no MX lookup", test_relayhost_name),
+    ])
+    suite.group("literal", dict(BASE, relayhost="[127.0.0.49]:2527"), [
+        ("relayhost = [127.0.0.49]:2527", test_relayhost_literal),
+    ])
+    suite.group("mx", dict(BASE, smtp_mx_address_limit="2"), [
+        ("MX pointing at ourselves (5.4.6)", test_mx_loop),
+        ("MX host behind a CNAME", test_cname_mx),
+        ("IPv6-only MX host", test_ipv6_mx),
+        ("5xx greeting from the only host bounces", test_greeting_5xx_bounces),
+        ("smtp_mx_address_limit", test_address_limit),
+        ("kill -9 of the smtp agent mid-delivery", test_agent_killed),
+    ])
+finally:
+    for m in MX.values():
+        m.stop()
+    dns.stop()
+suite.finish()
