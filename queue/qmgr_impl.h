@@ -90,6 +90,7 @@ struct qmgr_active {
 	struct envelope env;
 	bool loaded;		/* env is valid */
 	bool warn_due;		/* a delay warning should go out */
+	int64_t activated_ms;	/* wall clock: when it became active (delays=) */
 };
 
 struct qmgr {

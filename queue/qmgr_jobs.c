@@ -36,6 +36,7 @@ qmgr_on_activate(void *arg, struct sched_msg *m)
 		return;
 	}
 	act->loaded = true;
+	act->activated_ms = qmgr_now_ms();
 	log_info("%s: from=<%s>, size=%llu, nrcpt=%zu (queue active)", m->id, act->env.sender,
 	         (unsigned long long)act->env.size, act->env.nrcpt);
 	if (warn_after > 0 && !bounce_is_null_sender(&act->env) &&

@@ -648,9 +648,11 @@ log_outcome(struct flush *f, const struct qmgr_outcome *o, const struct envelope
 {
 	const char *addr = env != NULL && o->idx < env->nrcpt ? env->rcpts[o->idx].addr : "?";
 	double delay = env != NULL ? (double)(f->now_ms * 1000 - env->arrival) / 1e6 : 0;
+	const struct qmgr_active *act = o->msg->data;
 	const char *status;
-	char d[32];
+	char d[32], da[32], db[32];
 	bool builtin = o->dest->transport->capacity == SCHED_UNLIMITED;
+	double before = delay, in_qmgr = 0;
 
 	/* Agents log their own to= lines; qmgr logs what it decided itself. */
 	if (!builtin && !o->ours && !o->expired)
@@ -660,9 +662,18 @@ log_outcome(struct flush *f, const struct qmgr_outcome *o, const struct envelope
 	else
 		status = o->kind == QMGR_OUT_DELIVERED ? "sent"
 		       : o->kind == QMGR_OUT_PERM ? "bounced" : "deferred";
+	/* Postfix's delays=a/b/c/d: a before the message became active,
+	 * b in qmgr since; no connection (c) or transmission (d) here. */
+	if (act != NULL && act->loaded && env != NULL && act->activated_ms > 0) {
+		before = (double)(act->activated_ms * 1000 - env->arrival) / 1e6;
+		in_qmgr = (double)(f->now_ms - act->activated_ms) / 1e3;
+	}
 	fmt_delay(d, sizeof(d), delay);
-	log_info("%s: to=<%s>, relay=%s, delay=%s, delays=%s/0/0/0, dsn=%s, status=%s (%s)",
-	         o->msg->id, addr, o->relay, d, d, o->enh[0] ? o->enh : "4.0.0", status, o->text);
+	fmt_delay(da, sizeof(da), before);
+	fmt_delay(db, sizeof(db), in_qmgr);
+	log_info("%s: to=<%s>, relay=%s, delay=%s, delays=%s/%s/0/0, dsn=%s, status=%s (%s)",
+	         o->msg->id, addr, o->relay, d, da, db, o->enh[0] ? o->enh : "4.0.0", status,
+	         o->text);
 }
 
 static void

@@ -5,6 +5,7 @@ suspension, hold/release/flush, pacing, and kill -9 of qmgr in the middle
 of a delivery.
 """
 import os
+import shutil
 import queue
 import re
 import signal
@@ -508,4 +509,5 @@ suite.group("agent", dict(AGENT), [
 for a in AG.values():
     if isinstance(a, Agent):
         a.close()
+shutil.rmtree(RULES_DIR, ignore_errors=True)
 suite.finish()

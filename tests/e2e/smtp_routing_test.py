@@ -7,6 +7,7 @@ smtp_mx_address_limit, and the smtp agent killed in the middle of a
 delivery (the recipients are tried again by the next agent).
 """
 import os
+import shutil
 import re
 import signal
 import subprocess
@@ -207,4 +208,5 @@ finally:
     for m in MX.values():
         m.stop()
     dns.stop()
+shutil.rmtree(RULES_DIR, ignore_errors=True)
 suite.finish()
