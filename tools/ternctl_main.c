@@ -10,6 +10,21 @@
  * memory and printed after the txn ends, so a slow pager cannot hold the
  * txn open) and never writes to the spool.
  *
+ *   ternctl map build [--aliases] PATH ...
+ *   ternctl map query [--aliases] SPEC KEY
+ *
+ * `map build` compiles the text file PATH (postmap(1) `key value` lines,
+ * or aliases(5) lines with --aliases, as postalias(1) does) into
+ * PATH.lmdb for `lmdb:PATH` maps, atomically: a reader sees the old map
+ * or the new one. `map query` looks KEY up in one map (lmdb:/path or
+ * texthash:/path) exactly as given, like `postmap -q`: no address or
+ * domain forms; it prints the value and exits 0, or exits 1 when KEY is
+ * not there. Both print problems as FILE:LINE: message and exit with
+ * EX_USAGE (bad arguments or map spec), EX_NOINPUT (no such file),
+ * EX_DATAERR (syntax errors, or a .lmdb of the wrong format), EX_IOERR
+ * (cannot read) or EX_CANTCREAT (cannot write PATH.lmdb). Neither reads
+ * the configuration.
+ *
  * `retry explain` says which retry rule (or the Postfix fallback) applies
  * to a failure and prints the attempts and the bounce time, simulated
  * with a fake clock by the same retry_decide() that qmgr runs (Exim's
@@ -37,6 +52,7 @@
 #include "common/buf.h"
 #include "common/log.h"
 #include "config/config.h"
+#include "config/map.h"
 #include "queue/agent_proto.h"
 #include "queue/qmgr_client.h"
 #include "queue/qstore.h"
@@ -52,6 +68,10 @@
 #define TERNCTL_RCPT_INDENT 45
 /* Most text `retry explain` prints (200 rows are far less). */
 #define TERNCTL_EXPLAIN_MAX (1024u * 1024)
+/* Most diagnostics `map build` and `map query` print. */
+#define TERNCTL_MAP_DIAG_MAX (256u * 1024)
+/* `map query`: exit status when the key is not in the map (postmap -q's). */
+#define TERNCTL_MAP_NOTFOUND 1
 
 static void
 ternctl_usage(FILE *f)
@@ -61,7 +81,9 @@ ternctl_usage(FILE *f)
 	           "       ternctl [-c FILE] queue hold|release|requeue ID|@DOMAIN|ALL ...\n"
 	           "       ternctl [-c FILE] queue delete ID|@DOMAIN ... | ALL --yes\n"
 	           "       ternctl [-c FILE] retry explain DOMAIN|ADDRESS ERROR-CLASS [--sender ADDR]\n"
-	           "               [--first-failure SECONDS-AGO] [--host NAME] [--json]\n");
+	           "               [--first-failure SECONDS-AGO] [--host NAME] [--json]\n"
+	           "       ternctl map build [--aliases] PATH ...\n"
+	           "       ternctl map query [--aliases] lmdb:PATH|texthash:PATH KEY\n");
 }
 
 /* ---- configuration ---- */
@@ -601,6 +623,131 @@ ternctl_queue_verb(const char *conf, int argc, char **argv)
 	return (int)rep.status;
 }
 
+/* ---- ternctl map build|query ---- */
+
+static int
+ternctl_map_exit(enum map_status st)
+{
+	switch (st) {
+	case MAP_OK: return EX_OK;
+	case MAP_ERR_SPEC: return EX_USAGE;
+	case MAP_ERR_NOINPUT: return EX_NOINPUT;
+	case MAP_ERR_DATA: return EX_DATAERR;
+	case MAP_ERR_IO: return EX_IOERR;
+	case MAP_ERR_CREATE: return EX_CANTCREAT;
+	}
+	return EX_SOFTWARE;
+}
+
+static void
+ternctl_map_diag(struct buf *diag)
+{
+	fwrite(buf_data(diag), 1, buf_len(diag), stderr);
+	buf_reset(diag);
+}
+
+/* A value for the terminal: control characters (not TAB) as \ooo; the
+ * rest is UTF-8 already (map_parse refuses other bytes). */
+static void
+ternctl_map_value(struct buf *out, const char *s)
+{
+	const unsigned char *p;
+
+	for (p = (const unsigned char *)s; *p; p++) {
+		if ((*p < 0x20 && *p != '\t') || *p == 0x7f)
+			buf_append_printf(out, "\\%03o", *p);
+		else
+			buf_append_char(out, (char)*p);
+	}
+	buf_append_char(out, '\n');
+}
+
+static int
+ternctl_map_query(unsigned flags, const char *spec, const char *key, struct buf *diag)
+{
+	char err[MAP_SPEC_MAX + 256];
+	enum map_status st;
+	enum map_result r;
+	struct buf value, out;
+	struct map *m;
+	int rc;
+
+	/* lmdb: files say their format; the caller need not know it. */
+	st = map_open(spec, flags | MAP_F_ANY_FORMAT | MAP_F_RECHECK, &m, diag);
+	ternctl_map_diag(diag);
+	if (st != MAP_OK)
+		return ternctl_map_exit(st);
+	buf_init(&value, MAP_VALUE_MAX + 1);
+	r = map_lookup(m, key, &value, err, sizeof(err));
+	map_close(m);
+	if (r == MAP_ERROR) {
+		fprintf(stderr, "%s\n", err);
+		buf_free(&value);
+		return EX_IOERR;
+	}
+	if (r == MAP_NOTFOUND) {
+		buf_free(&value);
+		return TERNCTL_MAP_NOTFOUND;
+	}
+	buf_init(&out, 4 * (MAP_VALUE_MAX + 1));
+	ternctl_map_value(&out, buf_cstr(&value));
+	rc = ternctl_write(&out);
+	buf_free(&out);
+	buf_free(&value);
+	return rc;
+}
+
+static int
+ternctl_map(int argc, char **argv)
+{
+	const char *pos[64];
+	unsigned flags = 0;
+	enum map_status st, first = MAP_OK;
+	struct buf diag;
+	int i, npos = 0, rc;
+
+	if (argc < 1 || (strcmp(argv[0], "build") != 0 && strcmp(argv[0], "query") != 0)) {
+		fprintf(stderr, "ternctl: map: unknown or missing subcommand \"%s\" (build, query)\n",
+		        argc < 1 ? "" : argv[0]);
+		ternctl_usage(stderr);
+		return EX_USAGE;
+	}
+	for (i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--aliases") == 0) {
+			flags |= MAP_F_ALIASES;
+		} else if (argv[i][0] == '-' && argv[i][1] != '\0') {
+			fprintf(stderr, "ternctl: map %s: unknown option \"%s\"\n", argv[0], argv[i]);
+			return EX_USAGE;
+		} else if (npos < (int)(sizeof(pos) / sizeof(pos[0]))) {
+			pos[npos++] = argv[i];
+		} else {
+			fprintf(stderr, "ternctl: map %s: too many arguments\n", argv[0]);
+			return EX_USAGE;
+		}
+	}
+	if (strcmp(argv[0], "query") == 0 ? npos != 2 : npos < 1) {
+		fprintf(stderr, strcmp(argv[0], "query") == 0 ?
+		        "ternctl: map query needs a map (lmdb:PATH or texthash:PATH) and a KEY\n" :
+		        "ternctl: map build needs the PATH of a source file\n");
+		ternctl_usage(stderr);
+		return EX_USAGE;
+	}
+	buf_init(&diag, TERNCTL_MAP_DIAG_MAX);
+	if (strcmp(argv[0], "query") == 0) {
+		rc = ternctl_map_query(flags, pos[0], pos[1], &diag);
+		buf_free(&diag);
+		return rc;
+	}
+	for (i = 0; i < npos; i++) {
+		st = map_build(pos[i], flags, &diag, NULL);
+		ternctl_map_diag(&diag);
+		if (st != MAP_OK && first == MAP_OK)
+			first = st;
+	}
+	buf_free(&diag);
+	return ternctl_map_exit(first);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -631,6 +778,8 @@ main(int argc, char **argv)
 	cmd = argv[optind];
 	if (strcmp(cmd, "retry") == 0)
 		return ternctl_retry(conf, argc - optind - 1, argv + optind + 1);
+	if (strcmp(cmd, "map") == 0)
+		return ternctl_map(argc - optind - 1, argv + optind + 1);
 	if (strcmp(cmd, "queue") != 0) {
 		fprintf(stderr, "ternctl: unknown command \"%s\"\n", cmd);
 		ternctl_usage(stderr);

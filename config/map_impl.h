@@ -1,0 +1,90 @@
+/*
+ * map_impl: what map.c, map_parse.c and map_lmdb.c share. Private to the
+ * map module; everything public is in map.h.
+ */
+#ifndef TERN_MAP_IMPL_H
+#define TERN_MAP_IMPL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "common/buf.h"
+#include "common/idxhash.h"
+#include "config/map.h"
+
+/* One entry: key and value share one allocation ("key\0value\0"). */
+struct map_entry {
+	char *key;		/* owned; folded to lower case */
+	const char *value;	/* inside key's allocation */
+	size_t klen, vlen;
+	unsigned line;		/* where it was defined, for the duplicate warning */
+};
+
+/* A parsed source: entries in file order, duplicates left out. */
+struct map_table {
+	struct map_entry *v;
+	size_t n, cap;
+	struct idxhash index;
+};
+
+/* Where diagnostics go: "FILE:LINE: ..." lines, capped. */
+struct map_diag {
+	struct buf *out;	/* borrowed; NULL: count only */
+	const char *file;	/* borrowed; the name in messages */
+	unsigned errors;	/* errors reported (warnings are not counted) */
+	unsigned lines;		/* lines written */
+};
+
+void *map_xmalloc(size_t n);
+char *map_xstrdup(const char *s);
+
+/* Append "FILE:LINE: [warning: ]message\n" (line 0: "FILE: ..."). Errors
+ * are counted; past MAP_DIAG_LINES_MAX lines one "too many" line ends it. */
+void map_diag_add(struct map_diag *d, unsigned line, bool warning, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+/* Append "WHO: message\n" to diag (may be NULL), outside any file. */
+void map_diag_line(struct buf *diag, const char *who, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+void map_table_init(struct map_table *t);
+void map_table_free(struct map_table *t);
+/* The entry for key (klen bytes, already folded), or NULL. */
+const struct map_entry *map_table_find(const struct map_table *t, const char *key, size_t klen);
+
+/* Copy s (len bytes) folded to ASCII lower case into dst (dstsz > len). */
+void map_fold(char *dst, const char *s, size_t len);
+
+/*
+ * Parse a source (len bytes at text; file names it in messages) in the
+ * format flags name into t, which must be empty. Errors and warnings go
+ * to diag; returns the number of errors (0: t holds the map).
+ */
+unsigned map_parse_text(const char *text, size_t len, const char *file, unsigned flags,
+                        struct map_table *t, struct buf *diag);
+
+/*
+ * Read and parse the source file path into t (empty). MAP_OK,
+ * MAP_ERR_NOINPUT, MAP_ERR_IO or MAP_ERR_DATA, reported in diag.
+ */
+enum map_status map_load_file(const char *path, unsigned flags, struct map_table *t,
+                              struct buf *diag);
+
+/* ---- map_lmdb.c ---- */
+
+struct map_lmdb;
+
+/* Open path + MAP_LMDB_SUFFIX read-only; spec names the map in messages. */
+enum map_status map_lmdb_open(const char *spec, const char *path, unsigned flags,
+                              struct map_lmdb **out, struct buf *diag);
+void map_lmdb_close(struct map_lmdb *l);
+size_t map_lmdb_count(struct map_lmdb *l);
+/* key: klen bytes, folded. As map_lookup(). */
+enum map_result map_lmdb_lookup(struct map_lmdb *l, const char *key, size_t klen,
+                                struct buf *value, char *err, size_t errsz);
+/* Check the file now (map_reload); MAP_OK or why not, in diag. */
+enum map_status map_lmdb_recheck(struct map_lmdb *l, struct buf *diag);
+/* Write t as path + MAP_LMDB_SUFFIX, atomically (see map_build()). */
+enum map_status map_lmdb_write(const char *path, unsigned flags, const struct map_table *t,
+                               struct buf *diag);
+
+#endif
