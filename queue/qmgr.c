@@ -148,7 +148,17 @@ qmgr_load(struct qmgr *q, const char *id, const struct envelope *env, bool held,
 		int64_t next = now;
 		char err[200];
 
-		if (qmgr_route(q->cfg, env->rcpts[i].addr, &rt, err, sizeof(err)) < 0) {
+		switch (qmgr_route(q->cfg, q->transport_maps, env->rcpts[i].addr, &rt, err,
+		                   sizeof(err))) {
+		case 0:
+			break;
+		case -2:
+			log_warning("%s: to=<%s>: transport_maps: %s; deferring", id,
+			            env->rcpts[i].addr, err);
+			snprintf(rt.transport, sizeof(rt.transport), "%s", QMGR_T_RETRY);
+			snprintf(rt.nexthop, sizeof(rt.nexthop), "4.3.0 transport map lookup failure");
+			break;
+		default:
 			log_warning("%s: to=<%s>: %s; deferring", id, env->rcpts[i].addr, err);
 			snprintf(rt.transport, sizeof(rt.transport), "%s", QMGR_T_RETRY);
 			snprintf(rt.nexthop, sizeof(rt.nexthop), "4.3.5 mail routing misconfigured");
@@ -521,18 +531,35 @@ qmgr_limits(struct qmgr *q, struct sched_limits *lim)
 	lim->job_limit = p == 0 ? 1 : p > UINT32_MAX ? UINT32_MAX : (uint32_t)p;
 }
 
+/* transport_maps opened (*out NULL when there are none); 0, or -1 with
+ * FILE:LINE lines in diag. */
+static int
+qmgr_transport_maps_open(const struct config *cfg, struct map_list **out, struct buf *diag)
+{
+	*out = NULL;
+	if (config_list(cfg, P_TRANSPORT_MAPS)->n == 0)
+		return 0;
+	return map_list_open(config_list(cfg, P_TRANSPORT_MAPS), 0, out, diag) == MAP_OK ? 0 : -1;
+}
+
 int
 qmgr_config_check(const struct config *cfg, struct buf *errors)
 {
 	const char *file = config_path(cfg) != NULL ? config_path(cfg) : "(defaults)";
 	int rc = 0;
 
-	/* XXX maps arrive with local delivery (issue 5); until then refuse
-	 * them rather than route mail past what the administrator asked. */
-	if (config_list(cfg, P_TRANSPORT_MAPS)->n > 0) {
-		buf_append_printf(errors, "%s: transport_maps: maps are not supported yet\n", file);
+	struct map_list *maps = NULL;
+	struct buf diag;
+
+	buf_init(&diag, 64 * 1024);
+	if (qmgr_transport_maps_open(cfg, &maps, &diag) < 0) {
+		buf_append_printf(errors, "%s: transport_maps: %s", file, buf_cstr(&diag));
 		rc = -1;
 	}
+	map_list_close(maps);
+	buf_free(&diag);
+	/* XXX virtual aliases come with the rest of issue 5; until then refuse
+	 * them rather than route mail past what the administrator asked. */
 	if (config_list(cfg, P_VIRTUAL_ALIAS_MAPS)->n > 0) {
 		buf_append_printf(errors, "%s: virtual_alias_maps: maps are not supported yet\n", file);
 		rc = -1;
@@ -546,14 +573,18 @@ qmgr_reload(struct qmgr *q)
 	struct buf errors;
 	struct config *cfg;
 	struct retry_rules *rules;
+	struct map_list *maps = NULL;
 	struct sched_limits lim;
 
 	buf_init(&errors, 64 * 1024);
 	cfg = config_load(q->cfg_path, &errors);
+	rules = NULL;
 	if (cfg == NULL || qmgr_config_check(cfg, &errors) < 0 ||
-	    (rules = retry_rules_load(config_str(cfg, P_RETRY_RULES), &errors)) == NULL) {
+	    (rules = retry_rules_load(config_str(cfg, P_RETRY_RULES), &errors)) == NULL ||
+	    qmgr_transport_maps_open(cfg, &maps, &errors) < 0) {
 		log_warning("reload: keeping the old configuration: %s", buf_cstr(&errors));
 		qmgr_control_send(q, FRAME_CHILD_RELOADED, "configuration errors", 0);
+		retry_rules_free(rules);
 		config_free(cfg);
 		buf_free(&errors);
 		return;
@@ -563,6 +594,8 @@ qmgr_reload(struct qmgr *q)
 	q->cfg = cfg;
 	retry_rules_free(q->rules);
 	q->rules = rules;
+	map_list_close(q->transport_maps);
+	q->transport_maps = maps;
 	retry_policy_init(&q->policy, cfg);
 	qmgr_limits(q, &lim);
 	sched_set_limits(q->sched, &lim);
@@ -651,6 +684,8 @@ qmgr_setup(struct qmgr *q)
 	q->rules = retry_rules_load(config_str(q->cfg, P_RETRY_RULES), &errors);
 	if (q->rules == NULL)
 		fatal("retry rules: %s", buf_cstr(&errors));
+	if (qmgr_transport_maps_open(q->cfg, &q->transport_maps, &errors) < 0)
+		fatal("transport_maps: %s", buf_cstr(&errors));
 	buf_free(&errors);
 	retry_policy_init(&q->policy, q->cfg);
 
@@ -746,6 +781,7 @@ qmgr_main(const char *cfg_path, struct config *cfg, int control_fd)
 	qstore_close(q->qs);
 	spool_close(q->spool);
 	retry_rules_free(q->rules);
+	map_list_close(q->transport_maps);
 	evloop_free(q->loop);
 	config_free(q->cfg);
 	buf_free(&q->control_in);

@@ -19,6 +19,7 @@
 #include "common/evloop.h"
 #include "common/fconn.h"
 #include "config/config.h"
+#include "config/map.h"
 #include "queue/agent_proto.h"
 #include "queue/envelope.h"
 #include "queue/qmgr_sched.h"
@@ -101,6 +102,7 @@ struct qmgr {
 	struct qstore *qs;
 	struct sched *sched;
 	struct retry_rules *rules;
+	struct map_list *transport_maps;	/* NULL: none */
 	struct retry_policy policy;
 
 	int control_fd;

@@ -85,14 +85,58 @@ is_double_bounce(const struct config *cfg, const char *addr)
 	       strcasecmp(addr + nl + 1, host) == 0;
 }
 
+/* The class's route (without transport_maps). */
+static int
+route_class(const struct config *cfg, const char *lower, struct qmgr_route *out, char *err,
+            size_t errsz)
+{
+	const char *relayhost = config_str(cfg, P_RELAYHOST);
+
+	if (lower[0] == '\0' || domain_listed(cfg, P_MYDESTINATION, lower)) {
+		out->klass = "local";
+		return qmgr_route_split(config_str(cfg, P_LOCAL_TRANSPORT),
+		                        lower[0] ? lower : config_str(cfg, P_MYHOSTNAME), out, err, errsz);
+	}
+	if (domain_listed(cfg, P_VIRTUAL_MAILBOX_DOMAINS, lower)) {
+		out->klass = "virtual";
+		return qmgr_route_split(config_str(cfg, P_VIRTUAL_TRANSPORT), lower, out, err, errsz);
+	}
+	out->klass = domain_listed(cfg, P_RELAY_DOMAINS, lower) ? "relay" : "default";
+	return qmgr_route_split(config_str(cfg, P_DEFAULT_TRANSPORT),
+	                        relayhost[0] != '\0' ? relayhost : lower, out, err, errsz);
+}
+
+/* transport_maps' value over the class's route: "transport:nexthop",
+ * either part may be empty (keep the class's). */
+static int
+route_override(const char *value, struct qmgr_route *out, char *err, size_t errsz)
+{
+	const char *colon = strchr(value, ':');
+	size_t tlen = colon != NULL ? (size_t)(colon - value) : strlen(value);
+	const char *hop = colon != NULL ? colon + 1 : "";
+	char buf[ROUTE_TRANSPORT_MAX + ROUTE_NEXTHOP_MAX + 2];
+	struct qmgr_route tmp;
+
+	if (tlen >= ROUTE_TRANSPORT_MAX || strlen(hop) >= ROUTE_NEXTHOP_MAX) {
+		snprintf(err, errsz, "transport_maps value \"%.60s\" too long", value);
+		return -1;
+	}
+	snprintf(buf, sizeof(buf), "%.*s:%s", (int)(tlen > 0 ? tlen : strlen(out->transport)),
+	         tlen > 0 ? value : out->transport, hop[0] != '\0' ? hop : out->nexthop);
+	tmp.klass = out->klass;
+	if (qmgr_route_split(buf, "", &tmp, err, errsz) < 0)
+		return -1;
+	*out = tmp;
+	return 0;
+}
+
 int
-qmgr_route(const struct config *cfg, const char *addr, struct qmgr_route *out, char *err,
-           size_t errsz)
+qmgr_route(const struct config *cfg, struct map_list *transport, const char *addr,
+           struct qmgr_route *out, char *err, size_t errsz)
 {
 	const char *domain = addr_domain(addr);
 	char lower[ROUTE_NEXTHOP_MAX];
 	size_t n = strlen(domain);
-	const char *relayhost = config_str(cfg, P_RELAYHOST);
 
 	if (n >= sizeof(lower)) {
 		snprintf(err, errsz, "domain too long");
@@ -109,17 +153,24 @@ qmgr_route(const struct config *cfg, const char *addr, struct qmgr_route *out, c
 		lower[i] = (char)tolower((unsigned char)domain[i]);
 	if (n > 0 && lower[n - 1] == '.')
 		lower[n - 1] = '\0';
+	if (route_class(cfg, lower, out, err, errsz) < 0)
+		return -1;
+	if (transport != NULL && map_list_size(transport) > 0) {
+		struct buf value;
+		struct map_match match;
+		enum map_result r;
+		int rc = 0;
 
-	if (lower[0] == '\0' || domain_listed(cfg, P_MYDESTINATION, lower)) {
-		out->klass = "local";
-		return qmgr_route_split(config_str(cfg, P_LOCAL_TRANSPORT),
-		                        lower[0] ? lower : config_str(cfg, P_MYHOSTNAME), out, err, errsz);
+		buf_init(&value, MAP_VALUE_MAX);
+		r = map_list_lookup_address(transport, addr, config_str(cfg, P_RECIPIENT_DELIMITER),
+		                            MAP_ADDR_DOMAINS | MAP_ADDR_WILDCARD, &value, &match, err,
+		                            errsz);
+		if (r == MAP_ERROR)
+			rc = -2;
+		else if (r == MAP_FOUND)
+			rc = route_override(buf_cstr(&value), out, err, errsz);
+		buf_free(&value);
+		return rc;
 	}
-	if (domain_listed(cfg, P_VIRTUAL_MAILBOX_DOMAINS, lower)) {
-		out->klass = "virtual";
-		return qmgr_route_split(config_str(cfg, P_VIRTUAL_TRANSPORT), lower, out, err, errsz);
-	}
-	out->klass = domain_listed(cfg, P_RELAY_DOMAINS, lower) ? "relay" : "default";
-	return qmgr_route_split(config_str(cfg, P_DEFAULT_TRANSPORT),
-	                        relayhost[0] != '\0' ? relayhost : lower, out, err, errsz);
+	return 0;
 }

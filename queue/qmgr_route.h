@@ -13,11 +13,18 @@
  * case-insensitively; next hops made from a domain are lower-cased so
  * Example.ORG and example.org share one destination.
  *
- * XXX transport_maps, virtual_alias_maps and alias expansion come with the
- * maps of issue 5; until then transport_maps set in the configuration is
- * refused by qmgr at start rather than silently ignored.
+ * transport_maps (Postfix's transport(5)) override the transport and next
+ * hop of every class: looked up as user+ext@domain, user@domain, domain,
+ * .parent domains, then "*". A value "transport:nexthop"; an empty
+ * transport keeps the class's, an empty next hop keeps the class's
+ * (the domain, or relayhost). Mail to double_bounce_sender@myhostname is
+ * discarded (Postfix's qmgr does the same).
  *
- * Pure: no I/O, the configuration is read, never kept.
+ * XXX virtual_alias_maps and alias expansion come with the rest of issue
+ * 5; until then virtual_alias_maps set in the configuration is refused by
+ * qmgr at start rather than silently ignored.
+ *
+ * No I/O but the map lookups; the configuration is read, never kept.
  */
 #ifndef TERN_QMGR_ROUTE_H
 #define TERN_QMGR_ROUTE_H
@@ -25,6 +32,7 @@
 #include <stddef.h>
 
 #include "config/config.h"
+#include "config/map.h"
 
 #define ROUTE_TRANSPORT_MAX 64
 #define ROUTE_NEXTHOP_MAX 512
@@ -36,12 +44,14 @@ struct qmgr_route {
 };
 
 /*
- * Route addr (a recipient as in the envelope, no < >). 0, or -1 with a
- * reason in err when a transport value is malformed (empty name, a name
- * with characters other than [a-z0-9_-], a next hop too long).
+ * Route addr (a recipient as in the envelope, no < >); transport may be
+ * NULL (no transport_maps). 0; -1 with a reason in err when a transport
+ * value is malformed (empty name, a name with characters other than
+ * [a-z0-9_-], a next hop too long); -2 when a map cannot be read (a
+ * temporary failure: the caller defers).
  */
-int qmgr_route(const struct config *cfg, const char *addr, struct qmgr_route *out, char *err,
-               size_t errsz);
+int qmgr_route(const struct config *cfg, struct map_list *transport, const char *addr,
+               struct qmgr_route *out, char *err, size_t errsz);
 
 /* Split "transport[:nexthop]" into its parts; default_nexthop when none. */
 int qmgr_route_split(const char *value, const char *default_nexthop, struct qmgr_route *out,

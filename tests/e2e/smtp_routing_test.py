@@ -32,6 +32,13 @@ RULES = os.path.join(RULES_DIR, "retry_rules")
 with open(RULES, "w") as f:
     f.write("*  *  F,1h,2s\n")
 os.chmod(RULES, 0o644)
+TRANSPORT = os.path.join(RULES_DIR, "transport")
+with open(TRANSPORT, "w") as f:
+    f.write("# transport_maps for the test\n"
+            "mapped.test      smtp:[relay.test]:2526\n"
+            ".sub.mapped.test smtp:[127.0.0.49]:2527\n"
+            "refused.test     error:5.7.1 no mail for refused.test\n")
+os.chmod(TRANSPORT, 0o644)
 
 ZONES = {
     "relay.test": {"A": "127.0.0.40"},
@@ -121,10 +128,40 @@ def test_relayhost_name(s, t):
 
 def test_relayhost_literal(s, t):
     mark = t.log_mark()
-    ternctl(t, "reload")
     qid = send(t, "amy@tern.test", ["cy@relayed.test"])
     s.check(t.wait_log(rf"{qid}: to=<cy@relayed.test>, relay=127\.0\.0\.49\[127\.0\.0\.49\]:2527"
                        r".*status=sent", mark), "sent to the address literal")
+
+
+# ---- transport_maps ----
+
+
+def test_transport_maps(s, t):
+    mark = t.log_mark()
+    q1 = send(t, "amy@tern.test", ["lee@mapped.test"])
+    q2 = send(t, "amy@tern.test", ["max@a.sub.mapped.test"])
+    q3 = send(t, "amy@tern.test", ["ned@refused.test"])
+    s.check(t.wait_log(rf"{q1}: to=<lee@mapped.test>, relay=relay\.test\[127\.0\.0\.40\]:2526"
+                       r".*status=sent", mark), "domain entry: smtp:[relay.test]:2526")
+    s.check(t.wait_log(rf"{q2}: to=<max@a.sub.mapped.test>, relay=127\.0\.0\.49\[127\.0\.0\.49\]"
+                       r":2527.*status=sent", mark), ".parent entry matches a subdomain")
+    s.check(t.wait_log(rf"{q3}: to=<ned@refused.test>.*dsn=5\.7\.1, status=bounced \(no mail "
+                       r"for refused\.test\)", mark), "error: transport from the map")
+
+
+def test_transport_maps_lmdb(s, t):
+    r = subprocess.run([ternlib.TERNCTL, "map", "build", TRANSPORT], capture_output=True,
+                       text=True, timeout=30)
+    s.eq(r.returncode, 0, f"ternctl map build: {r.stderr}")
+    os.chmod(TRANSPORT + ".lmdb", 0o644)
+    with open(t.conf, "a") as f:
+        f.write(f"transport_maps = lmdb:{TRANSPORT}\n")
+    mark = t.log_mark()
+    os.kill(t.master_pid, signal.SIGHUP)
+    s.check(t.wait_log(r"qmgr\[\d+\]: reload: configuration", mark), "qmgr reloaded")
+    qid = send(t, "amy@tern.test", ["oli@mapped.test"])
+    s.check(t.wait_log(rf"{qid}: to=<oli@mapped.test>, relay=relay\.test\[127\.0\.0\.40\]:2526"
+                       r".*status=sent", mark), "routed through the lmdb map")
 
 
 # ---- MX cases ----
@@ -195,6 +232,10 @@ try:
     ])
     suite.group("literal", dict(BASE, relayhost="[127.0.0.49]:2527"), [
         ("relayhost = [127.0.0.49]:2527", test_relayhost_literal),
+    ])
+    suite.group("maps", dict(BASE, transport_maps=f"texthash:{TRANSPORT}"), [
+        ("transport_maps (texthash): domain, .parent, error:", test_transport_maps),
+        ("transport_maps = lmdb: built by ternctl map build, on reload", test_transport_maps_lmdb),
     ])
     suite.group("mx", dict(BASE, smtp_mx_address_limit="2"), [
         ("MX pointing at ourselves (5.4.6)", test_mx_loop),

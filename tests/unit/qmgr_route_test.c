@@ -30,6 +30,8 @@ conf(const char *text)
 	return cfg;
 }
 
+static struct map_list *maps;	/* transport_maps for expect(), or NULL */
+
 static void
 expect(const struct config *cfg, const char *addr, const char *transport, const char *nexthop,
        const char *klass)
@@ -37,7 +39,7 @@ expect(const struct config *cfg, const char *addr, const char *transport, const 
 	struct qmgr_route r;
 	char err[200];
 
-	ck_assert_msg(qmgr_route(cfg, addr, &r, err, sizeof(err)) == 0, "%s: %s", addr, err);
+	ck_assert_msg(qmgr_route(cfg, maps, addr, &r, err, sizeof(err)) == 0, "%s: %s", addr, err);
 	ck_assert_str_eq(r.transport, transport);
 	ck_assert_str_eq(r.nexthop, nexthop);
 	ck_assert_str_eq(r.klass, klass);
@@ -87,6 +89,58 @@ START_TEST(test_relayhost_and_default_transport)
 }
 END_TEST
 
+/* transport_maps: address, domain, .parent and * forms, empty parts. */
+START_TEST(test_transport_maps)
+{
+	static const char table[] =
+		"special@other.net      error:5.1.1 gone\n"
+		"other.net              smtp:[10.0.0.5]:25\n"
+		".sub.example           relay:\n"
+		"hosted.example         :[lmtp.example]\n"
+		"example.org            lmtp:unix:/run/dovecot/lmtp\n"
+		"*                      slow:\n";
+	char path[] = "/tmp/qmgr_route_maps.XXXXXX", text[2048];
+	int fd = mkstemp(path);
+	struct config *cfg;
+	struct buf diag;
+	struct qmgr_route r;
+	char err[200];
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, table, strlen(table)), (ssize_t)strlen(table));
+	close(fd);
+	snprintf(text, sizeof(text), "%stransport_maps = texthash:%s\nrecipient_delimiter = +\n",
+	         BASE, path);
+	cfg = conf(text);
+	buf_init(&diag, 64 * 1024);
+	ck_assert_msg(map_list_open(config_list(cfg, P_TRANSPORT_MAPS), 0, &maps, &diag) == MAP_OK,
+	              "%s", buf_cstr(&diag));
+	expect(cfg, "special+tag@Other.net", "error", "5.1.1 gone", "default");
+	expect(cfg, "dave@other.net", "smtp", "[10.0.0.5]:25", "default");
+	expect(cfg, "x@a.sub.example", "relay", "a.sub.example", "default");
+	expect(cfg, "x@sub.example", "slow", "sub.example", "default");	/* not .sub.example */
+	expect(cfg, "bob@hosted.example", "lmtp", "[lmtp.example]", "virtual");
+	expect(cfg, "alice@example.org", "lmtp", "unix:/run/dovecot/lmtp", "local");
+	expect(cfg, "zed@elsewhere.net", "slow", "elsewhere.net", "default");
+	/* The double-bounce address is discarded before any map. */
+	ck_assert_int_eq(qmgr_route(cfg, maps, "double-bounce@mx.example.org", &r, err,
+	                            sizeof(err)), 0);
+	ck_assert_str_eq(r.transport, "discard");
+	map_list_close(maps);
+	maps = NULL;
+	/* A map that cannot be read: a temporary failure (-2). */
+	snprintf(text, sizeof(text), "%stransport_maps = lmdb:%s\n", BASE, path);
+	config_free(cfg);
+	cfg = conf(text);
+	ck_assert(map_list_open(config_list(cfg, P_TRANSPORT_MAPS), 0, &maps, &diag) != MAP_OK);
+	map_list_close(maps);
+	maps = NULL;
+	buf_free(&diag);
+	unlink(path);
+	config_free(cfg);
+}
+END_TEST
+
 START_TEST(test_split_errors)
 {
 	struct qmgr_route r;
@@ -121,6 +175,7 @@ main(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_classes);
 	tcase_add_test(tc, test_relayhost_and_default_transport);
+	tcase_add_test(tc, test_transport_maps);
 	tcase_add_test(tc, test_split_errors);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
