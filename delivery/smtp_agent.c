@@ -66,6 +66,48 @@ smtp_settings_load(struct smtp_settings *s, const struct config *cfg)
 	s->quit_ms = seconds_ms(cfg, P_SMTP_QUIT_TIMEOUT);
 	s->mx_address_limit = (unsigned)config_int(cfg, P_SMTP_MX_ADDRESS_LIMIT);
 	s->mx_session_limit = (unsigned)config_int(cfg, P_SMTP_MX_SESSION_LIMIT);
+	/* The parameter is an enum the configuration has checked. */
+	if (smtp_tls_level_parse(config_str(cfg, P_SMTP_TLS_SECURITY_LEVEL), &s->tls_level) < 0)
+		panic("smtp_tls_security_level = %s passed the configuration check",
+		      config_str(cfg, P_SMTP_TLS_SECURITY_LEVEL));
+	snprintf(s->tls_cafile, sizeof(s->tls_cafile), "%s", config_str(cfg, P_SMTP_TLS_CAFILE));
+	s->min_backoff_us = (int64_t)config_time(cfg, P_MINIMAL_BACKOFF_TIME) * 1000000;
+}
+
+/*
+ * (Re)make the TLS client context from a->set, once per start and reload
+ * (never per connection). The CA file matters only to "verify": when it
+ * cannot be used there, TLS is off and every delivery defers with "TLS is
+ * required, but our TLS engine is unavailable", as Postfix does when
+ * tls_client_init() fails; mail waits in the queue, the log says why, and
+ * a reload with a good file resumes. Under "may" and "encrypt" it only
+ * decides whether a peer is logged "Trusted": a bad file is a warning and
+ * TLS goes on without trust anchors. (Postfix disables TLS for any bad
+ * CAfile; its default is empty, ours a system bundle that a host without
+ * ca-certificates lacks, and that must not turn opportunistic TLS off.)
+ */
+static void
+smtp_agent_tls_setup(struct smtp_agent *a)
+{
+	struct smtp_tls_ctx *ctx = NULL;
+	char err[1300];
+
+	if (a->set.tls_level != SMTP_TLS_NONE) {
+		switch (smtp_tls_ctx_new(a->set.tls_cafile, a->set.tls_level == SMTP_TLS_VERIFY, &ctx,
+		                         err, sizeof(err))) {
+		case SMTP_TLS_CTX_OK:
+			break;
+		case SMTP_TLS_CTX_NO_CA:
+			log_warning("%s: server certificates will not be trusted", err);
+			break;
+		case SMTP_TLS_CTX_FAILED:
+			log_warning("%s: disabling TLS support (smtp_tls_security_level = %s)", err,
+			            smtp_tls_level_name(a->set.tls_level));
+			break;
+		}
+	}
+	smtp_tls_ctx_free(a->tls_ctx);
+	a->tls_ctx = ctx;
 }
 
 /* ---- logging and results ---- */
@@ -308,6 +350,7 @@ smtp_reload(struct smtp_agent *a)
 	config_free(a->cfg);
 	a->cfg = cfg;
 	smtp_settings_load(&a->set, cfg);
+	smtp_agent_tls_setup(a);
 	log_set_hostname(config_str(cfg, P_MYHOSTNAME));
 	log_info("reload: configuration %s", a->cfg_path ? a->cfg_path : "(development defaults)");
 	rolectl_send(a->control_fd, FRAME_CHILD_RELOADED, "", 0);
@@ -378,6 +421,7 @@ smtp_agent_main(const char *cfg_path, struct config *cfg, int control_fd)
 	if (a->loop == NULL)
 		fatal("evloop: %s", strerror(errno));
 	smtp_settings_load(&a->set, cfg);
+	smtp_agent_tls_setup(a);
 	slots = config_int(cfg, P_DEFAULT_PROCESS_LIMIT);
 	a->slots = slots == 0 ? 1 : slots > 10000 ? 10000 : (uint32_t)slots;
 	snprintf(a->spool_dir, sizeof(a->spool_dir), "%s", config_str(cfg, P_QUEUE_DIRECTORY));
@@ -410,6 +454,7 @@ smtp_agent_main(const char *cfg_path, struct config *cfg, int control_fd)
 	evloop_timer_stop(a->loop, &a->qmgr_retry);
 	evloop_timer_stop(a->loop, &a->reap);
 	resolver_free(a->resolver);
+	smtp_tls_ctx_free(a->tls_ctx);
 	evloop_io_del(a->loop, &a->control_io);
 	evloop_free(a->loop);
 	config_free(a->cfg);

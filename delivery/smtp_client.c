@@ -2,6 +2,7 @@
  * smtp_client: one SMTP session with one address, for one job.
  *
  *   connect -> 220 greeting -> EHLO (HELO when EHLO is refused)
+ *   [-> STARTTLS -> TLS handshake -> EHLO again]   (smtp_tls_security_level)
  *   -> MAIL FROM, RCPT TO ..., DATA   (one group when PIPELINING is
  *                                      offered, RFC 2920; else one by one)
  *   -> the content, dot-stuffed, streamed from the spool file
@@ -29,6 +30,59 @@
  * refused", "lost connection with mx[192.0.2.7] while sending message
  * body", "conversation with mx[192.0.2.7] timed out while receiving the
  * initial server greeting".
+ *
+ * TLS (RFC 3207) follows smtp_tls_security_level with Postfix's semantics
+ * (smtp_proto.c smtp_helo() and smtp_start_tls(), smtp_connect.c,
+ * smtp_trouble.c, the PLAINTEXT_FALLBACK_* macros of smtp.h):
+ *   none     never STARTTLS.
+ *   may      STARTTLS when the EHLO reply offers it; any certificate.
+ *            Plain text when it is not offered, or when the server refuses
+ *            the command (the first EHLO's extensions stand, STARTTLS
+ *            struck; a 421 still ends the session). A failed handshake is
+ *            "Cannot start TLS: handshake failure" (4.7.5, tls_required):
+ *            this host failed, the next address is tried, and with none
+ *            left the mail is deferred; the host is not named, so qmgr
+ *            does not suspend the destination (Postfix: "If TLS is
+ *            opportunistic, don't throttle the destination ... new mail
+ *            provides a constant stream of negative feedback"). But when
+ *            the message had waited minimal_backoff_time before this job,
+ *            i.e. it was deferred before (PLAINTEXT_FALLBACK_OK_AFTER_
+ *            STARTTLS_FAILURE), the same address is tried again at once
+ *            without TLS (RETRY_AS_PLAINTEXT; "QID: Cannot start TLS:
+ *            handshake failure" is logged, as for a host skipped). So a
+ *            site whose TLS is broken gets its mail on the second attempt,
+ *            in plain text, never over weak TLS (smtp_tls.c), and a first
+ *            attempt never gives TLS up at once. A connection lost or timed
+ *            out after a good handshake retries the same way
+ *            (PLAINTEXT_FALLBACK_OK_AFTER_TLS_SESSION_FAILURE). The retry
+ *            counts neither as an address nor as a session (Postfix:
+ *            "Don't count handshake errors towards the session limit").
+ *            Postfix also keeps TLS when SASL credentials exist; tern's
+ *            client has no SASL yet.
+ *   encrypt  TLS or no delivery; any certificate. STARTTLS not offered
+ *            ("TLS is required, but was not offered by host H", 4.7.4),
+ *            refused ("TLS is required, but host H refused to start TLS:
+ *            REPLY"), a failed handshake, or no TLS engine ("TLS is
+ *            required, but our TLS engine is unavailable", 4.7.5) are host
+ *            errors, class tls_required: the next address, then deferred.
+ *   verify   encrypt, and the chain verified against smtp_tls_CAfile and
+ *            the host name matched (Postfix's smtp_tls_verify_cert_match =
+ *            hostname: the MX host's name). Else "Server certificate not
+ *            verified" (4.7.5, tls_required), after a QUIT over the TLS
+ *            session, which still works ("we can even be polite").
+ * After the 220 to STARTTLS, whatever else was read is dropped (RFC 3207
+ * section 6; the client's side of CVE-2011-0411) and the reply parser
+ * starts afresh. After the handshake the extensions are forgotten and EHLO
+ * is sent again (section 4.2); every read and write goes through OpenSSL.
+ * Reads loop until OpenSSL wants the socket again, because decrypted
+ * replies can wait inside it with no event to announce them; a read that
+ * must write, or a write that must read (a key update, an alert), is
+ * retried on the next event of either kind. One line per connection says
+ * what was negotiated, in Postfix's words: "Untrusted TLS connection
+ * established to mx[192.0.2.7]:25: TLSv1.3 with cipher
+ * TLS_AES_256_GCM_SHA384 (256/256 bits)". SNI is sent for every host name
+ * (Postfix sends it only with smtp_tls_servername or DANE; without it a
+ * server with several names may show a certificate "verify" refuses).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -44,6 +98,7 @@
 #include "delivery/smtp_dot.h"
 #include "delivery/smtp_impl.h"
 #include "delivery/smtp_reply.h"
+#include "delivery/smtp_tls.h"
 #include "queue/envelope.h"
 
 /* Output queued at most (commands of a pipelined group, or content). */
@@ -56,6 +111,7 @@ enum smtp_expect {
 	EXP_GREETING,
 	EXP_EHLO,
 	EXP_HELO,
+	EXP_STARTTLS,
 	EXP_MAIL,
 	EXP_RCPT,
 	EXP_DATA,
@@ -97,6 +153,15 @@ struct smtp_client {
 	bool content_on;	/* streaming the content */
 	struct smtp_dot dot;
 
+	/* TLS */
+	enum smtp_tls_level tls_level;	/* the agent's; NONE on a plain-text retry */
+	struct smtp_tls_conn *tls;	/* from the 220 to STARTTLS on */
+	bool tls_up;		/* handshake done: all I/O through tls */
+	bool tls_want_write;	/* OpenSSL needs the socket writable to go on */
+	bool plain_retry;	/* this connection is Postfix's RETRY_AS_PLAINTEXT */
+	unsigned conn_gen;	/* counts connections: input read on an older one
+				 * is not for this one */
+
 	int64_t t_start_us, t_mail_us;
 	bool dead;		/* closed; freed from the loop (never inside a
 				 * handler that may still look at it) */
@@ -119,6 +184,8 @@ closing_add(struct smtp_client *c)
 }
 
 static void client_io(struct ev_io *io, unsigned revents);
+static void client_connect(struct smtp_client *c);
+static void client_tls_failed(struct smtp_client *c, const char *detail);
 
 static int64_t
 stage_timeout(const struct smtp_client *c)
@@ -160,6 +227,7 @@ stage_doing(enum smtp_stage s)
 	case SMTP_STAGE_EHLO:
 		return "performing the EHLO handshake";
 	case SMTP_STAGE_STARTTLS:
+		return "receiving the STARTTLS response";
 	case SMTP_STAGE_TLS:
 		return "performing the TLS handshake";
 	case SMTP_STAGE_AUTH:
@@ -187,6 +255,8 @@ expect_stage(enum smtp_expect e)
 	case EXP_EHLO:
 	case EXP_HELO:
 		return SMTP_STAGE_EHLO;
+	case EXP_STARTTLS:
+		return SMTP_STAGE_STARTTLS;
 	case EXP_MAIL:
 		return SMTP_STAGE_MAIL;
 	case EXP_RCPT:
@@ -212,7 +282,7 @@ client_watch(struct smtp_client *c)
 {
 	unsigned ev = EV_READ;
 
-	if (c->connecting || buf_len(&c->out) > 0 || c->content_on)
+	if (c->connecting || buf_len(&c->out) > 0 || c->content_on || c->tls_want_write)
 		ev |= EV_WRITE;
 	if (c->io.active)
 		(void)evloop_io_set(c->agent->loop, &c->io, ev);
@@ -226,6 +296,7 @@ client_release(struct smtp_client *c)
 	evloop_timer_stop(c->agent->loop, &c->timer);
 	if (c->io.active)
 		evloop_io_del(c->agent->loop, &c->io);
+	smtp_tls_conn_free(c->tls);
 	if (c->fd >= 0)
 		close(c->fd);
 	if (c->content_fd >= 0)
@@ -272,6 +343,9 @@ client_kill(struct smtp_client *c)
 	closing_add(c);
 	if (c->io.active)
 		evloop_io_del(c->agent->loop, &c->io);
+	smtp_tls_conn_free(c->tls);
+	c->tls = NULL;
+	c->tls_up = false;
 	if (c->fd >= 0) {
 		close(c->fd);
 		c->fd = -1;
@@ -408,6 +482,64 @@ classify(const struct smtp_client *c, enum smtp_stage stage, enum smtp_event ev,
 	smtp_class_outcome(&in, out);
 }
 
+/*
+ * May a failed opportunistic TLS attempt be retried in plain text now?
+ * Postfix's PLAINTEXT_FALLBACK_OK_AFTER_STARTTLS_FAILURE: level "may",
+ * and the message waited minimal_backoff_time before this delivery (its
+ * PREACTIVE_DELAY), which means it was deferred at least once.
+ */
+static bool
+client_plain_fallback_ok(const struct smtp_client *c)
+{
+	const struct smtp_job *job = c->job;
+
+	return job != NULL && c->tls_level == SMTP_TLS_MAY && !c->plain_retry &&
+	       job->received_us - job->j.arrival >= c->agent->set.min_backoff_us;
+}
+
+/*
+ * Postfix's RETRY_AS_PLAINTEXT: drop this connection and everything it
+ * learnt, and connect to the same address again with TLS off. The
+ * recipients keep their state (those already reported stay reported).
+ * why is logged as Postfix logs a host skipped: "QID: why".
+ */
+static void
+client_retry_plain(struct smtp_client *c, const char *why)
+{
+	struct smtp_agent *a = c->agent;
+
+	log_info("%s: %s", c->job->j.queue_id, why);
+	evloop_timer_stop(a->loop, &c->timer);
+	if (c->io.active)
+		evloop_io_del(a->loop, &c->io);
+	smtp_tls_conn_free(c->tls);
+	c->tls = NULL;
+	c->tls_up = c->tls_want_write = false;
+	if (c->fd >= 0) {
+		close(c->fd);
+		c->fd = -1;
+	}
+	if (c->content_fd >= 0) {
+		close(c->content_fd);
+		c->content_fd = -1;
+	}
+	c->content_on = false;
+	smtp_reply_parser_free(&c->rp);
+	smtp_reply_parser_init(&c->rp);
+	buf_reset(&c->out);
+	memset(&c->caps, 0, sizeof(c->caps));
+	c->pipelining = false;
+	c->pend_head = c->pend_n = 0;
+	c->rcpt_next = 0;
+	memset(c->accepted, 0, (c->job->j.nrcpt ? c->job->j.nrcpt : 1) * sizeof(*c->accepted));
+	c->naccepted = 0;
+	c->tx_failed = false;
+	c->t_mail_us = 0;
+	c->tls_level = SMTP_TLS_NONE;
+	c->plain_retry = true;
+	client_connect(c);
+}
+
 /* The connection failed (lost, timed out, garbled) at the current stage. */
 static void
 client_broken(struct smtp_client *c, enum smtp_event ev, int err, const char *detail)
@@ -417,6 +549,12 @@ client_broken(struct smtp_client *c, enum smtp_event ev, int err, const char *de
 
 	if (c->job == NULL) {	/* saying QUIT: nothing more to learn */
 		client_kill(c);
+		return;
+	}
+	if (c->stage == SMTP_STAGE_TLS) {
+		/* Postfix's tls_client_start() words for a handshake cut short. */
+		client_tls_failed(c, ev == SMTP_EVENT_TIMEOUT ? "Connection timed out"
+		                     : err != 0 ? strerror(err) : "lost connection");
 		return;
 	}
 	classify(c, c->stage, ev, 0, NULL, err, &cr);
@@ -433,6 +571,13 @@ client_broken(struct smtp_client *c, enum smtp_event ev, int err, const char *de
 	} else {
 		snprintf(text, sizeof(text), "lost connection with %s while %s", c->peer,
 		         stage_doing(c->stage));
+	}
+	/* Postfix's smtp_stream_except(): an opportunistic TLS session that
+	 * breaks or stalls may be retried in plain text (file comment). */
+	if (c->tls_up && (ev == SMTP_EVENT_LOST || ev == SMTP_EVENT_TIMEOUT) && c->job->nleft > 0 &&
+	    client_plain_fallback_ok(c)) {
+		client_retry_plain(c, text);
+		return;
 	}
 	cr.conn_dead = true;
 	client_fail(c, &cr, 0, text);
@@ -714,6 +859,173 @@ reply_text(const struct smtp_client *c, const struct smtp_reply *r, const char *
 	         cmd);
 }
 
+/* ---- TLS (the file comment says what each level does) ---- */
+
+/*
+ * The handshake failed (an error, the server closing or stalling), or
+ * could not start. Postfix's smtp_start_tls() when tls_client_start()
+ * returns nothing: retry in plain text when allowed, else this host failed.
+ */
+static void
+client_tls_failed(struct smtp_client *c, const char *detail)
+{
+	struct smtp_class_result cr;
+
+	log_info("SSL_connect error to %s: %s", c->relay, detail);
+	if (c->job == NULL) {
+		client_kill(c);
+		return;
+	}
+	if (client_plain_fallback_ok(c)) {
+		client_retry_plain(c, "Cannot start TLS: handshake failure");
+		return;
+	}
+	classify(c, SMTP_STAGE_TLS, SMTP_EVENT_TLS_FAILED, 0, NULL, 0, &cr);
+	/* Not a host error under "may": the destination is not suspended
+	 * (SMTP_MISC_FAIL_NONE in Postfix); the next address is still tried. */
+	if (c->tls_level == SMTP_TLS_MAY)
+		cr.scope = SMTP_SCOPE_MESSAGE;
+	client_fail(c, &cr, 0, "Cannot start TLS: handshake failure");
+}
+
+/* The handshake is complete: log it, check the peer, EHLO again. */
+static void
+client_tls_up(struct smtp_client *c)
+{
+	struct smtp_tls_peer p;
+	struct smtp_class_result cr;
+	bool verify = c->tls_level == SMTP_TLS_VERIFY;
+
+	c->tls_up = true;
+	c->tls_want_write = false;
+	smtp_tls_conn_peer(c->tls, verify, &p);
+	if (verify && !p.matched)
+		log_info("certificate verification failed for %s: %s", c->relay, p.why);
+	log_info("%s TLS connection established to %s: %s with cipher %s (%d/%d bits)",
+	         smtp_tls_peer_trust(&p), c->relay, p.protocol, p.cipher, p.bits, p.alg_bits);
+	if (verify && !p.matched) {
+		classify(c, SMTP_STAGE_TLS, SMTP_EVENT_TLS_FAILED, 0, NULL, 0, &cr);
+		cr.conn_dead = false;	/* the session works: QUIT through it */
+		client_fail(c, &cr, 0, "Server certificate not verified");
+		return;
+	}
+	/* RFC 3207 section 4.2: forget what the server said in plain text. */
+	memset(&c->caps, 0, sizeof(c->caps));
+	(void)client_cmd(c, EXP_EHLO, 0, "EHLO %s", c->agent->set.helo_name);
+	client_arm(c);
+}
+
+/* One step of the handshake, on any event of the socket. */
+static void
+client_tls_step(struct smtp_client *c)
+{
+	char err[300];
+
+	switch (smtp_tls_conn_handshake(c->tls, err, sizeof(err))) {
+	case SMTP_TLS_IO_OK:
+		client_tls_up(c);
+		return;
+	case SMTP_TLS_IO_WANT_READ:
+		c->tls_want_write = false;
+		client_watch(c);
+		return;
+	case SMTP_TLS_IO_WANT_WRITE:
+		c->tls_want_write = true;
+		client_watch(c);
+		return;
+	case SMTP_TLS_IO_CLOSED:
+	case SMTP_TLS_IO_ERROR:
+		client_tls_failed(c, err);
+		return;
+	}
+}
+
+/* 2xx to STARTTLS: start the handshake on the same socket. */
+static void
+client_tls_start(struct smtp_client *c)
+{
+	struct smtp_tls_ctx *ctx = c->agent->tls_ctx;
+	char err[300];
+
+	/* RFC 3207 section 6: what the server sent after its 220 came
+	 * before the handshake; the caller drops the rest of its input, and
+	 * the reply parser forgets any part of a line. */
+	smtp_reply_parser_free(&c->rp);
+	smtp_reply_parser_init(&c->rp);
+	c->stage = SMTP_STAGE_TLS;
+	client_arm(c);
+	if (ctx == NULL)	/* a reload turned TLS off meanwhile */
+		snprintf(err, sizeof(err), "TLS engine unavailable");
+	else
+		c->tls = smtp_tls_conn_new(ctx, c->fd, c->t.host, err, sizeof(err));
+	if (c->tls == NULL) {
+		client_tls_failed(c, err);
+		return;
+	}
+	client_tls_step(c);
+}
+
+/* STARTTLS refused. Postfix: under a level that requires TLS, this host
+ * failed; else go on in plain text with the first EHLO's extensions. */
+static void
+client_starttls_refused(struct smtp_client *c, const struct smtp_reply *r)
+{
+	struct smtp_class_result cr;
+	char text[AGENT_TEXT_MAX];
+
+	if (smtp_tls_level_required(c->tls_level)) {
+		classify(c, SMTP_STAGE_STARTTLS, SMTP_EVENT_TLS_UNAVAILABLE, r->code, r->enh, 0, &cr);
+		cr.conn_dead = r->code == 421;
+		snprintf(text, sizeof(text), "TLS is required, but host %s refused to start TLS: %s",
+		         c->peer, smtp_reply_text(r));
+		client_fail(c, &cr, r->code, text);
+		return;
+	}
+	if (r->code == 421) {
+		/* RFC 5321 3.8: the server is closing the channel; there is
+		 * no plain text to go on in. */
+		classify(c, SMTP_STAGE_STARTTLS, SMTP_EVENT_REPLY, r->code, r->enh, 0, &cr);
+		reply_text(c, r, "STARTTLS", text, sizeof(text));
+		client_fail(c, &cr, r->code, text);
+		return;
+	}
+	c->caps.flags &= ~SMTP_CAPS_STARTTLS;
+	client_transaction(c);
+}
+
+/* After EHLO or HELO: STARTTLS when the level and the server say so, else
+ * the transaction, or the end when TLS is required but cannot be had. */
+static void
+client_after_hello(struct smtp_client *c)
+{
+	struct smtp_class_result cr;
+	char text[600];
+	bool offered = smtp_caps_has(&c->caps, SMTP_CAPS_STARTTLS);
+
+	if (c->tls_up || c->tls_level == SMTP_TLS_NONE) {
+		client_transaction(c);
+		return;
+	}
+	if (offered && c->agent->tls_ctx != NULL) {
+		/* RFC 2920 section 3.1: the last command of its group. */
+		(void)client_cmd(c, EXP_STARTTLS, 0, "STARTTLS");
+		return;
+	}
+	if (!smtp_tls_level_required(c->tls_level)) {
+		client_transaction(c);
+		return;
+	}
+	if (!offered) {
+		classify(c, SMTP_STAGE_STARTTLS, SMTP_EVENT_TLS_UNAVAILABLE, 0, NULL, 0, &cr);
+		snprintf(text, sizeof(text), "TLS is required, but was not offered by host %s",
+		         c->peer);
+	} else {
+		classify(c, SMTP_STAGE_STARTTLS, SMTP_EVENT_TLS_UNAVAILABLE, 0, "4.7.5", 0, &cr);
+		snprintf(text, sizeof(text), "TLS is required, but our TLS engine is unavailable");
+	}
+	client_fail(c, &cr, 0, text);
+}
+
 static void
 on_reply(struct smtp_client *c, const struct smtp_reply *r)
 {
@@ -733,6 +1045,8 @@ on_reply(struct smtp_client *c, const struct smtp_reply *r)
 	client_arm(c);
 
 	if (p.what == EXP_QUIT) {
+		if (c->tls_up)
+			smtp_tls_conn_close_notify(c->tls);
 		client_kill(c);
 		return;
 	}
@@ -758,13 +1072,14 @@ on_reply(struct smtp_client *c, const struct smtp_reply *r)
 			client_fail(c, &cr, r->code, text);
 			return;
 		}
-		c->job->sessions++;
+		if (!c->plain_retry)	/* the same session, tried again */
+			c->job->sessions++;
 		(void)client_cmd(c, EXP_EHLO, 0, "EHLO %s", c->agent->set.helo_name);
 		return;
 	case EXP_EHLO:
 		if (ok) {
 			smtp_caps_parse(r, &c->caps);
-			client_transaction(c);
+			client_after_hello(c);
 			return;
 		}
 		if (r->code != 421) {
@@ -776,12 +1091,24 @@ on_reply(struct smtp_client *c, const struct smtp_reply *r)
 	case EXP_HELO:
 		if (ok) {
 			memset(&c->caps, 0, sizeof(c->caps));
-			client_transaction(c);
+			client_after_hello(c);
 			return;
 		}
 		classify(c, SMTP_STAGE_EHLO, SMTP_EVENT_REPLY, r->code, r->enh, 0, &cr);
 		reply_text(c, r, p.what == EXP_EHLO ? "EHLO" : "HELO", text, sizeof(text));
 		client_fail(c, &cr, r->code, text);
+		return;
+	case EXP_STARTTLS:
+		if (!ok) {
+			client_starttls_refused(c, r);
+			return;
+		}
+		if (buf_len(&c->out) > 0) {
+			/* The answer came before the command went out. */
+			client_broken(c, SMTP_EVENT_PROTOCOL, 0, "reply to STARTTLS before it was sent");
+			return;
+		}
+		client_tls_start(c);
 		return;
 	case EXP_MAIL:
 		if (ok) {
@@ -903,13 +1230,95 @@ client_connected(struct smtp_client *c)
 	client_watch(c);
 }
 
+/*
+ * Parse n bytes from the server, reply by reply. Returns false when the
+ * rest is not to be read: on_reply closed c, handed the job back, started
+ * TLS (the rest came before the handshake: RFC 3207 section 6 says drop
+ * it) or connected again.
+ */
+static bool
+client_feed(struct smtp_client *c, const char *in, size_t n)
+{
+	size_t off = 0;
+
+	while (off < n) {
+		size_t used = 0;
+		enum smtp_reply_status st = smtp_reply_parse(&c->rp, in + off, n - off, &used);
+		struct smtp_job *job = c->job;
+		unsigned gen = c->conn_gen;
+		bool tls = c->tls != NULL;
+
+		off += used;
+		if (st == SMTP_REPLY_ERROR) {
+			client_broken(c, SMTP_EVENT_PROTOCOL, 0, smtp_reply_parser_error(&c->rp));
+			return false;
+		}
+		if (st == SMTP_REPLY_NEED_MORE)
+			break;
+		on_reply(c, smtp_reply_parser_reply(&c->rp));
+		if (c->dead || c->job != job || c->conn_gen != gen || (c->tls != NULL) != tls)
+			return false;
+	}
+	return true;
+}
+
+/* A TLS read or write failed: Postfix's "TLS library problem" for a
+ * protocol error; either way the connection is lost. */
+static void
+client_tls_io_error(struct smtp_client *c, const char *err)
+{
+	int e = errno;	/* smtp_tls: the socket's error, 0 for TLS's own */
+
+	if (e == 0)
+		log_warning("TLS library problem with %s: %s", c->relay, err);
+	client_broken(c, SMTP_EVENT_LOST, e != 0 ? e : EPROTO, NULL);
+}
+
+/* Read through TLS until OpenSSL needs the socket again: replies may
+ * wait decrypted inside it, and no event would say so. */
+static void
+client_read_tls(struct smtp_client *c)
+{
+	char in[16384];
+	char err[300];
+
+	for (;;) {
+		size_t got = 0;
+		enum smtp_tls_io r = smtp_tls_conn_read(c->tls, in, sizeof(in), &got, err, sizeof(err));
+
+		switch (r) {
+		case SMTP_TLS_IO_OK:
+			break;
+		case SMTP_TLS_IO_WANT_READ:
+		case SMTP_TLS_IO_WANT_WRITE:
+			c->tls_want_write = r == SMTP_TLS_IO_WANT_WRITE;
+			client_watch(c);
+			return;
+		case SMTP_TLS_IO_CLOSED:
+			client_broken(c, SMTP_EVENT_LOST, 0, NULL);
+			return;
+		case SMTP_TLS_IO_ERROR:
+			client_tls_io_error(c, err);
+			return;
+		}
+		c->tls_want_write = false;
+		client_arm(c);
+		if (!client_feed(c, in, got))
+			return;
+	}
+}
+
 static void
 client_read(struct smtp_client *c)
 {
 	char in[16384];
-	ssize_t n = read(c->fd, in, sizeof(in));
-	size_t off = 0;
+	ssize_t n;
 
+	if (c->tls_up) {
+		client_read_tls(c);
+		return;
+	}
+	n = read(c->fd, in, sizeof(in));
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return;
 	if (n <= 0) {
@@ -917,27 +1326,38 @@ client_read(struct smtp_client *c)
 		return;
 	}
 	client_arm(c);
-	while (off < (size_t)n) {
-		size_t used = 0;
-		enum smtp_reply_status st = smtp_reply_parse(&c->rp, in + off, (size_t)n - off, &used);
+	(void)client_feed(c, in, (size_t)n);
+}
 
-		off += used;
-		if (st == SMTP_REPLY_ERROR) {
-			client_broken(c, SMTP_EVENT_PROTOCOL, 0, smtp_reply_parser_error(&c->rp));
-			return;
+/* Write what is queued through TLS; false when the connection broke (c
+ * was handed on: look at nothing more). */
+static bool
+client_write_tls(struct smtp_client *c)
+{
+	char err[300];
+	bool moved = false;
+
+	while (buf_len(&c->out) > 0) {
+		size_t put = 0;
+		enum smtp_tls_io r = smtp_tls_conn_write(c->tls, buf_data(&c->out), buf_len(&c->out),
+		                                         &put, err, sizeof(err));
+
+		if (r == SMTP_TLS_IO_OK) {
+			buf_consume(&c->out, put);
+			moved = true;
+			continue;
 		}
-		if (st == SMTP_REPLY_NEED_MORE)
+		if (r == SMTP_TLS_IO_WANT_READ || r == SMTP_TLS_IO_WANT_WRITE)
 			break;
-		/* on_reply may close c or hand the job back: then the rest
-		 * of this read is not for the transaction any more. */
-		{
-			struct smtp_job *before = c->job;
-
-			on_reply(c, smtp_reply_parser_reply(&c->rp));
-			if (c->dead || c->job != before)
-				return;
-		}
+		if (r == SMTP_TLS_IO_CLOSED)
+			client_broken(c, SMTP_EVENT_LOST, 0, NULL);
+		else
+			client_tls_io_error(c, err);
+		return false;
 	}
+	if (moved && c->content_on)
+		client_arm(c);
+	return true;
 }
 
 static void
@@ -947,7 +1367,10 @@ client_write(struct smtp_client *c)
 		client_content_fill(c);
 	if (c->dead)
 		return;
-	if (buf_len(&c->out) > 0) {
+	if (c->tls_up) {
+		if (!client_write_tls(c))
+			return;
+	} else if (buf_len(&c->out) > 0) {
 		ssize_t n = buf_write_fd(&c->out, c->fd);
 
 		if (n < 0 && errno != EAGAIN && errno != EINTR) {
@@ -965,18 +1388,25 @@ client_io(struct ev_io *io, unsigned revents)
 {
 	struct smtp_client *c = io->arg;
 	struct smtp_job *job = c->job;
+	unsigned gen = c->conn_gen;
 
 	if (c->connecting) {
 		if (revents & (EV_WRITE | EV_READ))
 			client_connected(c);
 		return;
 	}
-	if (revents & EV_READ) {
+	if (c->tls != NULL && !c->tls_up) {
+		client_tls_step(c);
+		return;
+	}
+	/* Under TLS a read may wait for the socket to be writable and a
+	 * write for it to be readable: try both on any event. */
+	if ((revents & EV_READ) || c->tls_up) {
 		client_read(c);
-		if (c->dead || c->job != job)
+		if (c->dead || c->job != job || c->conn_gen != gen)
 			return;
 	}
-	if (revents & EV_WRITE)
+	if ((revents & EV_WRITE) || c->tls_up)
 		client_write(c);
 }
 
@@ -1007,6 +1437,29 @@ client_timeout(struct ev_timer *t)
 	client_broken(c, SMTP_EVENT_TIMEOUT, 0, NULL);
 }
 
+/* Start connecting to c->t (again, for a plain-text retry). */
+static void
+client_connect(struct smtp_client *c)
+{
+	struct smtp_agent *a = c->agent;
+	const struct smtp_target *t = &c->t;
+
+	c->conn_gen++;
+	c->stage = SMTP_STAGE_CONNECT;
+	c->connecting = true;
+	c->fd = socket(t->sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (c->fd < 0 ||
+	    (connect(c->fd, (const struct sockaddr *)&t->sa, t->salen) < 0 && errno != EINPROGRESS)) {
+		/* Reported from the loop, never from inside the caller. */
+		c->start_errno = errno;
+		evloop_timer_start(a->loop, &c->timer, 0);
+		return;
+	}
+	if (evloop_io_add(a->loop, &c->io, c->fd, EV_WRITE, client_io, c) < 0)
+		fatal("epoll: %s", strerror(errno));
+	client_arm(c);
+}
+
 struct smtp_client *
 smtp_client_start(struct smtp_job *job, const struct smtp_target *t)
 {
@@ -1032,20 +1485,8 @@ smtp_client_start(struct smtp_job *job, const struct smtp_target *t)
 		fatal("out of memory");
 	evloop_timer_init(&c->timer, client_timeout, c);
 	c->t_start_us = smtp_now_us();
-	c->stage = SMTP_STAGE_CONNECT;
-	c->connecting = true;
-
-	c->fd = socket(t->sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (c->fd < 0 ||
-	    (connect(c->fd, (const struct sockaddr *)&t->sa, t->salen) < 0 && errno != EINPROGRESS)) {
-		/* Reported from the loop, never from inside the caller. */
-		c->start_errno = errno;
-		evloop_timer_start(a->loop, &c->timer, 0);
-		return c;
-	}
-	if (evloop_io_add(a->loop, &c->io, c->fd, EV_WRITE, client_io, c) < 0)
-		fatal("epoll: %s", strerror(errno));
-	client_arm(c);
+	c->tls_level = a->set.tls_level;
+	client_connect(c);
 	return c;
 }
 

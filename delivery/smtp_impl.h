@@ -7,8 +7,9 @@
  *                  lookups, which host is tried next, what the recipients
  *                  left over are told when no host is left
  *   smtp_client.c  one SMTP session with one address: the dialogue,
- *                  pipelined when offered, the content, the outcome of
- *                  every recipient
+ *                  STARTTLS by smtp_tls_security_level, pipelined when
+ *                  offered, the content, the outcome of every recipient
+ *   smtp_tls.c     the OpenSSL glue: the context, one TLS connection
  *
  * Ownership: the agent owns its jobs (a list); a job owns at most one
  * client at a time and its lookups; a client borrows its job. A job ends
@@ -29,6 +30,7 @@
 #include "config/config.h"
 #include "delivery/smtp_class.h"
 #include "delivery/smtp_nexthop.h"
+#include "delivery/smtp_tls.h"
 #include "queue/agent_proto.h"
 #include "resolver/resolver.h"
 #include "resolver/resolver_mx.h"
@@ -45,6 +47,12 @@ struct smtp_settings {
 	unsigned mx_address_limit;	/* 0 = none */
 	unsigned mx_session_limit;	/* 0 = none */
 	char myhostname[256];		/* loop detection */
+	enum smtp_tls_level tls_level;	/* smtp_tls_security_level */
+	char tls_cafile[1024];		/* smtp_tls_CAfile */
+	/* minimal_backoff_time: a message that waited this long before its
+	 * job (so it was deferred before) may retry a failed opportunistic
+	 * TLS handshake in plain text (smtp_client.c). */
+	int64_t min_backoff_us;
 };
 
 struct smtp_job;
@@ -55,6 +63,11 @@ struct smtp_agent {
 	struct evloop *loop;
 	struct resolver *resolver;
 	struct smtp_settings set;
+	/* The TLS client context, made from set at start and on reload;
+	 * NULL at level none, or when it could not be made (then mandatory
+	 * TLS defers: "our TLS engine is unavailable"). A reload replaces
+	 * it; TLS connections already made keep the old one (smtp_tls.h). */
+	struct smtp_tls_ctx *tls_ctx;
 	char spool_dir[1024];
 
 	int control_fd;

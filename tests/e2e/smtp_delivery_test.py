@@ -11,9 +11,26 @@ without PIPELINING (no command early), SIZE (5.3.4, never sent), DSN
 parameters passed on, SMTPUTF8 required but not offered (5.6.7), a server
 that never answers (timed out, deferred) and one that drops the connection
 in the middle of DATA (lost_connection, deferred).
+
+TLS (smtp_tls_security_level, Postfix's semantics; doc/smtp.md "TLS"), each
+level in a group of its own:
+  may      a STARTTLS server gets the message over TLS 1.2+ (SNI, EHLO again,
+           Postfix's "Untrusted TLS connection established" line), a server
+           without STARTTLS in plain text, and a TLS-1.1-only server is
+           deferred "Cannot start TLS: handshake failure" on the first try,
+           then, the message having waited minimal_backoff_time, retried on
+           the same address in plain text and delivered;
+  encrypt  no STARTTLS: deferred tls_required (4.7.4); a self-signed
+           certificate is fine; the TLS-1.1-only server stays deferred;
+  verify   the CA file holds one server's self-signed certificate: that
+           server is "Verified"; one with another certificate, and one with
+           the trusted certificate under another name, are deferred "Server
+           certificate not verified" (4.7.5) after a QUIT over TLS.
 """
 import os
 import re
+import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -59,6 +76,20 @@ ZONES = {
     "mx.drop.test": {"A": "127.0.0.21"},            # drops in DATA
     "ascii.test": {"MX": [(10, "mx.ascii.test")]},
     "mx.ascii.test": {"A": "127.0.0.22"},           # no SMTPUTF8
+    "tls.test": {"MX": [(10, "mx.tls.test")]},
+    "mx.tls.test": {"A": "127.0.0.23"},             # STARTTLS, self-signed
+    "old.test": {"MX": [(10, "mx.old.test")]},
+    "mx.old.test": {"A": "127.0.0.24"},             # STARTTLS, TLS 1.1 at most
+    "verify.test": {"MX": [(10, "mx.verify.test")]},
+    "mx.verify.test": {"A": "127.0.0.25"},          # its certificate is the CA file
+    "wrongca.test": {"MX": [(10, "mx.wrongca.test")]},
+    "mx.wrongca.test": {"A": "127.0.0.26"},         # a certificate of its own
+    "wrongname.test": {"MX": [(10, "mx.wrongname.test")]},
+    "mx.wrongname.test": {"A": "127.0.0.27"},       # mx.verify.test's certificate
+    "inject.test": {"MX": [(10, "mx.inject.test")]},
+    "mx.inject.test": {"A": "127.0.0.28"},          # a reply after its 220 to STARTTLS
+    "refusetls.test": {"MX": [(10, "mx.refusetls.test")]},
+    "mx.refusetls.test": {"A": "127.0.0.29"},       # offers STARTTLS, answers 454
 }
 
 dns = networld.DnsWorld(ZONES)
@@ -79,9 +110,28 @@ MX = {
     "mute": fakemx.FakeMX("127.0.0.20", mode="never_answer"),
     "drop": fakemx.FakeMX("127.0.0.21", mode="drop_mid_data", drop_after=10),
     "ascii": fakemx.FakeMX("127.0.0.22", caps=["PIPELINING", "8BITMIME"]),
+    "tls": fakemx.FakeMX("127.0.0.23", mode="starttls", hostname="mx.tls.test"),
+    "old": fakemx.FakeMX("127.0.0.24", mode="starttls", hostname="mx.old.test",
+                         tls_max="TLSv1.1"),
+    "verify": fakemx.FakeMX("127.0.0.25", mode="starttls", hostname="mx.verify.test"),
+    "wrongca": fakemx.FakeMX("127.0.0.26", mode="starttls", hostname="mx.wrongca.test"),
+    # Sent in one write with the 220: plain text that must not be read as
+    # the first reply inside TLS (RFC 3207 section 6).
+    "inject": fakemx.FakeMX("127.0.0.28", mode="starttls", hostname="mx.inject.test", script={
+        "STARTTLS": "220 2.0.0 Ready to start TLS\n250 2.0.0 injected before the handshake"}),
+    "refusetls": fakemx.FakeMX("127.0.0.29", mode="starttls", hostname="mx.refusetls.test",
+                               script={"STARTTLS": "454 4.7.0 TLS not available due to local "
+                                                   "problem"}),
 }
 for m in MX.values():
     m.start()
+# The certificate of mx.verify.test, offered under another name.
+MX["wrongname"] = fakemx.FakeMX("127.0.0.27", mode="starttls", hostname="mx.wrongname.test",
+                                cert=(MX["verify"].certfile, MX["verify"].keyfile)).start()
+# The smtp agent runs as the tern user: the CA file must be readable to it.
+CAFILE = os.path.join(RULES_DIR, "ca-verify.pem")
+shutil.copyfile(MX["verify"].certfile, CAFILE)
+os.chmod(CAFILE, 0o644)
 
 PARAMS = {
     "dns_servers": dns.server,
@@ -92,6 +142,9 @@ PARAMS = {
     "smtp_helo_timeout": "2s",
     "smtp_data_done_timeout": "5s",
     "message_size_limit": "10000000",
+    # A message deferred once is "old" after 2 s: Postfix's plain-text retry
+    # after a failed opportunistic handshake applies to its next attempt.
+    "minimal_backoff_time": "2s",
 }
 
 
@@ -295,6 +348,234 @@ def test_drop_mid_data(s, t):
          "lost_connection")
     ternctl(t, "queue", "delete", qid)
 
+# ---- TLS ----------------------------------------------------------------------
+
+TLS_LINE = (r"{trust} TLS connection established to {relay}: (TLSv1\.[23]) with cipher "
+            r"(\S+) \((\d+)/(\d+) bits\)")
+
+
+def tls_line(trust, host, addr):
+    relay = re.escape(f"{host}[{addr}]:25")
+    return TLS_LINE.format(trust=trust, relay=relay)
+
+
+def sessions_for(mx, text):
+    """The sessions of mx with a command holding text (an address)."""
+    return [x for x in mx.sessions() if any(text in c for c in x.commands)]
+
+
+def messages_to(mx, rcpt, timeout=5):
+    """mx's accepted messages for rcpt, waiting (bounded) for one: the
+    server records it after its 250, which may come after our log line."""
+    return wait_until(lambda: [x for x in mx.messages() if rcpt in x.recipients], timeout) or []
+
+
+def ended_sessions(mx, text, timeout=5):
+    """sessions_for(), once they have all ended (bounded wait)."""
+    def done():
+        x = sessions_for(mx, text)
+        return x if x and all(y.ended for y in x) else None
+    return wait_until(done, timeout) or sessions_for(mx, text)
+
+
+def test_tls_may_starttls(s, t):
+    mark = t.log_mark()
+    qid = send(t, "ann@tern.test", ["tia@tls.test"], subject="tls")
+    m = t.wait_log(tls_line("Untrusted", "mx.tls.test", "127.0.0.23"), mark)
+    s.check(m, "Postfix's TLS line: protocol and cipher, the self-signed peer Untrusted")
+    s.check(t.wait_log(rf"{qid}: to=<tia@tls.test>, relay=mx\.tls\.test\[127\.0\.0\.23\]:25, "
+                       r".*status=sent \(250 ", mark), "sent")
+    msgs = messages_to(MX["tls"], "tia@tls.test")
+    s.eq(len(msgs), 1, "one message at mx.tls")
+    if msgs:
+        s.check(msgs[0].tls, "the message came over TLS")
+        s.check(msgs[0].tls_version in ("TLSv1.2", "TLSv1.3"),
+                f"TLS 1.2 or later: {msgs[0].tls_version}")
+        if m:
+            s.eq(m.group(1), msgs[0].tls_version, "the logged protocol is the one used")
+    sess = ended_sessions(MX["tls"], "tia@tls.test")
+    if s.check(len(sess) == 1, f"one session: {sess}"):
+        x = sess[0]
+        s.eq(x.tls_sni, "mx.tls.test", "SNI is the MX host name")
+        s.eq([v for v, _ in x.helos], ["EHLO", "EHLO"], "EHLO before and again after STARTTLS")
+        s.eq(x.commands[:3], ["EHLO tern.test", "STARTTLS", "EHLO tern.test"],
+             "STARTTLS alone, right after the first EHLO")
+        s.eq(x.ended, "quit", "QUIT over TLS")
+    s.eq(MX["tls"].violations(), [], "no violation (nothing sent in plain text after STARTTLS)")
+
+
+def test_tls_may_plain(s, t):
+    mark = t.log_mark()
+    qid = send(t, "ann@tern.test", ["pat@implicit.test"], subject="plain")
+    s.check(t.wait_log(rf"{qid}: to=<pat@implicit.test>.*status=sent", mark), "sent")
+    txs = messages_to(MX["implicit"], "pat@implicit.test")
+    s.check(txs and not txs[0].tls, "no STARTTLS offered: plain text")
+    s.check("TLS connection established to implicit.test" not in t.log_since(mark),
+            "no TLS line")
+
+
+def test_tls_may_injected(s, t):
+    mark = t.log_mark()
+    qid = send(t, "ann@tern.test", ["ida@inject.test"], subject="injected")
+    s.check(t.wait_log(tls_line("Untrusted", "mx.inject.test", "127.0.0.28"), mark), "TLS")
+    s.check(t.wait_log(rf"{qid}: to=<ida@inject.test>.*status=sent", mark),
+            "sent: the plain-text line after the 220 was dropped, not taken as EHLO's reply")
+    msgs = messages_to(MX["inject"], "ida@inject.test")
+    s.check(msgs and msgs[0].tls, "over TLS")
+    s.eq(MX["inject"].violations(), [], "no violation")
+
+
+def test_tls_may_refused(s, t):
+    mark = t.log_mark()
+    qid = send(t, "ann@tern.test", ["ray@refusetls.test"], subject="refused")
+    s.check(t.wait_log(rf"{qid}: to=<ray@refusetls.test>.*status=sent", mark),
+            "454 to STARTTLS under may: sent in plain text (Postfix)")
+    msgs = messages_to(MX["refusetls"], "ray@refusetls.test")
+    s.check(msgs and not msgs[0].tls, "in plain text")
+    sess = ended_sessions(MX["refusetls"], "ray@refusetls.test")
+    s.check(sess and sess[0].commands[:2] == ["EHLO tern.test", "STARTTLS"] and
+            sess[0].commands[2].startswith("MAIL FROM:<ann@tern.test> SIZE="),
+            f"MAIL right after the refusal, with the first EHLO's extensions: {sess}")
+
+
+def test_tls_encrypt_refused(s, t):
+    mark = t.log_mark()
+    qid = send(t, "bea@tern.test", ["sue@refusetls.test"], subject="encrypt refused")
+    s.check(t.wait_log(rf"{qid}: to=<sue@refusetls.test>, .*dsn=4\.7\.0, status=deferred \(TLS is "
+                       r"required, but host mx\.refusetls\.test\[127\.0\.0\.29\] refused to "
+                       r"start TLS: 454 4\.7\.0 TLS not available due to local problem\)", mark),
+            "deferred with the server's reply")
+    s.eq(state_of(t, qid, "sue@refusetls.test").get("error_class"), "tls_required",
+         "error class tls_required")
+    ternctl(t, "queue", "delete", qid)
+
+
+def test_tls_may_broken(s, t):
+    """Postfix: a failed opportunistic handshake defers a new message (no
+    destination throttling); once the message has waited minimal_backoff_time,
+    the same server is tried again at once in plain text."""
+    mark = t.log_mark()
+    qid = send(t, "ann@tern.test", ["ola@old.test"], subject="old tls")
+    s.check(t.wait_log(r"SSL_connect error to mx\.old\.test\[127\.0\.0\.24\]:25: ", mark),
+            "the handshake failure is logged with OpenSSL's reason")
+    s.check(t.wait_log(rf"{qid}: to=<ola@old\.test>, relay=mx\.old\.test\[127\.0\.0\.24\]:25, "
+                       r".*dsn=4\.7\.5, status=deferred \(Cannot start TLS: handshake failure\)",
+                       mark), "first attempt: deferred, 4.7.5")
+    d = state_of(t, qid, "ola@old.test")
+    s.eq(d.get("error_class"), "tls_required", "error class tls_required")
+    s.check(t.wait_log(rf"{qid}: Cannot start TLS: handshake failure$", mark, timeout=15),
+            "second attempt: the handshake fails again, the host is tried in plain text")
+    s.check(t.wait_log(rf"{qid}: to=<ola@old\.test>, relay=mx\.old\.test\[127\.0\.0\.24\]:25, "
+                       r".*status=sent", mark, timeout=5), "delivered in plain text")
+    msgs = messages_to(MX["old"], "ola@old.test")
+    s.eq(len(msgs), 1, "one message at mx.old")
+    if msgs:
+        s.check(not msgs[0].tls, "in plain text")
+    failed = [x for x in MX["old"].sessions() if x.tls_error]
+    s.check(len(failed) >= 2, f"two failed handshakes before: {len(failed)}")
+    wait_gone(s, t, qid)
+
+
+def test_tls_encrypt_not_offered(s, t):
+    mark = t.log_mark()
+    qid = send(t, "bea@tern.test", ["cy@implicit.test"], subject="must encrypt")
+    s.check(t.wait_log(rf"{qid}: to=<cy@implicit.test>, relay=implicit\.test\[127\.0\.0\.17\]:25,"
+                       r" .*dsn=4\.7\.4, status=deferred \(TLS is required, but was not offered "
+                       r"by host implicit\.test\[127\.0\.0\.17\]\)", mark),
+            "deferred: TLS is required, but was not offered")
+    s.eq(state_of(t, qid, "cy@implicit.test").get("error_class"), "tls_required",
+         "error class tls_required")
+    s.eq(sessions_for(MX["implicit"], "bea@tern.test"), [], "no MAIL FROM in plain text")
+    ternctl(t, "queue", "delete", qid)
+
+
+def test_tls_encrypt_any_cert(s, t):
+    mark = t.log_mark()
+    qid = send(t, "bea@tern.test", ["dee@tls.test"], subject="encrypt")
+    s.check(t.wait_log(tls_line("Untrusted", "mx.tls.test", "127.0.0.23"), mark),
+            "TLS with a self-signed certificate")
+    s.check(t.wait_log(rf"{qid}: to=<dee@tls.test>.*status=sent", mark), "sent")
+    msgs = messages_to(MX["tls"], "dee@tls.test")
+    s.check(msgs and msgs[0].tls, "over TLS")
+
+
+def test_tls_encrypt_broken(s, t):
+    mark = t.log_mark()
+    qid = send(t, "bea@tern.test", ["eli@old.test"], subject="encrypt old")
+    rx = (rf"{qid}: to=<eli@old\.test>, relay=mx\.old\.test\[127\.0\.0\.24\]:25, .*dsn=4\.7\.5, "
+          r"status=deferred \(Cannot start TLS: handshake failure\)")
+    s.check(t.wait_log(rx, mark), "deferred")
+    m2 = t.log_mark()
+    s.check(t.wait_log(rx, m2, timeout=15), "deferred again on the retry: never plain text")
+    s.check(not re.search(rf"{qid}: Cannot start TLS", t.log_since(mark)), "no plain-text retry")
+    s.check(not [x for x in MX["old"].messages() if "eli@old.test" in x.recipients],
+            "nothing delivered")
+    ternctl(t, "queue", "delete", qid)
+
+
+def test_tls_verify_ok(s, t):
+    mark = t.log_mark()
+    qid = send(t, "cal@tern.test", ["vi@verify.test"], subject="verify")
+    s.check(t.wait_log(tls_line("Verified", "mx.verify.test", "127.0.0.25"), mark),
+            "chain and host name verified")
+    s.check(t.wait_log(rf"{qid}: to=<vi@verify.test>, relay=mx\.verify\.test\[127\.0\.0\.25\]:25"
+                       r".*status=sent", mark), "sent")
+    msgs = messages_to(MX["verify"], "vi@verify.test")
+    s.check(msgs and msgs[0].tls, "over TLS")
+    sess = ended_sessions(MX["verify"], "vi@verify.test")
+    s.check(sess and sess[0].tls_sni == "mx.verify.test", "SNI mx.verify.test")
+
+
+def test_tls_verify_bad(s, t):
+    for rcpt, host, addr, trust, why in (
+            ("wu@wrongca.test", "mx.wrongca.test", "127.0.0.26", "Untrusted",
+             "self-signed certificate"),
+            ("xu@wrongname.test", "mx.wrongname.test", "127.0.0.27", "Trusted",
+             "server certificate name does not match mx.wrongname.test")):
+        mark = t.log_mark()
+        qid = send(t, "cal@tern.test", [rcpt], subject="verify bad")
+        ra = re.escape(f"{host}[{addr}]:25")
+        s.check(t.wait_log(rf"certificate verification failed for {ra}: {re.escape(why)}", mark),
+                f"{host}: the reason is logged ({why})")
+        s.check(t.wait_log(tls_line(trust, host, addr), mark), f"{host}: {trust}")
+        s.check(t.wait_log(rf"{qid}: to=<{re.escape(rcpt)}>, relay={ra}, .*dsn=4\.7\.5, "
+                           r"status=deferred \(Server certificate not verified\)", mark),
+                f"{host}: deferred, Server certificate not verified")
+        s.eq(state_of(t, qid, rcpt).get("error_class"), "tls_required", f"{host}: tls_required")
+        key = host.split(".")[1]
+        sess = MX[key].wait_sessions(1, timeout=5)
+        s.check(sess and sess[-1].tls and sess[-1].ended == "quit",
+                f"{host}: QUIT said over the TLS session: {sess}")
+        s.eq(MX[key].transactions(), [], f"{host}: no transaction")
+        ternctl(t, "queue", "delete", qid)
+
+def reload_with(t, param, value):
+    mark = t.log_mark()
+    with open(t.conf, "a") as f:
+        f.write(f"{param} = {value}\n")
+    os.kill(t.master_pid, signal.SIGHUP)
+    return t.wait_log(r"tern/smtp\[\d+\]: reload: configuration", mark)
+
+
+def test_tls_verify_reload(s, t):
+    """The context is made again on reload; a CA file that cannot be used
+    under "verify" turns TLS off and defers, as Postfix's "TLS is required,
+    but our TLS engine is unavailable"."""
+    mark = t.log_mark()
+    s.check(reload_with(t, "smtp_tls_CAfile", os.path.join(RULES_DIR, "no-such-ca.pem")),
+            "the smtp agent reloaded")
+    s.check(t.wait_log(r"tern/smtp\[\d+\]: warning: cannot load Certificate Authority data, "
+                       r"CAfile=\"[^\"]*/no-such-ca\.pem\": No such file or directory: "
+                       r"disabling TLS support", mark), "a warning names the file and the reason")
+    qid = send(t, "cal@tern.test", ["vo@verify.test"], subject="no engine")
+    s.check(t.wait_log(rf"{qid}: to=<vo@verify.test>, relay=mx\.verify\.test\[127\.0\.0\.25\]:25,"
+                       r" .*dsn=4\.7\.5, status=deferred \(TLS is required, but our TLS engine is "
+                       r"unavailable\)", mark), "deferred: no TLS engine")
+    ternctl(t, "queue", "delete", qid)
+    mark = t.log_mark()
+    s.check(reload_with(t, "smtp_tls_CAfile", CAFILE), "reloaded with the good file")
+    s.check("Certificate Authority" not in t.log_since(mark), "no warning any more")
+
 
 try:
     suite.group("smtp", dict(PARAMS), [
@@ -311,9 +592,28 @@ try:
         ("SMTPUTF8 required, not offered (5.6.7)", test_smtputf8_required),
         ("a server that never answers", test_never_answers),
         ("connection dropped in DATA", test_drop_mid_data),
+        ("TLS may: STARTTLS offered, TLS used", test_tls_may_starttls),
+        ("TLS may: not offered, plain text", test_tls_may_plain),
+        ("TLS may: plain text after the 220 to STARTTLS is dropped", test_tls_may_injected),
+        ("TLS may: STARTTLS refused, plain text", test_tls_may_refused),
+        ("TLS may: handshake fails, deferred, then plain text", test_tls_may_broken),
+    ])
+    suite.group("tls-encrypt", dict(PARAMS, smtp_tls_security_level="encrypt"), [
+        ("STARTTLS not offered: deferred tls_required", test_tls_encrypt_not_offered),
+        ("any certificate will do", test_tls_encrypt_any_cert),
+        ("STARTTLS refused: deferred", test_tls_encrypt_refused),
+        ("handshake fails: deferred, never plain text", test_tls_encrypt_broken),
+    ])
+    suite.group("tls-verify", dict(PARAMS, smtp_tls_security_level="verify",
+                                   smtp_tls_CAfile=CAFILE), [
+        ("certificate and name verified", test_tls_verify_ok),
+        ("untrusted or misnamed certificate: deferred", test_tls_verify_bad),
+        ("reload: a CA file that cannot be used turns TLS off", test_tls_verify_reload),
     ])
 finally:
     for m in MX.values():
         m.stop()
     dns.stop()
+    if not os.environ.get("TERN_E2E_KEEP"):
+        shutil.rmtree(RULES_DIR, ignore_errors=True)
 suite.finish()

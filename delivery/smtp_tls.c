@@ -1,0 +1,485 @@
+/*
+ * smtp_tls: OpenSSL for the outbound SMTP client (see the header for what
+ * it owns, its error policy and its ownership rules).
+ *
+ * Choices, each with its reason:
+ *  - TLS 1.2 at least and OpenSSL security level 2 (112-bit keys, no
+ *    SHA-1 signatures): RFC 8996 deprecates TLS 1.0 and 1.1. Postfix's
+ *    client runs opportunistic TLS at security level 0 and TLS 1.0 and up
+ *    ("backwards compatible security as a base for opportunistic TLS",
+ *    tls_client.c); we do not, so a TLS-1.1-only server fails the
+ *    handshake, which under "may" leads to Postfix's plain-text retry
+ *    (smtp_client.c), never to weak TLS.
+ *  - No renegotiation (SSL_OP_NO_RENEGOTIATION): a server's HelloRequest
+ *    is declined with a warning alert; nothing in SMTP needs it.
+ *  - No session cache: one connection per job, and no tlsmgr to share one.
+ *  - SSL_MODE_ENABLE_PARTIAL_WRITE and SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER:
+ *    the caller writes from a growing FIFO (struct buf) whose storage may
+ *    move; a write returns what went out before the socket filled, so
+ *    progress is visible.
+ *  - SSL_VERIFY_NONE: the handshake always completes and the verification
+ *    result is read afterwards (header).
+ */
+#include "delivery/smtp_tls.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+#include "common/log.h"
+
+/* RFC 1035 2.3.4: 255 octets on the wire, 253 characters as text. */
+#define SMTP_TLS_HOST_SIZE 256
+/* OpenSSL security level (SSL_CTX_set_security_level(3)). */
+#define SMTP_TLS_SECURITY_LEVEL 2
+
+struct smtp_tls_ctx {
+	SSL_CTX *ssl_ctx;
+};
+
+struct smtp_tls_conn {
+	SSL *ssl;
+	char host[SMTP_TLS_HOST_SIZE];	/* "" when none or a literal */
+	/* Bytes of the last write that would block: SSL_write(3) wants the
+	 * retry to pass them again. */
+	size_t write_retry;
+};
+
+static const char *const smtp_tls_level_names[] = {
+	[SMTP_TLS_NONE] = "none",
+	[SMTP_TLS_MAY] = "may",
+	[SMTP_TLS_ENCRYPT] = "encrypt",
+	[SMTP_TLS_VERIFY] = "verify",
+};
+
+#define SMTP_TLS_NLEVELS (sizeof(smtp_tls_level_names) / sizeof(smtp_tls_level_names[0]))
+
+int
+smtp_tls_level_parse(const char *s, enum smtp_tls_level *out)
+{
+	for (size_t i = 0; i < SMTP_TLS_NLEVELS; i++)
+		if (s != NULL && strcasecmp(s, smtp_tls_level_names[i]) == 0) {
+			*out = (enum smtp_tls_level)i;
+			return 0;
+		}
+	return -1;
+}
+
+const char *
+smtp_tls_level_name(enum smtp_tls_level level)
+{
+	if ((unsigned)level >= SMTP_TLS_NLEVELS)
+		panic("smtp_tls: level %d out of range", (int)level);
+	return smtp_tls_level_names[level];
+}
+
+bool
+smtp_tls_host_is_literal(const char *host)
+{
+	unsigned char a[16];
+
+	return host != NULL &&
+	       (inet_pton(AF_INET, host, a) == 1 || inet_pton(AF_INET6, host, a) == 1);
+}
+
+/* The first error OpenSSL queued ("error:0A000102:SSL routines::unsupported
+ * protocol"), or dflt; the queue is emptied. */
+static void
+smtp_tls_queue_text(char *err, size_t errsz, const char *dflt)
+{
+	unsigned long e = ERR_get_error();
+
+	if (e != 0) {
+		char text[256];
+
+		ERR_error_string_n(e, text, sizeof(text));
+		snprintf(err, errsz, "%s", text);
+	} else {
+		snprintf(err, errsz, "%s", dflt);
+	}
+	ERR_clear_error();
+}
+
+/* ---- the context ---- */
+
+static SSL_CTX *
+smtp_tls_ssl_ctx_new(char *err, size_t errsz)
+{
+	SSL_CTX *sc;
+
+	ERR_clear_error();
+	sc = SSL_CTX_new(TLS_client_method());
+	if (sc == NULL) {
+		smtp_tls_queue_text(err, errsz, "SSL_CTX_new failed");
+		return NULL;
+	}
+	if (SSL_CTX_set_min_proto_version(sc, TLS1_2_VERSION) != 1) {
+		smtp_tls_queue_text(err, errsz, "cannot require TLS 1.2");
+		SSL_CTX_free(sc);
+		return NULL;
+	}
+	SSL_CTX_set_security_level(sc, SMTP_TLS_SECURITY_LEVEL);
+	SSL_CTX_set_options(sc, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
+	SSL_CTX_set_mode(sc, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	SSL_CTX_set_session_cache_mode(sc, SSL_SESS_CACHE_OFF);
+	SSL_CTX_set_verify(sc, SSL_VERIFY_NONE, NULL);
+	return sc;
+}
+
+/* Load cafile's certificates as trust anchors; 0, or -1 with why. */
+static int
+smtp_tls_load_ca(SSL_CTX *sc, const char *cafile, char *why, size_t whysz)
+{
+	FILE *f;
+	int c;
+
+	/* Our own check first, for a plain errno text instead of OpenSSL's
+	 * "system library" wording. */
+	f = fopen(cafile, "r");
+	if (f == NULL) {
+		snprintf(why, whysz, "%s", strerror(errno));
+		return -1;
+	}
+	c = getc(f);
+	if (c == EOF && ferror(f)) {
+		snprintf(why, whysz, "%s", strerror(errno));
+		fclose(f);
+		return -1;
+	}
+	fclose(f);
+	if (c == EOF) {
+		snprintf(why, whysz, "the file is empty");
+		return -1;
+	}
+	ERR_clear_error();
+	if (SSL_CTX_load_verify_locations(sc, cafile, NULL) != 1) {
+		unsigned long e = ERR_peek_last_error();
+		const char *reason = e != 0 ? ERR_reason_error_string(e) : NULL;
+
+		snprintf(why, whysz, "%s", reason != NULL ? reason : "no certificate found");
+		ERR_clear_error();
+		return -1;
+	}
+	return 0;
+}
+
+enum smtp_tls_ctx_status
+smtp_tls_ctx_new(const char *cafile, bool ca_required, struct smtp_tls_ctx **out, char *err,
+                 size_t errsz)
+{
+	struct smtp_tls_ctx *ctx;
+	SSL_CTX *sc;
+	char why[256];
+	enum smtp_tls_ctx_status st = SMTP_TLS_CTX_OK;
+
+	*out = NULL;
+	if (errsz > 0)
+		err[0] = '\0';
+	sc = smtp_tls_ssl_ctx_new(err, errsz);
+	if (sc == NULL)
+		return SMTP_TLS_CTX_FAILED;
+	if (cafile == NULL || cafile[0] == '\0') {
+		if (ca_required) {
+			snprintf(err, errsz, "cannot load Certificate Authority data: "
+			         "smtp_tls_CAfile is empty");
+			SSL_CTX_free(sc);
+			return SMTP_TLS_CTX_FAILED;
+		}
+	} else if (smtp_tls_load_ca(sc, cafile, why, sizeof(why)) < 0) {
+		snprintf(err, errsz, "cannot load Certificate Authority data, CAfile=\"%s\": %s",
+		         cafile, why);
+		SSL_CTX_free(sc);
+		if (ca_required)
+			return SMTP_TLS_CTX_FAILED;
+		/* A fresh context: a file that failed half-way may have
+		 * left some anchors behind. */
+		sc = smtp_tls_ssl_ctx_new(why, sizeof(why));
+		if (sc == NULL) {
+			snprintf(err, errsz, "%s", why);
+			return SMTP_TLS_CTX_FAILED;
+		}
+		st = SMTP_TLS_CTX_NO_CA;
+	}
+	ctx = calloc(1, sizeof(*ctx));
+	if (ctx == NULL)
+		fatal("out of memory");
+	ctx->ssl_ctx = sc;
+	*out = ctx;
+	return st;
+}
+
+void
+smtp_tls_ctx_free(struct smtp_tls_ctx *ctx)
+{
+	if (ctx == NULL)
+		return;
+	SSL_CTX_free(ctx->ssl_ctx);
+	free(ctx);
+}
+
+/* ---- one connection ---- */
+
+struct smtp_tls_conn *
+smtp_tls_conn_new(struct smtp_tls_ctx *ctx, int fd, const char *host, char *err, size_t errsz)
+{
+	struct smtp_tls_conn *t = calloc(1, sizeof(*t));
+	size_t n;
+
+	if (t == NULL)
+		fatal("out of memory");
+	if (host != NULL && !smtp_tls_host_is_literal(host)) {
+		n = strlen(host);
+		if (n > 0 && host[n - 1] == '.')
+			n--;	/* the root's dot is not part of a certificate name */
+		if (n > 0 && n < sizeof(t->host)) {
+			memcpy(t->host, host, n);
+			t->host[n] = '\0';
+		}
+	}
+	ERR_clear_error();
+	t->ssl = SSL_new(ctx->ssl_ctx);	/* takes a reference to the SSL_CTX */
+	if (t->ssl == NULL || SSL_set_fd(t->ssl, fd) != 1 ||
+	    (t->host[0] != '\0' && SSL_set_tlsext_host_name(t->ssl, t->host) != 1)) {
+		smtp_tls_queue_text(err, errsz, "cannot set up the TLS connection");
+		smtp_tls_conn_free(t);
+		return NULL;
+	}
+	SSL_set_connect_state(t->ssl);
+	return t;
+}
+
+void
+smtp_tls_conn_free(struct smtp_tls_conn *t)
+{
+	if (t == NULL)
+		return;
+	SSL_free(t->ssl);	/* with SSL_set_fd's socket BIO, not the socket */
+	free(t);
+}
+
+/*
+ * What an SSL_* call's return value means (SSL_get_error(3)). An EOF
+ * without close_notify is CLOSED, as a plain EOF would be: SMTP replies
+ * carry their own ends, so truncation cannot pass unnoticed. ERROR sets
+ * errno to the socket error, or 0 for a TLS protocol error.
+ */
+static enum smtp_tls_io
+smtp_tls_result(struct smtp_tls_conn *t, int ret, char *err, size_t errsz)
+{
+	int saved = errno;
+	int e = SSL_get_error(t->ssl, ret);
+
+	switch (e) {
+	case SSL_ERROR_NONE:
+		return SMTP_TLS_IO_OK;
+	case SSL_ERROR_WANT_READ:
+		return SMTP_TLS_IO_WANT_READ;
+	case SSL_ERROR_WANT_WRITE:
+		return SMTP_TLS_IO_WANT_WRITE;
+	case SSL_ERROR_ZERO_RETURN:
+		snprintf(err, errsz, "lost connection");
+		ERR_clear_error();
+		return SMTP_TLS_IO_CLOSED;
+	case SSL_ERROR_SYSCALL:
+		/* The socket's own error (errno) says more than the queue's
+		 * "system library" entry for it. */
+		if (saved != 0) {
+			ERR_clear_error();
+			snprintf(err, errsz, "%s", strerror(saved));
+			errno = saved;
+			return SMTP_TLS_IO_ERROR;
+		}
+		if (ERR_peek_error() == 0) {
+			snprintf(err, errsz, "lost connection");
+			return SMTP_TLS_IO_CLOSED;
+		}
+		break;
+	case SSL_ERROR_SSL:
+		if (ERR_GET_REASON(ERR_peek_error()) == SSL_R_UNEXPECTED_EOF_WHILE_READING) {
+			ERR_clear_error();
+			snprintf(err, errsz, "lost connection");
+			return SMTP_TLS_IO_CLOSED;
+		}
+		break;
+	default:
+		break;
+	}
+	smtp_tls_queue_text(err, errsz, "TLS error");
+	errno = 0;
+	return SMTP_TLS_IO_ERROR;
+}
+
+enum smtp_tls_io
+smtp_tls_conn_handshake(struct smtp_tls_conn *t, char *err, size_t errsz)
+{
+	int r;
+
+	ERR_clear_error();
+	errno = 0;
+	r = SSL_connect(t->ssl);
+	if (r == 1)
+		return SMTP_TLS_IO_OK;
+	return smtp_tls_result(t, r, err, errsz);
+}
+
+enum smtp_tls_io
+smtp_tls_conn_read(struct smtp_tls_conn *t, void *buf, size_t len, size_t *got, char *err,
+                   size_t errsz)
+{
+	int n;
+
+	*got = 0;
+	ERR_clear_error();
+	errno = 0;
+	n = SSL_read(t->ssl, buf, len > INT_MAX ? INT_MAX : (int)len);
+	if (n > 0) {
+		*got = (size_t)n;
+		return SMTP_TLS_IO_OK;
+	}
+	return smtp_tls_result(t, n, err, errsz);
+}
+
+enum smtp_tls_io
+smtp_tls_conn_write(struct smtp_tls_conn *t, const void *buf, size_t len, size_t *put, char *err,
+                    size_t errsz)
+{
+	enum smtp_tls_io r;
+	int n;
+
+	*put = 0;
+	if (len == 0 || len < t->write_retry)
+		panic("smtp_tls: write of %zu bytes, %zu owed to a blocked write", len,
+		      t->write_retry);
+	ERR_clear_error();
+	errno = 0;
+	n = SSL_write(t->ssl, buf, len > INT_MAX ? INT_MAX : (int)len);
+	if (n > 0) {
+		t->write_retry = 0;
+		*put = (size_t)n;
+		return SMTP_TLS_IO_OK;
+	}
+	r = smtp_tls_result(t, n, err, errsz);
+	if (r == SMTP_TLS_IO_WANT_READ || r == SMTP_TLS_IO_WANT_WRITE)
+		t->write_retry = len > INT_MAX ? INT_MAX : len;
+	return r;
+}
+
+size_t
+smtp_tls_conn_pending(const struct smtp_tls_conn *t)
+{
+	int n = SSL_pending(t->ssl);
+
+	return n > 0 ? (size_t)n : 0;
+}
+
+void
+smtp_tls_conn_close_notify(struct smtp_tls_conn *t)
+{
+	ERR_clear_error();
+	(void)SSL_shutdown(t->ssl);
+	ERR_clear_error();
+}
+
+/* ---- the peer ---- */
+
+/* Postfix's words for a verification error (tls_verify.c,
+ * tls_log_verify_error()). */
+static void
+smtp_tls_verify_why(SSL *ssl, long verr, char *why, size_t whysz)
+{
+	char name[256];
+	STACK_OF(X509) *chain;
+	X509 *top;
+
+	switch (verr) {
+	case X509_V_ERR_CERT_UNTRUSTED:
+		snprintf(why, whysz, "not trusted by local or TLSA policy");
+		return;
+	case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
+		snprintf(why, whysz, "self-signed certificate");
+		return;
+	case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
+	case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
+		/* The issuer of the highest certificate the chain got to. */
+		chain = SSL_get0_verified_chain(ssl);
+		top = chain != NULL && sk_X509_num(chain) > 0
+		      ? sk_X509_value(chain, sk_X509_num(chain) - 1) : NULL;
+		if (top != NULL)
+			X509_NAME_oneline(X509_get_issuer_name(top), name, sizeof(name));
+		else
+			snprintf(name, sizeof(name), "<unknown>");
+		snprintf(why, whysz, "untrusted issuer %s", name);
+		return;
+	case X509_V_ERR_CERT_NOT_YET_VALID:
+	case X509_V_ERR_ERROR_IN_CERT_NOT_BEFORE_FIELD:
+		snprintf(why, whysz, "certificate not yet valid");
+		return;
+	case X509_V_ERR_CERT_HAS_EXPIRED:
+	case X509_V_ERR_ERROR_IN_CERT_NOT_AFTER_FIELD:
+		snprintf(why, whysz, "certificate has expired");
+		return;
+	case X509_V_ERR_INVALID_PURPOSE:
+		snprintf(why, whysz, "not designated for use as a server certificate");
+		return;
+	default:
+		snprintf(why, whysz, "num=%ld:%s", verr, X509_verify_cert_error_string(verr));
+		return;
+	}
+}
+
+void
+smtp_tls_conn_peer(struct smtp_tls_conn *t, bool check_name, struct smtp_tls_peer *out)
+{
+	X509 *cert = SSL_get1_peer_certificate(t->ssl);
+	const SSL_CIPHER *cipher = SSL_get_current_cipher(t->ssl);
+	long verr;
+
+	memset(out, 0, sizeof(*out));
+	snprintf(out->protocol, sizeof(out->protocol), "%s", SSL_get_version(t->ssl));
+	if (cipher != NULL) {
+		snprintf(out->cipher, sizeof(out->cipher), "%s", SSL_CIPHER_get_name(cipher));
+		out->bits = SSL_CIPHER_get_bits(cipher, &out->alg_bits);
+	}
+	if (cert == NULL) {
+		snprintf(out->why, sizeof(out->why), "no server certificate");
+		return;
+	}
+	out->cert = true;
+	verr = SSL_get_verify_result(t->ssl);
+	out->trusted = verr == X509_V_OK;
+	if (!out->trusted) {
+		smtp_tls_verify_why(t->ssl, verr, out->why, sizeof(out->why));
+	} else if (check_name) {
+		/* X509_check_host(3): dNSNames first, the CommonName only
+		 * without them; NO_PARTIAL_WILDCARDS keeps "*" to a whole
+		 * label, as Postfix's match_hostname() does. */
+		out->matched = t->host[0] != '\0' &&
+		               X509_check_host(cert, t->host, 0,
+		                               X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS, NULL) == 1;
+		if (!out->matched)
+			snprintf(out->why, sizeof(out->why),
+			         "server certificate name does not match %s",
+			         t->host[0] != '\0' ? t->host : "an address literal");
+	}
+	X509_free(cert);
+	ERR_clear_error();
+}
+
+const char *
+smtp_tls_peer_trust(const struct smtp_tls_peer *p)
+{
+	if (!p->cert)
+		return "Anonymous";
+	if (p->matched)
+		return "Verified";
+	return p->trusted ? "Trusted" : "Untrusted";
+}
