@@ -66,6 +66,7 @@ smtp_settings_load(struct smtp_settings *s, const struct config *cfg)
 	s->quit_ms = seconds_ms(cfg, P_SMTP_QUIT_TIMEOUT);
 	s->mx_address_limit = (unsigned)config_int(cfg, P_SMTP_MX_ADDRESS_LIMIT);
 	s->mx_session_limit = (unsigned)config_int(cfg, P_SMTP_MX_SESSION_LIMIT);
+	s->cache_ms = seconds_ms(cfg, P_SMTP_CONNECTION_CACHE_TIME_LIMIT);
 	/* The parameter is an enum the configuration has checked. */
 	if (smtp_tls_level_parse(config_str(cfg, P_SMTP_TLS_SECURITY_LEVEL), &s->tls_level) < 0)
 		panic("smtp_tls_security_level = %s passed the configuration check",

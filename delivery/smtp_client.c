@@ -117,6 +117,7 @@ enum smtp_expect {
 	EXP_DATA,
 	EXP_DOT,
 	EXP_QUIT,
+	EXP_RSET,	/* a cached connection taken for a new job */
 };
 
 struct smtp_pending {
@@ -167,6 +168,13 @@ struct smtp_client {
 				 * handler that may still look at it) */
 	bool listed;		/* in closing_list */
 	struct smtp_client *next_closing;
+
+	/* Connection cache: a connection whose transaction ended cleanly
+	 * waits smtp_connection_cache_time_limit for the next job to the
+	 * same transport and next hop (in closing_list, idle). */
+	bool idle;
+	bool reusing;		/* RSET sent on a cached connection */
+	char cache_key[AGENT_TRANSPORT_MAX + AGENT_NEXTHOP_MAX + 2];
 };
 
 /* Clients no job holds any more: saying QUIT, or closed and waiting to be
@@ -266,6 +274,7 @@ expect_stage(enum smtp_expect e)
 	case EXP_DOT:
 		return SMTP_STAGE_DOT;
 	case EXP_QUIT:
+	case EXP_RSET:
 		return SMTP_STAGE_GREETING;	/* not classified: the outcome is known */
 	}
 	return SMTP_STAGE_GREETING;
@@ -388,6 +397,16 @@ client_finish(struct smtp_client *c, bool host_failed, const struct agent_result
 	}
 	if (conn_dead || c->fd < 0 || c->connecting) {
 		client_kill(c);
+	} else if (!host_failed && job != NULL && c->pend_head == c->pend_n &&
+	           c->agent->set.cache_ms > 0 && !c->agent->stopping) {
+		/* Clean end, nothing owed: keep it for the next job there. */
+		c->idle = true;
+		c->tx_failed = true;
+		snprintf(c->cache_key, sizeof(c->cache_key), "%s:%s", job->j.transport,
+		         job->j.nexthop);
+		evloop_timer_start(c->agent->loop, &c->timer, c->agent->set.cache_ms);
+		closing_add(c);
+		client_watch(c);
 	} else {
 		c->pend_head = c->pend_n = 0;
 		c->tx_failed = true;
@@ -547,8 +566,16 @@ client_broken(struct smtp_client *c, enum smtp_event ev, int err, const char *de
 	struct smtp_class_result cr;
 	char text[600];
 
-	if (c->job == NULL) {	/* saying QUIT: nothing more to learn */
+	if (c->job == NULL) {	/* saying QUIT, or idle: nothing more to learn */
 		client_kill(c);
+		return;
+	}
+	if (c->reusing) {
+		/* The cached connection died meanwhile: the job starts afresh. */
+		struct smtp_job *job = c->job;
+
+		client_kill(c);
+		smtp_job_reuse_failed(job);
 		return;
 	}
 	if (c->stage == SMTP_STAGE_TLS) {
@@ -1050,6 +1077,18 @@ on_reply(struct smtp_client *c, const struct smtp_reply *r)
 		client_kill(c);
 		return;
 	}
+	if (p.what == EXP_RSET) {
+		c->reusing = false;
+		if (!ok) {
+			struct smtp_job *job = c->job;
+
+			client_kill(c);
+			smtp_job_reuse_failed(job);
+			return;
+		}
+		client_transaction(c);
+		return;
+	}
 	if (c->tx_failed) {
 		/* The outcome is known; a 354 owed to a pipelined DATA whose
 		 * recipients all failed gets an empty message's end. */
@@ -1197,6 +1236,7 @@ on_reply(struct smtp_client *c, const struct smtp_reply *r)
 		}
 		client_fail(c, &cr, r->code, text);
 		return;
+	case EXP_RSET:
 	case EXP_QUIT:
 		break;
 	}
@@ -1415,6 +1455,22 @@ client_timeout(struct ev_timer *t)
 {
 	struct smtp_client *c = t->arg;
 
+	if (c->idle) {
+		/* Nobody came for it: QUIT. */
+		struct smtp_pending p = { EXP_QUIT, 0 };
+
+		c->idle = false;
+		c->pend_head = 0;
+		c->pend[0] = p;
+		c->pend_n = 1;
+		if (buf_append_str(&c->out, "QUIT\r\n") != BUF_OK) {
+			client_kill(c);
+			return;
+		}
+		evloop_timer_start(c->agent->loop, &c->timer, c->agent->set.quit_ms);
+		client_watch(c);
+		return;
+	}
 	if (c->start_errno != 0) {
 		int err = c->start_errno;
 
@@ -1487,6 +1543,48 @@ smtp_client_start(struct smtp_job *job, const struct smtp_target *t)
 	c->t_start_us = smtp_now_us();
 	c->tls_level = a->set.tls_level;
 	client_connect(c);
+	return c;
+}
+
+struct smtp_client *
+smtp_client_reuse(struct smtp_job *job)
+{
+	char key[sizeof(((struct smtp_client *)0)->cache_key)];
+	struct smtp_client *c;
+	size_t n = job->j.nrcpt ? job->j.nrcpt : 1;
+
+	snprintf(key, sizeof(key), "%s:%s", job->j.transport, job->j.nexthop);
+	for (c = closing_list; c != NULL; c = c->next_closing)
+		if (c->idle && !c->dead && strcmp(c->cache_key, key) == 0)
+			break;
+	if (c == NULL)
+		return NULL;
+	closing_remove(c);
+	c->idle = false;
+	c->job = job;
+	free(c->pend);
+	free(c->accepted);
+	c->pend_cap = job->j.nrcpt + 8;
+	c->pend = calloc(c->pend_cap, sizeof(*c->pend));
+	c->accepted = calloc(n, sizeof(*c->accepted));
+	if (c->pend == NULL || c->accepted == NULL)
+		fatal("out of memory");
+	c->pend_head = c->pend_n = 0;
+	c->naccepted = 0;
+	c->rcpt_next = 0;
+	c->tx_failed = false;
+	c->t_mail_us = 0;
+	c->t_start_us = smtp_now_us();
+	c->reusing = true;
+	/* RSET first: it proves the connection still works (RFC 5321 4.1.1.5)
+	 * and ends whatever the last transaction left. */
+	if (!client_cmd(c, EXP_RSET, 0, "RSET")) {
+		c->job = NULL;
+		client_kill(c);
+		return NULL;
+	}
+	client_arm(c);
+	log_debug("%s: reusing the connection to %s", job->j.queue_id, c->peer);
 	return c;
 }
 

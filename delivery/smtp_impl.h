@@ -46,6 +46,7 @@ struct smtp_settings {
 	        data_done_ms, quit_ms;
 	unsigned mx_address_limit;	/* 0 = none */
 	unsigned mx_session_limit;	/* 0 = none */
+	int64_t cache_ms;		/* smtp_connection_cache_time_limit; 0 = off */
 	char myhostname[256];		/* loop detection */
 	enum smtp_tls_level tls_level;	/* smtp_tls_security_level */
 	char tls_cafile[1024];		/* smtp_tls_CAfile */
@@ -149,11 +150,17 @@ void smtp_job_free(struct smtp_job *job);
 /* The client ended its session; host_failed: the recipients still without
  * a result may go to the next host (why in *fail). */
 void smtp_job_session_done(struct smtp_job *job, bool host_failed, const struct agent_result *fail);
+/* A cached connection failed before the transaction: route afresh. */
+void smtp_job_reuse_failed(struct smtp_job *job);
 /* Report every recipient still without a result with *r. */
 void smtp_job_fail_rest(struct smtp_job *job, const struct agent_result *r);
 
 /* smtp_client.c */
 struct smtp_client *smtp_client_start(struct smtp_job *job, const struct smtp_target *t);
+/* A cached connection to the job's transport and next hop, taken for it
+ * (RSET sent), or NULL. If the RSET fails the client calls
+ * smtp_job_reuse_failed() and the job routes as usual. */
+struct smtp_client *smtp_client_reuse(struct smtp_job *job);
 /* Stop at once (the job is freed): no callback; frees c. */
 void smtp_client_abort(struct smtp_client *c);
 /* Free the clients still saying QUIT (the agent is stopping). */

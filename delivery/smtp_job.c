@@ -272,20 +272,12 @@ smtp_job_session_done(struct smtp_job *job, bool host_failed, const struct agent
 	job_try_next(job);
 }
 
-void
-smtp_job_start(struct smtp_job *job)
+/* Lookups, then the first address. */
+static void
+job_route(struct smtp_job *job)
 {
 	struct smtp_agent *a = job->agent;
-	char err[400];
 
-	if (smtp_nexthop_parse(job->j.nexthop, a->set.port, &job->nh, err, sizeof(err)) < 0) {
-		char text[512];
-
-		log_warning("%s: %s", job->j.queue_id, err);
-		snprintf(text, sizeof(text), "mail routing misconfigured: %s", err);
-		job_fail_all(job, AGENT_TEMPFAIL, "4.3.5", text);
-		return;
-	}
 	if (job->nh.literal) {
 		unsigned char addr[16];
 		int family = strchr(job->nh.host, ':') != NULL ? AF_INET6 : AF_INET;
@@ -301,4 +293,33 @@ smtp_job_start(struct smtp_job *job)
 		job->query = resolver_mx(a->resolver, job->nh.host, job_mx_cb, job);
 	else
 		job->query = resolver_host(a->resolver, job->nh.host, job_host_cb, job);
+}
+
+void
+smtp_job_reuse_failed(struct smtp_job *job)
+{
+	job->client = NULL;
+	job_route(job);
+}
+
+void
+smtp_job_start(struct smtp_job *job)
+{
+	struct smtp_agent *a = job->agent;
+	char err[400];
+
+	if (smtp_nexthop_parse(job->j.nexthop, a->set.port, &job->nh, err, sizeof(err)) < 0) {
+		char text[512];
+
+		log_warning("%s: %s", job->j.queue_id, err);
+		snprintf(text, sizeof(text), "mail routing misconfigured: %s", err);
+		job_fail_all(job, AGENT_TEMPFAIL, "4.3.5", text);
+		return;
+	}
+	/* A connection to the same next hop that just finished a delivery
+	 * (Postfix's connection cache): no lookups, no connect, no EHLO. */
+	job->client = smtp_client_reuse(job);
+	if (job->client != NULL)
+		return;
+	job_route(job);
 }

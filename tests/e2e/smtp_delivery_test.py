@@ -75,6 +75,8 @@ ZONES = {
     "drop.test": {"MX": [(10, "mx.drop.test")]},
     "mx.drop.test": {"A": "127.0.0.21"},            # drops in DATA
     "ascii.test": {"MX": [(10, "mx.ascii.test")]},
+    "reuse.test": {"MX": [(10, "mx.reuse.test")]},
+    "mx.reuse.test": {"A": "127.0.0.39"},           # the connection cache
     "mx.ascii.test": {"A": "127.0.0.22"},           # no SMTPUTF8
     "tls.test": {"MX": [(10, "mx.tls.test")]},
     "mx.tls.test": {"A": "127.0.0.23"},             # STARTTLS, self-signed
@@ -110,6 +112,7 @@ MX = {
     "mute": fakemx.FakeMX("127.0.0.20", mode="never_answer"),
     "drop": fakemx.FakeMX("127.0.0.21", mode="drop_mid_data", drop_after=10),
     "ascii": fakemx.FakeMX("127.0.0.22", caps=["PIPELINING", "8BITMIME"]),
+    "reuse": fakemx.FakeMX("127.0.0.39"),
     "tls": fakemx.FakeMX("127.0.0.23", mode="starttls", hostname="mx.tls.test"),
     "old": fakemx.FakeMX("127.0.0.24", mode="starttls", hostname="mx.old.test",
                          tls_max="TLSv1.1"),
@@ -294,6 +297,8 @@ def test_no_pipelining_and_size(s, t):
                        r"\d+ exceeds size limit 100 of server mx\.plain\.test", mark),
             "over the server's SIZE: bounced 5.3.4 without sending")
     s.eq(len(MX["plain"].transactions()), 0, "no transaction started")
+    # The connection is cached with what it said in EHLO: let it go first.
+    s.check(MX["plain"].wait_sessions(1, 6, ended=True), "the cached connection closed")
     MX["plain"].caps = ["SIZE 100000", "ENHANCEDSTATUSCODES", "8BITMIME"]
     qid = send(t, "kim@tern.test", ["lou@plain.test", "max@plain.test"])
     s.check(t.wait_log(rf"{qid}: to=<max@plain.test>.*status=sent", mark), "sent one by one")
@@ -316,6 +321,20 @@ def test_dsn_parameters(s, t):
         s.check("ORCPT=rfc822;oz+2Bx@implicit.test" in line, f"ORCPT passed on: {line}")
     wait_gone(s, t, qid)
     s.check(not dsns_to(t, "ned@tern.test"), "no success DSN: the server took DSN")
+
+
+def test_connection_reuse(s, t):
+    mark = t.log_mark()
+    q1 = send(t, "wes@tern.test", ["a@reuse.test"])
+    s.check(t.wait_log(rf"{q1}: to=<a@reuse.test>.*status=sent", mark), "first sent")
+    q2 = send(t, "wes@tern.test", ["b@reuse.test"])
+    s.check(t.wait_log(rf"{q2}: to=<b@reuse.test>.*status=sent", mark), "second sent")
+    mx = MX["reuse"]
+    s.eq(len(mx.messages()), 2, "two messages at the server")
+    s.eq(len(mx.sessions()), 1, "over one connection (cached between the jobs)")
+    s.check(mx.wait_sessions(1, 6, ended=True),
+            "the idle connection is closed after smtp_connection_cache_time_limit")
+    s.eq(mx.violations(), [], "no protocol violation (RSET before the second MAIL)")
 
 
 def test_smtputf8_required(s, t):
@@ -590,6 +609,7 @@ try:
         ("no PIPELINING; SIZE refused before sending", test_no_pipelining_and_size),
         ("DSN parameters passed on", test_dsn_parameters),
         ("SMTPUTF8 required, not offered (5.6.7)", test_smtputf8_required),
+        ("the connection cache: two messages, one connection", test_connection_reuse),
         ("a server that never answers", test_never_answers),
         ("connection dropped in DATA", test_drop_mid_data),
         ("TLS may: STARTTLS offered, TLS used", test_tls_may_starttls),
