@@ -31,6 +31,7 @@
 #define SMTP_QMGR_IN_MAX (4u * 1024 * 1024)	/* a DELIVER of 1000 long recipients */
 #define SMTP_QMGR_OUT_MAX (16u * 1024 * 1024)	/* results waiting for qmgr to read */
 #define SMTP_QMGR_RETRY_MS 1000
+#define SMTP_QMGR_WARN_MS 5000	/* qmgr unreachable this long: warn */
 
 int64_t
 smtp_now_us(void)
@@ -261,6 +262,7 @@ smtp_qmgr_closed(struct fconn *c, const char *reason)
 		return;
 	log_warning("connection to qmgr lost (%s): %zu jobs dropped, tried again by qmgr; "
 	            "reconnecting", reason, a->njobs);
+	a->qmgr_warned = true;	/* "connected to qmgr again" follows */
 	smtp_drop_jobs(a);
 	evloop_timer_start(a->loop, &a->qmgr_retry, SMTP_QMGR_RETRY_MS);
 }
@@ -272,10 +274,16 @@ smtp_qmgr_connect(struct smtp_agent *a)
 	int fd = fconn_connect_unix(a->qmgr_path);
 
 	if (fd < 0) {
-		if (!a->qmgr_warned)
+		/* At start qmgr may not listen yet (the roles start together):
+		 * say so only when it lasts. */
+		if (a->qmgr_down_since == 0)
+			a->qmgr_down_since = evloop_now(a->loop);
+		if (!a->qmgr_warned &&
+		    evloop_now(a->loop) - a->qmgr_down_since >= SMTP_QMGR_WARN_MS) {
 			log_warning("cannot reach qmgr at %s: %s; retrying", a->qmgr_path,
 			            strerror(errno));
-		a->qmgr_warned = true;
+			a->qmgr_warned = true;
+		}
 		evloop_timer_start(a->loop, &a->qmgr_retry, SMTP_QMGR_RETRY_MS);
 		return;
 	}
@@ -297,6 +305,7 @@ smtp_qmgr_connect(struct smtp_agent *a)
 	if (a->qmgr_warned)
 		log_info("connected to qmgr again");
 	a->qmgr_warned = false;
+	a->qmgr_down_since = 0;
 }
 
 static void

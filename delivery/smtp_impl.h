@@ -79,6 +79,7 @@ struct smtp_agent {
 	struct fconn qmgr;
 	bool qmgr_up;
 	bool qmgr_warned;
+	int64_t qmgr_down_since;	/* evloop ms of the first failed connect; 0 up */
 	struct ev_timer qmgr_retry;
 	uint32_t slots;
 
