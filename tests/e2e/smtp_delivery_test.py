@@ -31,9 +31,7 @@ import os
 import re
 import shutil
 import signal
-import subprocess
 import sys
-import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import networld  # noqa: E402
@@ -42,16 +40,13 @@ networld.enter_private_netns()  # before any thread
 
 import fakemx  # noqa: E402
 import ternlib  # noqa: E402
-from ternlib import TestFailure, wait_until  # noqa: E402
+from ternlib import wait_until  # noqa: E402
 
 suite = ternlib.Suite("smtp_delivery")
 
-RULES_DIR = tempfile.mkdtemp(prefix="tern-e2e-smtp-rules-", dir="/var/tmp")
-os.chmod(RULES_DIR, 0o755)
-RULES = os.path.join(RULES_DIR, "retry_rules")
-with open(RULES, "w") as f:
-    f.write("# short rules for the test: every 3 s, for an hour\n*  *  F,1h,3s\n")
-os.chmod(RULES, 0o644)
+RULES_DIR, _files = ternlib.shared_files("smtp-rules", {
+    "retry_rules": "# short rules for the test: every 3 s, for an hour\n*  *  F,1h,3s\n"})
+RULES = _files["retry_rules"]
 
 ZONES = {
     "pref.test": {"MX": [(20, "mx2.pref.test"), (10, "mx1.pref.test")]},
@@ -151,34 +146,8 @@ PARAMS = {
 }
 
 
-def send(t, sender, rcpts, body=b"hello\r\n", rcpt_params="", mail_params="", subject="test"):
-    data = (f"From: <{sender}>\r\nTo: <{rcpts[0]}>\r\nSubject: {subject}\r\n\r\n".encode() +
-            body)
-    stuffed = re.sub(rb"(?m)^\.", b"..", data)
-    with t.raw() as c:
-        for line in (f"EHLO client.test", f"MAIL FROM:<{sender}>{mail_params}"):
-            r = c.cmd(line)
-            if r.code != 250:
-                raise TestFailure(f"{line}: {r}")
-        for rc in rcpts:
-            r = c.cmd(f"RCPT TO:<{rc}>{rcpt_params}")
-            if r.code != 250:
-                raise TestFailure(f"RCPT {rc}: {r}")
-        r = c.cmd("DATA")
-        if r.code != 354:
-            raise TestFailure(f"DATA: {r}")
-        c.send(stuffed + b".\r\n")
-        final = c.reply()
-        c.cmd("QUIT")
-    m = ternlib.QUEUED_RE.search(final.text)
-    if final.code != 250 or not m:
-        raise TestFailure(f"end of DATA: {final}")
-    return m.group(1)
-
-
-def ternctl(t, *args):
-    return subprocess.run([ternlib.TERNCTL, "-c", t.conf, *args], capture_output=True, text=True,
-                          timeout=60)
+send = ternlib.send_message
+ternctl = ternlib.ternctl_run
 
 
 def delivery(t, qid):

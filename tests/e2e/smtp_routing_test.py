@@ -8,11 +8,9 @@ delivery (the recipients are tried again by the next agent).
 """
 import os
 import shutil
-import re
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -26,19 +24,14 @@ from ternlib import TestFailure, wait_until  # noqa: E402
 
 suite = ternlib.Suite("smtp_routing")
 
-RULES_DIR = tempfile.mkdtemp(prefix="tern-e2e-route-rules-", dir="/var/tmp")
-os.chmod(RULES_DIR, 0o755)
-RULES = os.path.join(RULES_DIR, "retry_rules")
-with open(RULES, "w") as f:
-    f.write("*  *  F,1h,2s\n")
-os.chmod(RULES, 0o644)
-TRANSPORT = os.path.join(RULES_DIR, "transport")
-with open(TRANSPORT, "w") as f:
-    f.write("# transport_maps for the test\n"
-            "mapped.test      smtp:[relay.test]:2526\n"
-            ".sub.mapped.test smtp:[127.0.0.49]:2527\n"
-            "refused.test     error:5.7.1 no mail for refused.test\n")
-os.chmod(TRANSPORT, 0o644)
+RULES_DIR, _files = ternlib.shared_files("route-rules", {
+    "retry_rules": "*  *  F,1h,2s\n",
+    "transport": ("# transport_maps for the test\n"
+                  "mapped.test      smtp:[relay.test]:2526\n"
+                  ".sub.mapped.test smtp:[127.0.0.49]:2527\n"
+                  "refused.test     error:5.7.1 no mail for refused.test\n"),
+})
+RULES, TRANSPORT = _files["retry_rules"], _files["transport"]
 
 ZONES = {
     "relay.test": {"A": "127.0.0.40"},
@@ -87,31 +80,8 @@ BASE = {
 }
 
 
-def send(t, sender, rcpts, subject="routing"):
-    with t.raw() as c:
-        for line in ("EHLO client.test", f"MAIL FROM:<{sender}>"):
-            r = c.cmd(line)
-            if r.code != 250:
-                raise TestFailure(f"{line}: {r}")
-        for rc in rcpts:
-            r = c.cmd(f"RCPT TO:<{rc}>")
-            if r.code != 250:
-                raise TestFailure(f"RCPT {rc}: {r}")
-        r = c.cmd("DATA")
-        if r.code != 354:
-            raise TestFailure(f"DATA: {r}")
-        c.send(f"Subject: {subject}\r\n\r\nbody\r\n.\r\n".encode())
-        final = c.reply()
-        c.cmd("QUIT")
-    m = ternlib.QUEUED_RE.search(final.text)
-    if final.code != 250 or not m:
-        raise TestFailure(f"end of DATA: {final}")
-    return m.group(1)
-
-
-def ternctl(t, *args):
-    return subprocess.run([ternlib.TERNCTL, "-c", t.conf, *args], capture_output=True, text=True,
-                          timeout=60)
+send = ternlib.send_message
+ternctl = ternlib.ternctl_run
 
 
 # ---- relayhost ----

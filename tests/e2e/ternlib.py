@@ -706,3 +706,52 @@ def send_raw_message(t, sender, rcpts, stuffed_data, ehlo="client.test", mail_pa
 
 import atexit  # noqa: E402  (last: cleanup even when a test file dies early)
 atexit.register(_cleanup_all)
+
+
+def send_message(t, sender, rcpts, body=b"hello\r\n", rcpt_params="", mail_params="",
+                 subject="test"):
+    """One message with From/To/Subject and body (unstuffed: dots are
+    stuffed here) over a new connection; returns its queue id."""
+    data = (f"From: <{sender}>\r\nTo: <{rcpts[0]}>\r\nSubject: {subject}\r\n\r\n".encode() +
+            body)
+    stuffed = re.sub(rb"(?m)^\.", b"..", data)
+    with t.raw() as c:
+        for line in ("EHLO client.test", f"MAIL FROM:<{sender}>{mail_params}"):
+            r = c.cmd(line)
+            if r.code != 250:
+                raise TestFailure(f"{line}: {r}")
+        for rc in rcpts:
+            r = c.cmd(f"RCPT TO:<{rc}>{rcpt_params}")
+            if r.code != 250:
+                raise TestFailure(f"RCPT {rc}: {r}")
+        r = c.cmd("DATA")
+        if r.code != 354:
+            raise TestFailure(f"DATA: {r}")
+        c.send(stuffed + b".\r\n")
+        final = c.reply()
+        c.cmd("QUIT")
+    m = QUEUED_RE.search(final.text)
+    if final.code != 250 or not m:
+        raise TestFailure(f"end of DATA: {final}")
+    return m.group(1)
+
+
+def ternctl_run(t, *args):
+    """ternctl -c t.conf ARGS: the CompletedProcess (text)."""
+    return subprocess.run([TERNCTL, "-c", t.conf, *args], capture_output=True, text=True,
+                          timeout=60)
+
+
+def shared_files(prefix, files):
+    """A directory under /var/tmp the unprivileged roles can read, holding
+    files {name: text}; returns (dir, {name: path}). The caller removes it."""
+    d = tempfile.mkdtemp(prefix=f"tern-e2e-{prefix}-", dir="/var/tmp")
+    os.chmod(d, 0o755)
+    paths = {}
+    for name, text in files.items():
+        p = os.path.join(d, name)
+        with open(p, "w") as f:
+            f.write(text)
+        os.chmod(p, 0o644)
+        paths[name] = p
+    return d, paths
