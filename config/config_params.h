@@ -43,8 +43,24 @@ CONFIG_PARAM(P_VIRTUAL_MAILBOX_MAPS, "virtual_mailbox_maps", CONFIG_LIST, 0, "",
 	"maps of valid virtual mailbox addresses (lmdb:/path, texthash:/path)")
 CONFIG_PARAM(P_VIRTUAL_ALIAS_MAPS, "virtual_alias_maps", CONFIG_LIST, 0, "", NULL,
 	"maps rewriting recipient addresses to other addresses")
+CONFIG_PARAM(P_VIRTUAL_ALIAS_DOMAINS, "virtual_alias_domains", CONFIG_LIST, 0,
+	"$virtual_alias_maps", NULL,
+	"domains without mailboxes: every address must be rewritten by virtual_alias_maps "
+	"(a type:table item: the domains are its keys)")
+CONFIG_PARAM(P_VIRTUAL_ALIAS_RECURSION_LIMIT, "virtual_alias_recursion_limit", CONFIG_INT, 0,
+	"1000", NULL, "deepest nesting of virtual_alias_maps lookups (451 4.6.0 beyond)")
+CONFIG_PARAM(P_VIRTUAL_ALIAS_EXPANSION_LIMIT, "virtual_alias_expansion_limit", CONFIG_INT, 0,
+	"1000", NULL, "most addresses one virtual_alias_maps expansion may produce (451 4.6.0 beyond)")
+CONFIG_PARAM(P_PROPAGATE_UNMATCHED_EXTENSIONS, "propagate_unmatched_extensions", CONFIG_LIST, 0,
+	"canonical, virtual", "canonical|virtual|alias|forward|include|generic",
+	"where an address extension matched by no table is added to the results "
+	"(virtual: virtual_alias_maps, alias: alias_maps, include: :include: files)")
 CONFIG_PARAM(P_ALIAS_MAPS, "alias_maps", CONFIG_LIST, 0, "", NULL,
 	"alias maps for local recipients (/etc/aliases format)")
+CONFIG_PARAM(P_LOCAL_RECIPIENT_MAPS, "local_recipient_maps", CONFIG_LIST, 0,
+	"unix:passwd.byname${alias_maps?, $alias_maps}", NULL,
+	"tables of the valid local recipients, unix:passwd.byname being the password database "
+	"(empty: accept every local recipient)")
 CONFIG_PARAM(P_RECIPIENT_DELIMITER, "recipient_delimiter", CONFIG_STR, 0, "", NULL,
 	"characters separating a local part from its extension (user+tag)")
 CONFIG_PARAM(P_LOCAL_TRANSPORT, "local_transport", CONFIG_STR, 0, "local", NULL,
@@ -185,8 +201,17 @@ CONFIG_PARAM(P_CYRUS_SASL_CONFIG_PATH, "cyrus_sasl_config_path", CONFIG_STR, 0, 
 	"directories searched for the Cyrus application config")
 CONFIG_PARAM(P_SMTPD_SENDER_LOGIN_MAPS, "smtpd_sender_login_maps", CONFIG_LIST, L, "", NULL,
 	"maps of envelope sender -> SASL logins allowed to use it")
+CONFIG_PARAM(P_SMTP_SASL_AUTH_ENABLE, "smtp_sasl_auth_enable", CONFIG_BOOL, 0, "no", NULL,
+	"authenticate to servers that offer AUTH, with smtp_sasl_password_maps")
 CONFIG_PARAM(P_SMTP_SASL_PASSWORD_MAPS, "smtp_sasl_password_maps", CONFIG_LIST, 0, "", NULL,
-	"maps of next hop -> user:password for client AUTH")
+	"maps of remote host name or next hop -> username:password for client AUTH")
+CONFIG_PARAM(P_SMTP_SASL_SECURITY_OPTIONS, "smtp_sasl_security_options", CONFIG_LIST, 0,
+	"noplaintext, noanonymous", NULL,
+	"SASL mechanism properties required without TLS (noplaintext: no password in clear)")
+CONFIG_PARAM(P_SMTP_SASL_TLS_SECURITY_OPTIONS, "smtp_sasl_tls_security_options", CONFIG_LIST, 0,
+	"noanonymous", NULL, "SASL mechanism properties required over TLS")
+CONFIG_PARAM(P_SMTP_SASL_MECHANISM_FILTER, "smtp_sasl_mechanism_filter", CONFIG_LIST, 0, "", NULL,
+	"the server's SASL mechanisms that may be used (empty: all)")
 
 /* ---- queue and retry ---- */
 CONFIG_PARAM(P_MAXIMAL_QUEUE_LIFETIME, "maximal_queue_lifetime", CONFIG_TIME, CONFIG_F_UNIT_DAY, "5d", NULL,
@@ -249,6 +274,8 @@ CONFIG_PARAM(P_ALLOW_MAIL_TO_COMMANDS, "allow_mail_to_commands", CONFIG_BOOL, 0,
 	"allow aliases to |command")
 CONFIG_PARAM(P_ALLOW_MAIL_TO_FILES, "allow_mail_to_files", CONFIG_BOOL, 0, "no", NULL,
 	"allow aliases to /file")
+CONFIG_PARAM(P_DEFAULT_PRIVS, "default_privs", CONFIG_STR, 0, "nobody", NULL,
+	"the user whose rights run |command and /file targets of root-owned aliases")
 CONFIG_PARAM(P_HOME_MAILBOX, "home_mailbox", CONFIG_STR, 0, "", NULL,
 	"mailbox path relative to the home directory (ends in / for Maildir)")
 CONFIG_PARAM(P_MAIL_SPOOL_DIRECTORY, "mail_spool_directory", CONFIG_STR, 0, "/var/mail", NULL,

@@ -27,6 +27,7 @@
 #include "common/log.h"
 #include "common/rolectl.h"
 #include "delivery/smtp_impl.h"
+#include "delivery/smtp_sasl.h"
 
 #define SMTP_QMGR_IN_MAX (4u * 1024 * 1024)	/* a DELIVER of 1000 long recipients */
 #define SMTP_QMGR_OUT_MAX (16u * 1024 * 1024)	/* results waiting for qmgr to read */
@@ -74,6 +75,79 @@ smtp_settings_load(struct smtp_settings *s, const struct config *cfg)
 		      config_str(cfg, P_SMTP_TLS_SECURITY_LEVEL));
 	snprintf(s->tls_cafile, sizeof(s->tls_cafile), "%s", config_str(cfg, P_SMTP_TLS_CAFILE));
 	s->min_backoff_us = (int64_t)config_time(cfg, P_MINIMAL_BACKOFF_TIME) * 1000000;
+	s->sasl_enable = config_bool(cfg, P_SMTP_SASL_AUTH_ENABLE);
+	/* Checked by smtp_agent_config_check(); the strictest on a surprise. */
+	if (smtp_sasl_security_flags(config_list(cfg, P_SMTP_SASL_SECURITY_OPTIONS), &s->sasl_flags,
+	                             NULL, 0) < 0 ||
+	    smtp_sasl_security_flags(config_list(cfg, P_SMTP_SASL_TLS_SECURITY_OPTIONS),
+	                             &s->sasl_tls_flags, NULL, 0) < 0)
+		panic("smtp_sasl_*security_options passed the configuration check");
+	for (size_t i = 0; i < config_list(cfg, P_SMTP_SASL_MECHANISM_FILTER)->n; i++) {
+		size_t used = strlen(s->sasl_mech_filter);
+
+		snprintf(s->sasl_mech_filter + used, sizeof(s->sasl_mech_filter) - used, "%s%s",
+		         used ? " " : "", config_list(cfg, P_SMTP_SASL_MECHANISM_FILTER)->items[i]);
+	}
+}
+
+/* smtp_sasl_password_maps, when AUTH is on and there are some. */
+static int
+smtp_sasl_maps_open(const struct config *cfg, struct map_list **out, struct buf *diag)
+{
+	*out = NULL;
+	if (!config_bool(cfg, P_SMTP_SASL_AUTH_ENABLE) ||
+	    config_list(cfg, P_SMTP_SASL_PASSWORD_MAPS)->n == 0)
+		return 0;
+	return map_list_open(config_list(cfg, P_SMTP_SASL_PASSWORD_MAPS), 0, out, diag) == MAP_OK
+	               ? 0
+	               : -1;
+}
+
+int
+smtp_agent_config_check(const struct config *cfg, struct buf *errors)
+{
+	const char *file = config_path(cfg) != NULL ? config_path(cfg) : "(defaults)";
+	static const enum config_param opts[] = { P_SMTP_SASL_SECURITY_OPTIONS,
+		                                  P_SMTP_SASL_TLS_SECURITY_OPTIONS };
+	struct map_list *maps = NULL;
+	struct buf diag;
+	unsigned flags;
+	char err[300];
+	int rc = 0;
+
+	for (size_t i = 0; i < sizeof(opts) / sizeof(opts[0]); i++)
+		if (smtp_sasl_security_flags(config_list(cfg, opts[i]), &flags, err, sizeof(err)) < 0) {
+			buf_append_printf(errors, "%s: %s: %s\n", file, config_param_name(opts[i]), err);
+			rc = -1;
+		}
+	buf_init(&diag, 64 * 1024);
+	if (smtp_sasl_maps_open(cfg, &maps, &diag) < 0) {
+		buf_append_printf(errors, "%s: smtp_sasl_password_maps: %s", file, buf_cstr(&diag));
+		rc = -1;
+	}
+	map_list_close(maps);
+	buf_free(&diag);
+	return rc;
+}
+
+/* (Re)open the password maps; on failure the old ones stay. */
+static void
+smtp_agent_sasl_setup(struct smtp_agent *a)
+{
+	struct map_list *maps = NULL;
+	struct buf diag;
+	char err[300];
+
+	if (a->set.sasl_enable && smtp_sasl_init(err, sizeof(err)) < 0)
+		log_warning("%s: client AUTH will fail", err);
+	buf_init(&diag, 64 * 1024);
+	if (smtp_sasl_maps_open(a->cfg, &maps, &diag) < 0) {
+		log_warning("smtp_sasl_password_maps: %s", buf_cstr(&diag));
+	} else {
+		map_list_close(a->sasl_maps);
+		a->sasl_maps = maps;
+	}
+	buf_free(&diag);
 }
 
 /*
@@ -361,6 +435,7 @@ smtp_reload(struct smtp_agent *a)
 	a->cfg = cfg;
 	smtp_settings_load(&a->set, cfg);
 	smtp_agent_tls_setup(a);
+	smtp_agent_sasl_setup(a);
 	log_set_hostname(config_str(cfg, P_MYHOSTNAME));
 	log_info("reload: configuration %s", a->cfg_path ? a->cfg_path : "(development defaults)");
 	rolectl_send(a->control_fd, FRAME_CHILD_RELOADED, "", 0);
@@ -432,6 +507,7 @@ smtp_agent_main(const char *cfg_path, struct config *cfg, int control_fd)
 		fatal("evloop: %s", strerror(errno));
 	smtp_settings_load(&a->set, cfg);
 	smtp_agent_tls_setup(a);
+	smtp_agent_sasl_setup(a);
 	slots = config_int(cfg, P_DEFAULT_PROCESS_LIMIT);
 	a->slots = slots == 0 ? 1 : slots > 10000 ? 10000 : (uint32_t)slots;
 	snprintf(a->spool_dir, sizeof(a->spool_dir), "%s", config_str(cfg, P_QUEUE_DIRECTORY));
@@ -465,6 +541,7 @@ smtp_agent_main(const char *cfg_path, struct config *cfg, int control_fd)
 	evloop_timer_stop(a->loop, &a->reap);
 	resolver_free(a->resolver);
 	smtp_tls_ctx_free(a->tls_ctx);
+	map_list_close(a->sasl_maps);
 	evloop_io_del(a->loop, &a->control_io);
 	evloop_free(a->loop);
 	config_free(a->cfg);

@@ -3,6 +3,7 @@
  *
  *   connect -> 220 greeting -> EHLO (HELO when EHLO is refused)
  *   [-> STARTTLS -> TLS handshake -> EHLO again]   (smtp_tls_security_level)
+ *   [-> AUTH ...]                     (smtp_sasl_auth_enable, doc/smtp.md)
  *   -> MAIL FROM, RCPT TO ..., DATA   (one group when PIPELINING is
  *                                      offered, RFC 2920; else one by one)
  *   -> the content, dot-stuffed, streamed from the spool file
@@ -57,8 +58,8 @@
  *            (PLAINTEXT_FALLBACK_OK_AFTER_TLS_SESSION_FAILURE). The retry
  *            counts neither as an address nor as a session (Postfix:
  *            "Don't count handshake errors towards the session limit").
- *            Postfix also keeps TLS when SASL credentials exist; tern's
- *            client has no SASL yet.
+ *            Postfix also keeps TLS when SASL credentials exist for the
+ *            server, and so does tern (client_plain_fallback_ok).
  *   encrypt  TLS or no delivery; any certificate. STARTTLS not offered
  *            ("TLS is required, but was not offered by host H", 4.7.4),
  *            refused ("TLS is required, but host H refused to start TLS:
@@ -90,6 +91,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -98,6 +100,7 @@
 #include "delivery/smtp_dot.h"
 #include "delivery/smtp_impl.h"
 #include "delivery/smtp_reply.h"
+#include "delivery/smtp_sasl.h"
 #include "delivery/smtp_tls.h"
 #include "queue/envelope.h"
 
@@ -118,6 +121,7 @@ enum smtp_expect {
 	EXP_DOT,
 	EXP_QUIT,
 	EXP_RSET,	/* a cached connection taken for a new job */
+	EXP_AUTH,	/* AUTH, or a response to its 334 challenge */
 };
 
 struct smtp_pending {
@@ -148,11 +152,25 @@ struct smtp_client {
 	size_t rcpt_next;	/* next recipient to send (one by one) */
 	bool *accepted;		/* per recipient of the job */
 	size_t naccepted;
+	/* Recipients the server refused for its recipient limit (452, or 552
+	 * 5.5.3: RFC 5321 section 4.5.3.1.10) in this transaction: sent
+	 * again in the next one on the same connection. */
+	bool *over_limit;
+	size_t nover_limit;
+	struct smtp_class_result over_limit_cr;	/* the first such refusal, */
+	int over_limit_code;				/* for them when no next */
+	char over_limit_text[AGENT_TEXT_MAX];		/* transaction comes */
 	bool tx_failed;		/* the transaction is over: ignore the rest */
 
 	int content_fd;
 	bool content_on;	/* streaming the content */
 	struct smtp_dot dot;
+
+	/* AUTH (smtp_sasl_auth_enable): the exchange under way, then done
+	 * for the life of the connection (a cached one stays authenticated
+	 * for the same next hop). */
+	struct smtp_sasl *sasl;
+	bool authed;
 
 	/* TLS */
 	enum smtp_tls_level tls_level;	/* the agent's; NONE on a plain-text retry */
@@ -194,6 +212,7 @@ closing_add(struct smtp_client *c)
 static void client_io(struct ev_io *io, unsigned revents);
 static void client_connect(struct smtp_client *c);
 static void client_tls_failed(struct smtp_client *c, const char *detail);
+static int client_credentials(const struct smtp_client *c, char *user, char *password);
 
 static int64_t
 stage_timeout(const struct smtp_client *c)
@@ -265,6 +284,8 @@ expect_stage(enum smtp_expect e)
 		return SMTP_STAGE_EHLO;
 	case EXP_STARTTLS:
 		return SMTP_STAGE_STARTTLS;
+	case EXP_AUTH:
+		return SMTP_STAGE_AUTH;
 	case EXP_MAIL:
 		return SMTP_STAGE_MAIL;
 	case EXP_RCPT:
@@ -314,7 +335,28 @@ client_release(struct smtp_client *c)
 	buf_free(&c->out);
 	free(c->pend);
 	free(c->accepted);
+	free(c->over_limit);
+	smtp_sasl_free(c->sasl);
 	free(c);
+}
+
+/* The per-recipient arrays for a job of nrcpt recipients. The reply queue
+ * holds a transaction's worth: MAIL, the RCPTs, DATA, the end of data
+ * (and QUIT or RSET), with room for LMTP's one reply per recipient. */
+static void
+client_rcpt_arrays(struct smtp_client *c, size_t nrcpt)
+{
+	size_t n = nrcpt ? nrcpt : 1;
+
+	free(c->pend);
+	free(c->accepted);
+	free(c->over_limit);
+	c->pend_cap = 2 * n + 8;
+	c->pend = calloc(c->pend_cap, sizeof(*c->pend));
+	c->accepted = calloc(n, sizeof(*c->accepted));
+	c->over_limit = calloc(n, sizeof(*c->over_limit));
+	if (c->pend == NULL || c->accepted == NULL || c->over_limit == NULL)
+		fatal("out of memory");
 }
 
 static void
@@ -379,6 +421,10 @@ client_delays(const struct smtp_client *c, int64_t d[4])
 	d[3] = now - mail;
 }
 
+static void client_report(struct smtp_client *c, size_t k, enum agent_status status,
+                          const char *err_class, int code, const char *enh, const char *text,
+                          enum agent_relayed relayed);
+
 /*
  * Tell the job how the session ended and detach: QUIT when the
  * connection can still take it, else close at once.
@@ -389,6 +435,16 @@ client_finish(struct smtp_client *c, bool host_failed, const struct agent_result
 {
 	struct smtp_job *job = c->job;
 
+	if (job != NULL && !host_failed && c->nover_limit > 0) {
+		/* Refused for the server's recipient limit and no transaction
+		 * left to send them in: deferred with that refusal. */
+		for (size_t k = 0; k < job->j.nrcpt; k++)
+			if (c->over_limit[k] && !job->rcpts[k].done)
+				client_report(c, k, c->over_limit_cr.status, c->over_limit_cr.err_class,
+				              c->over_limit_code, c->over_limit_cr.enh,
+				              c->over_limit_text, AGENT_FINAL);
+		c->nover_limit = 0;
+	}
 	c->job = NULL;
 	c->content_on = false;
 	if (c->content_fd >= 0) {
@@ -512,8 +568,18 @@ client_plain_fallback_ok(const struct smtp_client *c)
 {
 	const struct smtp_job *job = c->job;
 
-	return job != NULL && c->tls_level == SMTP_TLS_MAY && !c->plain_retry &&
-	       job->received_us - job->j.arrival >= c->agent->set.min_backoff_us;
+	char user[SMTP_SASL_CRED_MAX + 1], password[SMTP_SASL_CRED_MAX + 1];
+
+	/* Postfix keeps TLS for a server it has a password for: the
+	 * fallback would put the password in plain text. */
+	if (job == NULL || c->tls_level != SMTP_TLS_MAY || c->plain_retry ||
+	    job->received_us - job->j.arrival < c->agent->set.min_backoff_us)
+		return false;
+	if (client_credentials(c, user, password) != 0) {
+		explicit_bzero(password, sizeof(password));
+		return false;
+	}
+	return true;
 }
 
 /*
@@ -780,6 +846,177 @@ too_big:
 	client_fail(c, &cr, 0, "internal error: commands too long for the output buffer");
 }
 
+/* ---- AUTH (RFC 4954; smtp_sasl.h) ---- */
+
+/* Passwords do not stay in freed memory. */
+static void
+buf_wipe(struct buf *b)
+{
+	if (buf_len(b) > 0)
+		explicit_bzero(buf_data_mut(b), buf_len(b));
+}
+
+/*
+ * The credentials for this server: smtp_sasl_password_maps looked up by
+ * the host's name, then by the next hop as the job gives it. 1 found, 0
+ * none (or AUTH off), -1 the maps cannot be read.
+ */
+static int
+client_credentials(const struct smtp_client *c, char *user, char *password)
+{
+	struct smtp_agent *a = c->agent;
+	const char *keys[2] = { c->t.host, c->job->j.nexthop };
+	struct buf value;
+	char err[600];
+	int found = 0;
+
+	if (!a->set.sasl_enable || a->sasl_maps == NULL)
+		return 0;
+	buf_init(&value, MAP_VALUE_MAX + 1);
+	for (size_t i = 0; i < 2 && found == 0; i++) {
+		switch (map_list_lookup(a->sasl_maps, keys[i], &value, err, sizeof(err))) {
+		case MAP_FOUND:
+			if (smtp_sasl_split_credentials(buf_cstr(&value), user, password) < 0) {
+				log_warning("smtp_sasl_password_maps: %s: value is not "
+				            "\"username:password\"", keys[i]);
+				found = -1;
+			} else {
+				found = 1;
+			}
+			break;
+		case MAP_NOTFOUND:
+			break;
+		case MAP_ERROR:
+			log_warning("smtp_sasl_password_maps: %s", err);
+			found = -1;
+			break;
+		}
+	}
+	buf_wipe(&value);
+	buf_free(&value);
+	return found;
+}
+
+/* AUTH cannot be done: this host failed (Postfix's smtp_sasl_authenticate
+ * with smtp_sasl_auth_soft_bounce = yes: deferred, the next host tried). */
+static void
+client_auth_failed(struct smtp_client *c, int code, const char *enh, const char *text)
+{
+	struct smtp_class_result cr;
+
+	smtp_sasl_free(c->sasl);
+	c->sasl = NULL;
+	classify(c, SMTP_STAGE_AUTH, SMTP_EVENT_AUTH_FAILED, code, enh, 0, &cr);
+	cr.conn_dead = code == 421;
+	client_fail(c, &cr, code, text);
+}
+
+/* After EHLO (and TLS): AUTH when the server offers it and we have a
+ * password for it, then the transaction. */
+static void
+client_begin(struct smtp_client *c)
+{
+	char user[SMTP_SASL_CRED_MAX + 1], password[SMTP_SASL_CRED_MAX + 1];
+	char mechs[SMTP_CAPS_AUTH_MECHS_MAX * SMTP_CAPS_AUTH_MECH_SIZE + 1] = "";
+	char err[600], text[AGENT_TEXT_MAX];
+	const struct smtp_settings *set = &c->agent->set;
+	const char *mech = NULL;
+	struct buf line;
+	int found;
+
+	if (c->authed || !set->sasl_enable || !smtp_caps_has(&c->caps, SMTP_CAPS_AUTH)) {
+		client_transaction(c);
+		return;
+	}
+	found = client_credentials(c, user, password);
+	if (found == 0) {
+		client_transaction(c);
+		return;
+	}
+	if (found < 0) {
+		client_auth_failed(c, 0, "4.3.0", "SASL authentication failed; "
+		                   "cannot look up the password (smtp_sasl_password_maps)");
+		return;
+	}
+	for (size_t i = 0; i < c->caps.nauth; i++) {
+		bool allowed = set->sasl_mech_filter[0] == '\0';
+
+		for (const char *f = set->sasl_mech_filter; !allowed && *f != '\0';) {
+			size_t n = strcspn(f, " ");
+
+			allowed = n == strlen(c->caps.auth[i]) && strncasecmp(f, c->caps.auth[i], n) == 0;
+			f += n + (f[n] == ' ');
+		}
+		if (allowed) {
+			strcat(mechs, mechs[0] ? " " : "");
+			strcat(mechs, c->caps.auth[i]);
+		}
+	}
+	buf_init(&line, 64 * 1024);
+	if (smtp_sasl_start(c->t.host, user, password, mechs,
+	                    c->tls_up ? set->sasl_tls_flags : set->sasl_flags, &c->sasl, &line,
+	                    &mech, err, sizeof(err)) < 0) {
+		explicit_bzero(password, sizeof(password));
+		buf_free(&line);
+		snprintf(text, sizeof(text),
+		         "SASL authentication failed; cannot authenticate to server %s: %s", c->peer,
+		         err);
+		client_auth_failed(c, 0, "4.7.0", text);
+		return;
+	}
+	explicit_bzero(password, sizeof(password));
+	log_debug("%s: authenticating to %s as %s with %s", c->job->j.queue_id, c->peer, user, mech);
+	if (!client_cmd(c, EXP_AUTH, 0, "%s", buf_cstr(&line)))
+		client_auth_failed(c, 0, "4.7.0", "SASL authentication failed; AUTH command too long");
+	buf_wipe(&line);
+	buf_free(&line);
+}
+
+/* The server's answer to AUTH or to one of our responses. */
+static void
+client_auth_reply(struct smtp_client *c, const struct smtp_reply *r)
+{
+	char err[600], text[AGENT_TEXT_MAX];
+
+	if (r->code == 334 && c->sasl != NULL && r->nlines == 1) {
+		size_t len;
+		const char *chal = smtp_reply_line(r, 0, &len);
+		char *z = strndup(chal, len);
+		struct buf line;
+		int rc;
+
+		if (z == NULL)
+			fatal("out of memory");
+		buf_init(&line, 64 * 1024);
+		rc = smtp_sasl_step(c->sasl, z, &line, err, sizeof(err));
+		free(z);
+		if (rc < 0) {
+			buf_free(&line);
+			/* RFC 4954 section 4: "*" cancels the exchange. */
+			(void)buf_append_str(&c->out, "*\r\n");
+			snprintf(text, sizeof(text),
+			         "SASL authentication failed; cannot authenticate to server %s: %s",
+			         c->peer, err);
+			client_auth_failed(c, 0, "4.7.0", text);
+			return;
+		}
+		(void)client_cmd(c, EXP_AUTH, 0, "%s", buf_cstr(&line));
+		buf_wipe(&line);
+		buf_free(&line);
+		return;
+	}
+	if (r->code >= 200 && r->code < 300) {
+		smtp_sasl_free(c->sasl);
+		c->sasl = NULL;
+		c->authed = true;
+		client_transaction(c);
+		return;
+	}
+	snprintf(text, sizeof(text), "SASL authentication failed; server %s said: %s", c->peer,
+	         smtp_reply_text(r));
+	client_auth_failed(c, r->code, r->enh, text);
+}
+
 /* Non-pipelined: the next RCPT, or DATA, or the end. */
 static void
 client_next_rcpt(struct smtp_client *c)
@@ -788,6 +1025,15 @@ client_next_rcpt(struct smtp_client *c)
 
 	while (c->rcpt_next < j->nrcpt && c->job->rcpts[c->rcpt_next].done)
 		c->rcpt_next++;
+	if (c->nover_limit > 0) {
+		/* The server's limit is reached: the rest wait for the next
+		 * transaction rather than collect the same refusal. */
+		for (; c->rcpt_next < j->nrcpt; c->rcpt_next++)
+			if (!c->job->rcpts[c->rcpt_next].done && !c->over_limit[c->rcpt_next]) {
+				c->over_limit[c->rcpt_next] = true;
+				c->nover_limit++;
+			}
+	}
 	if (c->rcpt_next < j->nrcpt) {
 		(void)client_rcpt(c, c->rcpt_next++);
 		return;
@@ -1017,7 +1263,7 @@ client_starttls_refused(struct smtp_client *c, const struct smtp_reply *r)
 		return;
 	}
 	c->caps.flags &= ~SMTP_CAPS_STARTTLS;
-	client_transaction(c);
+	client_begin(c);
 }
 
 /* After EHLO or HELO: STARTTLS when the level and the server say so, else
@@ -1030,7 +1276,7 @@ client_after_hello(struct smtp_client *c)
 	bool offered = smtp_caps_has(&c->caps, SMTP_CAPS_STARTTLS);
 
 	if (c->tls_up || c->tls_level == SMTP_TLS_NONE) {
-		client_transaction(c);
+		client_begin(c);
 		return;
 	}
 	if (offered && c->agent->tls_ctx != NULL) {
@@ -1039,7 +1285,7 @@ client_after_hello(struct smtp_client *c)
 		return;
 	}
 	if (!smtp_tls_level_required(c->tls_level)) {
-		client_transaction(c);
+		client_begin(c);
 		return;
 	}
 	if (!offered) {
@@ -1051,6 +1297,41 @@ client_after_hello(struct smtp_client *c)
 		snprintf(text, sizeof(text), "TLS is required, but our TLS engine is unavailable");
 	}
 	client_fail(c, &cr, 0, text);
+}
+
+/*
+ * A refusal for the server's recipient limit: 452 (RFC 5321 section
+ * 4.5.3.1.10), which says 4.5.3 when it says anything (452 4.2.2 is a full
+ * mailbox), or the older 552 5.5.3. Only after the transaction took a
+ * recipient: then a next transaction makes progress.
+ */
+static bool
+over_recipient_limit(const struct smtp_reply *r)
+{
+	if (r->code == 452)
+		return r->enh[0] == '\0' || strcmp(r->enh, "4.5.3") == 0;
+	return r->code == 552 && strcmp(r->enh, "5.5.3") == 0;
+}
+
+/* The transaction is over and recipients refused for the server's limit
+ * remain: a new transaction on the same connection (RFC 5321 section
+ * 4.5.3.1.10: "the client SHOULD send the remaining recipients in a
+ * separate transaction"). Each transaction delivers at least one, so this
+ * ends. */
+static void
+client_next_transaction(struct smtp_client *c)
+{
+	size_t n = c->job->j.nrcpt;
+
+	log_debug("%s: %zu recipients over the recipient limit of %s: next transaction",
+	          c->job->j.queue_id, c->nover_limit, c->peer);
+	memset(c->accepted, 0, n * sizeof(*c->accepted));
+	memset(c->over_limit, 0, n * sizeof(*c->over_limit));
+	c->naccepted = 0;
+	c->nover_limit = 0;
+	c->rcpt_next = 0;
+	c->pend_head = c->pend_n = 0;
+	client_transaction(c);
 }
 
 static void
@@ -1149,6 +1430,9 @@ on_reply(struct smtp_client *c, const struct smtp_reply *r)
 		}
 		client_tls_start(c);
 		return;
+	case EXP_AUTH:
+		client_auth_reply(c, r);
+		return;
 	case EXP_MAIL:
 		if (ok) {
 			if (!c->pipelining)
@@ -1176,8 +1460,19 @@ on_reply(struct smtp_client *c, const struct smtp_reply *r)
 				client_fail(c, &cr, r->code, text);
 				return;
 			}
-			client_report(c, p.k, cr.status, cr.err_class, r->code, cr.enh, text,
-			              AGENT_FINAL);
+			if (c->naccepted > 0 && over_recipient_limit(r)) {
+				/* The rest go in the next transaction. */
+				if (c->nover_limit++ == 0) {
+					c->over_limit_cr = cr;
+					c->over_limit_code = r->code;
+					snprintf(c->over_limit_text, sizeof(c->over_limit_text), "%s",
+					         text);
+				}
+				c->over_limit[p.k] = true;
+			} else {
+				client_report(c, p.k, cr.status, cr.err_class, r->code, cr.enh, text,
+				              AGENT_FINAL);
+			}
 		}
 		if (!c->pipelining)
 			client_next_rcpt(c);
@@ -1223,6 +1518,10 @@ on_reply(struct smtp_client *c, const struct smtp_reply *r)
 				client_report(c, k, AGENT_DELIVERED, "", r->code,
 				              r->enh[0] ? r->enh : "2.0.0", smtp_reply_text(r),
 				              dsn ? AGENT_DSN_PASSED : AGENT_RELAYED);
+			}
+			if (c->nover_limit > 0 && c->pend_head == c->pend_n) {
+				client_next_transaction(c);
+				return;
 			}
 			client_finish(c, false, NULL, false);
 			return;
@@ -1534,11 +1833,7 @@ smtp_client_start(struct smtp_job *job, const struct smtp_target *t)
 	         (unsigned)ntohs(((const struct sockaddr_in *)&t->sa)->sin_port));
 	smtp_reply_parser_init(&c->rp);
 	buf_init(&c->out, SMTP_CLIENT_OUT_MAX);
-	c->pend_cap = job->j.nrcpt + 8;
-	c->pend = calloc(c->pend_cap, sizeof(*c->pend));
-	c->accepted = calloc(job->j.nrcpt ? job->j.nrcpt : 1, sizeof(*c->accepted));
-	if (c->pend == NULL || c->accepted == NULL)
-		fatal("out of memory");
+	client_rcpt_arrays(c, job->j.nrcpt);
 	evloop_timer_init(&c->timer, client_timeout, c);
 	c->t_start_us = smtp_now_us();
 	c->tls_level = a->set.tls_level;
@@ -1551,7 +1846,6 @@ smtp_client_reuse(struct smtp_job *job)
 {
 	char key[sizeof(((struct smtp_client *)0)->cache_key)];
 	struct smtp_client *c;
-	size_t n = job->j.nrcpt ? job->j.nrcpt : 1;
 
 	snprintf(key, sizeof(key), "%s:%s", job->j.transport, job->j.nexthop);
 	for (c = closing_list; c != NULL; c = c->next_closing)
@@ -1562,15 +1856,10 @@ smtp_client_reuse(struct smtp_job *job)
 	closing_remove(c);
 	c->idle = false;
 	c->job = job;
-	free(c->pend);
-	free(c->accepted);
-	c->pend_cap = job->j.nrcpt + 8;
-	c->pend = calloc(c->pend_cap, sizeof(*c->pend));
-	c->accepted = calloc(n, sizeof(*c->accepted));
-	if (c->pend == NULL || c->accepted == NULL)
-		fatal("out of memory");
+	client_rcpt_arrays(c, job->j.nrcpt);
 	c->pend_head = c->pend_n = 0;
 	c->naccepted = 0;
+	c->nover_limit = 0;
 	c->rcpt_next = 0;
 	c->tx_failed = false;
 	c->t_mail_us = 0;

@@ -28,6 +28,7 @@
 #include "common/evloop.h"
 #include "common/fconn.h"
 #include "config/config.h"
+#include "config/map.h"
 #include "delivery/smtp_class.h"
 #include "delivery/smtp_nexthop.h"
 #include "delivery/smtp_tls.h"
@@ -54,6 +55,11 @@ struct smtp_settings {
 	 * job (so it was deferred before) may retry a failed opportunistic
 	 * TLS handshake in plain text (smtp_client.c). */
 	int64_t min_backoff_us;
+	/* Client AUTH (smtp_sasl.h). */
+	bool sasl_enable;		/* smtp_sasl_auth_enable */
+	unsigned sasl_flags;		/* smtp_sasl_security_options, SASL_SEC_* */
+	unsigned sasl_tls_flags;	/* smtp_sasl_tls_security_options */
+	char sasl_mech_filter[512];	/* smtp_sasl_mechanism_filter, space-separated */
 };
 
 struct smtp_job;
@@ -69,6 +75,9 @@ struct smtp_agent {
 	 * TLS defers: "our TLS engine is unavailable"). A reload replaces
 	 * it; TLS connections already made keep the old one (smtp_tls.h). */
 	struct smtp_tls_ctx *tls_ctx;
+	/* smtp_sasl_password_maps (NULL: none, or AUTH off); replaced on
+	 * reload; sessions look credentials up only while starting AUTH. */
+	struct map_list *sasl_maps;
 	char spool_dir[1024];
 
 	int control_fd;
@@ -134,6 +143,7 @@ struct smtp_job {
 };
 
 /* smtp_agent.c */
+
 /* Send the result of recipient k of job (an index into job->j.rcpts) and
  * log its line. r: status, err_class, smtp_code, enh, text, relay, host,
  * relayed; job_id, index and delays are filled here. */

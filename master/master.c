@@ -40,6 +40,7 @@
 #include "common/frame.h"
 #include "common/log.h"
 #include "config/config.h"
+#include "delivery/smtp_agent.h"
 #include "master/master_listen.h"
 #include "master/master_privs.h"
 #include "master/master_roles.h"
@@ -98,7 +99,7 @@ master_config_load(const char *path, struct buf *errors)
 	if (cfg == NULL)
 		return NULL;
 	if (retry_rules_check_file(config_str(cfg, P_RETRY_RULES), errors) < 0 ||
-	    qmgr_config_check(cfg, errors) < 0) {
+	    qmgr_config_check(cfg, errors) < 0 || smtp_agent_config_check(cfg, errors) < 0) {
 		config_free(cfg);
 		return NULL;
 	}

@@ -3,8 +3,11 @@ network namespace (networld.py) with fake MX servers (fakemx.py):
 relayhost as [name]:port (no MX lookup) and as an address literal, an MX
 that points back at us (5.4.6), an MX host reached through a CNAME, an
 IPv6-only MX host on ::1, a 5xx greeting from the only host (bounced),
-smtp_mx_address_limit, and the smtp agent killed in the middle of a
-delivery (the recipients are tried again by the next agent).
+smtp_mx_address_limit, the smtp agent killed in the middle of a delivery
+(the recipients are tried again by the next agent), client AUTH with
+smtp_sasl_password_maps (over TLS; refused in plain text by the default
+security options; a wrong password defers), and a server's recipient
+limit (452 4.5.3: the rest go in further transactions on the connection).
 """
 import os
 import shutil
@@ -29,9 +32,18 @@ RULES_DIR, _files = ternlib.shared_files("route-rules", {
     "transport": ("# transport_maps for the test\n"
                   "mapped.test      smtp:[relay.test]:2526\n"
                   ".sub.mapped.test smtp:[127.0.0.49]:2527\n"
-                  "refused.test     error:5.7.1 no mail for refused.test\n"),
+                  "refused.test     error:5.7.1 no mail for refused.test\n"
+                  "tlsauth.test     smtp:[auth.test]:2528\n"
+                  "plainauth.test   smtp:[plain.auth.test]:2529\n"
+                  "badauth.test     smtp:[bad.auth.test]:2530\n"),
+    # by next hop as written, by host name, by next hop
+    "sasl_passwd": ("[auth.test]:2528     joe:s3cret:with:colons\n"
+                    "plain.auth.test      joe:s3cret:with:colons\n"
+                    "[bad.auth.test]:2530 joe:wrong\n"),
 })
 RULES, TRANSPORT = _files["retry_rules"], _files["transport"]
+SASL_PASSWD = _files["sasl_passwd"]
+AUTH_USERS = {"joe": "s3cret:with:colons"}
 
 ZONES = {
     "relay.test": {"A": "127.0.0.40"},
@@ -52,6 +64,13 @@ ZONES = {
     "c.many.test": {"A": "127.0.0.47"},             # would accept: beyond the limit
     "slow.test": {"MX": [(10, "mx.slow.test")]},
     "mx.slow.test": {"A": "127.0.0.48"},            # holds the end of data
+    "auth.test": {"A": "127.0.0.50"},               # STARTTLS + AUTH
+    "plain.auth.test": {"A": "127.0.0.51"},         # AUTH without TLS
+    "bad.auth.test": {"A": "127.0.0.52"},           # STARTTLS + AUTH, we have a wrong password
+    "limit.test": {"MX": [(10, "mx.limit.test")]},
+    "mx.limit.test": {"A": "127.0.0.53"},           # two recipients per transaction
+    "limit1.test": {"MX": [(10, "mx.limit1.test")]},
+    "mx.limit1.test": {"A": "127.0.0.54"},          # the same without PIPELINING
 }
 
 dns = networld.DnsWorld(ZONES)
@@ -64,6 +83,13 @@ MX = {
     "nope": fakemx.FakeMX("127.0.0.44", mode="greet_5xx"),
     "c.many": fakemx.FakeMX("127.0.0.47"),
     "slow": fakemx.FakeMX("127.0.0.48", script={"DATA_END": ["hang", "250 2.0.0 ok"]}),
+    "auth": fakemx.FakeMX("127.0.0.50", port=2528, mode="starttls", auth=True,
+                          auth_users=AUTH_USERS),
+    "plain.auth": fakemx.FakeMX("127.0.0.51", port=2529, auth=True, auth_users=AUTH_USERS),
+    "bad.auth": fakemx.FakeMX("127.0.0.52", port=2530, mode="starttls", auth=True,
+                              auth_users=AUTH_USERS),
+    "limit": fakemx.FakeMX("127.0.0.53", max_rcpts=2),
+    "limit1": fakemx.FakeMX("127.0.0.54", mode="no_pipelining", max_rcpts=2),
 }
 if networld.has_ipv6():
     MX["six"] = fakemx.FakeMX("::1")
@@ -196,6 +222,79 @@ def test_agent_killed(s, t):
     s.check(wait_until(lambda: qid not in t.queue_by_id(), 10), "removed")
 
 
+# ---- client AUTH ----
+
+
+def test_auth_over_tls(s, t):
+    mark = t.log_mark()
+    qid = send(t, "amy@tern.test", ["pat@tlsauth.test"])
+    s.check(t.wait_log(rf"{qid}: to=<pat@tlsauth.test>, relay=auth\.test\[127\.0\.0\.50\]:2528"
+                       r".*status=sent", mark), "delivered to the server that wants AUTH")
+    sess = [x for x in MX["auth"].sessions() if x.auth]
+    s.check(sess, "an authenticated session")
+    s.check(sess and sess[-1].tls, "over TLS")
+    s.eq(sess[-1].auth if sess else None, ("PLAIN", "joe", "s3cret:with:colons"),
+         "authenticated with PLAIN, the password split at the first ':'")
+
+
+def test_auth_plain_text_refused(s, t):
+    mark = t.log_mark()
+    qid = send(t, "amy@tern.test", ["quin@plainauth.test"])
+    s.check(t.wait_log(rf"{qid}: to=<quin@plainauth.test>.*status=deferred \(SASL authentication "
+                       r"failed; cannot authenticate to server plain\.auth\.test\[127\.0\.0\.51\]: "
+                       r"no mechanism available\)", mark),
+            "no password in plain text (smtp_sasl_security_options = noplaintext)")
+    s.check(not any(x.auth for x in MX["plain.auth"].sessions()), "no AUTH was sent")
+    s.eq(len(MX["plain.auth"].messages()), 0, "nothing delivered unauthenticated")
+    ternctl(t, "queue", "delete", qid)
+
+
+def test_auth_wrong_password(s, t):
+    mark = t.log_mark()
+    qid = send(t, "amy@tern.test", ["rex@badauth.test"])
+    s.check(t.wait_log(rf"{qid}: to=<rex@badauth.test>.*status=deferred \(SASL authentication "
+                       r"failed; server bad\.auth\.test\[127\.0\.0\.52\] said: 535 5\.7\.8 ",
+                       mark), "535 defers (soft bounce)")
+    s.eq(len(MX["bad.auth"].messages()), 0, "nothing delivered")
+    ternctl(t, "queue", "delete", qid)
+
+
+def test_auth_plain_text_allowed(s, t):
+    with open(t.conf, "a") as f:
+        f.write("smtp_sasl_security_options = noanonymous\n")
+    mark = t.log_mark()
+    os.kill(t.master_pid, signal.SIGHUP)
+    s.check(t.wait_log(r"smtp\[\d+\]: reload: configuration", mark), "smtp agent reloaded")
+    qid = send(t, "amy@tern.test", ["sue@plainauth.test"])
+    s.check(t.wait_log(rf"{qid}: to=<sue@plainauth.test>.*status=sent", mark),
+            "delivered once plain text is allowed")
+    sess = [x for x in MX["plain.auth"].sessions() if x.auth]
+    s.check(sess and sess[-1].auth[1:] == ("joe", "s3cret:with:colons"), "authenticated")
+
+
+# ---- the server's recipient limit ----
+
+
+def limit_case(s, t, name, domain):
+    mark = t.log_mark()
+    rcpts = [f"u{i}@{domain}" for i in range(5)]
+    qid = send(t, "amy@tern.test", rcpts)
+    for r in rcpts:
+        s.check(t.wait_log(rf"{qid}: to=<{r}>.*status=sent", mark), f"{r} sent")
+    txns = [x for x in MX[name].transactions() if x.status == "accepted"]
+    s.eq(sorted(len(x.recipients) for x in txns), [1, 2, 2], "three transactions: 2 + 2 + 1")
+    s.eq(len({x.session_id for x in txns}), 1, "on one connection")
+    s.check(not any(x.violations for x in MX[name].sessions()), "no protocol violation")
+
+
+def test_recipient_limit(s, t):
+    limit_case(s, t, "limit", "limit.test")
+
+
+def test_recipient_limit_no_pipelining(s, t):
+    limit_case(s, t, "limit1", "limit1.test")
+
+
 try:
     suite.group("relayhost", dict(BASE, relayhost="[relay.test]:2526"), [
         ("relayhost = [relay.test]:2526: no MX lookup", test_relayhost_name),
@@ -214,6 +313,17 @@ try:
         ("5xx greeting from the only host bounces", test_greeting_5xx_bounces),
         ("smtp_mx_address_limit", test_address_limit),
         ("kill -9 of the smtp agent mid-delivery", test_agent_killed),
+        ("452 4.5.3 too many recipients: more transactions", test_recipient_limit),
+        ("the same without PIPELINING", test_recipient_limit_no_pipelining),
+    ])
+    suite.group("auth", dict(BASE, transport_maps=f"texthash:{TRANSPORT}",
+                             smtp_sasl_auth_enable="yes",
+                             smtp_sasl_password_maps=f"texthash:{SASL_PASSWD}"), [
+        ("AUTH PLAIN over TLS, password from the map", test_auth_over_tls),
+        ("no AUTH in plain text by default: deferred", test_auth_plain_text_refused),
+        ("535 to AUTH: deferred", test_auth_wrong_password),
+        ("smtp_sasl_security_options = noanonymous: plain text allowed",
+         test_auth_plain_text_allowed),
     ])
 finally:
     for m in MX.values():
