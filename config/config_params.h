@@ -75,6 +75,8 @@ CONFIG_PARAM(P_RELAYHOST, "relayhost", CONFIG_STR, 0, "", NULL,
 	"send all non-local mail through this host ([host]:port = no MX lookup)")
 CONFIG_PARAM(P_SMTP_PORT, "smtp_port", CONFIG_INT, 0, "25", NULL,
 	"the port of next hops found through MX or A/AAAA records")
+CONFIG_PARAM(P_LMTP_TCP_PORT, "lmtp_tcp_port", CONFIG_INT, 0, "24", NULL,
+	"the port of lmtp:inet: next hops that name none")
 CONFIG_PARAM(P_DNS_SERVERS, "dns_servers", CONFIG_LIST, 0, "", NULL,
 	"resolvers to use instead of /etc/resolv.conf (ip[:port] list)")
 CONFIG_PARAM(P_INET_PROTOCOLS, "inet_protocols", CONFIG_ENUM, 0, "all", "all|ipv4|ipv6",

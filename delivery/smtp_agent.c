@@ -50,14 +50,15 @@ seconds_ms(const struct config *cfg, enum config_param p)
 }
 
 static void
-smtp_settings_load(struct smtp_settings *s, const struct config *cfg)
+smtp_settings_load(struct smtp_settings *s, const struct config *cfg, bool lmtp)
 {
-	uint64_t port = config_int(cfg, P_SMTP_PORT);
+	uint64_t port = config_int(cfg, lmtp ? P_LMTP_TCP_PORT : P_SMTP_PORT);
 
 	memset(s, 0, sizeof(*s));
+	s->lmtp = lmtp;
 	snprintf(s->helo_name, sizeof(s->helo_name), "%s", config_str(cfg, P_SMTP_HELO_NAME));
 	snprintf(s->myhostname, sizeof(s->myhostname), "%s", config_str(cfg, P_MYHOSTNAME));
-	s->port = port >= 1 && port <= 65535 ? (uint16_t)port : 25;
+	s->port = port >= 1 && port <= 65535 ? (uint16_t)port : lmtp ? 24 : 25;
 	s->connect_ms = seconds_ms(cfg, P_SMTP_CONNECT_TIMEOUT);
 	s->helo_ms = seconds_ms(cfg, P_SMTP_HELO_TIMEOUT);
 	s->mail_ms = seconds_ms(cfg, P_SMTP_MAIL_TIMEOUT);
@@ -75,7 +76,11 @@ smtp_settings_load(struct smtp_settings *s, const struct config *cfg)
 		      config_str(cfg, P_SMTP_TLS_SECURITY_LEVEL));
 	snprintf(s->tls_cafile, sizeof(s->tls_cafile), "%s", config_str(cfg, P_SMTP_TLS_CAFILE));
 	s->min_backoff_us = (int64_t)config_time(cfg, P_MINIMAL_BACKOFF_TIME) * 1000000;
-	s->sasl_enable = config_bool(cfg, P_SMTP_SASL_AUTH_ENABLE);
+	/* LMTP goes to our own mailbox server: no TLS, no AUTH (Postfix's
+	 * lmtp_tls_* and lmtp_sasl_* are not implemented). */
+	if (lmtp)
+		s->tls_level = SMTP_TLS_NONE;
+	s->sasl_enable = !lmtp && config_bool(cfg, P_SMTP_SASL_AUTH_ENABLE);
 	/* Checked by smtp_agent_config_check(); the strictest on a surprise. */
 	if (smtp_sasl_security_flags(config_list(cfg, P_SMTP_SASL_SECURITY_OPTIONS), &s->sasl_flags,
 	                             NULL, 0) < 0 ||
@@ -369,7 +374,7 @@ smtp_qmgr_connect(struct smtp_agent *a)
 	}
 	memset(&h, 0, sizeof(h));
 	h.version = AGENT_PROTO_VERSION;
-	snprintf(h.transport, sizeof(h.transport), "smtp");
+	snprintf(h.transport, sizeof(h.transport), "%s", a->set.lmtp ? "lmtp" : "smtp");
 	h.slots = a->slots;
 	h.pid = (uint64_t)getpid();
 	if (agent_hello_encode(&h, fconn_out(&a->qmgr)) < 0)
@@ -433,7 +438,7 @@ smtp_reload(struct smtp_agent *a)
 	 * The resolver is kept (dns_servers changes take a restart). */
 	config_free(a->cfg);
 	a->cfg = cfg;
-	smtp_settings_load(&a->set, cfg);
+	smtp_settings_load(&a->set, cfg, a->set.lmtp);
 	smtp_agent_tls_setup(a);
 	smtp_agent_sasl_setup(a);
 	log_set_hostname(config_str(cfg, P_MYHOSTNAME));
@@ -487,8 +492,22 @@ smtp_signal(int signo, void *arg)
 	smtp_stop(arg);
 }
 
+static int agent_main(const char *cfg_path, struct config *cfg, int control_fd, bool lmtp);
+
 int
 smtp_agent_main(const char *cfg_path, struct config *cfg, int control_fd)
+{
+	return agent_main(cfg_path, cfg, control_fd, false);
+}
+
+int
+lmtp_agent_main(const char *cfg_path, struct config *cfg, int control_fd)
+{
+	return agent_main(cfg_path, cfg, control_fd, true);
+}
+
+static int
+agent_main(const char *cfg_path, struct config *cfg, int control_fd, bool lmtp)
 {
 	struct smtp_agent *a = calloc(1, sizeof(*a));
 	struct resolver_options ropt;
@@ -505,7 +524,7 @@ smtp_agent_main(const char *cfg_path, struct config *cfg, int control_fd)
 	a->loop = evloop_new();
 	if (a->loop == NULL)
 		fatal("evloop: %s", strerror(errno));
-	smtp_settings_load(&a->set, cfg);
+	smtp_settings_load(&a->set, cfg, lmtp);
 	smtp_agent_tls_setup(a);
 	smtp_agent_sasl_setup(a);
 	slots = config_int(cfg, P_DEFAULT_PROCESS_LIMIT);

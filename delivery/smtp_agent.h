@@ -12,6 +12,10 @@
 /* Run the role until the master drains it; cfg is adopted. Returns 0. */
 int smtp_agent_main(const char *cfg_path, struct config *cfg, int control_fd);
 
+/* The same agent speaking LMTP for the transport "lmtp" (the lmtp role,
+ * lmtp/). */
+int lmtp_agent_main(const char *cfg_path, struct config *cfg, int control_fd);
+
 /*
  * The agent's part of the configuration check (master_config_load): the
  * SASL security options and smtp_sasl_password_maps. 0, or -1 with

@@ -133,7 +133,7 @@ struct smtp_client {
 	struct smtp_job *job;	/* NULL once detached (saying QUIT) */
 	struct smtp_agent *agent;
 	struct smtp_target t;
-	char peer[RESOLVER_NAME_SIZE + 70];	/* "mx.example.net[192.0.2.7]" */
+	char peer[RESOLVER_NAME_SIZE + 120];	/* "mx.example.net[192.0.2.7]" */
 	char relay[AGENT_RELAY_MAX];		/* peer and ":port" */
 	int fd;
 	struct ev_io io;
@@ -652,8 +652,7 @@ client_broken(struct smtp_client *c, enum smtp_event ev, int err, const char *de
 	}
 	classify(c, c->stage, ev, 0, NULL, err, &cr);
 	if (c->stage == SMTP_STAGE_CONNECT) {
-		snprintf(text, sizeof(text), "connect to %s:%u: %s", c->peer,
-		         (unsigned)ntohs(((struct sockaddr_in *)&c->t.sa)->sin_port),
+		snprintf(text, sizeof(text), "connect to %s: %s", c->relay,
 		         ev == SMTP_EVENT_TIMEOUT ? "Connection timed out" : strerror(err));
 	} else if (ev == SMTP_EVENT_TIMEOUT) {
 		snprintf(text, sizeof(text), "conversation with %s timed out while %s", c->peer,
@@ -1105,7 +1104,15 @@ client_content_fill(struct smtp_client *c)
 			close(c->content_fd);
 			c->content_fd = -1;
 			c->stage = SMTP_STAGE_DOT;
-			pend_push(c, EXP_DOT, 0);
+			if (c->agent->set.lmtp) {
+				/* RFC 2033 section 4.2: one reply per recipient
+				 * the server took, in RCPT order. */
+				for (size_t k = 0; k < c->job->j.nrcpt; k++)
+					if (c->accepted[k] && !c->job->rcpts[k].done)
+						pend_push(c, EXP_DOT, k);
+			} else {
+				pend_push(c, EXP_DOT, 0);
+			}
 			client_arm(c);
 			return;
 		}
@@ -1334,6 +1341,50 @@ client_next_transaction(struct smtp_client *c)
 	client_transaction(c);
 }
 
+/* ---- LMTP (RFC 2033) ---- */
+
+/* An LMTP server's "over quota" (452 4.2.2, Dovecot's words) is the retry
+ * class "quota" (Exim's name for a full mailbox), wherever it comes. */
+static void
+lmtp_quota(const struct smtp_client *c, const struct smtp_reply *r, struct smtp_class_result *cr)
+{
+	if (c->agent->set.lmtp && r->code / 100 == 4 && strcmp(r->enh, "4.2.2") == 0)
+		snprintf(cr->err_class, sizeof(cr->err_class), "quota");
+}
+
+/* One recipient's reply after the final dot. */
+static void
+client_lmtp_dot(struct smtp_client *c, size_t k, const struct smtp_reply *r)
+{
+	struct smtp_class_result cr;
+	char text[AGENT_TEXT_MAX];
+
+	if (r->code >= 200 && r->code < 300) {
+		/* Delivered into the mailbox: our "delivered" notice (RFC 3461
+		 * section 6) if one was asked for. */
+		client_report(c, k, AGENT_DELIVERED, "", r->code, r->enh[0] ? r->enh : "2.0.0",
+		              smtp_reply_text(r), AGENT_FINAL);
+	} else {
+		classify(c, SMTP_STAGE_DOT, SMTP_EVENT_REPLY, r->code, r->enh, 0, &cr);
+		reply_text(c, r, "end of DATA", text, sizeof(text));
+		if (r->code == 421 || cr.conn_dead) {
+			/* Closing: the recipients without a reply are not
+			 * known to be delivered (RFC 2033 section 4.2). */
+			client_fail(c, &cr, r->code, text);
+			return;
+		}
+		lmtp_quota(c, r, &cr);
+		client_report(c, k, cr.status, cr.err_class, r->code, cr.enh, text, AGENT_FINAL);
+	}
+	if (c->pend_head < c->pend_n)
+		return;
+	if (c->nover_limit > 0) {
+		client_next_transaction(c);
+		return;
+	}
+	client_finish(c, false, NULL, false);
+}
+
 static void
 on_reply(struct smtp_client *c, const struct smtp_reply *r)
 {
@@ -1372,7 +1423,12 @@ on_reply(struct smtp_client *c, const struct smtp_reply *r)
 	}
 	if (c->tx_failed) {
 		/* The outcome is known; a 354 owed to a pipelined DATA whose
-		 * recipients all failed gets an empty message's end. */
+		 * recipients all failed gets an empty message's end (LMTP: no
+		 * telling how many replies that "." would get: close). */
+		if (p.what == EXP_DATA && r->code == 354 && c->agent->set.lmtp) {
+			client_finish(c, false, NULL, true);
+			return;
+		}
 		if (p.what == EXP_DATA && r->code == 354) {
 			(void)buf_append_str(&c->out, ".\r\n");
 			pend_push(c, EXP_DOT, 0);
@@ -1394,7 +1450,8 @@ on_reply(struct smtp_client *c, const struct smtp_reply *r)
 		}
 		if (!c->plain_retry)	/* the same session, tried again */
 			c->job->sessions++;
-		(void)client_cmd(c, EXP_EHLO, 0, "EHLO %s", c->agent->set.helo_name);
+		(void)client_cmd(c, EXP_EHLO, 0, "%s %s", c->agent->set.lmtp ? "LHLO" : "EHLO",
+		                 c->agent->set.helo_name);
 		return;
 	case EXP_EHLO:
 		if (ok) {
@@ -1402,7 +1459,7 @@ on_reply(struct smtp_client *c, const struct smtp_reply *r)
 			client_after_hello(c);
 			return;
 		}
-		if (r->code != 421) {
+		if (r->code != 421 && !c->agent->set.lmtp) {	/* LMTP has no HELO */
 			(void)client_cmd(c, EXP_HELO, 0, "HELO %s", c->agent->set.helo_name);
 			return;
 		}
@@ -1415,7 +1472,8 @@ on_reply(struct smtp_client *c, const struct smtp_reply *r)
 			return;
 		}
 		classify(c, SMTP_STAGE_EHLO, SMTP_EVENT_REPLY, r->code, r->enh, 0, &cr);
-		reply_text(c, r, p.what == EXP_EHLO ? "EHLO" : "HELO", text, sizeof(text));
+		reply_text(c, r, p.what == EXP_HELO ? "HELO" : c->agent->set.lmtp ? "LHLO" : "EHLO",
+		           text, sizeof(text));
 		client_fail(c, &cr, r->code, text);
 		return;
 	case EXP_STARTTLS:
@@ -1470,6 +1528,7 @@ on_reply(struct smtp_client *c, const struct smtp_reply *r)
 				}
 				c->over_limit[p.k] = true;
 			} else {
+				lmtp_quota(c, r, &cr);
 				client_report(c, p.k, cr.status, cr.err_class, r->code, cr.enh, text,
 				              AGENT_FINAL);
 			}
@@ -1481,6 +1540,10 @@ on_reply(struct smtp_client *c, const struct smtp_reply *r)
 		if (c->naccepted == 0) {
 			/* Every recipient failed: the server refuses DATA (RFC
 			 * 2920 section 3.1), or wrongly says 354. */
+			if (r->code == 354 && c->agent->set.lmtp) {
+				client_finish(c, false, NULL, true);
+				return;
+			}
 			if (r->code == 354) {
 				(void)buf_append_str(&c->out, ".\r\n");
 				pend_push(c, EXP_DOT, 0);
@@ -1505,6 +1568,10 @@ on_reply(struct smtp_client *c, const struct smtp_reply *r)
 		client_fail(c, &cr, r->code, text);
 		return;
 	case EXP_DOT:
+		if (c->agent->set.lmtp) {
+			client_lmtp_dot(c, p.k, r);
+			return;
+		}
 		if (ok) {
 			const struct agent_job *j = &c->job->j;
 			bool dsn = smtp_caps_has(&c->caps, SMTP_CAPS_DSN);
@@ -1556,8 +1623,7 @@ client_connected(struct smtp_client *c)
 		char text[600];
 
 		classify(c, SMTP_STAGE_CONNECT, SMTP_EVENT_CONNECT_ERROR, 0, NULL, err, &cr);
-		snprintf(text, sizeof(text), "connect to %s:%u: %s", c->peer,
-		         (unsigned)ntohs(((struct sockaddr_in *)&c->t.sa)->sin_port), strerror(err));
+		snprintf(text, sizeof(text), "connect to %s: %s", c->relay, strerror(err));
 		cr.conn_dead = true;
 		client_fail(c, &cr, 0, text);
 		return;
@@ -1781,9 +1847,7 @@ client_timeout(struct ev_timer *t)
 			char text[600];
 
 			classify(c, SMTP_STAGE_CONNECT, SMTP_EVENT_CONNECT_ERROR, 0, NULL, err, &cr);
-			snprintf(text, sizeof(text), "connect to %s:%u: %s", c->peer,
-			         (unsigned)ntohs(((struct sockaddr_in *)&c->t.sa)->sin_port),
-			         strerror(err));
+			snprintf(text, sizeof(text), "connect to %s: %s", c->relay, strerror(err));
 			cr.conn_dead = true;
 			client_fail(c, &cr, 0, text);
 		}
@@ -1829,8 +1893,11 @@ smtp_client_start(struct smtp_job *job, const struct smtp_target *t)
 	c->fd = -1;
 	c->content_fd = -1;
 	snprintf(c->peer, sizeof(c->peer), "%s[%s]", t->host, t->addr_text);
-	snprintf(c->relay, sizeof(c->relay), "%.*s:%u", (int)sizeof(c->relay) - 7, c->peer,
-	         (unsigned)ntohs(((const struct sockaddr_in *)&t->sa)->sin_port));
+	if (t->sa.ss_family == AF_UNIX)	/* LMTP: "myhostname[/run/dovecot/lmtp]" */
+		snprintf(c->relay, sizeof(c->relay), "%.*s", (int)sizeof(c->relay) - 1, c->peer);
+	else
+		snprintf(c->relay, sizeof(c->relay), "%.*s:%u", (int)sizeof(c->relay) - 7, c->peer,
+		         (unsigned)ntohs(((const struct sockaddr_in *)&t->sa)->sin_port));
 	smtp_reply_parser_init(&c->rp);
 	buf_init(&c->out, SMTP_CLIENT_OUT_MAX);
 	client_rcpt_arrays(c, job->j.nrcpt);

@@ -41,6 +41,11 @@
 
 /* The parameters, read once per (re)load; times in ms. */
 struct smtp_settings {
+	/* LMTP (RFC 2033) instead of SMTP: the lmtp role runs this agent
+	 * for the transport "lmtp" (LHLO, one reply per recipient after the
+	 * final dot, next hops unix:/path or inet:host:port, no TLS, no
+	 * AUTH; doc/lmtp.md). */
+	bool lmtp;
 	char helo_name[256];
 	uint16_t port;			/* smtp_port */
 	int64_t connect_ms, helo_ms, mail_ms, rcpt_ms, data_init_ms, data_xfer_ms,
@@ -104,7 +109,7 @@ struct smtp_target {
 	char host[RESOLVER_NAME_SIZE];	/* the host's name (the literal for [addr]) */
 	struct sockaddr_storage sa;
 	socklen_t salen;
-	char addr_text[64];		/* "192.0.2.7", "2001:db8::7" */
+	char addr_text[112];		/* "192.0.2.7", "2001:db8::7", LMTP: "/run/dovecot/lmtp" */
 	bool via_mx;
 };
 

@@ -19,9 +19,11 @@
  * that does not exist) bounces.
  */
 #include <arpa/inet.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/un.h>
 
 #include "common/log.h"
 #include "delivery/smtp_impl.h"
@@ -278,6 +280,31 @@ job_route(struct smtp_job *job)
 {
 	struct smtp_agent *a = job->agent;
 
+	if (job->nh.unix_socket) {
+		struct smtp_target *t = &job->targets[0];
+		struct sockaddr_un *sun = (struct sockaddr_un *)&t->sa;
+		int n;
+
+		/* Postfix: a relative path is relative to queue_directory; the
+		 * host is ourselves (relay=myhostname[/run/dovecot/lmtp]). */
+		memset(t, 0, sizeof(*t));
+		sun->sun_family = AF_UNIX;
+		n = job->nh.path[0] == '/'
+		            ? snprintf(sun->sun_path, sizeof(sun->sun_path), "%s", job->nh.path)
+		            : snprintf(sun->sun_path, sizeof(sun->sun_path), "%s/%s", a->spool_dir,
+		                       job->nh.path);
+		if (n < 0 || (size_t)n >= sizeof(sun->sun_path)) {
+			job_fail_all(job, AGENT_TEMPFAIL, "4.3.5",
+			             "mail routing misconfigured: unix socket path too long");
+			return;
+		}
+		t->salen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + (size_t)n + 1);
+		snprintf(t->host, sizeof(t->host), "%.*s", (int)sizeof(t->host) - 1, a->set.myhostname);
+		snprintf(t->addr_text, sizeof(t->addr_text), "%s", sun->sun_path);
+		job->ntargets = 1;
+		job_try_next(job);
+		return;
+	}
 	if (job->nh.literal) {
 		unsigned char addr[16];
 		int family = strchr(job->nh.host, ':') != NULL ? AF_INET6 : AF_INET;
@@ -308,7 +335,10 @@ smtp_job_start(struct smtp_job *job)
 	struct smtp_agent *a = job->agent;
 	char err[400];
 
-	if (smtp_nexthop_parse(job->j.nexthop, a->set.port, &job->nh, err, sizeof(err)) < 0) {
+	if ((a->set.lmtp ? smtp_nexthop_parse_lmtp(job->j.nexthop, a->set.port, &job->nh, err,
+	                                           sizeof(err))
+	                 : smtp_nexthop_parse(job->j.nexthop, a->set.port, &job->nh, err,
+	                                      sizeof(err))) < 0) {
 		char text[512];
 
 		log_warning("%s: %s", job->j.queue_id, err);

@@ -141,3 +141,27 @@ smtp_nexthop_parse(const char *s, uint16_t default_port, struct smtp_nexthop *ou
 	}
 	return 0;
 }
+
+int
+smtp_nexthop_parse_lmtp(const char *s, uint16_t default_port, struct smtp_nexthop *out,
+                        char *err, size_t errsz)
+{
+	if (strncmp(s, "unix:", 5) == 0) {
+		const char *path = s + 5;
+
+		memset(out, 0, sizeof(*out));
+		if (path[0] == '\0' || strlen(path) >= sizeof(out->path)) {
+			snprintf(err, errsz, "bad unix socket path in next hop \"%.300s\"", s);
+			return -1;
+		}
+		out->unix_socket = true;
+		snprintf(out->path, sizeof(out->path), "%s", path);
+		return 0;
+	}
+	if (strncmp(s, "inet:", 5) == 0)
+		s += 5;
+	if (smtp_nexthop_parse(s, default_port, out, err, errsz) < 0)
+		return -1;
+	out->mx = false;
+	return 0;
+}

@@ -13,6 +13,15 @@
  * A port may be a number (1-65535) or one of the services smtp (25),
  * submission (587) and smtps (465), without asking NSS.
  *
+ * The lmtp transport's next hops (Postfix's lmtp(8)) are read by
+ * smtp_nexthop_parse_lmtp():
+ *
+ *   unix:/run/dovecot/lmtp  a unix-domain socket (a relative path is
+ *                           relative to queue_directory: the caller's)
+ *   inet:host:port, host:port, [host]:port, inet:192.0.2.7
+ *                           TCP, port 24 when none is named; never an MX
+ *                           lookup (Postfix's lmtp looks up none either)
+ *
  * Pure: no I/O.
  */
 #ifndef TERN_SMTP_NEXTHOP_H
@@ -30,6 +39,8 @@ struct smtp_nexthop {
 	uint16_t port;
 	bool mx;		/* look up MX records for host */
 	bool literal;		/* host is an IPv4 or IPv6 address */
+	bool unix_socket;	/* LMTP: connect to path, not to host */
+	char path[108];		/* unix_socket: sizeof(sun_path) with its NUL */
 };
 
 /*
@@ -38,5 +49,9 @@ struct smtp_nexthop {
  */
 int smtp_nexthop_parse(const char *s, uint16_t default_port, struct smtp_nexthop *out, char *err,
                        size_t errsz);
+
+/* The lmtp forms above; default_port for inet without one. */
+int smtp_nexthop_parse_lmtp(const char *s, uint16_t default_port, struct smtp_nexthop *out,
+                            char *err, size_t errsz);
 
 #endif

@@ -70,6 +70,39 @@ START_TEST(test_errors)
 }
 END_TEST
 
+START_TEST(test_lmtp)
+{
+	ck_assert_int_eq(smtp_nexthop_parse_lmtp("unix:/run/dovecot/lmtp", 24, &nh, err, sizeof(err)),
+	                 0);
+	ck_assert(nh.unix_socket);
+	ck_assert_str_eq(nh.path, "/run/dovecot/lmtp");
+	ck_assert_int_eq(smtp_nexthop_parse_lmtp("unix:private/dovecot-lmtp", 24, &nh, err,
+	                                         sizeof(err)),
+	                 0);
+	ck_assert_str_eq(nh.path, "private/dovecot-lmtp");	/* the caller makes it absolute */
+	ck_assert_int_eq(smtp_nexthop_parse_lmtp("inet:mail.example.org", 24, &nh, err, sizeof(err)),
+	                 0);
+	ck_assert(!nh.unix_socket && !nh.mx);	/* LMTP never looks up MX */
+	ck_assert_str_eq(nh.host, "mail.example.org");
+	ck_assert_uint_eq(nh.port, 24);
+	ck_assert_int_eq(smtp_nexthop_parse_lmtp("inet:[192.0.2.7]:2424", 24, &nh, err, sizeof(err)),
+	                 0);
+	ck_assert(nh.literal && !nh.mx);
+	ck_assert_uint_eq(nh.port, 2424);
+	ck_assert_int_eq(smtp_nexthop_parse_lmtp("127.0.0.1:24", 24, &nh, err, sizeof(err)), 0);
+	ck_assert(nh.literal);
+	ck_assert_int_eq(smtp_nexthop_parse_lmtp("unix:", 24, &nh, err, sizeof(err)), -1);
+	{
+		char longp[200] = "unix:/";
+
+		memset(longp + 6, 'a', 150);
+		longp[156] = '\0';
+		ck_assert_int_eq(smtp_nexthop_parse_lmtp(longp, 24, &nh, err, sizeof(err)), -1);
+	}
+	ck_assert_int_eq(smtp_nexthop_parse_lmtp("inet:host:0", 24, &nh, err, sizeof(err)), -1);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -81,6 +114,7 @@ main(void)
 	tcase_add_test(tc, test_domains);
 	tcase_add_test(tc, test_literals);
 	tcase_add_test(tc, test_errors);
+	tcase_add_test(tc, test_lmtp);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

@@ -1,0 +1,148 @@
+"""End-to-end tests of the lmtp agent against a real Dovecot LMTP server
+(dovecot.py: its own configuration, a passwd-file userdb, Maildirs in the
+test directory, a unix socket): one message to three recipients of which
+Dovecot refuses one (the others delivered, the refused one bounced with
+Dovecot's reply in the DSN), an over-quota mailbox (deferred, class
+quota), Maildir content byte-exact with the Return-Path and Delivered-To
+Dovecot adds, and Dovecot down then up (deferred, then delivered).
+"""
+import os
+import re
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import dovecot  # noqa: E402
+import ternlib  # noqa: E402
+from ternlib import wait_until  # noqa: E402
+
+suite = ternlib.Suite("lmtp")
+
+RULES_DIR, _files = ternlib.shared_files("lmtp-rules", {"retry_rules": "*  *  F,1h,1s\n"})
+
+DV = dovecot.Dovecot({
+    "alice@tern.test": None,
+    "carol@tern.test": None,
+    "bob@tern.test": "1K",          # over quota with any real message
+})
+DV.start()
+
+BASE = {
+    "local_transport": f"lmtp:unix:{DV.socket}",
+    "default_transport": "error:5.7.1 no relaying in this test",
+    "retry_rules": _files["retry_rules"],
+    "minimal_backoff_time": "1s",
+}
+RELAY = re.escape(f"tern.test[{DV.socket}]")
+
+send = ternlib.send_message
+ternctl = ternlib.ternctl_run
+
+
+def delivery(t, qid):
+    e = t.queue_by_id().get(qid)
+    if e is None:
+        return None
+    return {d["address"]: d for d in e.get("delivery", [])}
+
+
+def test_one_refused(s, t):
+    mark = t.log_mark()
+    qid = send(t, "alice@tern.test", ["alice@tern.test", "carol@tern.test", "nobody@tern.test"],
+               subject="three")
+    for who in ("alice", "carol"):
+        s.check(t.wait_log(rf"lmtp\[\d+\]: {qid}: to=<{who}@tern\.test>, relay={RELAY}, "
+                           r"delay=[\d.]+, delays=[\d./]+, dsn=2\.0\.0, status=sent \(250 2\.0\.0 "
+                           rf"<{who}@tern\.test> \S+ Saved\)", mark), f"{who} delivered")
+    s.check(t.wait_log(rf"{qid}: to=<nobody@tern\.test>, relay={RELAY}.*dsn=5\.1\.1, "
+                       r"status=bounced \(host tern\.test\[.*\] said: 550 5\.1\.1 "
+                       r"<nobody@tern\.test> User doesn't exist: nobody@tern\.test \(in reply to "
+                       r"RCPT TO command\)\)", mark), "nobody bounced with Dovecot's reply")
+    # The bounce goes to alice, through Dovecot too.
+    s.check(wait_until(lambda: len(DV.messages("alice@tern.test")) >= 2, 10),
+            "the bounce reached alice's Maildir")
+    bounce = [m for m in DV.messages("alice@tern.test") if b"multipart/report" in m]
+    s.check(bounce, "a DSN (multipart/report)")
+    s.check(bounce and b"550 5.1.1 <nobody@tern.test> User doesn't exist" in bounce[0],
+            "Dovecot's reply in the DSN")
+    s.check(bounce and re.search(rb"Final-Recipient: rfc822; ?nobody@tern\.test", bounce[0]),
+            "Final-Recipient")
+
+
+def test_over_quota(s, t):
+    mark = t.log_mark()
+    qid = send(t, "alice@tern.test", ["bob@tern.test"], body=(b"x" * 70 + b"\r\n") * 60)
+    s.check(t.wait_log(rf"{qid}: to=<bob@tern\.test>, relay={RELAY}.*dsn=4\.2\.2, "
+                       r"status=deferred \(host .* said: 452 4\.2\.2 <bob@tern\.test> Quota "
+                       r"exceeded \(mailbox for user is full\) \(in reply to end of DATA "
+                       r"command\)\)", mark), "deferred with Dovecot's 452 4.2.2")
+    st = {}
+    wait_until(lambda: st.update((delivery(t, qid) or {}).get("bob@tern.test") or {}) or
+               st.get("state") not in (None, "pending"), 5)
+    s.eq(st.get("error_class"), "quota", "retry class quota")
+    ternctl(t, "queue", "delete", qid)
+
+
+def test_byte_exact(s, t):
+    body = (b"line one\r\n"
+            b".a line that starts with a dot\r\n"
+            b"From the start, a From_ line\r\n"
+            b"trailing spaces   \r\n"
+            b"\tand a tab\r\n"
+            b"\xc3\xa9t\xc3\xa9 8-bit\r\n")
+    before = len(DV.messages("carol@tern.test"))
+    mark = t.log_mark()
+    qid = send(t, "sender@tern.test", ["carol+news@tern.test"], body=body, subject="exact",
+               mail_params=" BODY=8BITMIME")
+    s.check(t.wait_log(rf"{qid}: to=<carol\+news@tern\.test>, relay={RELAY}.*status=sent",
+                       mark), "delivered")
+    s.check(wait_until(lambda: len(DV.messages("carol@tern.test")) > before, 5), "in the Maildir")
+    msg = DV.messages("carol@tern.test")[-1]
+    head, _, got = msg.partition(b"\n\n")
+    s.check(head.startswith(b"Return-Path: <sender@tern.test>\n"), "Return-Path first")
+    s.check(b"\nDelivered-To: carol+news@tern.test\n" in head, "Delivered-To with the extension")
+    s.check(head.endswith(b"\nFrom: <sender@tern.test>\nTo: <carol+news@tern.test>\n"
+                          b"Subject: exact"), "our headers, last")
+    s.eq(got, body.replace(b"\r\n", b"\n"), "the body byte for byte (Dovecot stores LF)")
+
+
+def test_connection_reuse(s, t):
+    connects = DV.output().count("Connect from local")
+    mark = t.log_mark()
+    qids = [send(t, "alice@tern.test", ["carol@tern.test"], subject=f"burst {i}") for i in range(3)]
+    for q in qids:
+        s.check(t.wait_log(rf"{q}: to=<carol@tern\.test>, relay={RELAY}.*status=sent", mark),
+                f"{q} delivered")
+    s.eq(DV.output().count("Connect from local") - connects, 1,
+         "three messages over one LMTP connection (the connection cache)")
+
+
+def test_dovecot_down(s, t):
+    DV.stop()
+    mark = t.log_mark()
+    try:
+        qid = send(t, "alice@tern.test", ["carol@tern.test"], subject="later")
+        s.check(t.wait_log(rf"{qid}: to=<carol@tern\.test>, relay={RELAY}.*status=deferred "
+                           rf"\(connect to {RELAY}: (No such file or directory|Connection "
+                           r"refused)\)", mark), "deferred while Dovecot is down")
+    finally:
+        DV.start()
+    before = len(DV.messages("carol@tern.test"))
+    ternctl(t, "queue", "flush", qid)
+    s.check(t.wait_log(rf"{qid}: to=<carol@tern\.test>, relay={RELAY}.*status=sent", mark,
+                       timeout=10), "delivered once Dovecot is back")
+    s.check(wait_until(lambda: len(DV.messages("carol@tern.test")) > before, 5), "in the Maildir")
+
+
+try:
+    suite.group("lmtp", BASE, [
+        ("three recipients, Dovecot refuses one: two delivered, one bounced", test_one_refused),
+        ("over quota: 452 4.2.2 deferred, class quota", test_over_quota),
+        ("Maildir content byte-exact, Return-Path and Delivered-To", test_byte_exact),
+        ("three messages in a row: one connection", test_connection_reuse),
+        ("Dovecot down: deferred, then delivered", test_dovecot_down),
+    ])
+finally:
+    DV.remove()
+    import shutil
+    shutil.rmtree(RULES_DIR, ignore_errors=True)
+suite.finish()
