@@ -54,6 +54,20 @@ server's lifetime: ["451 4.3.0 try later", "250 2.0.0 ok"]. A reply with
 code 421 closes the connection after it is sent. delays={key: seconds}
 waits before a reply.
 
+Hostile replies: a reply may also be a Stream, raw bytes sent chunk by
+chunk (after an optional ordinary reply, head=) until they run out, the
+client closes or resets the connection, or it stops reading for stall=
+seconds; then the server closes. Two makers:
+  flood(line, limit=20 MB)       line + CRLF again and again ("250-xxx": a
+                                 multi-line reply that never ends)
+  garbage(size=10 MB, seed, binary=False, head=None)
+                                 seeded random bytes without CR or LF:
+                                 printable ASCII, or any byte but LF
+                                 (binary=True, NULs included)
+The session records session.stream_sent (bytes of the stream sent) and
+session.stream_end ("client closed", "client stopped reading", "all
+sent", "stopped"); it ends "stream: <stream_end>".
+
 Violations recorded (each a string in session.violations): a command or
 data sent before the reply it must wait for (RFC 2920: only MAIL, RCPT,
 RSET may be followed without waiting, and nothing when PIPELINING was not
@@ -72,6 +86,7 @@ prints sessions and transactions as they end; Ctrl-C stops.
 import argparse
 import copy
 import os
+import random
 import re
 import select
 import shutil
@@ -102,6 +117,54 @@ ADDR_RE = re.compile(r"^(MAIL FROM|RCPT TO):\s*<([^>]*)>(.*)$", re.I)
 
 class Closed(Exception):
     """The connection is over (client closed, reset, timeout or stop)."""
+
+
+# ---- hostile replies --------------------------------------------------------------
+
+
+class Stream:
+    """A reply sent as raw bytes (module doc, "Hostile replies"). chunks is
+    a callable returning an iterable of bytes, called anew for each use,
+    so one Stream may answer many sessions; head is an ordinary reply
+    (str) sent first; what names it in the transcript."""
+
+    def __init__(self, chunks, head=None, stall=5.0, what="stream"):
+        self.chunks, self.head, self.stall, self.what = chunks, head, stall, what
+
+    def __repr__(self):
+        return f"Stream({self.what})"
+
+
+def flood(line="250-xxx", limit=20 * 1024 * 1024, chunk=65536, head=None):
+    """A Stream of line + CRLF, repeated until limit bytes are sent."""
+    one = (line + "\r\n").encode()
+    block = one * max(1, chunk // len(one))
+
+    def chunks():
+        sent = 0
+        while sent < limit:
+            b = block[:limit - sent]
+            sent += len(b)
+            yield b
+    return Stream(chunks, head=head, what=f"flood of {line[:20]!r}..., up to {limit} bytes")
+
+
+def garbage(size=10 * 1024 * 1024, seed=4, binary=False, head=None, chunk=65536):
+    """A Stream of size seeded random bytes, never CR or LF: printable
+    ASCII (one endless line), or with binary=True any byte but LF
+    (CR becomes NUL, so NULs are there). The bytes are made once."""
+    raw = random.Random(seed).randbytes(size)
+    if binary:
+        table = bytes(0 if b in (10, 13) else b for b in range(256))
+    else:
+        table = bytes(33 + b % 94 for b in range(256))
+    data = raw.translate(table)
+
+    def chunks():
+        for i in range(0, len(data), chunk):
+            yield data[i:i + chunk]
+    kind = "binary" if binary else "printable"
+    return Stream(chunks, head=head, what=f"{size} bytes of {kind} garbage")
 
 
 # ---- records ---------------------------------------------------------------------
@@ -182,6 +245,8 @@ class Session:
         self.violations = []
         self.pipelined = 0         # commands that arrived before our previous reply
         self.ended = None          # "quit", "client closed", "closed by server", ...
+        self.stream_sent = 0       # bytes of a Stream reply sent
+        self.stream_end = None     # how a Stream reply ended ("client closed", ...)
         self._txn = None
 
     def __repr__(self):
@@ -702,6 +767,8 @@ class FakeMX:
         v = self._scripted(key, sess, line, addr)
         if v is None:
             v = default
+        if isinstance(v, Stream):
+            self._stream(conn, sess, key, v)
         if v == "close":
             self._log(sess, "S: (close)")
             raise Closed("closed by server (script)")
@@ -710,6 +777,39 @@ class FakeMX:
             conn.hold(self.session_timeout)
         self._send(conn, sess, key, v)
         return v
+
+    def _stream(self, conn, sess, key, st):
+        """Send a Stream reply, then end the session (raises Closed)."""
+        d = self.delays.get(key)
+        if d:
+            self._sleep(d)
+        if st.head:
+            for l in st.head.split("\n"):
+                self._log(sess, f"S: {l}")
+            conn.send("".join(l + "\r\n" for l in st.head.split("\n")).encode())
+        self._log(sess, f"S: ({st.what})")
+        sent, end = 0, "all sent"
+        try:
+            conn.sock.settimeout(st.stall)
+            for b in st.chunks():
+                if self.stopping:
+                    end = "stopped"
+                    break
+                try:
+                    conn.sock.sendall(b)
+                except (socket.timeout, TimeoutError):
+                    end = "client stopped reading"
+                    break
+                except (OSError, ssl.SSLError):
+                    end = "client closed"
+                    break
+                sent += len(b)
+        finally:
+            def rec():
+                sess.stream_sent, sess.stream_end = sent, end
+            self._update(rec)
+            self._log(sess, f"S: ({sent} bytes of the stream sent: {end})")
+        raise Closed(f"stream: {end}")
 
     def _offered(self, sess, kw):
         return self._has(self._caps(sess), kw) and sess.helo_verb == "EHLO"

@@ -12,6 +12,18 @@ parameters passed on, SMTPUTF8 required but not offered (5.6.7), a server
 that never answers (timed out, deferred) and one that drops the connection
 in the middle of DATA (lost_connection, deferred).
 
+Hostile replies (smtp_reply.c's bounds): a multi-line greeting and an EHLO
+reply that never end (20 MB offered: the agent stops at 100 lines, or at
+64 KB of text), 10 MB of garbage instead of the greeting (one endless
+line: stopped at 4,096 bytes) and after a good 250 to MAIL (NULs), a reply
+line over 4,096 bytes, reply codes that are not codes ("2x0 ok", "99
+hello"): each a clean deferral, dsn=4.5.0, error class "other" ("host ...
+sent a malformed reply while ...: REASON"), the connection closed by the
+agent, the same agent process delivering the next message. A 2,000-byte
+line, over RFC 5321's 512 (4.5.3.1.5) but within the agent's 4,096, is
+taken (RFC 5321 4.5.3.1: no limit where possible). A 451 to RCPT under an
+hourly retry rule, then `ternctl queue flush`: delivered byte for byte.
+
 TLS (smtp_tls_security_level, Postfix's semantics; doc/smtp.md "TLS"), each
 level in a group of its own:
   may      a STARTTLS server gets the message over TLS 1.2+ (SNI, EHLO again,
@@ -32,6 +44,7 @@ import re
 import shutil
 import signal
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import networld  # noqa: E402
@@ -45,7 +58,10 @@ from ternlib import wait_until  # noqa: E402
 suite = ternlib.Suite("smtp_delivery")
 
 RULES_DIR, _files = ternlib.shared_files("smtp-rules", {
-    "retry_rules": "# short rules for the test: every 3 s, for an hour\n*  *  F,1h,3s\n"})
+    "retry_rules": "# short rules for the test: every 3 s, for an hour\n"
+                   "# (flush.test: hourly, so only a flush brings the retry)\n"
+                   "flush.test  *  F,4h,1h\n"
+                   "*  *  F,1h,3s\n"})
 RULES = _files["retry_rules"]
 
 ZONES = {
@@ -87,7 +103,34 @@ ZONES = {
     "mx.inject.test": {"A": "127.0.0.28"},          # a reply after its 220 to STARTTLS
     "refusetls.test": {"MX": [(10, "mx.refusetls.test")]},
     "mx.refusetls.test": {"A": "127.0.0.29"},       # offers STARTTLS, answers 454
+    # Hostile replies; good.test takes the message sent after each.
+    "good.test": {"MX": [(10, "mx.good.test")]},
+    "mx.good.test": {"A": "127.0.0.40"},
+    "floodgreet.test": {"MX": [(10, "mx.floodgreet.test")]},
+    "mx.floodgreet.test": {"A": "127.0.0.41"},      # "220-xxx" for ever
+    "floodehlo.test": {"MX": [(10, "mx.floodehlo.test")]},
+    "mx.floodehlo.test": {"A": "127.0.0.42"},       # EHLO: "250-xxx...", 1 KB lines, for ever
+    "junkgreet.test": {"MX": [(10, "mx.junkgreet.test")]},
+    "mx.junkgreet.test": {"A": "127.0.0.43"},       # 10 MB of printable garbage, no CRLF
+    "junkmail.test": {"MX": [(10, "mx.junkmail.test")]},
+    "mx.junkmail.test": {"A": "127.0.0.44"},        # MAIL: 250, then 10 MB of binary
+    "flush.test": {"MX": [(10, "mx.flush.test")]},
+    "mx.flush.test": {"A": "127.0.0.45"},           # RCPT: 451 first, then 250
+    "longline.test": {"MX": [(10, "mx.longline.test")]},
+    "mx.longline.test": {"A": "127.0.0.46"},        # a 2,000-byte greeting line
+    "toolong.test": {"MX": [(10, "mx.toolong.test")]},
+    "mx.toolong.test": {"A": "127.0.0.47"},         # MAIL: a 5,000-byte line
+    "badcode.test": {"MX": [(10, "mx.badcode.test")]},
+    "mx.badcode.test": {"A": "127.0.0.48"},         # greeting "2x0 ok"
+    "shortcode.test": {"MX": [(10, "mx.shortcode.test")]},
+    "mx.shortcode.test": {"A": "127.0.0.49"},       # RCPT: "99 hello"
 }
+
+# The hostile servers' sizes: bounded on our side, far beyond the agent's.
+FLOOD_LIMIT = 20 * 1024 * 1024
+JUNK_SIZE = 10 * 1024 * 1024
+# 2,000 bytes and CR LF: over RFC 5321's 512 (4.5.3.1.5), within the agent's 4,096.
+LONG_GREETING = "220 mx.longline.test ESMTP ".ljust(2000, "z")
 
 dns = networld.DnsWorld(ZONES)
 dns.start()
@@ -120,6 +163,26 @@ MX = {
     "refusetls": fakemx.FakeMX("127.0.0.29", mode="starttls", hostname="mx.refusetls.test",
                                script={"STARTTLS": "454 4.7.0 TLS not available due to local "
                                                    "problem"}),
+    "good": fakemx.FakeMX("127.0.0.40", hostname="mx.good.test"),
+    "floodgreet": fakemx.FakeMX("127.0.0.41", hostname="mx.floodgreet.test", script={
+        "greeting": fakemx.flood("220-xxx", limit=FLOOD_LIMIT)}),
+    "floodehlo": fakemx.FakeMX("127.0.0.42", hostname="mx.floodehlo.test", script={
+        "EHLO": fakemx.flood("250-" + "x" * 996, limit=FLOOD_LIMIT)}),
+    "junkgreet": fakemx.FakeMX("127.0.0.43", hostname="mx.junkgreet.test", script={
+        "greeting": fakemx.garbage(JUNK_SIZE)}),
+    "junkmail": fakemx.FakeMX("127.0.0.44", hostname="mx.junkmail.test", script={
+        "MAIL": fakemx.garbage(JUNK_SIZE, binary=True, head="250 2.1.0 Ok")}),
+    "flush": fakemx.FakeMX("127.0.0.45", hostname="mx.flush.test", script={
+        "RCPT fay@flush.test": ["451 4.3.0 <fay@flush.test>: try again later",
+                                "250 2.1.5 Ok"]}),
+    "longline": fakemx.FakeMX("127.0.0.46", hostname="mx.longline.test", script={
+        "greeting": LONG_GREETING}),
+    "toolong": fakemx.FakeMX("127.0.0.47", hostname="mx.toolong.test", script={
+        "MAIL": "250 2.1.0 " + "y" * 4990}),
+    "badcode": fakemx.FakeMX("127.0.0.48", hostname="mx.badcode.test", script={
+        "greeting": "2x0 ok"}),
+    "shortcode": fakemx.FakeMX("127.0.0.49", hostname="mx.shortcode.test", script={
+        "RCPT": "99 hello"}),
 }
 for m in MX.values():
     m.start()
@@ -157,8 +220,19 @@ def delivery(t, qid):
     return {d["address"]: d for d in e.get("delivery", [])}
 
 
-def state_of(t, qid, addr):
-    return ((delivery(t, qid) or {}).get(addr) or {})
+def state_of(t, qid, addr, timeout=5):
+    """addr's record in qid's queue entry ({} when there is none). The
+    agent logs its line before qmgr records the result: while addr is
+    still pending, wait (bounded) for the record."""
+    last = {}
+
+    def recorded():
+        nonlocal last
+        d = delivery(t, qid)
+        last = (d or {}).get(addr) or {}
+        return d is None or last.get("state", "pending") != "pending"
+    wait_until(recorded, timeout)
+    return last
 
 
 def wait_gone(s, t, qid, timeout=15):
@@ -335,6 +409,168 @@ def test_drop_mid_data(s, t):
     s.eq(state_of(t, qid, "vic@drop.test").get("error_class"), "lost_connection",
          "lost_connection")
     ternctl(t, "queue", "delete", qid)
+
+# ---- hostile replies -------------------------------------------------------------
+
+
+def agent_pid(t):
+    """The pid of the master's smtp agent (bounded wait), or None."""
+    def find():
+        for c in ternlib.children(t.master_pid):
+            if b"--role=smtp" in ternlib.cmdline(c):
+                return c
+        return None
+    return wait_until(find, 5)
+
+
+def pid_alive(pid):
+    try:
+        os.kill(pid, 0)
+        return True
+    except OSError:
+        return False
+
+
+def still_delivers(s, t, pid, what):
+    """After a hostile server: the same agent process is alive and delivers
+    the next message to a good MX."""
+    s.check(pid is not None and pid_alive(pid), f"{what}: agent {pid} alive")
+    s.eq(agent_pid(t), pid, f"{what}: the same smtp agent process")
+    mark = t.log_mark()
+    rcpt = f"next-{re.sub(r'[^a-z0-9]', '', what.lower())}@good.test"
+    qid = send(t, "ann@tern.test", [rcpt], subject=f"after {what}")
+    m = t.wait_log(rf"tern/smtp\[(\d+)\]: {qid}: to=<{re.escape(rcpt)}>, "
+                   r"relay=mx\.good\.test\[127\.0\.0\.40\]:25, .*status=sent \(250 ", mark)
+    if s.check(m, f"{what}: the next message sent to a good MX"):
+        s.eq(int(m.group(1)), pid, f"{what}: sent by the same agent")
+    s.eq(len(messages_to(MX["good"], rcpt)), 1, f"{what}: one message at mx.good")
+    wait_gone(s, t, qid)
+
+
+def malformed(s, t, key, rcpt, doing, why, stream=True):
+    """rcpt's MX (MX[key], mx.<domain>) misbehaves: the recipient is
+    deferred with the parser's reason, class "other" (smtp_class.c:
+    SMTP_EVENT_PROTOCOL), the agent closes the connection and carries on."""
+    mx = MX[key]
+    host = "mx." + rcpt.split("@")[1]
+    ra = re.escape(f"{host}[{mx.addr}]")
+    pid = agent_pid(t)
+    mark = t.log_mark()
+    n0 = len(mx.sessions())
+    qid = send(t, "hal@tern.test", [rcpt], subject=f"hostile {key}")
+    m = t.wait_log(rf"tern/smtp\[(\d+)\]: {qid}: to=<{re.escape(rcpt)}>, relay={ra}:25, "
+                   r"delay=[0-9.]+, delays=[0-9./]+, dsn=4\.5\.0, status=deferred \(host "
+                   rf"{ra} sent a malformed reply while {re.escape(doing)}: {re.escape(why)}\)$",
+                   mark)
+    if s.check(m, f"{key}: deferred, 4.5.0, 'sent a malformed reply while {doing}: {why}'"):
+        s.eq(int(m.group(1)), pid, f"{key}: logged by the agent that was there before")
+    d = state_of(t, qid, rcpt)
+    s.eq(d.get("state"), "deferred", f"{key}: deferred in the queue")
+    s.eq(d.get("error_class"), "other", f"{key}: error class other (a protocol error)")
+    sess = mx.wait_sessions(n0 + 1, timeout=5)
+    if s.check(sess and len(sess) == n0 + 1, f"{key}: the session ended: {sess}"):
+        x = sess[-1]
+        if stream:
+            # 20 MB cannot sit in the socket buffers: a flood sees the close.
+            # 10 MB of garbage may fit them all: either way is fine there.
+            s.check(x.stream_end in (("client closed",) if key.startswith("flood") else
+                                     ("client closed", "all sent")),
+                    f"{key}: the agent closed the connection: {x.stream_end}, "
+                    f"{x.stream_sent} bytes sent")
+        else:
+            # EOF or a reset (pipelined commands left unread), never QUIT.
+            s.check(re.match(r"client closed$|read error|write error", x.ended or ""),
+                    f"{key}: the agent closed the connection: {x.ended}")
+        s.eq(x.violations, [], f"{key}: no violation")
+    s.check(not re.search(rf"{qid}: .*status=sent", t.log_since(mark)), f"{key}: not sent")
+    ternctl(t, "queue", "delete", qid)
+    s.check(wait_until(lambda: qid not in t.queue_by_id(), 5), f"{key}: queue entry deleted")
+    still_delivers(s, t, pid, key)
+
+
+def test_flood_greeting(s, t):
+    malformed(s, t, "floodgreet", "ike@floodgreet.test",
+              "receiving the initial server greeting", "too many lines in reply")
+
+
+def test_flood_ehlo(s, t):
+    malformed(s, t, "floodehlo", "ike@floodehlo.test",
+              "performing the EHLO handshake", "reply too long")
+    x = MX["floodehlo"].sessions()[-1]
+    s.eq(x.commands, ["EHLO tern.test"], "nothing sent after EHLO")
+
+
+def test_garbage_greeting(s, t):
+    malformed(s, t, "junkgreet", "jo@junkgreet.test",
+              "receiving the initial server greeting", "reply line too long")
+
+
+def test_garbage_after_mail(s, t):
+    # PIPELINING: MAIL, RCPT and DATA went together; the garbage is where
+    # RCPT's reply should be.
+    malformed(s, t, "junkmail", "jo@junkmail.test", "sending RCPT TO", "NUL byte in reply")
+    x = MX["junkmail"].sessions()[-1]
+    s.check(len(x.commands) == 2 and x.commands[0] == "EHLO tern.test" and
+            x.commands[1].startswith("MAIL FROM:<hal@tern.test>"),
+            f"the garbage came after the 250 to MAIL: {x.commands}")
+    s.eq(MX["junkmail"].messages(), [], "no message")
+
+
+def test_long_reply_lines(s, t):
+    mark = t.log_mark()
+    qid = send(t, "kit@tern.test", ["lin@longline.test"], subject="long greeting")
+    s.check(t.wait_log(rf"{qid}: to=<lin@longline.test>, relay=mx\.longline\.test"
+                       r"\[127\.0\.0\.46\]:25, .*status=sent", mark),
+            "a 2,000-byte greeting line is taken (RFC 5321 4.5.3.1: no limit where possible)")
+    s.eq(len(messages_to(MX["longline"], "lin@longline.test")), 1, "delivered")
+    wait_gone(s, t, qid)
+    malformed(s, t, "toolong", "lin@toolong.test", "sending MAIL FROM", "reply line too long",
+              stream=False)
+
+
+def test_bad_reply_codes(s, t):
+    malformed(s, t, "badcode", "bo@badcode.test", "receiving the initial server greeting",
+              "reply code is not three digits", stream=False)
+    malformed(s, t, "shortcode", "bo@shortcode.test", "sending RCPT TO",
+              "reply code is not three digits", stream=False)
+
+
+def test_4xx_then_flush(s, t):
+    """451 to RCPT; the retry rule for flush.test says an hour: the flush
+    brings the retry, which the server accepts, byte for byte."""
+    pid = agent_pid(t)
+    mark = t.log_mark()
+    body = (b"first line\r\n.a line with a dot\r\n..two\r\n.\r\n\r\n"
+            b"\ttab and trailing space \r\n" + b"w" * 990 + b"\r\nlast\r\n")
+    qid = send(t, "fay@tern.test", ["fay@flush.test"], body=body, subject="flush")
+    s.check(t.wait_log(rf"{qid}: to=<fay@flush\.test>, relay=mx\.flush\.test\[127\.0\.0\.45\]:25, "
+                       r".*dsn=4\.3\.0, status=deferred \(host mx\.flush\.test\[127\.0\.0\.45\] "
+                       r"said: 451 4\.3\.0 <fay@flush\.test>: try again later \(in reply to RCPT "
+                       r"TO command\)\)", mark), "451: deferred with the remote reply")
+    d = state_of(t, qid, "fay@flush.test")
+    s.eq(d.get("state"), "deferred", "deferred in the queue")
+    s.eq(d.get("error_class"), "rcpt_451", "error class rcpt_451")
+    s.check((d.get("next_attempt") or 0) > time.time() + 600,
+            f"next attempt in an hour (flush.test's rule): {d.get('next_attempt')}")
+    spool = t.msg_bytes(qid)
+    s.eq(MX["flush"].messages(), [], "nothing accepted yet")
+    mark = t.log_mark()
+    r = ternctl(t, "queue", "flush", qid)
+    s.eq(r.returncode, 0, f"ternctl queue flush {qid}: {r.stdout}{r.stderr}")
+    m = t.wait_log(rf"tern/smtp\[(\d+)\]: {qid}: to=<fay@flush\.test>, relay=mx\.flush\.test"
+                   r"\[127\.0\.0\.45\]:25, .*dsn=2\.0\.0, status=sent \(250 ", mark)
+    if s.check(m, "sent after the flush"):
+        s.eq(int(m.group(1)), pid, "by the same agent")
+    msgs = messages_to(MX["flush"], "fay@flush.test")
+    s.eq(len(msgs), 1, "one message at mx.flush")
+    if msgs:
+        s.check(msgs[0].data == spool, f"byte for byte the queue file: {len(msgs[0].data)} "
+                                       f"bytes vs {len(spool)}")
+        s.check(msgs[0].data_raw == ternlib.dot_stuff(spool), "dot-stuffed on the wire")
+        s.check(msgs[0].data.endswith(body), "the body at the end")
+    s.eq(MX["flush"].violations(), [], "no violation")
+    wait_gone(s, t, qid)
+
 
 # ---- TLS ----------------------------------------------------------------------
 
@@ -581,6 +817,14 @@ try:
         ("the connection cache: two messages, one connection", test_connection_reuse),
         ("a server that never answers", test_never_answers),
         ("connection dropped in DATA", test_drop_mid_data),
+        ("hostile: a multi-line greeting that never ends", test_flood_greeting),
+        ("hostile: an EHLO reply that never ends", test_flood_ehlo),
+        ("hostile: 10 MB of garbage for a greeting", test_garbage_greeting),
+        ("hostile: 10 MB of binary garbage after 250 to MAIL", test_garbage_after_mail),
+        ("hostile: reply lines of 2,000 bytes (taken) and 5,000 (deferred)",
+         test_long_reply_lines),
+        ("hostile: reply codes 2x0 and 99 (deferred)", test_bad_reply_codes),
+        ("RCPT 451, queue flush, delivered byte for byte", test_4xx_then_flush),
         ("TLS may: STARTTLS offered, TLS used", test_tls_may_starttls),
         ("TLS may: not offered, plain text", test_tls_may_plain),
         ("TLS may: plain text after the 220 to STARTTLS is dropped", test_tls_may_injected),
