@@ -39,6 +39,7 @@
 #include "common/evloop.h"
 #include "common/frame.h"
 #include "common/log.h"
+#include "config/addr_resolve.h"
 #include "config/config.h"
 #include "delivery/smtp_agent.h"
 #include "master/master_listen.h"
@@ -91,6 +92,30 @@ static void master_child_spawn(struct master *m, struct master_child *c);
 
 /* ---- configuration and logging ---- */
 
+/* The recipient resolver's maps open (smtpd opens them again for real);
+ * classes listed twice are warnings, as Postfix's trivial-rewrite says. */
+static int
+master_addr_check(const struct config *cfg, struct buf *errors)
+{
+	const char *file = config_path(cfg) != NULL ? config_path(cfg) : "(defaults)";
+	struct addr_resolver *r;
+	struct buf diag;
+
+	buf_init(&diag, 64 * 1024);
+	r = addr_resolver_new(cfg, NULL, &diag);
+	if (r == NULL) {
+		buf_append_printf(errors, "%s: recipient maps: %s", file, buf_cstr(&diag));
+		buf_free(&diag);
+		return -1;
+	}
+	buf_reset(&diag);
+	if (addr_resolver_check(r, &diag) != 0 && buf_len(&diag) > 0)
+		log_warning("%s: %s", file, buf_cstr(&diag));
+	addr_resolver_free(r);
+	buf_free(&diag);
+	return 0;
+}
+
 struct config *
 master_config_load(const char *path, struct buf *errors)
 {
@@ -99,7 +124,8 @@ master_config_load(const char *path, struct buf *errors)
 	if (cfg == NULL)
 		return NULL;
 	if (retry_rules_check_file(config_str(cfg, P_RETRY_RULES), errors) < 0 ||
-	    qmgr_config_check(cfg, errors) < 0 || smtp_agent_config_check(cfg, errors) < 0) {
+	    qmgr_config_check(cfg, errors) < 0 || smtp_agent_config_check(cfg, errors) < 0 ||
+	    master_addr_check(cfg, errors) < 0) {
 		config_free(cfg);
 		return NULL;
 	}

@@ -558,12 +558,6 @@ qmgr_config_check(const struct config *cfg, struct buf *errors)
 	}
 	map_list_close(maps);
 	buf_free(&diag);
-	/* XXX virtual aliases come with the rest of issue 5; until then refuse
-	 * them rather than route mail past what the administrator asked. */
-	if (config_list(cfg, P_VIRTUAL_ALIAS_MAPS)->n > 0) {
-		buf_append_printf(errors, "%s: virtual_alias_maps: maps are not supported yet\n", file);
-		rc = -1;
-	}
 	return rc;
 }
 

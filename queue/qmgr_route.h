@@ -20,9 +20,12 @@
  * (the domain, or relayhost). Mail to double_bounce_sender@myhostname is
  * discarded (Postfix's qmgr does the same).
  *
- * XXX virtual_alias_maps and alias expansion come with the rest of issue
- * 5; until then virtual_alias_maps set in the configuration is refused by
- * qmgr at start rather than silently ignored.
+ * Aliases (virtual_alias_maps, alias_maps) are expanded before a message
+ * enters the queue (smtpd, config/addr_resolve.h): what qmgr routes is
+ * already final. Domain lists are compared as literal names here; a
+ * type:table item of mydestination or virtual_mailbox_domains is honoured
+ * by smtpd's resolver only (addr_resolver_class() is the one to use here
+ * once qmgr holds a resolver).
  *
  * No I/O but the map lookups; the configuration is read, never kept.
  */

@@ -97,6 +97,27 @@ static void smtpd_drain_start(struct smtpd_role *role, int64_t seconds);
 static void smtpd_listeners_install(struct smtpd_role *role, const struct smtpd_listen_fd *fds,
                                     size_t nfds);
 
+/* (Re)open the recipient resolver's maps for cfg; on failure the old
+ * resolver stays (the master checked the file; a map may have changed). */
+static void
+smtpd_addr_setup(struct smtpd_server *srv, const struct config *cfg)
+{
+	struct buf diag;
+	struct addr_resolver *r;
+
+	buf_init(&diag, 64 * 1024);
+	r = addr_resolver_new(cfg, NULL, &diag);
+	if (r == NULL) {
+		if (srv->addr == NULL)
+			fatal("recipient maps: %s", buf_cstr(&diag));
+		log_warning("reload: recipient maps: %s; keeping the old ones", buf_cstr(&diag));
+	} else {
+		addr_resolver_free(srv->addr);
+		srv->addr = r;
+	}
+	buf_free(&diag);
+}
+
 static void
 smtpd_reload(struct smtpd_role *role)
 {
@@ -114,6 +135,7 @@ smtpd_reload(struct smtpd_role *role)
 		return;
 	}
 	buf_free(&errors);
+	smtpd_addr_setup(&role->srv, cfg);
 	config_free(role->srv.cfg);
 	role->srv.cfg = cfg;
 	snprintf(role->srv.hostname, sizeof(role->srv.hostname), "%s", config_str(cfg, P_MYHOSTNAME));
@@ -408,6 +430,7 @@ smtpd_setup(struct smtpd_role *role, const struct smtpd_listen_fd *fds, size_t n
 		fatal("epoll: %s", strerror(errno));
 	role->srv.notify = smtpd_notify_new(role->srv.loop, config_str(role->srv.cfg,
 	                                    P_QUEUE_DIRECTORY));
+	smtpd_addr_setup(&role->srv, role->srv.cfg);
 	smtpd_listeners_install(role, fds, nfds);
 	if (evloop_set_nonblock(role->control_fd) < 0 ||
 	    evloop_io_add(role->srv.loop, &role->control_io, role->control_fd, EV_READ,
@@ -448,6 +471,7 @@ smtpd_main(const char *cfg_path, struct config *cfg, int control_fd,
 	log_info("stopped");
 	smtpd_notify_free(role->srv.notify);
 	spool_close(role->srv.spool);
+	addr_resolver_free(role->srv.addr);
 	evloop_free(role->srv.loop);
 	config_free(role->srv.cfg);
 	buf_free(&role->control_in);

@@ -10,6 +10,7 @@
 #include <stddef.h>
 
 #include "common/evloop.h"
+#include "config/addr_resolve.h"
 #include "config/config.h"
 
 struct spool;
@@ -20,6 +21,10 @@ struct smtpd_server {
 	struct config *cfg;		/* the configuration in force */
 	struct spool *spool;
 	struct smtpd_notify *notify;	/* to qmgr; NULL in unit tests */
+	/* Recipient resolution and expansion (config/addr_resolve.h): the
+	 * RCPT-time "User unknown" check, virtual_alias_maps and alias_maps.
+	 * NULL in unit tests: recipients are then taken as given. */
+	struct addr_resolver *addr;
 	char hostname[256];		/* myhostname, for replies and Received */
 	size_t nsessions;
 	struct smtpd_session *sessions;	/* list of live sessions (for drain) */

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/time.h>
 #include <time.h>
 
@@ -321,6 +322,121 @@ smtpd_restrict_client_of(const struct smtpd_session *s, struct smtpd_restrict_cl
 		c->family = AF_INET6;
 }
 
+/* Answer with a resolver's reply text "550 5.1.1 <a@b>: Recipient address
+ * rejected: ..." and log the NOQUEUE line. */
+static void
+smtpd_rcpt_refuse(struct smtpd_session *s, const char *addr, const char *reply)
+{
+	char enh[ADDR_DSN_MAX] = "";
+	const char *text = reply;
+	int code = 0;
+	size_t n;
+
+	if (strlen(reply) >= 4 && reply[3] == ' ' && (reply[0] == '4' || reply[0] == '5')) {
+		code = (reply[0] - '0') * 100 + (reply[1] - '0') * 10 + (reply[2] - '0');
+		text = reply + 4;
+		n = strcspn(text, " ");
+		if (n > 0 && n < sizeof(enh) && text[0] == reply[0] && text[1] == '.') {
+			memcpy(enh, text, n);
+			enh[n] = '\0';
+			text += n + (text[n] == ' ');
+		}
+	}
+	if (code < 400 || code > 599) {	/* not the resolver's form: a bug */
+		code = 451;
+		snprintf(enh, sizeof(enh), "4.3.0");
+		text = "Temporary lookup failure";
+	}
+	if (enh[0] == '\0')
+		snprintf(enh, sizeof(enh), "%c.0.0", '0' + code / 100);
+	smtpd_reply(s, code, enh, "%s", text);
+	smtpd_log_reject(s, "RCPT", code, enh, text, addr);
+	smtpd_session_error(s);
+}
+
+/* Is addr a recipient of the transaction already (case-insensitive, as
+ * Postfix's cleanup drops duplicates)? */
+static bool
+smtpd_rcpt_known(const struct envelope *env, const char *addr)
+{
+	for (size_t i = 0; i < env->nrcpt; i++)
+		if (strcasecmp(env->rcpts[i].addr, addr) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * Resolve one accepted RCPT (config/addr_resolve.h): refuse an unknown
+ * recipient now (550 5.1.1: accepting and bouncing makes backscatter),
+ * else add what it expands to (virtual_alias_maps, alias_maps) to the
+ * envelope, each with the original recipient as ORCPT so a DSN names the
+ * address the sender used (RFC 3461 section 4.2). What cannot be handled:
+ *   - a target that failed (an alias member that is no local user, a
+ *     virtual mailbox that does not exist) is added all the same when its
+ *     class delivers it (local, virtual mailbox): that agent refuses it
+ *     and the sender gets a bounce in its words, as Postfix's local(8)
+ *     would bounce it; any other failed target refuses the whole RCPT
+ *     with its reason rather than lose it silently;
+ *   - an alias to a |command or a /file (allowed by allow_mail_to_*) is
+ *     refused with 451 4.3.5: the local agent cannot run those yet.
+ * false when refused (the reply is sent).
+ */
+static bool
+smtpd_rcpt_resolve(struct smtpd_session *s, const struct smtpd_rcpt_args *rcpt)
+{
+	struct addr_expansion x;
+	char reply[ADDR_REPLY_MAX];
+	char orig[SMTPD_ORCPT_MAX + 1];
+	const char *orcpt = rcpt->orcpt_given ? rcpt->orcpt : NULL;
+	enum addr_verdict v;
+	bool ok = true;
+
+	addr_expansion_init(&x);
+	v = addr_resolve(s->srv->addr, rcpt->to.addr, &x, reply, sizeof(reply));
+	if (x.warning[0] != '\0')
+		log_warning("%s", x.warning);
+	if (v != ADDR_OK) {
+		smtpd_rcpt_refuse(s, rcpt->to.addr, reply);
+		addr_expansion_free(&x);
+		return false;
+	}
+	for (size_t i = 0; i < x.n && ok; i++) {
+		const struct addr_target *t = &x.v[i];
+
+		if (t->kind == ADDR_TARGET_COMMAND || t->kind == ADDR_TARGET_FILE) {
+			snprintf(reply, sizeof(reply), "451 4.3.5 <%s>: Recipient address rejected: "
+			         "delivery to %s is not available", rcpt->to.addr,
+			         t->kind == ADDR_TARGET_COMMAND ? "commands" : "files");
+			ok = false;
+		} else if (t->kind == ADDR_TARGET_ERROR && t->klass != ADDR_CLASS_LOCAL &&
+		           t->klass != ADDR_CLASS_VIRTUAL_MAILBOX) {
+			snprintf(reply, sizeof(reply), "%d %s <%s>: Recipient address rejected: %s",
+			         t->code, t->dsn, rcpt->to.addr, t->text != NULL ? t->text : "");
+			ok = false;
+		}
+	}
+	if (!ok) {
+		smtpd_rcpt_refuse(s, rcpt->to.addr, reply);
+		addr_expansion_free(&x);
+		return false;
+	}
+	if (orcpt == NULL && (x.n != 1 || strcmp(x.v[0].value, rcpt->to.addr) != 0) &&
+	    (size_t)snprintf(orig, sizeof(orig), "rfc822;%s", rcpt->to.addr) < sizeof(orig))
+		orcpt = orig;
+	for (size_t i = 0; i < x.n; i++) {
+		if (x.v[i].kind == ADDR_TARGET_ERROR)
+			log_info("%s: <%s> (from <%s>): %s; the delivery agent will refuse it",
+			         s->client_addr, x.v[i].value, rcpt->to.addr,
+			         x.v[i].text != NULL ? x.v[i].text : "");
+		if (!smtpd_rcpt_known(&s->env, x.v[i].value))
+			envelope_add_rcpt(&s->env, x.v[i].value, orcpt, rcpt->notify);
+	}
+	/* An empty :include: file: nothing to deliver, and nothing wrong
+	 * (Postfix's local(8) reports success). The RCPT is accepted. */
+	addr_expansion_free(&x);
+	return true;
+}
+
 static bool
 verb_rcpt(struct smtpd_session *s, const struct smtpd_command *cmd)
 {
@@ -352,7 +468,11 @@ verb_rcpt(struct smtpd_session *s, const struct smtpd_command *cmd)
 	default:
 		break;
 	}
-	envelope_add_rcpt(&s->env, rcpt.to.addr, rcpt.orcpt_given ? rcpt.orcpt : NULL, rcpt.notify);
+	if (s->srv->addr == NULL)
+		envelope_add_rcpt(&s->env, rcpt.to.addr, rcpt.orcpt_given ? rcpt.orcpt : NULL,
+		                  rcpt.notify);
+	else if (!smtpd_rcpt_resolve(s, &rcpt))
+		return false;
 	s->state = SMTPD_STATE_RCPT;
 	smtpd_reply(s, 250, "2.1.5", "Ok");
 	return true;

@@ -116,6 +116,8 @@ t_config() {
 		echo "myhostname = tern.test"
 		echo "mydestination = localhost, tern.test"
 		echo "mynetworks = 127.0.0.0/8"
+		# made-up local users: no RCPT-time "User unknown" check here
+		echo "local_recipient_maps ="
 		local kv
 		for kv in "$@"; do
 			echo "${kv%%=*} = ${kv#*=}"

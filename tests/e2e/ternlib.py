@@ -306,6 +306,9 @@ class Tern:
             "myhostname": "tern.test",
             "mydestination": "localhost, tern.test",
             "mynetworks": "127.0.0.0/8",
+            # Tests make up local users; those that check the RCPT-time
+            # "User unknown" rejection set their own tables.
+            "local_recipient_maps": "",
         }
         self.params.update(params or {})
         with open(self.conf, "w") as f:
