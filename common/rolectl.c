@@ -51,3 +51,22 @@ rolectl_read(int fd, struct buf *in, int *fds, size_t *nfds, size_t maxfds,
 		}
 	}
 }
+
+enum frame_type
+rolectl_command(struct frame_reader *r, uint64_t *drain_s)
+{
+	*drain_s = 0;
+	switch (r->type) {
+	case FRAME_MASTER_RELOAD:
+		if (frame_get_end(r) < 0)
+			panic("malformed RELOAD frame from master");
+		break;
+	case FRAME_MASTER_DRAIN:
+		if (frame_get_u64(r, drain_s) < 0 || frame_get_end(r) < 0)
+			panic("malformed DRAIN frame from master");
+		break;
+	default:
+		panic("unexpected frame type %d from master", (int)r->type);
+	}
+	return r->type;
+}

@@ -31,4 +31,12 @@ void rolectl_send(int fd, enum frame_type type, const char *text, uint64_t num);
 int rolectl_read(int fd, struct buf *in, int *fds, size_t *nfds, size_t maxfds,
                  void (*on_frame)(void *arg, struct frame_reader *r), void *arg);
 
+/*
+ * For a role that takes no listeners: check the master's frame r and
+ * return its type, FRAME_MASTER_RELOAD or FRAME_MASTER_DRAIN (with the
+ * drain's bound in *drain_s). Any other type, or a malformed frame, is a
+ * bug in the master: panic().
+ */
+enum frame_type rolectl_command(struct frame_reader *r, uint64_t *drain_s);
+
 #endif

@@ -4,12 +4,14 @@
  * default_process_limit job slots, and runs every job it is given at
  * once, each in its own sessions, all on one event loop.
  *
- * qmgr going away is survivable: the jobs in flight are dropped without a
- * word (the next qmgr reads the recipients' states from LMDB and tries
- * again the ones without a recorded result: at least once, never zero
- * times), and the agent reconnects every second.
+ * The connection to qmgr is queue/agent_link.c. qmgr going away is
+ * survivable: the jobs in flight are dropped without a word (the next
+ * qmgr reads the recipients' states from LMDB and tries again the ones
+ * without a recorded result: at least once, never zero times), and the
+ * link reconnects every second.
  *
- * Log lines per recipient are Postfix's (doc/smtp.md):
+ * Log lines per recipient are Postfix's (doc/smtp.md), written by
+ * agent_link_result():
  *   ID: to=<a@b>, relay=mx.b[192.0.2.7]:25, delay=0.8, delays=0/0.01/0.32/0.47,
  *       dsn=2.0.0, status=sent (250 2.0.0 Ok: queued as X)
  */
@@ -20,28 +22,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/time.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "common/log.h"
 #include "common/rolectl.h"
+#include "config/config_reload.h"
 #include "delivery/smtp_impl.h"
 #include "delivery/smtp_sasl.h"
-
-#define SMTP_QMGR_IN_MAX (4u * 1024 * 1024)	/* a DELIVER of 1000 long recipients */
-#define SMTP_QMGR_OUT_MAX (16u * 1024 * 1024)	/* results waiting for qmgr to read */
-#define SMTP_QMGR_RETRY_MS 1000
-#define SMTP_QMGR_WARN_MS 5000	/* qmgr unreachable this long: warn */
-
-int64_t
-smtp_now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 static int64_t
 seconds_ms(const struct config *cfg, enum config_param p)
@@ -191,56 +178,18 @@ smtp_agent_tls_setup(struct smtp_agent *a)
 	a->tls_ctx = ctx;
 }
 
-/* ---- logging and results ---- */
-
-/* Postfix's delay format (as qmgr's): at most two decimals. */
-static const char *
-fmt_delay(char *dst, size_t dstsz, int64_t us)
-{
-	size_t n;
-
-	snprintf(dst, dstsz, "%.2f", us < 0 ? 0.0 : (double)us / 1e6);
-	n = strlen(dst);
-	while (n > 0 && dst[n - 1] == '0')
-		dst[--n] = '\0';
-	if (n > 0 && dst[n - 1] == '.')
-		dst[--n] = '\0';
-	return dst;
-}
+/* ---- results ---- */
 
 void
 smtp_agent_result(struct smtp_job *job, size_t k, struct agent_result *r, int64_t delays_us[4])
 {
-	struct smtp_agent *a = job->agent;
-	const struct agent_job_rcpt *rc = &job->j.rcpts[k];
-	char d[4][24], total[24];
-	const char *status;
-
 	if (job->rcpts[k].done)
-		panic("smtp: %s: recipient %u reported twice", job->j.queue_id, rc->index);
+		panic("smtp: %s: recipient %u reported twice", job->j.queue_id, job->j.rcpts[k].index);
 	job->rcpts[k].done = true;
 	job->nleft--;
-	r->job_id = job->j.job_id;
-	r->index = rc->index;
 	for (int i = 0; i < 4; i++)
-		r->delays[i] = delays_us[i] > 0 ? delays_us[i] : 0;
-	if (r->relay[0] == '\0')
-		snprintf(r->relay, sizeof(r->relay), "none");
-	status = r->status == AGENT_DELIVERED ? "sent"
-	       : r->status == AGENT_PERMFAIL ? "bounced" : "deferred";
-	log_info("%s: to=<%s>, relay=%s, delay=%s, delays=%s/%s/%s/%s, dsn=%s, status=%s (%s)",
-	         job->j.queue_id, rc->addr, r->relay,
-	         fmt_delay(total, sizeof(total), smtp_now_us() - job->j.arrival),
-	         fmt_delay(d[0], sizeof(d[0]), r->delays[0]), fmt_delay(d[1], sizeof(d[1]), r->delays[1]),
-	         fmt_delay(d[2], sizeof(d[2]), r->delays[2]), fmt_delay(d[3], sizeof(d[3]), r->delays[3]),
-	         r->enh[0] ? r->enh : "4.0.0", status, r->text);
-	if (!a->qmgr_up)
-		return;
-	if (agent_result_encode(r, fconn_out(&a->qmgr)) < 0)
-		log_error("%s: result for <%s> does not fit the queue to qmgr; it is tried again",
-		          job->j.queue_id, rc->addr);
-	else
-		fconn_flush(&a->qmgr);
+		r->delays[i] = delays_us[i];
+	agent_link_result(job->agent->link, &job->j, k, r);
 }
 
 static void
@@ -274,23 +223,18 @@ smtp_agent_job_finished(struct smtp_job *job)
 	if (job->finished)
 		return;
 	job->finished = true;
-	if (a->qmgr_up) {
-		if (agent_done_encode(job->j.job_id, fconn_out(&a->qmgr)) < 0)
-			log_error("%s: DONE does not fit the queue to qmgr", job->j.queue_id);
-		else
-			fconn_flush(&a->qmgr);
-	}
+	agent_link_done(a->link, &job->j);
 	if (!evloop_timer_active(&a->reap))
 		evloop_timer_start(a->loop, &a->reap, 0);
 }
 
-/* ---- qmgr ---- */
+/* ---- qmgr (queue/agent_link.h) ---- */
 
-static void smtp_qmgr_connect(struct smtp_agent *a);
-
-static void
+static size_t
 smtp_drop_jobs(struct smtp_agent *a)
 {
+	size_t n = a->njobs;
+
 	while (a->jobs != NULL) {
 		struct smtp_job *job = a->jobs;
 
@@ -298,102 +242,27 @@ smtp_drop_jobs(struct smtp_agent *a)
 		smtp_job_free(job);
 	}
 	a->njobs = 0;
+	return n;
+}
+
+static size_t
+smtp_qmgr_lost(void *arg)
+{
+	return smtp_drop_jobs(arg);
 }
 
 static void
-smtp_qmgr_frame(struct fconn *c, struct frame_reader *r)
+smtp_qmgr_job(void *arg, struct agent_job *j)
 {
-	struct smtp_agent *a = c->arg;
-	struct agent_job j;
-	struct smtp_job *job;
-	char err[256];
+	struct smtp_agent *a = arg;
+	struct smtp_job *job = smtp_job_new(a, j);	/* takes j */
 
-	if (r->type != FRAME_AGENT_DELIVER) {
-		log_error("unexpected frame type %d from qmgr; reconnecting", (int)r->type);
-		fconn_close(c);
-		a->qmgr_up = false;
-		smtp_drop_jobs(a);
-		evloop_timer_start(a->loop, &a->qmgr_retry, SMTP_QMGR_RETRY_MS);
-		return;
-	}
-	agent_job_init(&j);
-	if (agent_job_decode(r, &j, err, sizeof(err)) < 0) {
-		/* qmgr is a sibling role: a bad frame is a bug there. */
-		agent_job_free(&j);
-		panic("malformed DELIVER frame from qmgr: %s", err);
-	}
-	job = smtp_job_new(a, &j);	/* takes j */
 	job->next = a->jobs;
 	if (a->jobs != NULL)
 		a->jobs->prev = job;
 	a->jobs = job;
 	a->njobs++;
 	smtp_job_start(job);
-}
-
-static void
-smtp_qmgr_closed(struct fconn *c, const char *reason)
-{
-	struct smtp_agent *a = c->arg;
-
-	a->qmgr_up = false;
-	if (a->stopping)
-		return;
-	log_warning("connection to qmgr lost (%s): %zu jobs dropped, tried again by qmgr; "
-	            "reconnecting", reason, a->njobs);
-	a->qmgr_warned = true;	/* "connected to qmgr again" follows */
-	smtp_drop_jobs(a);
-	evloop_timer_start(a->loop, &a->qmgr_retry, SMTP_QMGR_RETRY_MS);
-}
-
-static void
-smtp_qmgr_connect(struct smtp_agent *a)
-{
-	struct agent_hello h;
-	int fd = fconn_connect_unix(a->qmgr_path);
-
-	if (fd < 0) {
-		/* At start qmgr may not listen yet (the roles start together):
-		 * say so only when it lasts. */
-		if (a->qmgr_down_since == 0)
-			a->qmgr_down_since = evloop_now(a->loop);
-		if (!a->qmgr_warned &&
-		    evloop_now(a->loop) - a->qmgr_down_since >= SMTP_QMGR_WARN_MS) {
-			log_warning("cannot reach qmgr at %s: %s; retrying", a->qmgr_path,
-			            strerror(errno));
-			a->qmgr_warned = true;
-		}
-		evloop_timer_start(a->loop, &a->qmgr_retry, SMTP_QMGR_RETRY_MS);
-		return;
-	}
-	if (fconn_open(&a->qmgr, a->loop, fd, SMTP_QMGR_IN_MAX, SMTP_QMGR_OUT_MAX, smtp_qmgr_frame,
-	               smtp_qmgr_closed, a) < 0) {
-		close(fd);
-		evloop_timer_start(a->loop, &a->qmgr_retry, SMTP_QMGR_RETRY_MS);
-		return;
-	}
-	memset(&h, 0, sizeof(h));
-	h.version = AGENT_PROTO_VERSION;
-	snprintf(h.transport, sizeof(h.transport), "%s", a->set.lmtp ? "lmtp" : "smtp");
-	h.slots = a->slots;
-	h.pid = (uint64_t)getpid();
-	if (agent_hello_encode(&h, fconn_out(&a->qmgr)) < 0)
-		panic("HELLO does not fit");
-	fconn_flush(&a->qmgr);
-	a->qmgr_up = true;
-	if (a->qmgr_warned)
-		log_info("connected to qmgr again");
-	a->qmgr_warned = false;
-	a->qmgr_down_since = 0;
-}
-
-static void
-smtp_qmgr_retry(struct ev_timer *t)
-{
-	struct smtp_agent *a = t->arg;
-
-	if (!a->qmgr_up && !a->stopping)
-		smtp_qmgr_connect(a);
 }
 
 /* ---- the master ---- */
@@ -411,10 +280,7 @@ smtp_stop(struct smtp_agent *a)
 			smtp_client_abort(job->client);
 			job->client = NULL;
 		}
-	if (a->qmgr_up) {
-		fconn_close(&a->qmgr);
-		a->qmgr_up = false;
-	}
+	agent_link_stop(a->link);
 	smtp_drop_jobs(a);
 	evloop_break(a->loop);
 }
@@ -422,18 +288,10 @@ smtp_stop(struct smtp_agent *a)
 static void
 smtp_reload(struct smtp_agent *a)
 {
-	struct buf errors;
-	struct config *cfg;
+	struct config *cfg = config_reload_load(a->cfg_path, a->control_fd);
 
-	buf_init(&errors, 64 * 1024);
-	cfg = config_load(a->cfg_path, &errors);
-	if (cfg == NULL) {
-		log_warning("reload: keeping the old configuration: %s", buf_cstr(&errors));
-		rolectl_send(a->control_fd, FRAME_CHILD_RELOADED, "configuration errors", 0);
-		buf_free(&errors);
+	if (cfg == NULL)
 		return;
-	}
-	buf_free(&errors);
 	/* Jobs running keep their lookups; new ones use the new settings.
 	 * The resolver is kept (dns_servers changes take a restart). */
 	config_free(a->cfg);
@@ -441,9 +299,7 @@ smtp_reload(struct smtp_agent *a)
 	smtp_settings_load(&a->set, cfg, a->set.lmtp);
 	smtp_agent_tls_setup(a);
 	smtp_agent_sasl_setup(a);
-	log_set_hostname(config_str(cfg, P_MYHOSTNAME));
-	log_info("reload: configuration %s", a->cfg_path ? a->cfg_path : "(development defaults)");
-	rolectl_send(a->control_fd, FRAME_CHILD_RELOADED, "", 0);
+	config_reload_done(cfg, a->cfg_path, a->control_fd);
 }
 
 static void
@@ -454,20 +310,10 @@ smtp_control_frame(void *arg, struct frame_reader *r)
 
 	if (a->stopping)
 		return;
-	switch (r->type) {
-	case FRAME_MASTER_RELOAD:
-		if (frame_get_end(r) < 0)
-			panic("malformed RELOAD frame from master");
+	if (rolectl_command(r, &seconds) == FRAME_MASTER_RELOAD)
 		smtp_reload(a);
-		break;
-	case FRAME_MASTER_DRAIN:
-		if (frame_get_u64(r, &seconds) < 0 || frame_get_end(r) < 0)
-			panic("malformed DRAIN frame from master");
-		smtp_stop(a);
-		break;
-	default:
-		panic("unexpected frame type %d from master", (int)r->type);
-	}
+	else
+		smtp_stop(a);	/* DRAIN: deliveries in flight are cut (smtp_stop) */
 }
 
 static void
@@ -528,16 +374,14 @@ agent_main(const char *cfg_path, struct config *cfg, int control_fd, bool lmtp)
 	smtp_agent_tls_setup(a);
 	smtp_agent_sasl_setup(a);
 	slots = config_int(cfg, P_DEFAULT_PROCESS_LIMIT);
-	a->slots = slots == 0 ? 1 : slots > 10000 ? 10000 : (uint32_t)slots;
 	snprintf(a->spool_dir, sizeof(a->spool_dir), "%s", config_str(cfg, P_QUEUE_DIRECTORY));
-	if ((size_t)snprintf(a->qmgr_path, sizeof(a->qmgr_path), "%s/private/qmgr", a->spool_dir) >=
-	    sizeof(a->qmgr_path))
-		fatal("queue_directory too long for a socket path");
+	a->link = agent_link_new(a->loop, a->spool_dir, lmtp ? "lmtp" : "smtp",
+	                         slots == 0 ? 1 : slots > 10000 ? 10000 : (uint32_t)slots,
+	                         smtp_qmgr_job, smtp_qmgr_lost, a);
 	resolver_options_from_config(&ropt, cfg);
 	a->resolver = resolver_new(a->loop, &ropt, err, sizeof(err));
 	if (a->resolver == NULL)
 		fatal("resolver: %s", err);
-	evloop_timer_init(&a->qmgr_retry, smtp_qmgr_retry, a);
 	evloop_timer_init(&a->reap, smtp_agent_reap, a);
 	if (evloop_set_nonblock(control_fd) < 0 ||
 	    evloop_io_add(a->loop, &a->control_io, control_fd, EV_READ, smtp_control_read, a) < 0)
@@ -546,7 +390,7 @@ agent_main(const char *cfg_path, struct config *cfg, int control_fd, bool lmtp)
 	    evloop_signal_add(a->loop, SIGINT, smtp_signal, a) < 0)
 		fatal("signals: %s", strerror(errno));
 	rolectl_send(control_fd, FRAME_CHILD_READY, NULL, (uint64_t)getpid());
-	smtp_qmgr_connect(a);
+	agent_link_start(a->link);
 
 	evloop_run(a->loop);
 
@@ -554,9 +398,7 @@ agent_main(const char *cfg_path, struct config *cfg, int control_fd, bool lmtp)
 	log_info("stopped");
 	smtp_drop_jobs(a);
 	smtp_client_close_all();
-	if (a->qmgr_up)
-		fconn_close(&a->qmgr);
-	evloop_timer_stop(a->loop, &a->qmgr_retry);
+	agent_link_free(a->link);
 	evloop_timer_stop(a->loop, &a->reap);
 	resolver_free(a->resolver);
 	smtp_tls_ctx_free(a->tls_ctx);

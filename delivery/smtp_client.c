@@ -412,7 +412,7 @@ static void
 client_delays(const struct smtp_client *c, int64_t d[4])
 {
 	const struct smtp_job *job = c->job;
-	int64_t now = smtp_now_us();
+	int64_t now = agent_link_now_us();
 	int64_t mail = c->t_mail_us ? c->t_mail_us : now;
 
 	d[0] = job->received_us - job->j.arrival;
@@ -747,7 +747,7 @@ client_mail(struct smtp_client *c)
 			xtext(&line, j->envid);
 		}
 	}
-	c->t_mail_us = smtp_now_us();
+	c->t_mail_us = agent_link_now_us();
 	ok = client_cmd(c, EXP_MAIL, 0, "%s", buf_cstr(&line));
 	buf_free(&line);
 	return ok;
@@ -1902,7 +1902,7 @@ smtp_client_start(struct smtp_job *job, const struct smtp_target *t)
 	buf_init(&c->out, SMTP_CLIENT_OUT_MAX);
 	client_rcpt_arrays(c, job->j.nrcpt);
 	evloop_timer_init(&c->timer, client_timeout, c);
-	c->t_start_us = smtp_now_us();
+	c->t_start_us = agent_link_now_us();
 	c->tls_level = a->set.tls_level;
 	client_connect(c);
 	return c;
@@ -1930,7 +1930,7 @@ smtp_client_reuse(struct smtp_job *job)
 	c->rcpt_next = 0;
 	c->tx_failed = false;
 	c->t_mail_us = 0;
-	c->t_start_us = smtp_now_us();
+	c->t_start_us = agent_link_now_us();
 	c->reusing = true;
 	/* RSET first: it proves the connection still works (RFC 5321 4.1.1.5)
 	 * and ends whatever the last transaction left. */

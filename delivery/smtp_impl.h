@@ -1,8 +1,9 @@
 /*
  * smtp_impl: what the smtp agent's modules share (not a public header).
  *
- *   smtp_agent.c   the role: the master's control channel, the link to
- *                  qmgr (HELLO, DELIVER in, RESULT and DONE out), logs
+ *   smtp_agent.c   the role: the master's control channel, jobs in from
+ *                  and results out to qmgr through queue/agent_link.h
+ *                  (which writes the per-recipient log lines)
  *   smtp_job.c     one delivery job: the next hop, MX and address
  *                  lookups, which host is tried next, what the recipients
  *                  left over are told when no host is left
@@ -32,6 +33,7 @@
 #include "delivery/smtp_class.h"
 #include "delivery/smtp_nexthop.h"
 #include "delivery/smtp_tls.h"
+#include "queue/agent_link.h"
 #include "queue/agent_proto.h"
 #include "resolver/resolver.h"
 #include "resolver/resolver_mx.h"
@@ -89,13 +91,7 @@ struct smtp_agent {
 	struct ev_io control_io;
 	struct buf control_in;
 
-	char qmgr_path[1100];
-	struct fconn qmgr;
-	bool qmgr_up;
-	bool qmgr_warned;
-	int64_t qmgr_down_since;	/* evloop ms of the first failed connect; 0 up */
-	struct ev_timer qmgr_retry;
-	uint32_t slots;
+	struct agent_link *link;	/* to qmgr */
 
 	struct smtp_job *jobs;		/* running, doubly linked */
 	size_t njobs;
@@ -150,14 +146,13 @@ struct smtp_job {
 /* smtp_agent.c */
 
 /* Send the result of recipient k of job (an index into job->j.rcpts) and
- * log its line. r: status, err_class, smtp_code, enh, text, relay, host,
- * relayed; job_id, index and delays are filled here. */
+ * log its line (agent_link_result()). r: status, err_class, smtp_code,
+ * enh, text, relay, host, relayed; job_id, index and delays are filled
+ * here. */
 void smtp_agent_result(struct smtp_job *job, size_t k, struct agent_result *r,
                        int64_t delays_us[4]);
 /* The job has ended: send DONE and free it soon (outside callbacks). */
 void smtp_agent_job_finished(struct smtp_job *job);
-/* Wall-clock microseconds. */
-int64_t smtp_now_us(void);
 
 /* smtp_job.c */
 struct smtp_job *smtp_job_new(struct smtp_agent *a, struct agent_job *j);

@@ -44,7 +44,7 @@ smtp_job_new(struct smtp_agent *a, struct agent_job *j)
 	if (job->rcpts == NULL)
 		fatal("out of memory");
 	job->nleft = j->nrcpt;
-	job->received_us = smtp_now_us();
+	job->received_us = agent_link_now_us();
 	return job;
 }
 
@@ -69,7 +69,7 @@ job_finish(struct smtp_job *job)
 void
 smtp_job_fail_rest(struct smtp_job *job, const struct agent_result *r)
 {
-	int64_t now = smtp_now_us();
+	int64_t now = agent_link_now_us();
 	int64_t delays[4] = { job->received_us - job->j.arrival, 0, now - job->received_us, 0 };
 
 	for (size_t k = 0; k < job->j.nrcpt; k++) {

@@ -9,8 +9,10 @@
  *
  * Each child is forked, drops to mail_owner (setgroups, setgid, setuid),
  * and re-execs this binary with --role=NAME: a fresh address space, and
- * the role opens its own spool. It finds its socketpair to the master on
- * descriptor 3, the log file on 4 and its listeners from 5 on.
+ * the role opens its own spool (a role marked keeps_root, the local
+ * agent, keeps root instead: it switches to each recipient itself). It
+ * finds its socketpair to the master on descriptor 3, the log file on 4
+ * and its listeners from 5 on.
  *
  * Owns: the configuration in force, the listening sockets, the children
  * table. Errors: configuration problems exit with EX_CONFIG and FILE:LINE
@@ -478,7 +480,9 @@ master_child_exec(struct master *m, struct master_child *c, int control_fd)
 		setenv("TERN_LOG_FD", "4", 1);
 	else
 		unsetenv("TERN_LOG_FD");
-	master_privs_drop(&m->run_as);
+	/* Every role but the local agent drops to mail_owner here. */
+	if (!c->role->keeps_root)
+		master_privs_drop(&m->run_as);
 
 	snprintf(arg_role, sizeof(arg_role), "--role=%s", c->role->name);
 	argv[argc++] = "ternd";

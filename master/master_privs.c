@@ -64,9 +64,9 @@ master_privs_drop(const struct master_run_as *ra)
 }
 
 void
-master_privs_check(const struct config *cfg)
+master_privs_check(const struct config *cfg, bool keeps_root)
 {
-	if (config_is_dev(cfg))
+	if (config_is_dev(cfg) || keeps_root)
 		return;
 	if (geteuid() == 0 || getuid() == 0)
 		panic("role running as root; the master must drop privileges first");

@@ -32,7 +32,8 @@ int master_privs_resolve(const struct config *cfg, struct master_run_as *ra, cha
 void master_privs_drop(const struct master_run_as *ra);
 
 /* In a role after the re-exec: panic if it still has root where it must
- * not (a bug in the master). */
-void master_privs_check(const struct config *cfg);
+ * not (a bug in the master). keeps_root: the role's struct master_role
+ * flag; such a role may hold root. */
+void master_privs_check(const struct config *cfg, bool keeps_root);
 
 #endif

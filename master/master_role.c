@@ -92,7 +92,7 @@ master_role_main(const char *role_name, const struct master_options *opt)
 	log_set_hostname(config_str(cfg, P_MYHOSTNAME));
 	log_open_fd(role->name, sinks, (sinks & LOG_SINK_FILE) ? MASTER_FD_LOG : -1);
 	log_set_debug(opt->debug);
-	master_privs_check(cfg);
+	master_privs_check(cfg, role->keeps_root);
 
 	memset(&args, 0, sizeof(args));
 	args.config_path = opt->config_path;

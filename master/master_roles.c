@@ -6,6 +6,7 @@
 
 #include <string.h>
 
+#include "delivery/local_agent.h"
 #include "delivery/smtp_agent.h"
 #include "lmtp/lmtp.h"
 #include "queue/qmgr.h"
@@ -34,12 +35,20 @@ master_role_lmtp(const struct master_role_args *a)
 	return lmtp_main(a->config_path, a->cfg, a->control_fd);
 }
 
+static int
+master_role_local(const struct master_role_args *a)
+{
+	return local_agent_main(a->config_path, a->cfg, a->control_fd);
+}
+
 const struct master_role master_roles[] = {
-	/* name     entry              listeners */
-	{ "qmgr", master_role_qmgr, false },	/* first: it binds private/qmgr */
-	{ "smtpd", master_role_smtpd, true },
-	{ "smtp", master_role_smtp, false },	/* outbound SMTP client agent */
-	{ "lmtp", master_role_lmtp, false },	/* LMTP client agent (Dovecot) */
+	/* name     entry              listeners keeps root */
+	{ "qmgr", master_role_qmgr, false, false },	/* first: it binds private/qmgr */
+	{ "smtpd", master_role_smtpd, true, false },
+	{ "smtp", master_role_smtp, false, false },	/* outbound SMTP client agent */
+	{ "lmtp", master_role_lmtp, false, false },	/* LMTP client agent (Dovecot) */
+	{ "local", master_role_local, false, true },	/* mailbox delivery as each
+							 * recipient (doc/local.md) */
 };
 const size_t master_roles_count = sizeof(master_roles) / sizeof(master_roles[0]);
 

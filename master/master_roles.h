@@ -24,6 +24,11 @@ struct master_role {
 	const char *name;		/* "smtpd": log ident tern/smtpd, --role=smtpd */
 	int (*main)(const struct master_role_args *args);
 	bool takes_listeners;		/* gets the listening sockets */
+	/* Keeps root instead of dropping to mail_owner: only the local
+	 * agent, which must switch to each recipient's uid for the delivery
+	 * (Postfix's local(8) runs as root too). It must parse no network
+	 * input: it reads qmgr's frames and spool files only. */
+	bool keeps_root;
 };
 
 /* The roles the master starts, in start order. */

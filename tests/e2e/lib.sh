@@ -116,8 +116,10 @@ t_config() {
 		echo "myhostname = tern.test"
 		echo "mydestination = localhost, tern.test"
 		echo "mynetworks = 127.0.0.0/8"
-		# made-up local users: no RCPT-time "User unknown" check here
+		# made-up local users: no RCPT-time "User unknown" check here,
+		# and their mail waits in the queue (no local agent bounce)
 		echo "local_recipient_maps ="
+		echo "local_transport = retry:4.3.0 mailbox not ready"
 		local kv
 		for kv in "$@"; do
 			echo "${kv%%=*} = ${kv#*=}"

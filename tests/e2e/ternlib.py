@@ -309,6 +309,10 @@ class Tern:
             # Tests make up local users; those that check the RCPT-time
             # "User unknown" rejection set their own tables.
             "local_recipient_maps": "",
+            # ... and look for their mail in the queue: it waits there
+            # instead of meeting the local agent (which would bounce it).
+            # Tests of local delivery set local_transport = local.
+            "local_transport": "retry:4.3.0 mailbox not ready",
         }
         self.params.update(params or {})
         with open(self.conf, "w") as f:

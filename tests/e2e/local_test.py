@@ -1,0 +1,363 @@
+"""End-to-end tests of the local delivery agent (the "local" role,
+doc/local.md): mail to system users created for the test, delivered as
+those users into a Maildir spool (mail_spool_directory ending in '/') and
+an mbox spool, byte for byte; user+tag and upper case reach the user; an
+unknown user bounces 5.1.1; root is delivered as default_privs; a mailbox
+the user cannot write is deferred, then delivered; ORCPT gives
+X-Original-To:; kill -9 of the local agent in the middle of a delivery is
+survived (delivered after the restart, at least once, never torn).
+
+Needs root (useradd, the agent switching users).
+"""
+import os
+import pwd
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import ternlib  # noqa: E402
+from ternlib import TestFailure, wait_until  # noqa: E402
+
+suite = ternlib.Suite("local")
+
+send = ternlib.send_message
+ternctl = ternlib.ternctl_run
+
+PID = os.getpid()
+USER = f"tlu{PID}"       # the main test user
+USER2 = f"tlv{PID}"      # its mailbox directory is made unwritable
+USER3 = f"tlw{PID}"      # removed while its message waits: unknown user
+NOBODY = pwd.getpwnam("nobody")
+
+
+def useradd(name):
+    r = subprocess.run(["useradd", "--no-create-home", "--user-group", "--shell",
+                        "/usr/sbin/nologin", name], capture_output=True, text=True)
+    if r.returncode != 0:
+        raise TestFailure(f"useradd {name}: {r.stderr.strip()}")
+
+
+def userdel(name):
+    subprocess.run(["userdel", name], capture_output=True)
+
+
+def spool_dir(prefix):
+    """A world-writable, sticky directory, like a mail spool (1777)."""
+    d = tempfile.mkdtemp(prefix=f"tern-e2e-localbox-{prefix}-", dir="/var/tmp")
+    os.chmod(d, 0o1777)
+    return d
+
+
+RULES_DIR, _files = ternlib.shared_files("local-rules", {"retry_rules": "*  *  F,1h,1s\n"})
+MAILDIRS = spool_dir("maildir")
+MBOXES = spool_dir("mbox")
+
+COMMON = {
+    "local_transport": "local",      # ternlib's default keeps local mail queued
+    "default_transport": "error:5.7.1 no relaying in this test",
+    "recipient_delimiter": "+",
+    "local_recipient_maps": "",      # accept every local part; the agent decides
+    "retry_rules": _files["retry_rules"],
+    "minimal_backoff_time": "1s",
+}
+MAILDIR_GROUP = dict(COMMON, mail_spool_directory=MAILDIRS + "/")
+MBOX_GROUP = dict(COMMON, mail_spool_directory=MBOXES)
+
+
+def maildir_new(user):
+    d = os.path.join(MAILDIRS, user, "new")
+    try:
+        return sorted(os.path.join(d, f) for f in os.listdir(d))
+    except FileNotFoundError:
+        return []
+
+
+def wait_new_message(user, before, timeout=10):
+    """The path of a file in user's new/ that was not in before."""
+    def found():
+        extra = [p for p in maildir_new(user) if p not in before]
+        return extra[0] if extra else None
+    return wait_until(found, timeout)
+
+
+def read(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def sent_line(who, qid, what):
+    return (rf"local\[\d+\]: {qid}: to=<{re.escape(who)}>, relay=local, delay=[\d.]+, "
+            rf"delays=[\d.]+/0/[\d.]+/[\d.]+, dsn=2\.0\.0, status=sent \({what}\)")
+
+
+def split_head(data):
+    """(Return-Path and Delivered-To lines, our Received header, the rest)
+    of a delivered message with LF line ends."""
+    lines = data.split(b"\n")
+    i = 0
+    ours = []
+    while i < len(lines) and not lines[i].startswith(b"Received: "):
+        ours.append(lines[i])
+        i += 1
+    j = i + 1
+    while j < len(lines) and lines[j].startswith(b"\t"):
+        j += 1
+    return b"\n".join(ours) + b"\n", b"\n".join(lines[i:j]) + b"\n", b"\n".join(lines[j:])
+
+
+BODY = (b"line one\r\n"
+        b".a line that starts with a dot\r\n"
+        b"From the start, a From_ line\r\n"
+        b">From quoted already\r\n"
+        b"trailing spaces   \r\n"
+        b"\tand a tab\r\n"
+        b"\xc3\xa9t\xc3\xa9 8-bit\r\n")
+
+
+def sent_content(sender, rcpt, subject, body):
+    """What send_message() puts after our Received header, with LF ends."""
+    return (f"From: <{sender}>\nTo: <{rcpt}>\nSubject: {subject}\n\n".encode() +
+            body.replace(b"\r\n", b"\n"))
+
+
+# ---- Maildir in mail_spool_directory -----------------------------------------------------
+
+
+def test_maildir_exact(s, t):
+    before = maildir_new(USER)
+    mark = t.log_mark()
+    rcpt = f"{USER}@tern.test"
+    qid = send(t, "sender@example.org", [rcpt], body=BODY, subject="exact",
+               mail_params=" BODY=8BITMIME")
+    s.check(t.wait_log(sent_line(rcpt, qid, "delivered to maildir"), mark, 10),
+            "Postfix's log line, relay=local, delivered to maildir")
+    path = wait_new_message(USER, before)
+    if not s.check(path, f"a new file in {MAILDIRS}/{USER}/new/"):
+        return
+    data = read(path)
+    ours, received, rest = split_head(data)
+    s.eq(ours, f"Return-Path: <sender@example.org>\nDelivered-To: {rcpt}\n".encode(),
+         "Return-Path and Delivered-To first, nothing else")
+    s.check(received.startswith(b"Received: from client.test") and qid.encode() in received,
+            f"then our Received header: {received[:120]!r}")
+    s.eq(rest, sent_content("sender@example.org", rcpt, "exact", BODY),
+         "then the message byte for byte, LF line ends, no >From quoting")
+    st = os.stat(path)
+    uid = pwd.getpwnam(USER).pw_uid
+    s.eq(st.st_uid, uid, "the file belongs to the recipient")
+    s.eq(oct(st.st_mode & 0o777), "0o600", "mode 0600")
+    s.eq(os.stat(os.path.join(MAILDIRS, USER)).st_uid, uid, "so does the Maildir")
+    s.check(path.endswith(f",S={len(data)}"), f"S= is the size: {os.path.basename(path)}")
+    s.check(re.match(r"^\d+\.M\d+P\d+Q\d+\.", os.path.basename(path)),
+            f"TIME.M<usec>P<pid>Q<seq>.HOST: {os.path.basename(path)}")
+    s.check(t.wait_log(rf"{qid}: removed", mark), "the message left the queue")
+
+
+def test_maildir_extension(s, t):
+    for rcpt in (f"{USER}+tag@tern.test", f"{USER.upper()}@TERN.test"):
+        before = maildir_new(USER)
+        mark = t.log_mark()
+        qid = send(t, "sender@example.org", [rcpt], subject="tagged")
+        s.check(t.wait_log(sent_line(rcpt, qid, "delivered to maildir"), mark, 10),
+                f"{rcpt} delivered")
+        path = wait_new_message(USER, before)
+        if s.check(path, f"{rcpt}: in {USER}'s Maildir"):
+            s.check(f"\nDelivered-To: {rcpt}\n".encode() in read(path),
+                    f"Delivered-To keeps the address as given: {rcpt}")
+
+
+def test_orcpt(s, t):
+    before = maildir_new(USER)
+    mark = t.log_mark()
+    rcpt = f"{USER}@tern.test"
+    qid = send(t, "sender@example.org", [rcpt], rcpt_params=" ORCPT=rfc822;list+2Bx@tern.test")
+    s.check(t.wait_log(sent_line(rcpt, qid, "delivered to maildir"), mark, 10), "delivered")
+    path = wait_new_message(USER, before)
+    if s.check(path, "in the Maildir"):
+        s.check(read(path).startswith(
+            f"Return-Path: <sender@example.org>\nX-Original-To: list+x@tern.test\n"
+            f"Delivered-To: {rcpt}\n".encode()), "X-Original-To from the ORCPT (xtext decoded)")
+
+
+def test_unknown_user(s, t):
+    # smtpd refuses a user the password database does not know (the
+    # address resolver), so the user goes away while the message waits:
+    # its first delivery is deferred by a mailbox it cannot write.
+    box = os.path.join(MAILDIRS, USER3)
+    useradd(USER3)
+    os.makedirs(box, exist_ok=True)
+    os.chmod(box, 0o755)
+    before = maildir_new(USER)
+    mark = t.log_mark()
+    qid = send(t, f"{USER}@tern.test", [f"{USER3}@tern.test"], subject="to nobody")
+    s.check(t.wait_log(rf"{qid}: to=<{USER3}@tern\.test>, relay=local, .*status=deferred", mark,
+                       10), "deferred first")
+    userdel(USER3)
+    ternctl(t, "queue", "flush", qid)
+    s.check(t.wait_log(rf"local\[\d+\]: {qid}: to=<{USER3}@tern\.test>, relay=local, "
+                       rf"delay=[\d.]+, delays=[\d./]+, dsn=5\.1\.1, status=bounced "
+                       rf"\(unknown user: \"{USER3}\"\)", mark, 10),
+            "bounced 5.1.1 with Postfix's text")
+    s.check(t.wait_log(rf"{qid}: sender non-delivery notification: ", mark), "a DSN is sent")
+    path = wait_new_message(USER, before)
+    if s.check(path, "the DSN reached the sender's Maildir"):
+        dsn = read(path)
+        s.check(b"Return-Path: <>\n" in dsn, "from <>")
+        s.check(b"Status: 5.1.1" in dsn and b"unknown user" in dsn, "5.1.1 unknown user in it")
+
+
+def test_root(s, t):
+    before = maildir_new("root")
+    mark = t.log_mark()
+    qid = send(t, "sender@example.org", ["root@tern.test"], subject="for root")
+    s.check(t.wait_log(sent_line("root@tern.test", qid, "delivered to maildir"), mark, 10),
+            "delivered")
+    path = wait_new_message("root", before)
+    if s.check(path, f"in {MAILDIRS}/root/new/"):
+        s.eq(os.stat(path).st_uid, NOBODY.pw_uid, "written as default_privs (nobody), not root")
+        s.eq(os.stat(path).st_gid, NOBODY.pw_gid, "with its group")
+
+
+def test_unwritable(s, t):
+    box = os.path.join(MAILDIRS, USER2)
+    os.makedirs(box, exist_ok=True)
+    os.chown(box, 0, 0)
+    os.chmod(box, 0o755)
+    mark = t.log_mark()
+    rcpt = f"{USER2}@tern.test"
+    qid = send(t, "sender@example.org", [rcpt], subject="later")
+    s.check(t.wait_log(rf"local\[\d+\]: {qid}: to=<{rcpt}>, relay=local, .*dsn=4\.2\.0, "
+                       rf"status=deferred \(maildir delivery failed: .*Permission denied\)",
+                       mark, 10), "deferred 4.2.0: the user cannot write there")
+    s.check(qid in t.queue_by_id(), "still in the queue")
+    u = pwd.getpwnam(USER2)
+    os.chown(box, u.pw_uid, u.pw_gid)
+    ternctl(t, "queue", "flush", qid)
+    s.check(t.wait_log(sent_line(rcpt, qid, "delivered to maildir"), mark, 15),
+            "delivered once the directory is the user's")
+    s.check(wait_new_message(USER2, []), "in the Maildir")
+
+
+# ---- mbox in mail_spool_directory ---------------------------------------------------------
+
+
+def mbox_path(user):
+    return os.path.join(MBOXES, user)
+
+
+def test_mbox(s, t):
+    mark = t.log_mark()
+    rcpt = f"{USER}@tern.test"
+    path = mbox_path(USER)
+    size = os.path.getsize(path) if os.path.exists(path) else 0
+    qid = send(t, "sender@example.org", [rcpt], body=BODY, subject="mbox")
+    s.check(t.wait_log(sent_line(rcpt, qid, "delivered to mailbox"), mark, 10),
+            "delivered to mailbox")
+    if not s.check(os.path.exists(path), f"{path} exists"):
+        return
+    with open(path, "rb") as f:
+        f.seek(size)
+        data = f.read()
+    first, _, data = data.partition(b"\n")
+    s.check(re.match(rb"^From sender@example\.org  \w{3} \w{3} [ \d]\d \d\d:\d\d:\d\d \d{4}$",
+                     first), f"From_ line with two spaces before the date: {first!r}")
+    ours, received, rest = split_head(data)
+    s.eq(ours, f"Return-Path: <sender@example.org>\nDelivered-To: {rcpt}\n".encode(),
+         "then Return-Path and Delivered-To")
+    s.check(received.startswith(b"Received: from client.test"), "then our Received header")
+    want = sent_content("sender@example.org", rcpt, "mbox", BODY)
+    want = want.replace(b"\nFrom the start", b"\n>From the start") + b"\n"
+    s.eq(rest, want, "the message with >From quoting (only of 'From '), and a blank line")
+    st = os.stat(path)
+    s.eq(st.st_uid, pwd.getpwnam(USER).pw_uid, "the mbox belongs to the recipient")
+    s.eq(oct(st.st_mode & 0o777), "0o600", "mode 0600")
+
+
+def local_agent_pid(t, timeout=5):
+    def find():
+        for c in ternlib.children(t.master_pid):
+            if b"--role=local" in ternlib.cmdline(c):
+                return c
+        return None
+    return wait_until(find, timeout)
+
+
+def test_kill_mid_delivery(s, t):
+    rcpt = f"{USER}@tern.test"
+    path = mbox_path(USER)
+    lock = path + ".lock"
+    agent = local_agent_pid(t)
+    if not s.check(agent, "a local agent runs"):
+        return
+    # A dotlock the recipient cannot remove: the delivery waits for it
+    # (20 attempts, 1 s apart).
+    with open(lock, "w"):
+        pass
+    os.chmod(lock, 0o644)
+    mark = t.log_mark()
+    procs = []
+    try:
+        qid = send(t, "sender@example.org", [rcpt], subject=f"survives {PID}")
+        workers = wait_until(lambda: ternlib.children(agent), 10) or []
+        s.check(workers, "a delivery process runs for the job")
+        time.sleep(1.5)
+        procs = workers + [g for w in workers for g in ternlib.children(w)]
+        s.check(not re.search(rf"{qid}: to=", t.log_since(mark)), "no result yet (locked)")
+        os.kill(agent, signal.SIGKILL)
+        s.check(t.wait_log(rf"warning: process local pid {agent} killed by signal 9", mark, 5),
+                "the master saw the agent die")
+        s.check(t.wait_log(rf"{qid}: lost the delivery agent local\[{agent}\]", mark, 5),
+                "qmgr gives the recipient back")
+        s.check(t.wait_log(r"agent local\[\d+\] connected", mark, 10), "a new agent connects")
+    finally:
+        os.unlink(lock)
+    ternctl(t, "queue", "flush", qid)
+    new = t.wait_log(r"local\[(\d+)\]: " + qid + r": to=<" + re.escape(rcpt) +
+                     r">, relay=local, .*status=sent \(delivered to mailbox\)", mark, 30)
+    s.check(new and int(new.group(1)) != agent, "delivered by the new agent")
+    s.check(wait_until(lambda: qid not in t.queue_by_id(), 10), "and removed from the queue")
+    # The old agent's delivery in hand runs to its end (a second copy).
+    s.check(wait_until(lambda: not any(os.path.exists(f"/proc/{p}") for p in procs), 25),
+            "the old agent's delivery processes ended")
+    data = read(path)
+    copies = data.count(f"Subject: survives {PID}\n".encode())
+    s.check(copies >= 1, f"in the mbox ({copies} copies: at least once)")
+    ternlib.log(f"    {copies} copies in the mbox (the orphaned delivery may finish too)")
+    # Every copy is whole: each From_ line starts a message ending in the body.
+    msgs = re.split(rb"(?m)^From sender@example\.org  ", data)
+    whole = [m for m in msgs if f"Subject: survives {PID}\n".encode() in m]
+    s.check(all(m.endswith(b"\nhello\n\n") for m in whole), "no torn copy")
+
+
+try:
+    if os.geteuid() != 0:
+        suite._count("local agent", ["needs root (useradd, deliveries as other users)"])
+    else:
+        useradd(USER)
+        useradd(USER2)
+        suite.group("maildir", MAILDIR_GROUP, [
+            ("Maildir byte-exact, as the recipient, Postfix's log line", test_maildir_exact),
+            ("user+tag and upper case reach the user; Delivered-To as given",
+             test_maildir_extension),
+            ("ORCPT gives X-Original-To:", test_orcpt),
+            ("unknown user: bounced 5.1.1, the DSN delivered locally", test_unknown_user),
+            ("root is delivered as default_privs", test_root),
+            ("a mailbox directory the user cannot write: deferred, then delivered",
+             test_unwritable),
+        ])
+        suite.group("mbox", MBOX_GROUP, [
+            ("mbox: From_ line, >From quoting, as the recipient", test_mbox),
+            ("kill -9 of the local agent mid-delivery: delivered after the restart",
+             test_kill_mid_delivery),
+        ])
+finally:
+    for u in (USER, USER2, USER3):
+        userdel(u)
+    for d in (RULES_DIR, MAILDIRS, MBOXES):
+        shutil.rmtree(d, ignore_errors=True)
+suite.finish()
