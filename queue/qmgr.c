@@ -148,8 +148,8 @@ qmgr_load(struct qmgr *q, const char *id, const struct envelope *env, bool held,
 		int64_t next = now;
 		char err[200];
 
-		switch (qmgr_route(q->cfg, q->transport_maps, env->rcpts[i].addr, &rt, err,
-		                   sizeof(err))) {
+		switch (qmgr_route_rcpt(q->cfg, q->transport_maps, &env->rcpts[i], &rt, err,
+		                        sizeof(err))) {
 		case 0:
 			break;
 		case -2:

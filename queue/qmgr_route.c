@@ -174,3 +174,14 @@ qmgr_route(const struct config *cfg, struct map_list *transport, const char *add
 	}
 	return 0;
 }
+
+int
+qmgr_route_rcpt(const struct config *cfg, struct map_list *transport,
+                const struct envelope_rcpt *r, struct qmgr_route *out, char *err, size_t errsz)
+{
+	if (r->target != NULL) {
+		out->klass = "local";
+		return qmgr_route_split("local", config_str(cfg, P_MYHOSTNAME), out, err, errsz);
+	}
+	return qmgr_route(cfg, transport, r->addr, out, err, errsz);
+}

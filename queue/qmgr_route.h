@@ -36,6 +36,7 @@
 
 #include "config/config.h"
 #include "config/map.h"
+#include "queue/envelope.h"
 
 #define ROUTE_TRANSPORT_MAX 64
 #define ROUTE_NEXTHOP_MAX 512
@@ -55,6 +56,15 @@ struct qmgr_route {
  */
 int qmgr_route(const struct config *cfg, struct map_list *transport, const char *addr,
                struct qmgr_route *out, char *err, size_t errsz);
+/*
+ * A recipient of the envelope: an alias's |command or /file target
+ * (envelope_rcpt's target) goes to the local agent, transport "local" and
+ * next hop myhostname, whatever its address's class, local_transport or
+ * transport_maps say: only local(8) runs those. Otherwise qmgr_route().
+ */
+int qmgr_route_rcpt(const struct config *cfg, struct map_list *transport,
+                    const struct envelope_rcpt *r, struct qmgr_route *out, char *err,
+                    size_t errsz);
 
 /* Split "transport[:nexthop]" into its parts; default_nexthop when none. */
 int qmgr_route_split(const char *value, const char *default_nexthop, struct qmgr_route *out,

@@ -22,6 +22,7 @@
 #include <time.h>
 
 #include "common/log.h"
+#include "queue/agent_proto.h"
 #include "smtpd/smtpd_notify.h"
 #include "smtpd/smtpd_received.h"
 #include "smtpd/smtpd_restrict.h"
@@ -354,15 +355,42 @@ smtpd_rcpt_refuse(struct smtpd_session *s, const char *addr, const char *reply)
 	smtpd_session_error(s);
 }
 
-/* Is addr a recipient of the transaction already (case-insensitive, as
- * Postfix's cleanup drops duplicates)? */
+/* Is addr (with target, NULL for none) a recipient of the transaction
+ * already? Addresses compare case-insensitively, as Postfix's cleanup
+ * drops duplicates; targets exactly. */
 static bool
-smtpd_rcpt_known(const struct envelope *env, const char *addr)
+smtpd_rcpt_known(const struct envelope *env, const char *addr, const char *target)
 {
-	for (size_t i = 0; i < env->nrcpt; i++)
-		if (strcasecmp(env->rcpts[i].addr, addr) == 0)
+	for (size_t i = 0; i < env->nrcpt; i++) {
+		const char *t = env->rcpts[i].target;
+
+		if (strcasecmp(env->rcpts[i].addr, addr) == 0 &&
+		    (t == NULL ? target == NULL : target != NULL && strcmp(t, target) == 0))
 			return true;
+	}
 	return false;
+}
+
+/* Add target t of an expansion to env, unless it is there already. */
+static void
+smtpd_rcpt_add(struct envelope *env, const struct addr_target *t, const char *orcpt,
+               unsigned notify)
+{
+	char target[AGENT_TARGET_MAX];
+	const char *addr = t->value, *tp = NULL;
+
+	if (t->kind == ADDR_TARGET_COMMAND || t->kind == ADDR_TARGET_FILE) {
+		/* Lengths checked by the caller. A file target is an absolute
+		 * path: its '/' marks it. */
+		snprintf(target, sizeof(target), "%s%s", t->kind == ADDR_TARGET_COMMAND ? "|" : "",
+		         t->value);
+		addr = t->owner;
+		tp = target;
+	}
+	if (smtpd_rcpt_known(env, addr, tp))
+		return;
+	envelope_add_rcpt(env, addr, orcpt, notify);
+	envelope_set(&env->rcpts[env->nrcpt - 1].target, tp);
 }
 
 /*
@@ -378,7 +406,10 @@ smtpd_rcpt_known(const struct envelope *env, const char *addr)
  *     would bounce it; any other failed target refuses the whole RCPT
  *     with its reason rather than lose it silently;
  *   - an alias to a |command or a /file (allowed by allow_mail_to_*) is
- *     refused with 451 4.3.5: the local agent cannot run those yet.
+ *     stored as its alias's address with the target beside it
+ *     (queue/envelope.h): the local agent resolves that address again
+ *     and runs only what its own expansion holds, with its own rights;
+ *     a target too long to carry is refused with 451 4.3.5.
  * false when refused (the reply is sent).
  */
 static bool
@@ -403,10 +434,12 @@ smtpd_rcpt_resolve(struct smtpd_session *s, const struct smtpd_rcpt_args *rcpt)
 	for (size_t i = 0; i < x.n && ok; i++) {
 		const struct addr_target *t = &x.v[i];
 
-		if (t->kind == ADDR_TARGET_COMMAND || t->kind == ADDR_TARGET_FILE) {
+		if ((t->kind == ADDR_TARGET_COMMAND || t->kind == ADDR_TARGET_FILE) &&
+		    (strlen(t->value) + 1 >= AGENT_TARGET_MAX || t->owner == NULL ||
+		     strlen(t->owner) >= AGENT_ADDR_MAX)) {
 			snprintf(reply, sizeof(reply), "451 4.3.5 <%s>: Recipient address rejected: "
-			         "delivery to %s is not available", rcpt->to.addr,
-			         t->kind == ADDR_TARGET_COMMAND ? "commands" : "files");
+			         "%s too long", rcpt->to.addr,
+			         t->kind == ADDR_TARGET_COMMAND ? "command" : "file name");
 			ok = false;
 		} else if (t->kind == ADDR_TARGET_ERROR && t->klass != ADDR_CLASS_LOCAL &&
 		           t->klass != ADDR_CLASS_VIRTUAL_MAILBOX) {
@@ -428,8 +461,7 @@ smtpd_rcpt_resolve(struct smtpd_session *s, const struct smtpd_rcpt_args *rcpt)
 			log_info("%s: <%s> (from <%s>): %s; the delivery agent will refuse it",
 			         s->client_addr, x.v[i].value, rcpt->to.addr,
 			         x.v[i].text != NULL ? x.v[i].text : "");
-		if (!smtpd_rcpt_known(&s->env, x.v[i].value))
-			envelope_add_rcpt(&s->env, x.v[i].value, orcpt, rcpt->notify);
+		smtpd_rcpt_add(&s->env, &x.v[i], orcpt, rcpt->notify);
 	}
 	/* An empty :include: file: nothing to deliver, and nothing wrong
 	 * (Postfix's local(8) reports success). The RCPT is accepted. */
