@@ -92,6 +92,9 @@ struct smtpd_session {
 	/* The transaction. */
 	struct envelope env;
 	struct smtpd_mail_args mail;	/* MAIL FROM as parsed */
+	/* RCPT commands accepted: what smtpd_recipient_limit counts (as
+	 * Postfix's does), not the recipients aliases expanded them to. */
+	size_t rcpt_accepted;
 	struct spool_msg *msg;		/* the message file, from DATA/BDAT on */
 	struct smtpd_data data;		/* the content decoder */
 	struct buf decoded;		/* decoded content on its way to msg */

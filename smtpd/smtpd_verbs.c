@@ -22,7 +22,7 @@
 #include <time.h>
 
 #include "common/log.h"
-#include "queue/agent_proto.h"
+#include "queue/envelope_expand.h"
 #include "smtpd/smtpd_notify.h"
 #include "smtpd/smtpd_received.h"
 #include "smtpd/smtpd_restrict.h"
@@ -113,6 +113,7 @@ smtpd_verbs_reset(struct smtpd_session *s)
 	}
 	envelope_clear(&s->env);
 	memset(&s->mail, 0, sizeof(s->mail));
+	s->rcpt_accepted = 0;
 	buf_free(&s->decoded);
 	s->write_error = SPOOL_OK;
 	s->bdat_left = 0;
@@ -355,44 +356,6 @@ smtpd_rcpt_refuse(struct smtpd_session *s, const char *addr, const char *reply)
 	smtpd_session_error(s);
 }
 
-/* Is addr (with target, NULL for none) a recipient of the transaction
- * already? Addresses compare case-insensitively, as Postfix's cleanup
- * drops duplicates; targets exactly. */
-static bool
-smtpd_rcpt_known(const struct envelope *env, const char *addr, const char *target)
-{
-	for (size_t i = 0; i < env->nrcpt; i++) {
-		const char *t = env->rcpts[i].target;
-
-		if (strcasecmp(env->rcpts[i].addr, addr) == 0 &&
-		    (t == NULL ? target == NULL : target != NULL && strcmp(t, target) == 0))
-			return true;
-	}
-	return false;
-}
-
-/* Add target t of an expansion to env, unless it is there already. */
-static void
-smtpd_rcpt_add(struct envelope *env, const struct addr_target *t, const char *orcpt,
-               unsigned notify)
-{
-	char target[AGENT_TARGET_MAX];
-	const char *addr = t->value, *tp = NULL;
-
-	if (t->kind == ADDR_TARGET_COMMAND || t->kind == ADDR_TARGET_FILE) {
-		/* Lengths checked by the caller. A file target is an absolute
-		 * path: its '/' marks it. */
-		snprintf(target, sizeof(target), "%s%s", t->kind == ADDR_TARGET_COMMAND ? "|" : "",
-		         t->value);
-		addr = t->owner;
-		tp = target;
-	}
-	if (smtpd_rcpt_known(env, addr, tp))
-		return;
-	envelope_add_rcpt(env, addr, orcpt, notify);
-	envelope_set(&env->rcpts[env->nrcpt - 1].target, tp);
-}
-
 /*
  * Resolve one accepted RCPT (config/addr_resolve.h): refuse an unknown
  * recipient now (550 5.1.1: accepting and bouncing makes backscatter),
@@ -416,11 +379,10 @@ static bool
 smtpd_rcpt_resolve(struct smtpd_session *s, const struct smtpd_rcpt_args *rcpt)
 {
 	struct addr_expansion x;
+	const struct addr_target *t;
 	char reply[ADDR_REPLY_MAX];
-	char orig[SMTPD_ORCPT_MAX + 1];
 	const char *orcpt = rcpt->orcpt_given ? rcpt->orcpt : NULL;
 	enum addr_verdict v;
-	bool ok = true;
 
 	addr_expansion_init(&x);
 	v = addr_resolve(s->srv->addr, rcpt->to.addr, &x, reply, sizeof(reply));
@@ -431,38 +393,25 @@ smtpd_rcpt_resolve(struct smtpd_session *s, const struct smtpd_rcpt_args *rcpt)
 		addr_expansion_free(&x);
 		return false;
 	}
-	for (size_t i = 0; i < x.n && ok; i++) {
-		const struct addr_target *t = &x.v[i];
-
-		if ((t->kind == ADDR_TARGET_COMMAND || t->kind == ADDR_TARGET_FILE) &&
-		    (strlen(t->value) + 1 >= AGENT_TARGET_MAX || t->owner == NULL ||
-		     strlen(t->owner) >= AGENT_ADDR_MAX)) {
+	if ((t = envelope_expansion_unstorable(&x)) != NULL) {
+		if (envelope_target_too_long(t))
 			snprintf(reply, sizeof(reply), "451 4.3.5 <%s>: Recipient address rejected: "
 			         "%s too long", rcpt->to.addr,
-			         t->kind == ADDR_TARGET_COMMAND ? "command" : "file name");
-			ok = false;
-		} else if (t->kind == ADDR_TARGET_ERROR && t->klass != ADDR_CLASS_LOCAL &&
-		           t->klass != ADDR_CLASS_VIRTUAL_MAILBOX) {
+			         t->kind == ADDR_TARGET_COMMAND ? "command"
+			         : t->kind == ADDR_TARGET_FILE ? "file name" : "address");
+		else
 			snprintf(reply, sizeof(reply), "%d %s <%s>: Recipient address rejected: %s",
 			         t->code, t->dsn, rcpt->to.addr, t->text != NULL ? t->text : "");
-			ok = false;
-		}
-	}
-	if (!ok) {
 		smtpd_rcpt_refuse(s, rcpt->to.addr, reply);
 		addr_expansion_free(&x);
 		return false;
 	}
-	if (orcpt == NULL && (x.n != 1 || strcmp(x.v[0].value, rcpt->to.addr) != 0) &&
-	    (size_t)snprintf(orig, sizeof(orig), "rfc822;%s", rcpt->to.addr) < sizeof(orig))
-		orcpt = orig;
-	for (size_t i = 0; i < x.n; i++) {
+	for (size_t i = 0; i < x.n; i++)
 		if (x.v[i].kind == ADDR_TARGET_ERROR)
 			log_info("%s: <%s> (from <%s>): %s; the delivery agent will refuse it",
 			         s->client_addr, x.v[i].value, rcpt->to.addr,
 			         x.v[i].text != NULL ? x.v[i].text : "");
-		smtpd_rcpt_add(&s->env, &x.v[i], orcpt, rcpt->notify);
-	}
+	(void)envelope_add_expansion(&s->env, &x, rcpt->to.addr, orcpt, rcpt->notify);
 	/* An empty :include: file: nothing to deliver, and nothing wrong
 	 * (Postfix's local(8) reports success). The RCPT is accepted. */
 	addr_expansion_free(&x);
@@ -479,7 +428,7 @@ verb_rcpt(struct smtpd_session *s, const struct smtpd_command *cmd)
 
 	/* RFC 5321 section 4.5.3.1.10: 452, and the client sends the rest in
 	 * another transaction. Not a client error: no error count. */
-	if (limit > 0 && s->env.nrcpt >= limit) {
+	if (limit > 0 && s->rcpt_accepted >= limit) {
 		smtpd_reply(s, 452, "4.5.3", "Error: too many recipients");
 		return false;
 	}
@@ -505,6 +454,7 @@ verb_rcpt(struct smtpd_session *s, const struct smtpd_command *cmd)
 		                  rcpt.notify);
 	else if (!smtpd_rcpt_resolve(s, &rcpt))
 		return false;
+	s->rcpt_accepted++;
 	s->state = SMTPD_STATE_RCPT;
 	smtpd_reply(s, 250, "2.1.5", "Ok");
 	return true;
@@ -632,6 +582,19 @@ smtpd_message_finish(struct smtpd_session *s, enum smtpd_verb verb)
 		s->state = SMTPD_STATE_READY;
 		smtpd_verbs_reset(s);
 		smtpd_session_error(s);
+		return;
+	}
+	if (s->env.nrcpt == 0) {
+		/* Every RCPT expanded to nothing (empty :include: files):
+		 * Postfix's local(8) delivers such mail to no one and reports
+		 * success, so do we, without a queue file no agent could
+		 * finish. */
+		log_info("%s: discarded: no recipient left after alias expansion",
+		         spool_msg_id(s->msg));
+		smtpd_reply(s, 250, "2.0.0", "Ok: queued as %s", spool_msg_id(s->msg));
+		smtpd_count_message_ok(s, verb);
+		s->state = SMTPD_STATE_READY;
+		smtpd_verbs_reset(s);
 		return;
 	}
 	gettimeofday(&tv, NULL);

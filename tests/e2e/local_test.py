@@ -346,6 +346,7 @@ ALIAS_DIR = tempfile.mkdtemp(prefix="tern-e2e-alias-", dir="/var/tmp")
 os.chmod(ALIAS_DIR, 0o755)
 ALIASES = os.path.join(ALIAS_DIR, "aliases")
 INCLUDE = os.path.join(ALIAS_DIR, "include")
+EMPTY = os.path.join(ALIAS_DIR, "empty")
 
 
 def write_aliases(changing_target):
@@ -360,12 +361,16 @@ included: :include:{INCLUDE}
 later: "|exit 75"
 nouser: "|exit 67"
 changing: {changing_target}
+empty: :include:{EMPTY}
 """)
     os.chmod(ALIASES, 0o644)
 
 
 def alias_setup():
     write_aliases('"|exit 75"')
+    with open(EMPTY, "w") as f:
+        f.write("# nobody on this list yet\n")
+    os.chmod(EMPTY, 0o644)
     with open(INCLUDE, "w") as f:
         f.write(f'"|/usr/bin/id -u > {OUT}/included.uid"\n')
     u = pwd.getpwnam(USER)
@@ -421,6 +426,8 @@ def test_alias_file(s, t):
 
 
 def test_alias_mixed_and_include(s, t):
+    # Two RCPTs, three recipients: smtpd_recipient_limit = 2 counts the
+    # RCPT commands, as Postfix's does (send() fails on anything but 250).
     before = maildir_new(USER)
     mark = t.log_mark()
     qid = send(t, "sender@example.org", ["mixed@tern.test", "included@tern.test"],
@@ -436,13 +443,29 @@ def test_alias_mixed_and_include(s, t):
     s.check(t.wait_log(rf"{qid}: removed", mark, 10), "all three done")
 
 
-def test_alias_command_status(s, t):
+def test_alias_empty_include(s, t):
     mark = t.log_mark()
-    qid = send(t, "sender@example.org", ["later@tern.test", "nouser@tern.test"], subject="codes")
+    qid = send(t, "sender@example.org", ["empty@tern.test"], subject="to no one")
+    s.check(t.wait_log(rf"{qid}: discarded: no recipient left after alias expansion", mark, 10),
+            "250, then discarded: an empty :include: file delivers to no one (Postfix: success)")
+    s.check(qid not in t.queue_by_id(), "nothing left in the queue")
+
+
+def test_alias_command_status(s, t):
+    # The sender is an alias too: qmgr's bounce goes through the aliases.
+    before = {u: maildir_new(u) for u in (USER, USER2)}
+    mark = t.log_mark()
+    qid = send(t, "two@tern.test", ["later@tern.test", "nouser@tern.test"], subject="codes")
     s.check(t.wait_log(rf"{qid}: to=<later@tern\.test>, relay=local, .*dsn=4\.3\.0, "
                        rf"status=deferred", mark, 10), "exit 75: deferred 4.3.0")
     s.check(t.wait_log(rf"{qid}: to=<nouser@tern\.test>, relay=local, .*dsn=5\.1\.1, "
                        rf"status=bounced", mark, 10), "exit 67: bounced 5.1.1")
+    for u in (USER, USER2):
+        path = wait_new_message(u, before[u])
+        if s.check(path, f"the bounce to the sender alias two@ reached {u}"):
+            data = read(path)
+            s.check(b"Return-Path: <>\n" in data and b"\nX-Original-To: two@tern.test\n" in data
+                    and b"Status: 5.1.1" in data, "a DSN, with the alias as X-Original-To")
     ternctl(t, "queue", "delete", qid)
 
 
@@ -464,7 +487,7 @@ def test_alias_changed(s, t):
 
 
 ALIAS_GROUP = dict(MAILDIR_GROUP, alias_maps=f"texthash:{ALIASES}", allow_mail_to_commands="yes",
-                   allow_mail_to_files="yes")
+                   allow_mail_to_files="yes", smtpd_recipient_limit="2")
 
 try:
     if os.geteuid() != 0:
@@ -490,6 +513,7 @@ try:
             ("address and command members; :include: runs as the file's owner",
              test_alias_mixed_and_include),
             ("a command's exit 75 defers, 67 bounces 5.1.1", test_alias_command_status),
+            ("an empty :include: list: accepted and discarded", test_alias_empty_include),
             ("a command the aliases no longer give is bounced, not run", test_alias_changed),
         ])
         suite.group("mbox", MBOX_GROUP, [
