@@ -640,6 +640,10 @@ sendmail_flush(const struct sendmail_args *a, const struct config *cfg)
 	                         SENDMAIL_FLUSH_TIMEOUT_MS, err, sizeof(err));
 	if (rc != 0)
 		return sendmail_fail(rc, "%s", err);
+	/* -q and -qR with nothing to deliver did what was asked (Postfix
+	 * says nothing then); an -qI ID that is not queued is an error. */
+	if (rep.status == EX_NOINPUT && a->flush_id == NULL)
+		rep.status = 0;
 	if (rep.status != 0)
 		return sendmail_fail((int)rep.status, "%s", rep.text);
 	if (a->verbose)
