@@ -24,6 +24,7 @@ import os
 import pwd
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -378,6 +379,25 @@ def test_size_limit(s, t):
     s.eq(new_queue_ids(t, before), [], "nothing was queued")
 
 
+def test_reload_keeps_socket(s, t):
+    """A reload that moves a TCP listener hands smtpd every socket again;
+    the sendmail socket stays the same one and keeps working."""
+    new_port = ternlib.free_ports(1)[0]
+    with open(t.conf) as f:
+        text = f.read()
+    with open(t.conf, "w") as f:
+        f.write(text.replace(f"smtpd_listen = 127.0.0.1:{t.port}",
+                             f"smtpd_listen = 127.0.0.1:{new_port}"))
+    mark = t.log_mark()
+    os.kill(t.master_pid, signal.SIGHUP)
+    s.check(t.wait_log(r"reload: now listening on 3 sockets", mark, 10), "smtpd took the sockets")
+    t.port = new_port
+    before = set(t.queue_by_id())
+    r = sendmail(t, ["bob@tern.test"], b"Subject: after reload\n\nx\n")
+    s.eq(r.returncode, 0, f"sendmail after the reload: exit 0 ({r.stderr!r})")
+    queued_one(s, t, before, "after the reload")
+
+
 def after_stop_tempfail(s, t):
     r = sendmail(t, ["bob@tern.test"], b"Subject: down\n\nx\n")
     one_line_error(s, r, EX_TEMPFAIL, "ternd is not running")
@@ -437,6 +457,7 @@ try:
     ])
     suite.group("limits", {"message_size_limit": "100000"}, [
         ("message_size_limit is EX_DATAERR", test_size_limit),
+        ("a reload that moves a listener keeps the sendmail socket", test_reload_keeps_socket),
     ], after_stop=after_stop_tempfail)
 finally:
     shutil.rmtree(MAILDIRS, ignore_errors=True)
