@@ -31,6 +31,20 @@ static void smtpd_session_timer(struct ev_timer *t);
 static void smtpd_session_run(struct smtpd_session *s);
 static void smtpd_session_free(struct smtpd_session *s);
 
+/* A sendmail client we cannot identify: one reply, then close. */
+static void
+smtpd_refuse_local(int fd, const char *host)
+{
+	char line[300];
+	int n;
+
+	n = snprintf(line, sizeof(line), "421 4.3.0 %s Error: cannot identify the local client\r\n",
+	    host);
+	if (n > 0)
+		(void)send(fd, line, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+	close(fd);
+}
+
 /* ---- addresses ---- */
 
 static void
@@ -242,6 +256,31 @@ smtpd_session_close(struct smtpd_session *s)
 
 /* ---- start ---- */
 
+/*
+ * A client of the sendmail socket: who it is comes from the kernel
+ * (SO_PEERCRED). It is named localhost[127.0.0.1], as Postfix's smtpd names
+ * a client that is not on the Internet and as qmgr's own notices are. false
+ * when the credentials cannot be read (the session is refused).
+ */
+static bool
+smtpd_session_local_peer(struct smtpd_session *s)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+
+	snprintf(s->client_name, sizeof(s->client_name), "localhost");
+	snprintf(s->client_addr, sizeof(s->client_addr), "127.0.0.1");
+	if (getsockopt(s->fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 || len != sizeof(cred)) {
+		log_warning("sendmail socket: cannot read the client's credentials: %s",
+		    strerror(errno));
+		return false;
+	}
+	s->local = true;
+	s->peer_uid = (unsigned long)cred.uid;
+	s->peer_pid = (long)cred.pid;
+	return true;
+}
+
 struct smtpd_session *
 smtpd_session_start(struct smtpd_server *srv, int fd, enum config_listener listener,
     const struct sockaddr *peer, socklen_t peerlen, const struct sockaddr *local,
@@ -273,6 +312,15 @@ smtpd_session_start(struct smtpd_server *srv, int fd, enum config_listener liste
 	 * issue 4/6); until then every client is "unknown", as Postfix logs
 	 * a client without a PTR record. */
 	snprintf(s->client_name, sizeof(s->client_name), "unknown");
+	if (listener == CONFIG_LISTENER_SENDMAIL && !smtpd_session_local_peer(s)) {
+		smtpd_refuse_local(fd, srv->hostname);
+		buf_free(&s->in);
+		buf_free(&s->out);
+		buf_free(&s->decoded);
+		envelope_free(&s->env);
+		free(s);
+		return NULL;
+	}
 
 	if (evloop_io_add(srv->loop, &s->io, fd, EV_READ | EV_WRITE, smtpd_session_io, s) < 0) {
 		log_warning("cannot watch connection from %s: %s", s->client_addr, strerror(errno));
@@ -284,7 +332,11 @@ smtpd_session_start(struct smtpd_server *srv, int fd, enum config_listener liste
 		return NULL;
 	}
 	smtpd_server_session_added(srv, s);
-	log_info("connect from %s[%s]", s->client_name, s->client_addr);
+	if (s->local)
+		log_info("connect from %s[%s] uid=%lu pid=%ld", s->client_name, s->client_addr,
+		    s->peer_uid, s->peer_pid);
+	else
+		log_info("connect from %s[%s]", s->client_name, s->client_addr);
 	smtpd_reply(s, 220, NULL, "%s", config_lstr(srv->cfg, listener, P_SMTPD_BANNER));
 	evloop_timer_start(srv->loop, &s->timer,
 	    config_ltime(srv->cfg, listener, P_SMTPD_TIMEOUT) * 1000);

@@ -87,6 +87,13 @@ struct smtpd_session {
 	unsigned server_port;
 	char helo[SMTPD_HELO_MAX + 1];	/* "" before HELO/EHLO */
 	bool esmtp;			/* EHLO (not HELO) was used */
+	/* The sendmail socket (CONFIG_LISTENER_SENDMAIL): a local user's
+	 * submission, trusted like Postfix's pickup (no relay restrictions),
+	 * and who it was, from SO_PEERCRED: the kernel's word, not the
+	 * client's (Received: ... from userid N, and the client= log line). */
+	bool local;
+	unsigned long peer_uid;
+	long peer_pid;
 	unsigned errors;		/* counted toward the soft/hard limits */
 
 	/* The transaction. */

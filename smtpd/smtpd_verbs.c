@@ -439,7 +439,10 @@ verb_rcpt(struct smtpd_session *s, const struct smtpd_command *cmd)
 		return false;
 	}
 	smtpd_restrict_client_of(s, &client);
-	switch (smtpd_restrict_rcpt(s->srv->cfg, s->listener, &client, &rcpt.to, &err)) {
+	/* A local submission is trusted as Postfix trusts pickup: no relay
+	 * restrictions (the sender is a local user, known by uid). */
+	switch (s->local ? SMTPD_VERDICT_PERMIT :
+	    smtpd_restrict_rcpt(s->srv->cfg, s->listener, &client, &rcpt.to, &err)) {
 	case SMTPD_VERDICT_REJECT:
 	case SMTPD_VERDICT_DEFER:
 		smtpd_reply_error(s, &err);
@@ -477,7 +480,11 @@ smtpd_message_open(struct smtpd_session *s, enum smtpd_data_mode mode)
 		log_warning("cannot create message file: %s", err);
 		return false;
 	}
-	log_info("%s: client=%s[%s]", spool_msg_id(s->msg), s->client_name, s->client_addr);
+	if (s->local)
+		log_info("%s: client=%s[%s], uid=%lu", spool_msg_id(s->msg), s->client_name,
+		    s->client_addr, s->peer_uid);
+	else
+		log_info("%s: client=%s[%s]", spool_msg_id(s->msg), s->client_name, s->client_addr);
 	memset(&rec, 0, sizeof(rec));
 	rec.helo = s->helo;
 	rec.client_name = s->client_name;
@@ -489,6 +496,8 @@ smtpd_message_open(struct smtpd_session *s, enum smtpd_data_mode mode)
 	rec.queue_id = spool_msg_id(s->msg);
 	rec.rcpt = s->env.nrcpt == 1 ? s->env.rcpts[0].addr : NULL;
 	rec.when = time(NULL);
+	rec.local = s->local;
+	rec.uid = s->peer_uid;
 	buf_init(&s->decoded, SMTPD_DECODED_MAX);
 	if (smtpd_received_format(&rec, &s->decoded) != BUF_OK)
 		panic("Received header larger than %u bytes", SMTPD_DECODED_MAX);
