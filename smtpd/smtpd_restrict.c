@@ -1270,8 +1270,8 @@ smtpd_restrict_policy_cb(void *arg, enum smtpd_policy_status st, const char *act
 
 	c->pr = NULL;
 	if (st != SMTPD_POLICY_OK) {
-		log_warning("problem talking to server %s: %s",
-		    smtpd_policy_client_endpoint(c->rule->policy), action);
+		/* action names the endpoint: "inet:127.0.0.1:10023: timeout ..." */
+		log_warning("problem talking to server %s", action);
 		value = config_lstr(c->rs->cfg, c->f.listener, P_SMTPD_POLICY_SERVICE_DEFAULT_ACTION);
 	}
 	step = smtpd_restrict_apply_action(c, value, "policy query", smtpd_list_name(c, k),
