@@ -1483,7 +1483,9 @@ smtpd_restrict_rule(struct smtpd_restrict_check *c, const struct smtpd_rule *r)
 		if (c->helo[0] == '\0' || smtpd_restrict_is_literal(c->helo) ||
 		    !smtpd_restrict_helo_valid(c->helo))
 			return STEP_NEXT;	/* reject_invalid_helo_hostname's business */
-		snprintf(c->dns_name, sizeof(c->dns_name), "%s", c->helo);
+		if ((size_t)snprintf(c->dns_name, sizeof(c->dns_name), "%s", c->helo) >=
+		    sizeof(c->dns_name))
+			return STEP_NEXT;	/* one trailing dot too many to ask */
 		return smtpd_restrict_dns(c, r, 1, resolver_host);
 	case CONFIG_RESTRICTIONS_REJECT_NON_FQDN_SENDER:
 	case CONFIG_RESTRICTIONS_REJECT_NON_FQDN_RECIPIENT: {
