@@ -14,6 +14,7 @@
 #include "config/config.h"
 
 struct spool;
+struct smtpd_restrict;
 struct smtpd_session;
 
 struct smtpd_server {
@@ -25,6 +26,9 @@ struct smtpd_server {
 	 * RCPT-time "User unknown" check, virtual_alias_maps and alias_maps.
 	 * NULL in unit tests: recipients are then taken as given. */
 	struct addr_resolver *addr;
+	/* The restriction lists, their maps, policy clients and resolver
+	 * (smtpd/smtpd_restrict.h); NULL: no restrictions at all. */
+	struct smtpd_restrict *rules;
 	char hostname[256];		/* myhostname, for replies and Received */
 	size_t nsessions;
 	struct smtpd_session *sessions;	/* list of live sessions (for drain) */

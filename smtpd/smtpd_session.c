@@ -337,9 +337,9 @@ smtpd_session_start(struct smtpd_server *srv, int fd, enum config_listener liste
 		    s->peer_uid, s->peer_pid);
 	else
 		log_info("connect from %s[%s]", s->client_name, s->client_addr);
-	smtpd_reply(s, 220, NULL, "%s", config_lstr(srv->cfg, listener, P_SMTPD_BANNER));
 	evloop_timer_start(srv->loop, &s->timer,
 	    config_ltime(srv->cfg, listener, P_SMTPD_TIMEOUT) * 1000);
+	smtpd_verbs_connect(s);
 	smtpd_session_run(s);
 	return s;
 }
@@ -477,7 +477,7 @@ smtpd_session_timer(struct ev_timer *t)
 		smtpd_session_free(s);
 		return;
 	}
-	if (s->state == SMTPD_STATE_COMMIT)
+	if (s->state == SMTPD_STATE_COMMIT || s->state == SMTPD_STATE_WAIT)
 		return;		/* our own wait, not the client's: no timeout */
 	log_info("timeout after %s from %s[%s]", s->last_verb, s->client_name, s->client_addr);
 	smtpd_reply(s, 421, "4.4.2", "%s Error: timeout exceeded", s->srv->hostname);
@@ -504,14 +504,25 @@ smtpd_session_commit_done(struct smtpd_session *s)
 	smtpd_session_run(s);
 }
 
+/* A restriction check ended and its reply is queued. */
+void
+smtpd_session_resume(struct smtpd_session *s)
+{
+	if (s->draining && !(s->state & SMTPD_STATES_TRANSACTION) && s->state != SMTPD_STATE_CLOSING) {
+		smtpd_reply(s, 421, "4.3.2", "%s Service shutting down", s->srv->hostname);
+		smtpd_session_close_after_reply(s);
+	}
+	smtpd_session_run(s);
+}
+
 /* ---- drain and abort ---- */
 
 void
 smtpd_session_drain(struct smtpd_session *s)
 {
 	s->draining = true;
-	if (s->state & SMTPD_STATES_TRANSACTION)
-		return;		/* finishes its transaction first */
+	if (s->state & (SMTPD_STATES_TRANSACTION | SMTPD_STATE_WAIT))
+		return;		/* finishes its transaction (or check) first */
 	if (s->state == SMTPD_STATE_CLOSING)
 		return;
 	smtpd_reply(s, 421, "4.3.2", "%s Service shutting down", s->srv->hostname);

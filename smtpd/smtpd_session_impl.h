@@ -19,6 +19,7 @@
 #include "queue/spool.h"
 #include "smtpd/smtpd_command.h"
 #include "smtpd/smtpd_data.h"
+#include "smtpd/smtpd_restrict.h"
 #include "smtpd/smtpd_server.h"
 #include "smtpd/smtpd_session.h"
 
@@ -49,6 +50,7 @@ enum smtpd_state {
 	SMTPD_STATE_CHUNKING = 0x040,	/* between BDAT chunks */
 	SMTPD_STATE_COMMIT = 0x080,	/* waiting for the spool's verdict */
 	SMTPD_STATE_CLOSING = 0x100,	/* flushing the last reply, then close */
+	SMTPD_STATE_WAIT = 0x200,	/* a restriction check waits for DNS or a policy server */
 };
 
 /* Where a session is in the transaction's content. */
@@ -112,6 +114,22 @@ struct smtpd_session {
 	enum smtpd_state bdat_prev_state;	/* state to return to after a refused chunk */
 	struct smtpd_reply bdat_refusal;	/* the reply for a discarded chunk */
 
+	/* Restrictions (smtpd_verbs.c, smtpd_restrict.h). */
+	struct smtpd_restrict_check *check;	/* the check the session waits for */
+	enum smtpd_state wait_from;		/* the state to go back to */
+	void (*wait_done)(struct smtpd_session *, const struct smtpd_restrict_result *);
+	struct smtpd_rcpt_args wait_rcpt;	/* the RCPT being checked */
+	char wait_helo[SMTPD_HELO_MAX + 1];	/* the HELO name being checked */
+	bool wait_esmtp;
+	bool access_denied;		/* client refused at connect (smtpd_delay_reject = no) */
+	bool carry_session, carry_mail;	/* a defer_if_permit carried to RCPT */
+	struct smtpd_reply carried_session, carried_mail;
+	struct buf prepend;		/* PREPEND headers for the message */
+	bool discard;			/* a DISCARD action: accept, then drop */
+	char instance[48];		/* policy "instance": one per transaction */
+	char sasl_method[64];		/* "" until AUTH succeeds */
+	char sasl_username[256];	/* "" until AUTH succeeds (permit_sasl_authenticated) */
+
 	struct smtpd_counter count[SMTPD_VERB_COUNT];
 	struct smtpd_counter count_all;
 };
@@ -134,6 +152,8 @@ void smtpd_session_close_after_reply(struct smtpd_session *s);
 /* Log a "NOQUEUE: reject: ..." line for a refused command. */
 void smtpd_log_reject(struct smtpd_session *s, const char *stage, int code, const char *enh,
                       const char *text, const char *rcpt);
+/* A restriction check ended: go on with the session (smtpd_verbs.c). */
+void smtpd_session_resume(struct smtpd_session *s);
 /* The protocol name for logs and Received: SMTP, ESMTP. */
 const char *smtpd_session_proto(const struct smtpd_session *s);
 
@@ -148,5 +168,7 @@ bool smtpd_verbs_content(struct smtpd_session *s);
 void smtpd_verbs_reset(struct smtpd_session *s);
 /* Free what the transaction holds (at session end). */
 void smtpd_verbs_free(struct smtpd_session *s);
+/* The greeting, after the client restrictions when they run at connect. */
+void smtpd_verbs_connect(struct smtpd_session *s);
 
 #endif
