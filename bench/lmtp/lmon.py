@@ -171,7 +171,8 @@ def cmd_report(results, samples_path, out):
 
     s = ["", "# Summary", ""]
     s.append(f"# smtp-source ({head.get('inject_sessions', '?')} processes, one session each, "
-             f"process k to mailbox mK@lmtp.test) -> system -> Dovecot "
+             f"process k to mailbox mK@lmtp.test, with R recipients also 2mK@ .. RmK@) -> "
+             f"system -> Dovecot "
              f"{head.get('dovecot_version', '?')} LMTP on a unix socket (concurrency "
              f"{head.get('concurrency', '?')}); msgs/s from the first injection to the last "
              f"status=sent; CPU from cgroup v2 cpu.stat over that window, ms per message; "

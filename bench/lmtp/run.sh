@@ -51,15 +51,16 @@
 # the bench's cgroup used, the rest of the machine, the load average.
 #
 # Cases: NAME:N:S[:R] (R = recipients per message, 1 by default). Default
-# "1k:6000:1024 50k:2000:51200". Within a round each case runs tern then
-# Postfix, and the order flips from one round to the next. The report
-# (lmon.py) gives the medians over the rounds, the ratios tern/Postfix (of
-# the medians and per round) and issue 5's target (tern >= 1.5x Postfix's
-# messages/s).
+# "1k:6000:1024 50k:2000:51200 1kx5:2000:1024:5" (6,000 x 1 KiB and 2,000 x
+# 50 KiB to 20 mailboxes, 2,000 x 1 KiB x 5 recipients to 100). Within a
+# round each case runs tern then Postfix, and the order flips from one round
+# to the next. The report (lmon.py) gives the medians over the rounds, the
+# ratios tern/Postfix (of the medians and per round) and issue 5's target
+# (tern >= 1.5x Postfix's messages/s).
 #
 # Writes bench/results/lmtp-DATE.txt (key = value lines, then a # Summary
-# with a table) and prints it. About 6 minutes on 2 cores with the defaults,
-# most of it Postfix.
+# with a table) and prints it. About 10 minutes on 2 cores with the
+# defaults, most of it Postfix.
 #
 # Knobs (environment): BENCH_REPEAT (rounds, 3), BENCH_LMTP_CASES ("NAME:N:S[:R]
 # ..."), BENCH_MESSAGES (if set, N for every case: a quick check),
@@ -77,7 +78,7 @@ BENCH=$(cd "$HERE/.." && pwd)
 SRC=$(cd "$BENCH/.." && pwd)
 TERN_BUILD=${TERN_BUILD:-$SRC/build}
 REPEAT=${BENCH_REPEAT:-3}
-CASES=${BENCH_LMTP_CASES:-1k:6000:1024 50k:2000:51200}
+CASES=${BENCH_LMTP_CASES:-1k:6000:1024 50k:2000:51200 1kx5:2000:1024:5}
 SESSIONS=${BENCH_SESSIONS:-20}
 SYSTEMS=${BENCH_SYSTEMS:-tern postfix}
 TIME_LIMIT=${BENCH_TIME_LIMIT:-3600}
