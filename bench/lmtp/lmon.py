@@ -107,6 +107,7 @@ def cmd_report(results, samples_path, out):
         die(f"{results}: no runs")
     head = {k: kv[k] for k in ("date", "host", "kernel", "cpus", "load_before", "rounds", "cases",
                                "inject_sessions", "concurrency", "dovecot_version", "sched_autogroup",
+                               "cpu_group",
                                "tern_build_type", "tern_commit", "tern_version",
                                "postfix_version", "postfix_extra_conf", "run_seconds",
                                "load_after") if k in kv}
