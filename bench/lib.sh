@@ -4,6 +4,7 @@
 # bench_cleanup, which the caller installs as an EXIT trap.
 
 BENCH_CGROUP_ROOT=""	# our cgroup v2 directory, when we could make one
+BENCH_CPU_GROUP=""	# our cgroup v1 cpu directory, when the cpu controller is v1's
 BENCH_PIDS_TO_KILL=()	# processes we started and must not leave behind
 
 say() { printf '%s\n' "$*" >&2; }
@@ -60,14 +61,38 @@ cgroup2_mount() {
 	return 1
 }
 
+# The mount point of a writable cgroup v1 hierarchy with the cpu
+# controller, or nothing.
+cgroup1_cpu_mount() {
+	local m t o
+	while read -r _ m t o _; do
+		case ",$o," in
+		*,cpu,*) [ "$t" = cgroup ] && [ -w "$m" ] && { printf '%s\n' "$m"; return 0; } ;;
+		esac
+	done </proc/mounts
+	return 1
+}
+
 # cgroup_setup: make $BENCH_CGROUP_ROOT with one child group per system.
+# Where the cpu controller is cgroup v1's (a hybrid hierarchy, as on these
+# machines), also $BENCH_CPU_GROUP, which everything run_in_cgroup starts
+# joins: the kernel's autogroup scheduling (sched_autogroup_enabled) shares
+# the CPU of the root cpu group per session, and Postfix's master makes a
+# session of its own while ternd -f, a sink or Dovecot started here stay in
+# the script's, with the clients; under load from other sessions that gives
+# the systems unequal shares. One cpu group for the whole bench (autogroup
+# does not apply outside the root group) schedules both systems' processes
+# alike, and the bench as one group against the rest of the machine.
 cgroup_setup() {
-	local m
+	local m c
 	m=$(cgroup2_mount) || return 1
 	BENCH_CGROUP_ROOT="$m/tern-bench-$$"
 	mkdir "$BENCH_CGROUP_ROOT" 2>/dev/null || { BENCH_CGROUP_ROOT=""; return 1; }
 	mkdir "$BENCH_CGROUP_ROOT/postfix" "$BENCH_CGROUP_ROOT/tern" "$BENCH_CGROUP_ROOT/client" || return 1
 	[ -r "$BENCH_CGROUP_ROOT/postfix/cpu.stat" ] || return 1
+	if c=$(cgroup1_cpu_mount) && mkdir "$c/tern-bench-$$" 2>/dev/null; then
+		BENCH_CPU_GROUP="$c/tern-bench-$$"
+	fi
 	return 0
 }
 
@@ -96,6 +121,13 @@ cgroup_teardown() {
 		rmdir "$BENCH_CGROUP_ROOT/$g" 2>/dev/null
 	done
 	rmdir "$BENCH_CGROUP_ROOT" 2>/dev/null
+	if [ -n "$BENCH_CPU_GROUP" ] && [ -d "$BENCH_CPU_GROUP" ]; then
+		for i in $(seq 50); do
+			[ -s "$BENCH_CPU_GROUP/cgroup.procs" ] || break
+			sleep 0.1
+		done
+		rmdir "$BENCH_CPU_GROUP" 2>/dev/null
+	fi
 }
 
 # tree_pids ROOT: ROOT and all its descendants.
@@ -150,7 +182,9 @@ run_in_cgroup() {
 	local g=$1
 	shift
 	if [ -n "$BENCH_CGROUP_ROOT" ]; then
-		(echo "$BASHPID" >"$BENCH_CGROUP_ROOT/$g/cgroup.procs" && exec "$@") &
+		(echo "$BASHPID" >"$BENCH_CGROUP_ROOT/$g/cgroup.procs" &&
+			{ [ -z "$BENCH_CPU_GROUP" ] || echo "$BASHPID" >"$BENCH_CPU_GROUP/cgroup.procs"; } &&
+			exec "$@") &
 	else
 		("$@") &
 	fi
