@@ -14,6 +14,7 @@
 #include "config/config.h"
 
 struct spool;
+struct smtpd_auth_set;
 struct smtpd_session;
 
 struct smtpd_server {
@@ -25,6 +26,9 @@ struct smtpd_server {
 	 * RCPT-time "User unknown" check, virtual_alias_maps and alias_maps.
 	 * NULL in unit tests: recipients are then taken as given. */
 	struct addr_resolver *addr;
+	/* SMTP AUTH back ends per listener (smtpd_auth.h); NULL when no
+	 * listener enables AUTH. */
+	struct smtpd_auth_set *auth;
 	char hostname[256];		/* myhostname, for replies and Received */
 	size_t nsessions;
 	struct smtpd_session *sessions;	/* list of live sessions (for drain) */

@@ -17,6 +17,7 @@
 #include "config/config.h"
 #include "queue/envelope.h"
 #include "queue/spool.h"
+#include "smtpd/smtpd_auth.h"
 #include "smtpd/smtpd_command.h"
 #include "smtpd/smtpd_data.h"
 #include "smtpd/smtpd_server.h"
@@ -33,8 +34,6 @@
 #define SMTPD_OUT_PAUSE (64u * 1024)
 /* Decoded content staged before it goes to the spool file. */
 #define SMTPD_DECODED_MAX (64u * 1024)
-/* AUTH lines may be this long (RFC 4954 section 4). */
-#define SMTPD_AUTH_LINE_MAX 12288
 /* How long the 421 of an aborted or drained session may take to leave. */
 #define SMTPD_CLOSE_LINGER_MS 2000
 
@@ -49,6 +48,7 @@ enum smtpd_state {
 	SMTPD_STATE_CHUNKING = 0x040,	/* between BDAT chunks */
 	SMTPD_STATE_COMMIT = 0x080,	/* waiting for the spool's verdict */
 	SMTPD_STATE_CLOSING = 0x100,	/* flushing the last reply, then close */
+	SMTPD_STATE_AUTH = 0x200,	/* waiting for the AUTH back end's answer */
 };
 
 /* Where a session is in the transaction's content. */
@@ -105,6 +105,18 @@ struct smtpd_session {
 	enum smtpd_state bdat_prev_state;	/* state to return to after a refused chunk */
 	struct smtpd_reply bdat_refusal;	/* the reply for a discarded chunk */
 
+	/* SMTP AUTH (smtpd_auth_cmd.c). */
+	bool tls_active;		/* XXX false until the listener's TLS sets it after
+					 * the handshake: the one TLS question AUTH asks */
+	struct smtpd_auth *auth;	/* the exchange in progress, or NULL */
+	enum smtpd_state auth_prev_state;	/* where the session returns after it */
+	bool auth_reading;		/* the next line answers a 334 challenge */
+	size_t auth_saved_line_max;	/* the line limit to restore after it */
+	/* "" when not authenticated; what permit_sasl_authenticated and the
+	 * sender login maps look at. */
+	char sasl_method[SMTPD_AUTH_MECH_MAX + 1];
+	char sasl_username[SMTPD_AUTH_USERNAME_MAX + 1];
+
 	struct smtpd_counter count[SMTPD_VERB_COUNT];
 	struct smtpd_counter count_all;
 };
@@ -129,6 +141,10 @@ void smtpd_log_reject(struct smtpd_session *s, const char *stage, int code, cons
                       const char *text, const char *rcpt);
 /* The protocol name for logs and Received: SMTP, ESMTP. */
 const char *smtpd_session_proto(const struct smtpd_session *s);
+
+/* The session's asynchronous wait (spool commit, AUTH back end) is over:
+ * run it again. */
+void smtpd_session_commit_done(struct smtpd_session *s);
 
 /* ---- smtpd_verbs.c: commands and the transaction ---- */
 
