@@ -193,6 +193,12 @@ smtpd_auth_cmd_verb(struct smtpd_session *s, const struct smtpd_command *cmd)
 	if (!smtpd_auth_cmd_check(s))
 		return false;
 	b = smtpd_auth_cmd_backend(s);
+	if (smtpd_auth_mechs(b)[0] == '\0') {
+		/* A Dovecot server not reached yet: nothing to offer, for now. */
+		smtpd_auth_cmd_refuse(s, 454, "4.7.0", "Temporary authentication failure: "
+		                      "authentication server unavailable");
+		return false;
+	}
 	if (smtpd_auth_parse_command(cmd->args, cmd->args_len, mech, &ir, &irlen) < 0) {
 		smtpd_auth_cmd_refuse(s, 501, "5.5.4", "Syntax: AUTH mechanism");
 		return false;

@@ -415,7 +415,13 @@ dc_disconnect(struct dc_backend *d, const char *why)
 		if (list != NULL)
 			list->prev = NULL;
 		r->next = NULL;
-		dc_fail_request(d, r, "Connection lost to authentication server");
+		if (r->a->waiting) {
+			dc_fail_request(d, r, "Connection lost to authentication server");
+		} else {
+			/* Between a challenge and the client's response: the
+			 * response will find the request unsent (dc_step). */
+			r->sent = false;
+		}
 	}
 }
 
@@ -508,8 +514,9 @@ dc_reply_line(struct dc_backend *d, const struct smtpd_auth_dovecot_line *l)
 	char user[SMTPD_AUTH_USERNAME_MAX + 1], reason[SMTPD_AUTH_REASON_MAX + 1];
 	long ulen = -1, rlen = -1;
 
-	if (r == NULL) {
-		/* Its exchange timed out or the client went away. */
+	if (r == NULL || !r->a->waiting) {
+		/* Its exchange timed out, the client went away, or the server
+		 * answered twice. */
 		log_debug("SASL: Dovecot reply for request %u that nobody waits for", l->id);
 		return;
 	}
@@ -581,9 +588,13 @@ dc_io_work(struct dc_backend *d, unsigned revents)
 {
 	ssize_t n;
 
-	if (revents & EV_WRITE) {
-		n = buf_write_fd(&d->out, d->fd);
-		if (n < 0 && errno != EAGAIN && errno != EINTR)
+	if ((revents & EV_WRITE) && buf_len(&d->out) > 0) {
+		/* send(), not write(): a server that hung up is an error
+		 * here, not a SIGPIPE. */
+		n = send(d->fd, buf_data(&d->out), buf_len(&d->out), MSG_NOSIGNAL);
+		if (n > 0)
+			buf_consume(&d->out, (size_t)n);
+		else if (n < 0 && errno != EAGAIN && errno != EINTR)
 			return dc_disconnect(d, strerror(errno));
 	}
 	if (revents & EV_READ) {
