@@ -625,8 +625,16 @@ START_TEST(test_close_while_waiting)
 	struct world w;
 
 	world_init(&w, NULL);
+	smtpd_auth_backend_of(w.srv.auth, CONFIG_LISTENER_SMTP)->timeout_ms = 200;
 	(void)converse(&w, "EHLO c\r\nAUTH PLAIN AHNsb3cAeA==\r\n", 2);
 	ck_assert_int_eq(only_session(&w)->state, SMTPD_STATE_AUTH);
+	/* It reads nothing while it waits, so it sees the client's EOF once
+	 * the exchange ends (here: its time limit), then frees itself. */
+	close(w.client);
+	w.client = socket(AF_UNIX, SOCK_STREAM, 0);
+	for (int i = 0; i < 200 && w.srv.nsessions > 0; i++)
+		pump(&w, 10);
+	ck_assert_uint_eq(w.srv.nsessions, 0);
 	world_free(&w);
 }
 END_TEST
