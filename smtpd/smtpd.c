@@ -11,6 +11,7 @@
 #include "smtpd/smtpd.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +26,7 @@
 #include "common/log.h"
 #include "common/rolectl.h"
 #include "queue/spool.h"
+#include "smtpd/smtpd_auth.h"
 #include "smtpd/smtpd_notify.h"
 #include "smtpd/smtpd_restrict.h"
 #include "smtpd/smtpd_server.h"
@@ -137,6 +139,31 @@ smtpd_rules_reload(struct smtpd_server *srv)
 	buf_free(&diag);
 }
 
+/* (Re)build the AUTH back ends for cfg (smtpd_auth.h): at start a back end
+ * that cannot work stops the role, as Postfix's smtpd stops with "no SASL
+ * authentication mechanisms"; at reload the old ones stay. */
+static void
+smtpd_auth_setup(struct smtpd_role *role, const struct config *cfg, bool at_start)
+{
+	char dir[PATH_MAX], err[512];
+	const char *slash = role->cfg_path ? strrchr(role->cfg_path, '/') : NULL;
+	struct smtpd_auth_set *set;
+
+	if (slash == NULL)
+		snprintf(dir, sizeof(dir), ".");
+	else
+		snprintf(dir, sizeof(dir), "%.*s", (int)(slash - role->cfg_path), role->cfg_path);
+	set = smtpd_auth_set_new(role->srv.loop, cfg, role->cfg_path ? dir : NULL, role->srv.auth,
+	                         err, sizeof(err));
+	if (set == NULL) {
+		if (at_start)
+			fatal("SASL: %s", err);
+		log_warning("reload: SASL: %s; keeping the old settings", err);
+		return;
+	}
+	role->srv.auth = set;
+}
+
 static void
 smtpd_reload(struct smtpd_role *role)
 {
@@ -155,6 +182,7 @@ smtpd_reload(struct smtpd_role *role)
 	}
 	buf_free(&errors);
 	smtpd_addr_setup(&role->srv, cfg);
+	smtpd_auth_setup(role, cfg, false);
 	config_free(role->srv.cfg);
 	role->srv.cfg = cfg;
 	smtpd_rules_reload(&role->srv);
@@ -452,6 +480,7 @@ smtpd_setup(struct smtpd_role *role, const struct smtpd_listen_fd *fds, size_t n
 	                                    P_QUEUE_DIRECTORY));
 	smtpd_addr_setup(&role->srv, role->srv.cfg);
 	smtpd_rules_reload(&role->srv);
+	smtpd_auth_setup(role, role->srv.cfg, true);
 	smtpd_listeners_install(role, fds, nfds);
 	if (evloop_set_nonblock(role->control_fd) < 0 ||
 	    evloop_io_add(role->srv.loop, &role->control_io, role->control_fd, EV_READ,
@@ -494,6 +523,7 @@ smtpd_main(const char *cfg_path, struct config *cfg, int control_fd,
 	spool_close(role->srv.spool);
 	smtpd_restrict_free(role->srv.rules);
 	addr_resolver_free(role->srv.addr);
+	smtpd_auth_set_free(role->srv.auth);
 	evloop_free(role->srv.loop);
 	config_free(role->srv.cfg);
 	buf_free(&role->control_in);

@@ -15,6 +15,7 @@
 
 struct spool;
 struct smtpd_restrict;
+struct smtpd_auth_set;
 struct smtpd_session;
 
 struct smtpd_server {
@@ -29,6 +30,9 @@ struct smtpd_server {
 	/* The restriction lists, their maps, policy clients and resolver
 	 * (smtpd/smtpd_restrict.h); NULL: no restrictions at all. */
 	struct smtpd_restrict *rules;
+	/* SMTP AUTH back ends per listener (smtpd_auth.h); NULL when no
+	 * listener enables AUTH. */
+	struct smtpd_auth_set *auth;
 	char hostname[256];		/* myhostname, for replies and Received */
 	size_t nsessions;
 	struct smtpd_session *sessions;	/* list of live sessions (for drain) */

@@ -17,6 +17,7 @@
 #include "config/config.h"
 #include "queue/envelope.h"
 #include "queue/spool.h"
+#include "smtpd/smtpd_auth.h"
 #include "smtpd/smtpd_command.h"
 #include "smtpd/smtpd_data.h"
 #include "smtpd/smtpd_restrict.h"
@@ -34,8 +35,6 @@
 #define SMTPD_OUT_PAUSE (64u * 1024)
 /* Decoded content staged before it goes to the spool file. */
 #define SMTPD_DECODED_MAX (64u * 1024)
-/* AUTH lines may be this long (RFC 4954 section 4). */
-#define SMTPD_AUTH_LINE_MAX 12288
 /* How long the 421 of an aborted or drained session may take to leave. */
 #define SMTPD_CLOSE_LINGER_MS 2000
 
@@ -51,6 +50,7 @@ enum smtpd_state {
 	SMTPD_STATE_COMMIT = 0x080,	/* waiting for the spool's verdict */
 	SMTPD_STATE_CLOSING = 0x100,	/* flushing the last reply, then close */
 	SMTPD_STATE_WAIT = 0x200,	/* a restriction check waits for DNS or a policy server */
+	SMTPD_STATE_AUTH = 0x400,	/* waiting for the AUTH back end's answer */
 };
 
 /* Where a session is in the transaction's content. */
@@ -127,8 +127,17 @@ struct smtpd_session {
 	struct buf prepend;		/* PREPEND headers for the message */
 	bool discard;			/* a DISCARD action: accept, then drop */
 	char instance[48];		/* policy "instance": one per transaction */
-	char sasl_method[64];		/* "" until AUTH succeeds */
-	char sasl_username[256];	/* "" until AUTH succeeds (permit_sasl_authenticated) */
+	/* SMTP AUTH (smtpd_auth_cmd.c). */
+	bool tls_active;		/* XXX false until the listener's TLS sets it after
+					 * the handshake: the one TLS question AUTH asks */
+	struct smtpd_auth *auth;	/* the exchange in progress, or NULL */
+	enum smtpd_state auth_prev_state;	/* where the session returns after it */
+	bool auth_reading;		/* the next line answers a 334 challenge */
+	size_t auth_saved_line_max;	/* the line limit to restore after it */
+	/* "" when not authenticated; what permit_sasl_authenticated and the
+	 * sender login maps look at. */
+	char sasl_method[SMTPD_AUTH_MECH_MAX + 1];
+	char sasl_username[SMTPD_AUTH_USERNAME_MAX + 1];
 
 	struct smtpd_counter count[SMTPD_VERB_COUNT];
 	struct smtpd_counter count_all;
@@ -156,6 +165,10 @@ void smtpd_log_reject(struct smtpd_session *s, const char *stage, int code, cons
 void smtpd_session_resume(struct smtpd_session *s);
 /* The protocol name for logs and Received: SMTP, ESMTP. */
 const char *smtpd_session_proto(const struct smtpd_session *s);
+
+/* The session's asynchronous wait (spool commit, AUTH back end) is over:
+ * run it again. */
+void smtpd_session_commit_done(struct smtpd_session *s);
 
 /* ---- smtpd_verbs.c: commands and the transaction ---- */
 

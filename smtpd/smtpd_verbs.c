@@ -24,6 +24,7 @@
 
 #include "common/log.h"
 #include "queue/envelope_expand.h"
+#include "smtpd/smtpd_auth_cmd.h"
 #include "smtpd/smtpd_notify.h"
 #include "smtpd/smtpd_received.h"
 #include "smtpd/smtpd_restrict.h"
@@ -73,18 +74,19 @@ static const struct smtpd_verb_rule smtpd_rules[] = {
 	{ SMTPD_VERB_EXPN, ANY_COMMAND_STATE, verb_not_implemented },
 	{ SMTPD_VERB_ETRN, ANY_COMMAND_STATE, verb_not_implemented },
 	{ SMTPD_VERB_STARTTLS, ANY_COMMAND_STATE, verb_not_implemented },
-	{ SMTPD_VERB_AUTH, ANY_COMMAND_STATE, verb_not_implemented },
+	/* RFC 4954 section 4: not during a mail transaction. */
+	{ SMTPD_VERB_AUTH, SMTPD_STATE_CONNECTED | SMTPD_STATE_READY, smtpd_auth_cmd_verb },
 };
 
 /* ---- helpers ---- */
 
 static unsigned
-smtpd_extensions(const struct smtpd_session *s)
+smtpd_extensions(struct smtpd_session *s)
 {
 	if (!s->esmtp)
 		return 0;
 	return SMTPD_EXT_SIZE | SMTPD_EXT_8BITMIME | SMTPD_EXT_SMTPUTF8 | SMTPD_EXT_DSN |
-	    SMTPD_EXT_CHUNKING;
+	    SMTPD_EXT_CHUNKING | (smtpd_auth_cmd_offered(s) ? SMTPD_EXT_AUTH : 0);
 }
 
 static const char *
@@ -104,6 +106,8 @@ smtpd_wrong_state_text(const struct smtpd_session *s, enum smtpd_verb verb)
 		if (s->state == SMTPD_STATE_CHUNKING)
 			return "Error: DATA during BDAT transfer";
 		return "Error: need RCPT command";
+	case SMTPD_VERB_AUTH:
+		return "Error: MAIL transaction in progress";
 	default:
 		return "Error: bad sequence of commands";
 	}
@@ -150,6 +154,7 @@ smtpd_verbs_free(struct smtpd_session *s)
 	buf_free(&s->prepend);
 	smtpd_restrict_cancel(s->check);
 	s->check = NULL;
+	smtpd_auth_cmd_free(s);
 }
 
 /* ---- dispatch ---- */
@@ -162,6 +167,10 @@ smtpd_verbs_dispatch(struct smtpd_session *s, const char *line, size_t len)
 	size_t i;
 	bool ok;
 
+	if (smtpd_auth_cmd_reading(s)) {
+		smtpd_auth_cmd_response(s, line, len);
+		return;
+	}
 	smtpd_command_split(line, len, &cmd);
 	s->count[cmd.verb].total++;
 	s->count_all.total++;
@@ -419,6 +428,7 @@ smtpd_helo_reply(struct smtpd_session *s)
 	smtpd_reply_part(s, 250, false, "ENHANCEDSTATUSCODES");
 	smtpd_reply_part(s, 250, false, "8BITMIME");
 	smtpd_reply_part(s, 250, false, "DSN");
+	smtpd_auth_cmd_ehlo(s);
 	smtpd_reply_part(s, 250, false, "SMTPUTF8");
 	smtpd_reply_part(s, 250, true, "CHUNKING");
 }
@@ -726,7 +736,7 @@ static bool
 smtpd_message_open(struct smtpd_session *s, enum smtpd_data_mode mode)
 {
 	struct smtpd_received rec;
-	char err[256];
+	char err[256], sasl[SMTPD_AUTH_USERNAME_MAX + 2 * MAILADDR_PATH_MAX];
 	enum smtpd_data_newline nl;
 	const char *bare;
 	uint64_t line_max;
@@ -736,11 +746,13 @@ smtpd_message_open(struct smtpd_session *s, enum smtpd_data_mode mode)
 		log_warning("cannot create message file: %s", err);
 		return false;
 	}
+	smtpd_auth_cmd_log_fields(s, sasl, sizeof(sasl));
 	if (s->local)
-		log_info("%s: client=%s[%s], uid=%lu", spool_msg_id(s->msg), s->client_name,
-		    s->client_addr, s->peer_uid);
+		log_info("%s: client=%s[%s], uid=%lu%s", spool_msg_id(s->msg), s->client_name,
+		    s->client_addr, s->peer_uid, sasl);
 	else
-		log_info("%s: client=%s[%s]", spool_msg_id(s->msg), s->client_name, s->client_addr);
+		log_info("%s: client=%s[%s]%s", spool_msg_id(s->msg), s->client_name, s->client_addr,
+		    sasl);
 	memset(&rec, 0, sizeof(rec));
 	rec.helo = s->helo;
 	rec.client_name = s->client_name;
@@ -748,6 +760,8 @@ smtpd_message_open(struct smtpd_session *s, enum smtpd_data_mode mode)
 	rec.hostname = s->srv->hostname;
 	rec.mail_name = config_str(s->srv->cfg, P_MAIL_NAME);
 	rec.esmtp = s->esmtp;
+	rec.tls = s->tls_active;
+	rec.auth = s->sasl_username[0] != '\0';
 	rec.smtputf8 = s->env.smtputf8;
 	rec.queue_id = spool_msg_id(s->msg);
 	rec.rcpt = s->env.nrcpt == 1 ? s->env.rcpts[0].addr : NULL;
@@ -916,6 +930,8 @@ smtpd_message_commit(struct smtpd_session *s)
 	envelope_set(&s->env.helo, s->helo[0] ? s->helo : NULL);
 	envelope_set(&s->env.proto, smtpd_session_proto(s));
 	envelope_set(&s->env.listener, config_listener_name(s->listener));
+	envelope_set(&s->env.sasl_method, s->sasl_method[0] ? s->sasl_method : NULL);
+	envelope_set(&s->env.sasl_username, s->sasl_username[0] ? s->sasl_username : NULL);
 	s->state = SMTPD_STATE_COMMIT;
 	evloop_timer_stop(s->srv->loop, &s->timer);
 	/* The 250 waits for the callback: file synced, envelope committed. */

@@ -5,6 +5,11 @@
     dv.messages("alice@tern.test")   # [bytes] of the files in its Maildir new/
     dv.stop()
 
+With auth=True it also serves Dovecot's SASL auth protocol on a unix
+socket, dv.auth_socket (service auth's auth-client listener, plaintext
+allowed without TLS), for smtpd_sasl_type = dovecot; every user's password
+is "x".
+
 Its own directory under /var/tmp, its own configuration (dovecot -c), a
 passwd-file userdb (the keys are full addresses, as Dovecot looks them up;
 the value is a quota such as "1K" or None), Maildirs owned by nobody
@@ -58,6 +63,15 @@ plugin {{
 }}
 """
 
+AUTH_CONF = """\
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+service auth {{
+  unix_listener {d}/auth-client {{
+    mode = 0666
+  }}
+}}
+"""
 
 
 def maildir_order(name):
@@ -67,11 +81,13 @@ def maildir_order(name):
     return (int(m.group(1)), int(m.group(2)), name) if m else (0, 0, name)
 
 class Dovecot:
-    def __init__(self, users):
+    def __init__(self, users, auth=False):
         self.users = dict(users)
+        self.auth = auth
         self.dir = tempfile.mkdtemp(prefix="tern-e2e-dovecot-", dir="/var/tmp")
         os.chmod(self.dir, 0o755)
         self.socket = os.path.join(self.dir, "lmtp")
+        self.auth_socket = os.path.join(self.dir, "auth-client") if auth else None
         self.conf = os.path.join(self.dir, "dovecot.conf")
         self.log = os.path.join(self.dir, "dovecot.log")
         self.proc = None
@@ -82,6 +98,8 @@ class Dovecot:
         os.chown(os.path.join(self.dir, "mail"), self.uid, self.gid)
         with open(self.conf, "w") as f:
             f.write(CONF.format(d=self.dir))
+            if auth:
+                f.write(AUTH_CONF.format(d=self.dir))
         with open(os.path.join(self.dir, "passwd"), "w") as f:
             for user, quota in self.users.items():
                 extra = f"userdb_quota_rule=*:storage={quota}" if quota else ""
@@ -93,7 +111,7 @@ class Dovecot:
         self.proc = subprocess.Popen(["dovecot", "-F", "-c", self.conf], stdin=subprocess.DEVNULL,
                                      stdout=out, stderr=out, start_new_session=True)
         end = time.time() + timeout
-        while not os.path.exists(self.socket):
+        while not os.path.exists(self.socket) or (self.auth and not os.path.exists(self.auth_socket)):
             if self.proc.poll() is not None or time.time() > end:
                 raise RuntimeError(f"dovecot did not start: {self.output()}")
             time.sleep(0.05)

@@ -1,0 +1,232 @@
+"""End-to-end tests of SMTP AUTH in the listener (RFC 4954) against the
+real ternd.
+
+Cyrus: a sasldb made with saslpasswd2 in the test's own directory and a
+sasl config directory with smtpd.conf (pwcheck_method: auxprop,
+auxprop_plugin: sasldb, sasldb_path: ...), found through
+cyrus_sasl_config_path. AUTH is enabled on the submission listener only:
+swaks --auth PLAIN and LOGIN succeed there (235, sasl_method= and
+sasl_username= on the client= line, "with ESMTPA" in Received), a wrong password gets 535 5.7.8 and counts
+as an error (auth=0/1 on the disconnect line, 421 at the hard limit), a
+second AUTH gets 503, and the smtp listener does not offer AUTH at all.
+
+Dovecot: a private Dovecot (dovecot.py with auth=True) serving its auth
+socket, smtpd_sasl_type = dovecot: PLAIN and LOGIN succeed, a wrong
+password is 535, and after Dovecot stops AUTH answers 454 4.7.0 (the
+session is not hurt), and after it starts again AUTH works again.
+
+TLS is not part of this test (smtpd_tls_auth_only = no); the tests of the
+TLS listener cover AUTH over TLS.
+"""
+import base64
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import dovecot  # noqa: E402
+import ternlib  # noqa: E402
+
+suite = ternlib.Suite("smtpd_auth")
+
+
+def b64(text):
+    return base64.b64encode(text.encode()).decode()
+
+
+def make_sasldb():
+    """A sasl config directory with smtpd.conf and its sasldb2 holding
+    alice@tern.test (secret); readable by the unprivileged roles."""
+    d = tempfile.mkdtemp(prefix="tern-e2e-sasl-", dir="/var/tmp")
+    os.chmod(d, 0o755)
+    db = os.path.join(d, "sasldb2")
+    with open(os.path.join(d, "smtpd.conf"), "w") as f:
+        f.write(f"pwcheck_method: auxprop\nauxprop_plugin: sasldb\nsasldb_path: {db}\n"
+                "mech_list: PLAIN LOGIN\n")
+    r = subprocess.run(["saslpasswd2", "-c", "-p", "-f", db, "-u", "tern.test", "alice"],
+                       input="secret", capture_output=True, text=True, timeout=30)
+    if r.returncode != 0:
+        raise ternlib.TestFailure(f"saslpasswd2: {r.stderr.strip()}")
+    os.chmod(db, 0o644)
+    os.chmod(os.path.join(d, "smtpd.conf"), 0o644)
+    return d
+
+
+def swaks(port, *args):
+    return subprocess.run(["swaks", "--server", "127.0.0.1", "--port", str(port),
+                           "--from", "a@tern.test", "--to", "b@tern.test", "--helo", "c.test",
+                           "--timeout", "20", *args],
+                          capture_output=True, text=True, timeout=60)
+
+
+def check_auth_message(s, t, r, mech, user, mark):
+    s.check(r.returncode == 0, f"swaks {mech} exit {r.returncode}: {r.stdout[-800:]}")
+    s.check(re.search(r"<[-~] +235 2\.7\.0 Authentication successful", r.stdout),
+            f"{mech}: 235 2.7.0")
+    m = ternlib.QUEUED_RE.search(r.stdout)
+    if not s.check(m, f"{mech}: queued"):
+        return
+    qid = m.group(1)
+    s.check(t.wait_log(rf"smtpd\[\d+\]: {qid}: client=unknown\[127\.0\.0\.1\], "
+                       rf"sasl_method={mech}, sasl_username={re.escape(user)}$", mark),
+            f"{mech}: client= line with sasl_method and sasl_username")
+    received, _ = ternlib.split_received(t.msg_bytes(qid))
+    s.check(b"with ESMTPA id " + qid.encode() in received, f"{mech}: Received says ESMTPA")
+
+
+def test_plain(s, t):
+    mark = t.log_mark()
+    r = swaks(t.submission_port, "--auth", "PLAIN", "--auth-user", "alice@tern.test",
+              "--auth-password", "secret")
+    check_auth_message(s, t, r, "PLAIN", "alice@tern.test", mark)
+
+
+def test_login(s, t):
+    mark = t.log_mark()
+    r = swaks(t.submission_port, "--auth", "LOGIN", "--auth-user", "alice@tern.test",
+              "--auth-password", "secret")
+    check_auth_message(s, t, r, "LOGIN", "alice@tern.test", mark)
+
+
+def test_wrong_password(s, t):
+    mark = t.log_mark()
+    r = swaks(t.submission_port, "--auth", "PLAIN", "--auth-user", "alice@tern.test",
+              "--auth-password", "wrong")
+    s.check(r.returncode != 0, "swaks fails")
+    s.check("535 5.7.8 Error: authentication failed:" in r.stdout, f"535 5.7.8: {r.stdout[-400:]}")
+    s.check(t.wait_log(r"warning: unknown\[127\.0\.0\.1\]: SASL PLAIN authentication failed: ",
+                       mark), "failure logged as Postfix does")
+    s.check(t.wait_log(r"disconnect from unknown\[127\.0\.0\.1\].* auth=0/1", mark),
+            "auth=0/1 on the disconnect line")
+
+
+def test_error_limit(s, t):
+    bad = b64("\0alice@tern.test\0wrong")
+    with ternlib.RawSMTP(t.submission_port, timeout=30) as c:
+        s.reply(c.cmd("EHLO c.test"), 250, what="EHLO")
+        # smtpd_hard_error_limit = 3 in this group.
+        s.reply(c.cmd(f"AUTH PLAIN {bad}"), 535, "5.7.8", "first failure")
+        s.reply(c.cmd(f"AUTH PLAIN {bad}"), 535, "5.7.8", "second failure")
+        c.send(f"AUTH PLAIN {bad}\r\n")
+        replies = c.all_until_close(30)
+        s.check([r.code for r in replies] == [535, 421], f"third failure, then 421: {replies}")
+
+
+def test_second_auth_and_state(s, t):
+    good = b64("\0alice@tern.test\0secret")
+    with ternlib.RawSMTP(t.submission_port, timeout=30) as c:
+        r = c.cmd("EHLO c.test")
+        s.check("AUTH PLAIN LOGIN" in r.text, f"EHLO offers AUTH PLAIN LOGIN: {r.text}")
+        s.reply(c.cmd("MAIL FROM:<a@tern.test>"), 250, what="MAIL")
+        s.reply(c.cmd(f"AUTH PLAIN {good}"), 503, "5.5.1", "AUTH in a transaction")
+        s.reply(c.cmd("RSET"), 250, what="RSET")
+        s.reply(c.cmd("AUTH PLAIN"), 334, what="AUTH without initial response")
+        s.reply(c.cmd("*"), 501, "5.7.0", "cancelled")
+        s.reply(c.cmd(f"AUTH PLAIN {good}"), 235, "2.7.0", "AUTH")
+        s.reply(c.cmd(f"AUTH PLAIN {good}"), 503, "5.5.1", "second AUTH")
+        # That was the third error: smtpd_hard_error_limit = 3 ends it.
+        s.check([r.code for r in c.all_until_close(10)] == [421], "421 at the hard limit")
+
+
+def test_not_offered_on_smtp(s, t):
+    with t.raw() as c:
+        r = c.cmd("EHLO c.test")
+        s.check("AUTH" not in r.text, f"no AUTH on the smtp listener: {r.text}")
+        s.reply(c.cmd(f"AUTH PLAIN {b64(chr(0) + 'alice@tern.test' + chr(0) + 'secret')}"),
+                503, "5.5.1", "authentication not enabled")
+
+
+def test_tls_only(s, t):
+    with ternlib.RawSMTP(t.submission_port) as c:
+        r = c.cmd("EHLO c.test")
+        s.check("AUTH" not in r.text, f"no AUTH without TLS: {r.text}")
+        s.reply(c.cmd("AUTH PLAIN"), 504, "5.5.4", "encryption required")
+
+
+SASL_DIR = None
+DV = None
+try:
+    SASL_DIR = make_sasldb()
+    CYRUS = {
+        "submission_smtpd_sasl_auth_enable": "yes",
+        "smtpd_sasl_type": "cyrus",
+        "smtpd_sasl_path": "smtpd",
+        "cyrus_sasl_config_path": SASL_DIR,
+        "smtpd_tls_auth_only": "no",
+        "smtpd_hard_error_limit": "3",
+        "smtpd_error_sleep_time": "1s",
+    }
+    suite.group("cyrus sasldb", CYRUS, [
+        ("PLAIN through swaks", test_plain),
+        ("LOGIN through swaks", test_login),
+        ("wrong password: 535, counted", test_wrong_password),
+        ("hard error limit", test_error_limit),
+        ("503 in a transaction and after AUTH; * cancels", test_second_auth_and_state),
+        ("smtp listener does not offer AUTH", test_not_offered_on_smtp),
+    ])
+    suite.group("cyrus, smtpd_tls_auth_only = yes", dict(CYRUS, smtpd_tls_auth_only="yes"), [
+        ("no AUTH without TLS", test_tls_only),
+    ])
+
+    DV = dovecot.Dovecot({"alice@tern.test": None}, auth=True).start()
+
+    def test_dovecot_plain(s, t):
+        mark = t.log_mark()
+        r = swaks(t.submission_port, "--auth", "PLAIN", "--auth-user", "alice@tern.test",
+                  "--auth-password", "x")
+        check_auth_message(s, t, r, "PLAIN", "alice@tern.test", mark)
+
+    def test_dovecot_login(s, t):
+        mark = t.log_mark()
+        r = swaks(t.submission_port, "--auth", "LOGIN", "--auth-user", "alice@tern.test",
+                  "--auth-password", "x")
+        check_auth_message(s, t, r, "LOGIN", "alice@tern.test", mark)
+
+    def test_dovecot_wrong(s, t):
+        with ternlib.RawSMTP(t.submission_port, timeout=30) as c:
+            c.cmd("EHLO c.test")
+            r = c.cmd(f"AUTH PLAIN {b64(chr(0) + 'alice@tern.test' + chr(0) + 'nope')}")
+            s.reply(r, 535, "5.7.8", "wrong password through Dovecot")
+
+    def test_dovecot_down_and_up(s, t):
+        good = b64("\0alice@tern.test\0x")
+        DV.stop()
+        with ternlib.RawSMTP(t.submission_port, timeout=30) as c:
+            c.cmd("EHLO c.test")
+            s.reply(c.cmd(f"AUTH PLAIN {good}"), 454, "4.7.0", "Dovecot down: 454")
+            s.reply(c.cmd("NOOP"), 250, what="the session goes on")
+        DV.start()
+
+        def auth_socket_up():
+            import socket
+            with socket.socket(socket.AF_UNIX) as so:
+                try:
+                    so.connect(DV.auth_socket)
+                    return True
+                except OSError:
+                    return False
+        s.check(ternlib.wait_until(auth_socket_up, 10), "Dovecot's auth socket is back")
+        with ternlib.RawSMTP(t.submission_port, timeout=30) as c:
+            c.cmd("EHLO c.test")
+            s.reply(c.cmd(f"AUTH PLAIN {good}"), 235, "2.7.0", "Dovecot back: 235")
+
+    suite.group("dovecot", {
+        "submission_smtpd_sasl_auth_enable": "yes",
+        "smtpd_sasl_type": "dovecot",
+        "smtpd_sasl_path": DV.auth_socket,
+        "smtpd_tls_auth_only": "no",
+    }, [
+        ("PLAIN through Dovecot", test_dovecot_plain),
+        ("LOGIN through Dovecot", test_dovecot_login),
+        ("wrong password through Dovecot", test_dovecot_wrong),
+        ("Dovecot stops, then starts again", test_dovecot_down_and_up),
+    ])
+finally:
+    if DV is not None:
+        DV.remove()
+    if SASL_DIR is not None:
+        shutil.rmtree(SASL_DIR, ignore_errors=True)
+suite.finish()
