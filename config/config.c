@@ -717,6 +717,12 @@ config_lnetworks(const struct config *cfg, enum config_listener l, enum config_p
 	return v->nets;
 }
 
+unsigned
+config_lline(const struct config *cfg, enum config_listener l, enum config_param p)
+{
+	return config_get(cfg, l, p, ~0u, "config_line")->line;
+}
+
 const char *
 config_str(const struct config *cfg, enum config_param p)
 {

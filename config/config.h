@@ -157,6 +157,14 @@ const struct config_network *config_lnetworks(const struct config *cfg, enum con
                                               enum config_param p, size_t *n);
 
 /*
+ * The line of the file that set p for listener l (its override, else the
+ * global setting), for FILE:LINE messages about a value that parsed but
+ * cannot be used (a certificate file that does not load); 0 when the
+ * value is a default.
+ */
+unsigned config_lline(const struct config *cfg, enum config_listener l, enum config_param p);
+
+/*
  * The same, honouring a transport's overrides (TRANSPORT_REST). transport
  * is the bare transport name ("smtp", not "smtp:[host]"), borrowed for the
  * call; NULL, an unknown transport or a parameter without

@@ -15,6 +15,7 @@
 
 struct spool;
 struct smtpd_session;
+struct smtpd_tls_server;
 
 struct smtpd_server {
 	struct evloop *loop;
@@ -25,6 +26,10 @@ struct smtpd_server {
 	 * RCPT-time "User unknown" check, virtual_alias_maps and alias_maps.
 	 * NULL in unit tests: recipients are then taken as given. */
 	struct addr_resolver *addr;
+	/* TLS contexts per listener, made from the key material the master
+	 * sent (smtpd/smtpd_tls.h). NULL: no TLS (unit tests, or no
+	 * certificate anywhere). */
+	struct smtpd_tls_server *tls;
 	char hostname[256];		/* myhostname, for replies and Received */
 	size_t nsessions;
 	struct smtpd_session *sessions;	/* list of live sessions (for drain) */

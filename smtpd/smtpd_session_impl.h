@@ -1,7 +1,7 @@
 /*
  * The session structure, shared by smtpd_session.c (lifecycle, I/O, input
- * loop) and smtpd_verbs.c (the command table and handlers). Private to
- * those two files.
+ * loop), smtpd_verbs.c (the command table and handlers) and smtpd_tls.c
+ * (STARTTLS, the handshake, TLS reads and writes). Private to those files.
  */
 #ifndef TERN_SMTPD_SESSION_IMPL_H
 #define TERN_SMTPD_SESSION_IMPL_H
@@ -49,6 +49,10 @@ enum smtpd_state {
 	SMTPD_STATE_CHUNKING = 0x040,	/* between BDAT chunks */
 	SMTPD_STATE_COMMIT = 0x080,	/* waiting for the spool's verdict */
 	SMTPD_STATE_CLOSING = 0x100,	/* flushing the last reply, then close */
+	SMTPD_STATE_HANDSHAKE = 0x200,	/* flushing the STARTTLS 220 in plain
+					 * text, then the TLS handshake (and the
+					 * smtps one, before the greeting): no
+					 * input is read as commands */
 };
 
 /* Where a session is in the transaction's content. */
@@ -79,6 +83,13 @@ struct smtpd_session {
 	bool sleeping;			/* error delay running: no reading, no flushing */
 	bool free_after_commit;		/* closed while the spool worked */
 	const char *last_verb;		/* for "timeout after X" / "lost connection after X" */
+	bool greeted;			/* the 220 banner was queued */
+	/* TLS (smtpd_tls.c): NULL in plain text; set from the STARTTLS reply
+	 * (or the smtps connect) on. */
+	struct smtpd_tls_session *tls;
+	/* Fires at once when decrypted input waits inside OpenSSL while the
+	 * session wants to read: no socket event would say so. */
+	struct ev_timer pending_timer;
 
 	char client_addr[INET6_ADDRSTRLEN];
 	char client_name[256];		/* reverse name, "unknown" without one */
