@@ -372,10 +372,12 @@ smtpd_tls_same_files(const struct config *cfg, const bool *wanted, enum config_l
 	return CONFIG_LISTENER_GLOBAL;
 }
 
-/* Does listener l need a certificate? -1 (reported) when it needs one
- * and has none configured. */
+/* Does listener l need a certificate? -1 when it needs one and has none
+ * configured (reported, unless a listener before it inherited the same
+ * setting and reported it: *reported is that setting's line + 1). */
 static int
-smtpd_tls_needs_cert(const struct config *cfg, enum config_listener l, struct buf *errors)
+smtpd_tls_needs_cert(const struct config *cfg, enum config_listener l, struct buf *errors,
+                     unsigned *reported)
 {
 	enum smtpd_tls_level level = smtpd_tls_level_of(cfg, l);
 
@@ -390,11 +392,14 @@ smtpd_tls_needs_cert(const struct config *cfg, enum config_listener l, struct bu
 		return -1;
 	}
 	if (level == SMTPD_TLS_ENCRYPT) {
+		unsigned line = config_lline(cfg, l, P_SMTPD_TLS_SECURITY_LEVEL);
 		char which[64];
 
-		smtpd_tls_config_error(errors, cfg, config_lline(cfg, l, P_SMTPD_TLS_SECURITY_LEVEL),
-		    "smtpd_tls_security_level = encrypt%s needs smtpd_tls_cert_file and "
-		    "smtpd_tls_key_file", smtpd_tls_which(l, which, sizeof(which)));
+		if (*reported != line + 1)
+			smtpd_tls_config_error(errors, cfg, line,
+			    "smtpd_tls_security_level = encrypt%s needs smtpd_tls_cert_file and "
+			    "smtpd_tls_key_file", smtpd_tls_which(l, which, sizeof(which)));
+		*reported = line + 1;
 		return -1;
 	}
 	/* "may" without a certificate: STARTTLS is simply not offered. */
@@ -449,6 +454,7 @@ smtpd_tls_keys_load(const struct config *cfg, struct smtpd_tls_keys **out, struc
 	bool wanted[CONFIG_LISTENER_COUNT] = { false };
 	struct smtpd_tls_keys *k = calloc(1, sizeof(*k));
 	enum config_listener same;
+	unsigned reported = 0;
 	int rc = 0, need;
 
 	if (k == NULL)
@@ -457,7 +463,7 @@ smtpd_tls_keys_load(const struct config *cfg, struct smtpd_tls_keys **out, struc
 	for (int i = CONFIG_LISTENER_SMTP; i < CONFIG_LISTENER_COUNT; i++) {
 		enum config_listener l = (enum config_listener)i;
 
-		need = smtpd_tls_needs_cert(cfg, l, errors);
+		need = smtpd_tls_needs_cert(cfg, l, errors, &reported);
 		if (need <= 0) {
 			rc = need < 0 ? -1 : rc;
 			continue;
