@@ -5,7 +5,7 @@
  * Choices, each with its reason:
  *  - TLS 1.2 at least and security level 2: RFC 8996 deprecates TLS 1.0
  *    and 1.1 (Postfix still allows them for opportunistic TLS; we do not,
- *    doc/smtp.md and doc/smtpd.md say what that means for each side).
+ *    doc/smtp.md and doc/smtpd_tls.md say what that means for each side).
  *  - No renegotiation (SSL_OP_NO_RENEGOTIATION): nothing in SMTP needs it,
  *    and a server that renegotiates on the client's demand spends CPU for
  *    it (CVE-2011-1473).

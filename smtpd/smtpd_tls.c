@@ -12,7 +12,7 @@
  *    weak first choice still gets the strongest common one. Postfix
  *    accepts TLS 1.0 and "medium" ciphers for opportunistic TLS; a client
  *    that cannot do TLS 1.2 fails the handshake here, and an MTA then
- *    retries in plain text (doc/smtpd.md).
+ *    retries in plain text (doc/smtpd_tls.md).
  *  - No session resumption (no tickets, no cache): a ticket key would have
  *    to be shared and rotated, and a mail client reconnects rarely enough
  *    that a full handshake is cheap. num_tickets 0 also keeps TLS 1.3 from

@@ -16,7 +16,7 @@
  *     gate, the handshake as a step on readiness events, and reads and
  *     writes of a session once TLS is up.
  *
- * Policy (doc/smtpd.md, "TLS"): TLS 1.2 and 1.3, ECDHE with AEAD ciphers
+ * Policy (doc/smtpd_tls.md): TLS 1.2 and 1.3, ECDHE with AEAD ciphers
  * only, server cipher preference, no compression, no renegotiation, no
  * session resumption.
  *
