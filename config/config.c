@@ -141,6 +141,16 @@ config_listener_name(enum config_listener l)
 	return config_listeners[l].name;
 }
 
+enum config_listener
+config_listener_named(const char *name, size_t len)
+{
+	for (int l = CONFIG_LISTENER_SMTP; l < CONFIG_LISTENER_COUNT; l++)
+		if (strlen(config_listeners[l].name) == len &&
+		    memcmp(config_listeners[l].name, name, len) == 0)
+			return (enum config_listener)l;
+	return CONFIG_LISTENER_GLOBAL;
+}
+
 static enum config_param
 config_param_lookup(const char *name)
 {

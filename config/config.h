@@ -179,6 +179,9 @@ const char *config_param_doc(enum config_param p);
 enum config_type config_param_type(enum config_param p);
 /* The listener's name ("smtp", "submission", "smtps"). */
 const char *config_listener_name(enum config_listener l);
+/* The listener so named (len bytes of name, no NUL needed), or
+ * CONFIG_LISTENER_GLOBAL when none is ("global" included). */
+enum config_listener config_listener_named(const char *name, size_t len);
 
 /* Does addr (AF_INET/AF_INET6 bytes) fall in one of the networks? */
 bool config_networks_match(const struct config_network *nets, size_t n, int family,

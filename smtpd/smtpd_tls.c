@@ -535,18 +535,6 @@ smtpd_tls_keys_encode(const struct smtpd_tls_keys *k, struct buf *out)
 		panic("TLS keys frame larger than a frame");
 }
 
-static enum config_listener
-smtpd_tls_listener_named(const char *name, size_t len)
-{
-	for (int l = CONFIG_LISTENER_SMTP; l < CONFIG_LISTENER_COUNT; l++) {
-		const char *n = config_listener_name((enum config_listener)l);
-
-		if (strlen(n) == len && memcmp(n, name, len) == 0)
-			return (enum config_listener)l;
-	}
-	return CONFIG_LISTENER_GLOBAL;
-}
-
 int
 smtpd_tls_keys_decode(struct frame_reader *r, struct smtpd_tls_keys **out)
 {
@@ -566,7 +554,7 @@ smtpd_tls_keys_decode(struct frame_reader *r, struct smtpd_tls_keys **out)
 		if (frame_get_bytes(r, &name, &nlen) < 0 || frame_get_bytes(r, &cert, &clen) < 0 ||
 		    frame_get_bytes(r, &key, &klen) < 0)
 			goto bad;
-		l = smtpd_tls_listener_named(name, nlen);
+		l = config_listener_named(name, nlen);
 		if (l == CONFIG_LISTENER_GLOBAL || k->have[l] || clen == 0 || klen == 0 ||
 		    clen > SMTPD_TLS_PEM_MAX || klen > SMTPD_TLS_PEM_MAX)
 			goto bad;

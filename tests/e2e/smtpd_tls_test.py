@@ -62,60 +62,31 @@ def client_ctx():
     return ctx
 
 
-class TLSClient:
-    """SMTP over an ssl.SSLSocket (after STARTTLS, or from the connect)."""
-
-    def __init__(self, sock):
-        self.sock = sock
-        self.buf = b""
-
-    def reply(self):
-        lines = []
-        while True:
-            while b"\r\n" not in self.buf:
-                chunk = self.sock.recv(65536)
-                if not chunk:
-                    raise EOFError(f"connection closed (pending {self.buf!r})")
-                self.buf += chunk
-            line, self.buf = self.buf.split(b"\r\n", 1)
-            lines.append(line.decode("utf-8", "replace"))
-            if line[3:4] == b" ":
-                return ternlib.Reply(lines)
-
-    def cmd(self, line):
-        self.sock.sendall(line.encode() + b"\r\n")
-        return self.reply()
-
-    def fingerprint(self):
-        return hashlib.sha256(self.sock.getpeercert(binary_form=True)).hexdigest()
-
-    def close(self):
-        try:
-            self.sock.close()
-        except OSError:
-            pass
+def go_tls(c):
+    """Put ternlib's RawSMTP c on TLS (its reads and writes then go through
+    the ssl.SSLSocket); returns c."""
+    c.sock = client_ctx().wrap_socket(c.sock)
+    c.sock.settimeout(10)
+    return c
 
 
-def starttls(s, port, ehlo=True):
-    """A raw connection that said EHLO (when ehlo) and STARTTLS; returns the
-    TLSClient after the handshake."""
+def fingerprint(c):
+    return hashlib.sha256(c.sock.getpeercert(binary_form=True)).hexdigest()
+
+
+def starttls(s, port):
+    """A connection that said EHLO and STARTTLS, on TLS."""
     c = RawSMTP(port)
-    if ehlo:
-        r = c.cmd("EHLO client.test")
-        s.check("STARTTLS" in r.text, f"STARTTLS offered: {r.text!r}")
+    r = c.cmd("EHLO client.test")
+    s.check("STARTTLS" in r.text, f"STARTTLS offered: {r.text!r}")
     s.reply(c.cmd("STARTTLS"), 220, "2.0.0", "STARTTLS")
     if c.buf:
         raise TestFailure(f"bytes after the 220 in plain text: {c.buf!r}")
-    tls = client_ctx().wrap_socket(c.sock)
-    tls.settimeout(10)
-    return TLSClient(tls)
+    return go_tls(c)
 
 
 def smtps(port):
-    raw = socket.create_connection(("127.0.0.1", port), timeout=10)
-    tls = client_ctx().wrap_socket(raw)
-    tls.settimeout(10)
-    return TLSClient(tls)
+    return go_tls(RawSMTP(port, greeting=False))
 
 
 def deliver(s, c, rcpt, what):
@@ -123,7 +94,7 @@ def deliver(s, c, rcpt, what):
     s.reply(c.cmd("MAIL FROM:<sender@example.org>"), 250, "2.1.0", f"{what}: MAIL")
     s.reply(c.cmd(f"RCPT TO:<{rcpt}>"), 250, "2.1.5", f"{what}: RCPT")
     s.reply(c.cmd("DATA"), 354, what=f"{what}: DATA")
-    c.sock.sendall(f"Subject: {what}\r\n\r\nbody\r\n.\r\n".encode())
+    c.send(f"Subject: {what}\r\n\r\nbody\r\n.\r\n")
     r = c.reply()
     s.reply(r, 250, "2.0.0", f"{what}: end of data")
     m = QUEUED_RE.search(r.text)
@@ -224,7 +195,7 @@ def test_smtps(s, t):
         r = c.cmd("EHLO client.test")
         s.check("STARTTLS" not in r.text, "no STARTTLS on smtps")
         s.reply(c.cmd("STARTTLS"), 554, "5.5.1", "STARTTLS on smtps")
-        s.eq(c.fingerprint(), t.fp_a, "smtps certificate")
+        s.eq(fingerprint(c), t.fp_a, "smtps certificate")
     finally:
         c.close()
 
@@ -237,7 +208,7 @@ def test_injection(s, t):
     c.send(b"STARTTLS\r\nRSET\r\n")
     s.reply(c.reply(), 220, "2.0.0", "STARTTLS")
     s.eq(c.buf, b"", "nothing after the 220 in plain text")
-    tls = TLSClient(client_ctx().wrap_socket(c.sock))
+    tls = go_tls(c)
     try:
         tls.sock.settimeout(1.5)
         try:
@@ -311,7 +282,7 @@ def test_reload_new_certificate(s, t):
     before = starttls(s, t.port)
     try:
         s.reply(before.cmd("EHLO before.test"), 250, what="EHLO before the reload")
-        s.eq(before.fingerprint(), t.fp_a, "certificate before the reload")
+        s.eq(fingerprint(before), t.fp_a, "certificate before the reload")
         mark = t.log_mark()
         # the same file names, new contents (a renewal), as root-only as before
         shutil.copy(t.cert_b, t.cert_a_path)
