@@ -144,29 +144,35 @@ master_config_load(const char *path, struct buf *errors)
 	return cfg;
 }
 
+/* One FILE:LINE: message per line of text, to stderr or to the log. */
+static void
+master_report_lines(const char *text, bool to_stderr)
+{
+	const char *p, *nl;
+
+	for (p = text; *p; p = nl + 1) {
+		nl = strchr(p, '\n');
+		if (nl == NULL)
+			nl = p + strlen(p);
+		if (to_stderr)
+			fprintf(stderr, "%.*s\n", (int)(nl - p), p);
+		else
+			log_error("%.*s", (int)(nl - p), p);
+		if (*nl == '\0')
+			break;
+	}
+}
+
 static struct config *
 master_load_config(const char *path, bool to_stderr)
 {
 	struct buf errors;
 	struct config *cfg;
-	const char *p, *nl;
 
 	buf_init(&errors, 1024 * 1024);
 	cfg = master_config_load(path, &errors);
-	if (cfg == NULL) {
-		/* One FILE:LINE: message per line, to stderr or to the log. */
-		for (p = buf_cstr(&errors); *p; p = nl + 1) {
-			nl = strchr(p, '\n');
-			if (nl == NULL)
-				nl = p + strlen(p);
-			if (to_stderr)
-				fprintf(stderr, "%.*s\n", (int)(nl - p), p);
-			else
-				log_error("%.*s", (int)(nl - p), p);
-			if (*nl == '\0')
-				break;
-		}
-	}
+	if (cfg == NULL)
+		master_report_lines(buf_cstr(&errors), to_stderr);
 	buf_free(&errors);
 	return cfg;
 }
@@ -378,7 +384,7 @@ master_tls_keys_load(const struct config *cfg)
 
 	buf_init(&errors, 64 * 1024);
 	if (smtpd_tls_keys_load(cfg, &keys, &errors) < 0) {
-		log_error("%s", buf_cstr(&errors));
+		master_report_lines(buf_cstr(&errors), false);
 		keys = NULL;
 	}
 	buf_free(&errors);

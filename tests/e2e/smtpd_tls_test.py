@@ -10,7 +10,7 @@ CVE-2011-0411 injection (STARTTLS and RSET in one write: no RSET answer
 inside TLS); a client that never finishes its handshake while others
 deliver, and its end at smtpd_timeout; a garbage handshake; a reload with a
 new certificate (new sessions get it, a session open across the reload goes
-on); a root-only key (mode 600, root) read by the master while smtpd runs
+on; a broken one is refused and the one in force stays); a root-only key (mode 600, root) read by the master while smtpd runs
 as mail_owner; `ternd -n` failing with FILE:LINE on configurations that
 cannot work.
 """
@@ -302,6 +302,22 @@ def test_reload_new_certificate(s, t):
         before.close()
 
 
+def test_reload_bad_certificate(s, t):
+    # A certificate file broken on disk: the reload is refused as a whole,
+    # and the certificate in force goes on serving.
+    before = s_client_fingerprint(t.port, True)
+    mark = t.log_mark()
+    with open(t.cert_a_path, "w") as f:
+        f.write("-----BEGIN CERTIFICATE-----\nbroken\n-----END CERTIFICATE-----\n")
+    os.kill(t.master_pid, signal.SIGHUP)
+    s.check(t.wait_log(r"tern/master\[\d+\]: (error: )?reload: configuration has errors",
+                       mark, 10), "reload refused")
+    s.check(t.wait_log(r"tern/master\[\d+\]: .*tern\.conf:\d+: smtpd_tls_cert_file "
+                       + re.escape(t.cert_a_path), mark, 10), "FILE:LINE of the certificate")
+    s.eq(s_client_fingerprint(t.port, True), before, "certificate in force after the refusal")
+    shutil.copy(t.cert_b, t.cert_a_path)
+
+
 def test_root_only_key(s, t):
     st = os.stat(t.key_a_path)
     s.check(st.st_uid == 0 and (st.st_mode & 0o077) == 0, f"key is root-only: {oct(st.st_mode)}")
@@ -392,6 +408,7 @@ def main():
             ("garbage instead of a handshake", attach(test_garbage_handshake)),
             ("root-only key: read by the master, smtpd unprivileged", attach(test_root_only_key)),
             ("reload with a new certificate", attach(test_reload_new_certificate)),
+            ("reload with a broken certificate is refused", attach(test_reload_bad_certificate)),
             ("ternd -n: FILE:LINE for unusable TLS settings", attach(test_check_rejects)),
         ])
     finally:
