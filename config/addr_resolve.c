@@ -389,6 +389,7 @@ addr_targets_clear(struct addr_expansion *x)
 	for (size_t i = 0; i < x->n; i++) {
 		free(x->v[i].value);
 		free(x->v[i].text);
+		free(x->v[i].owner);
 	}
 	free(x->v);
 	x->v = NULL;
@@ -400,6 +401,15 @@ addr_expansion_free(struct addr_expansion *x)
 {
 	addr_targets_clear(x);
 	x->warning[0] = '\0';
+}
+
+const struct addr_target *
+addr_expansion_find(const struct addr_expansion *x, enum addr_target_kind kind, const char *value)
+{
+	for (size_t i = 0; i < x->n; i++)
+		if (x->v[i].kind == kind && strcmp(x->v[i].value, value) == 0)
+			return &x->v[i];
+	return NULL;
 }
 
 /* ---- domain lists and classes ---- */
@@ -1306,8 +1316,11 @@ run_program(struct addr_run *run, enum addr_target_kind kind, const char *target
 		                         : "mail to file is restricted");
 	if (run_alias_rights(run, x) < 0)
 		return -1;
-	return run_add(run, kind, ADDR_CLASS_LOCAL, target, x->uid != 0 ? x->uid : r->default_uid,
-	               x->gid != 0 ? x->gid : r->default_gid);
+	if (run_add(run, kind, ADDR_CLASS_LOCAL, target, x->uid != 0 ? x->uid : r->default_uid,
+	            x->gid != 0 ? x->gid : r->default_gid) < 0)
+		return -1;
+	run->out->v[run->out->n - 1].owner = addr_xstrdup(x->owner_addr);
+	return 0;
 }
 
 /* Why opening an :include: file failed: a file that is not there is the
@@ -1613,6 +1626,7 @@ addr_dedupe(struct addr_expansion *x)
 		if (dup[i]) {
 			free(x->v[i].value);
 			free(x->v[i].text);
+			free(x->v[i].owner);
 			continue;
 		}
 		x->v[j] = x->v[i];

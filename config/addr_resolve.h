@@ -104,6 +104,12 @@ struct addr_target {
 	 * found in the password database: that user's. 0 otherwise. */
 	uid_t uid;
 	gid_t gid;
+	/* COMMAND, FILE: the alias address whose expansion holds the target
+	 * ("joe@host.example"): what the envelope stores, so that the local
+	 * agent resolves it again with its own rights and finds the target
+	 * there (it never takes a command or its rights from the spool).
+	 * Owned; NULL for the other kinds. */
+	char *owner;
 	/* ERROR only: the SMTP code (550), the enhanced status ("5.1.1")
 	 * and the reason ("User unknown in virtual alias table"); owned. */
 	int code;
@@ -235,6 +241,14 @@ void addr_expansion_init(struct addr_expansion *x);
 void addr_expansion_free(struct addr_expansion *x);
 
 /* ---- helpers ---- */
+
+/*
+ * The target of kind COMMAND or FILE with this value (a command without
+ * its '|', a path) among x's, or NULL: how the local agent finds, in its
+ * own expansion of a target's owner, the target smtpd stored.
+ */
+const struct addr_target *addr_expansion_find(const struct addr_expansion *x,
+                                              enum addr_target_kind kind, const char *value);
 
 /* "local", "virtual_alias", "virtual_mailbox", "relay", "default". */
 const char *addr_class_name(enum addr_class c);

@@ -73,6 +73,7 @@ static const struct {
 	[CONFIG_LISTENER_SMTP] = { "smtp", NULL },
 	[CONFIG_LISTENER_SUBMISSION] = { "submission", "submission_" },
 	[CONFIG_LISTENER_SMTPS] = { "smtps", "smtps_" },
+	[CONFIG_LISTENER_SENDMAIL] = { "sendmail", NULL },
 };
 
 /* One TRANSPORT_REST override of a loaded config. */

@@ -70,6 +70,9 @@ enum config_listener {
 	CONFIG_LISTENER_SMTP,		/* smtpd_listen, port 25: global values */
 	CONFIG_LISTENER_SUBMISSION,	/* submission_listen, prefix submission_ */
 	CONFIG_LISTENER_SMTPS,		/* smtps_listen, prefix smtps_ */
+	/* queue_directory/public/sendmail, the local submission socket of
+	 * the sendmail command (doc/sendmail.md): global values, no prefix */
+	CONFIG_LISTENER_SENDMAIL,
 	CONFIG_LISTENER_COUNT
 };
 

@@ -152,6 +152,45 @@ CONFIG_PARAM(P_SMTPD_RECIPIENT_RESTRICTIONS, "smtpd_recipient_restrictions", CON
 	"restrictions applied to RCPT TO")
 CONFIG_PARAM(P_SMTPD_DATA_RESTRICTIONS, "smtpd_data_restrictions", CONFIG_RESTRICTIONS, L, "", NULL,
 	"restrictions applied to DATA/BDAT")
+CONFIG_PARAM(P_SMTPD_END_OF_DATA_RESTRICTIONS, "smtpd_end_of_data_restrictions", CONFIG_RESTRICTIONS, L,
+	"", NULL, "restrictions applied at the end of the message content")
+CONFIG_PARAM(P_SMTPD_POLICY_SERVICE_TIMEOUT, "smtpd_policy_service_timeout", CONFIG_TIME, 0, "100s", NULL,
+	"time limit for a policy server's answer (then smtpd_policy_service_default_action)")
+CONFIG_PARAM(P_SMTPD_POLICY_SERVICE_MAX_IDLE, "smtpd_policy_service_max_idle", CONFIG_TIME, 0, "300s", NULL,
+	"how long an unused connection to a policy server is kept")
+CONFIG_PARAM(P_SMTPD_POLICY_SERVICE_MAX_TTL, "smtpd_policy_service_max_ttl", CONFIG_TIME, 0, "1000s", NULL,
+	"how long a connection to a policy server is used before a new one is made")
+CONFIG_PARAM(P_SMTPD_POLICY_SERVICE_DEFAULT_ACTION, "smtpd_policy_service_default_action", CONFIG_STR, L,
+	"451 4.3.5 Server configuration problem", NULL,
+	"the action taken when a policy server does not answer in time or cannot be reached")
+CONFIG_PARAM(P_SMTPD_NULL_ACCESS_LOOKUP_KEY, "smtpd_null_access_lookup_key", CONFIG_STR, L, "<>", NULL,
+	"the key check_sender_access looks up for the null sender")
+CONFIG_PARAM(P_UNKNOWN_ADDRESS_REJECT_CODE, "unknown_address_reject_code", CONFIG_INT, L, "450", NULL,
+	"reply code of reject_unknown_sender_domain and reject_unknown_recipient_domain "
+	"when the domain has no A, AAAA or MX record")
+CONFIG_PARAM(P_UNKNOWN_ADDRESS_TEMPFAIL_ACTION, "unknown_address_tempfail_action", CONFIG_ENUM, L,
+	"defer_if_permit", "defer_if_permit|defer",
+	"what reject_unknown_*_domain do when the DNS lookup fails temporarily")
+CONFIG_PARAM(P_UNKNOWN_CLIENT_REJECT_CODE, "unknown_client_reject_code", CONFIG_INT, L, "450", NULL,
+	"reply code of reject_unknown_client_hostname and reject_unknown_reverse_client_hostname")
+CONFIG_PARAM(P_UNKNOWN_HOSTNAME_REJECT_CODE, "unknown_hostname_reject_code", CONFIG_INT, L, "450", NULL,
+	"reply code of reject_unknown_helo_hostname")
+CONFIG_PARAM(P_NON_FQDN_REJECT_CODE, "non_fqdn_reject_code", CONFIG_INT, L, "504", NULL,
+	"reply code of the reject_non_fqdn_* restrictions")
+CONFIG_PARAM(P_INVALID_HOSTNAME_REJECT_CODE, "invalid_hostname_reject_code", CONFIG_INT, L, "501", NULL,
+	"reply code of reject_invalid_helo_hostname")
+CONFIG_PARAM(P_MAPS_RBL_REJECT_CODE, "maps_rbl_reject_code", CONFIG_INT, L, "554", NULL,
+	"reply code of reject_rbl_client for a listed client")
+CONFIG_PARAM(P_ACCESS_MAP_REJECT_CODE, "access_map_reject_code", CONFIG_INT, L, "554", NULL,
+	"reply code of a REJECT action in an access map or from a policy server")
+CONFIG_PARAM(P_ACCESS_MAP_DEFER_CODE, "access_map_defer_code", CONFIG_INT, L, "450", NULL,
+	"reply code of a DEFER action in an access map or from a policy server")
+CONFIG_PARAM(P_RELAY_DOMAINS_REJECT_CODE, "relay_domains_reject_code", CONFIG_INT, L, "554", NULL,
+	"reply code of reject_unauth_destination")
+CONFIG_PARAM(P_REJECT_CODE, "reject_code", CONFIG_INT, L, "554", NULL,
+	"reply code of the reject restriction")
+CONFIG_PARAM(P_DEFER_CODE, "defer_code", CONFIG_INT, L, "450", NULL,
+	"reply code of the defer restriction")
 
 /* ---- TLS ---- */
 CONFIG_PARAM(P_SMTPD_TLS_CERT_FILE, "smtpd_tls_cert_file", CONFIG_STR, L, "", NULL,

@@ -49,6 +49,7 @@
 #include "common/evloop.h"
 #include "common/log.h"
 #include "common/rolectl.h"
+#include "config/addr_resolve.h"
 #include "config/config_reload.h"
 #include "delivery/local_command.h"
 #include "delivery/local_mailbox.h"
@@ -116,7 +117,8 @@ struct local_worker_call {
 	int wfd;			/* the worker's pipe, closed as the recipient */
 	int msgfd;
 	const struct local_delivery *d;
-	const char *path;
+	const char *path;		/* a mailbox, a file, or NULL for command */
+	const char *command;		/* an alias's command, or NULL */
 	bool maildir;
 };
 
@@ -128,15 +130,18 @@ local_worker_call_fn(void *arg, struct local_result *out)
 
 	/* Nothing of the agent's goes on as the recipient but the message. */
 	close(c->wfd);
+	if (c->command != NULL)
+		return local_command_deliver(c->msgfd, c->d, c->command, NULL, out);
 	if (c->maildir)
 		return local_maildir_deliver(c->msgfd, c->d, c->path, out);
 	return local_mbox_deliver(c->msgfd, c->d, c->path, out);
 }
 
-/* getpwnam_r(): 1 found (in *buf, which the caller frees), 0 no such
- * user, -1 the database cannot be read (errno). */
+/* getpwnam_r() of name, or getpwuid_r() of uid when name is NULL: 1
+ * found (in *buf, which the caller frees), 0 no such user, -1 the
+ * database cannot be read (errno). */
 static int
-local_worker_getpw(const char *name, struct passwd *pw, char **buf)
+local_worker_getpw_any(const char *name, uid_t uid, struct passwd *pw, char **buf)
 {
 	struct passwd *res = NULL;
 	size_t size = LOCAL_AGENT_PW_BUF_FIRST;
@@ -145,7 +150,8 @@ local_worker_getpw(const char *name, struct passwd *pw, char **buf)
 	for (;;) {
 		if ((*buf = realloc(*buf, size)) == NULL)
 			fatal("out of memory");
-		rc = getpwnam_r(name, pw, *buf, size, &res);
+		rc = name != NULL ? getpwnam_r(name, pw, *buf, size, &res)
+		                  : getpwuid_r(uid, pw, *buf, size, &res);
 		if (rc != ERANGE || size >= LOCAL_AGENT_PW_BUF_MAX)
 			break;
 		size *= 2;
@@ -154,6 +160,12 @@ local_worker_getpw(const char *name, struct passwd *pw, char **buf)
 		return res != NULL;
 	errno = rc;
 	return -1;
+}
+
+static int
+local_worker_getpw(const char *name, struct passwd *pw, char **buf)
+{
+	return local_worker_getpw_any(name, 0, pw, buf);
 }
 
 /* Who a delivery runs as. */
@@ -210,6 +222,28 @@ local_worker_rights(const struct local_agent *a, const struct passwd *pw, bool i
 	return 0;
 }
 
+/* The delivery of recipient k of job, parsed as r, to account user
+ * (whose passwd entry is pw). */
+static void
+local_worker_delivery(const struct local_job *job, size_t k, const struct local_rcpt *r,
+                      const char *user, const struct passwd *pw, struct local_delivery *d)
+{
+	const struct agent_job_rcpt *rc = &job->j.rcpts[k];
+
+	memset(d, 0, sizeof(*d));
+	d->sender = job->j.sender;
+	d->recipient = rc->addr;
+	d->original_recipient = local_rcpt_orcpt_addr(rc->orcpt);
+	d->arrival_us = job->j.arrival;
+	d->user = user;
+	d->home = pw->pw_dir;
+	d->shell = pw->pw_shell;
+	d->local = r->local[0] ? r->local : NULL;
+	d->extension = r->extension[0] ? r->extension : NULL;
+	d->domain = r->domain[0] ? r->domain : NULL;
+	d->maildir_seq = job->seq0 + k;
+}
+
 /* Deliver recipient k of job into res. */
 static void
 local_worker_rcpt(const struct local_agent *a, const struct local_job *job, size_t k, int msgfd,
@@ -249,18 +283,8 @@ local_worker_rcpt(const struct local_agent *a, const struct local_job *job, size
 	}
 	if (local_worker_rights(a, &pw, in_spool, &rt, &dp, &dpbuf, res) < 0)
 		goto out;
-	memset(&d, 0, sizeof(d));
-	d.sender = job->j.sender;
-	d.recipient = rc->addr;
-	d.original_recipient = local_rcpt_orcpt_addr(rc->orcpt);
-	d.arrival_us = job->j.arrival;
-	d.user = r.user;
-	d.home = pw.pw_dir;
-	d.shell = pw.pw_shell;
-	d.local = r.local;
-	d.extension = r.extension[0] ? r.extension : NULL;
-	d.domain = r.domain[0] ? r.domain : NULL;
-	d.maildir_seq = job->seq0 + k;
+	local_worker_delivery(job, k, &r, r.user, &pw, &d);
+	memset(&call, 0, sizeof(call));
 	call.wfd = wfd;
 	call.msgfd = msgfd;
 	call.d = &d;
@@ -270,6 +294,114 @@ local_worker_rcpt(const struct local_agent *a, const struct local_job *job, size
 out:
 	free(pwbuf);
 	free(dpbuf);
+}
+
+/*
+ * Find recipient rc's alias target (rc->target, "|command" or "/file")
+ * in the worker's own expansion of rc->addr, the alias that held it when
+ * smtpd took the message. The spool says what to look for, never what to
+ * run or as whom: a target the aliases no longer give bounces, and the
+ * rights are the ones the expansion finds now (the alias database's or
+ * the :include: file's owner, default_privs for root). The resolver is
+ * opened on first use and kept for the worker's life (one job). NULL
+ * with res set when there is nothing to run.
+ */
+static const struct addr_target *
+local_worker_find_target(const struct local_agent *a, const struct agent_job_rcpt *rc,
+                         struct addr_resolver **resolver, struct addr_expansion *x,
+                         struct local_result *res)
+{
+	bool command = rc->target[0] == '|';
+	const struct addr_target *t;
+	char reply[ADDR_REPLY_MAX];
+	enum addr_verdict v;
+
+	if (*resolver == NULL) {
+		struct buf diag;
+
+		buf_init(&diag, 4096);
+		*resolver = addr_resolver_new(a->cfg, NULL, &diag);
+		if (*resolver == NULL)
+			local_result_set(res, LOCAL_TEMPFAIL, NULL, "4.3.5",
+			                 "mail system configuration error: %s", buf_cstr(&diag));
+		buf_free(&diag);
+		if (*resolver == NULL)
+			return NULL;
+	}
+	v = addr_resolve(*resolver, rc->addr, x, reply, sizeof(reply));
+	if (v == ADDR_TEMPFAIL) {
+		local_result_set(res, LOCAL_TEMPFAIL, NULL, "4.3.0", "alias lookup failed: %s",
+		                 reply);
+		return NULL;
+	}
+	t = v == ADDR_OK ? addr_expansion_find(x, command ? ADDR_TARGET_COMMAND : ADDR_TARGET_FILE,
+	                                       command ? rc->target + 1 : rc->target)
+	                 : NULL;
+	if (t == NULL)
+		local_result_set(res, LOCAL_PERMFAIL, NULL, "5.3.0",
+		                 "alias %s no longer delivers to %s \"%s\"%s%s", rc->addr,
+		                 command ? "command" : "file", command ? rc->target + 1 : rc->target,
+		                 v != ADDR_OK ? ": " : "", v != ADDR_OK ? reply : "");
+	return t;
+}
+
+/* Deliver recipient k of job, an alias's |command or /file target. */
+static void
+local_worker_target(const struct local_agent *a, const struct local_job *job, size_t k,
+                    int msgfd, int wfd, struct addr_resolver **resolver,
+                    struct local_result *res)
+{
+	const struct agent_job_rcpt *rc = &job->j.rcpts[k];
+	const struct addr_target *t;
+	struct addr_expansion x;
+	struct local_worker_call call;
+	struct local_delivery d;
+	struct local_rcpt r;
+	struct passwd pw;
+	char *pwbuf = NULL;
+	uid_t uid;
+	gid_t gid;
+	size_t n;
+	int found;
+
+	addr_expansion_init(&x);
+	if ((t = local_worker_find_target(a, rc, resolver, &x, res)) == NULL)
+		goto out;
+	uid = a->switch_user ? t->uid : geteuid();
+	gid = a->switch_user ? t->gid : getegid();
+	if ((found = local_worker_getpw_any(NULL, uid, &pw, &pwbuf)) < 0) {
+		local_result_set(res, LOCAL_TEMPFAIL, NULL, "4.0.0", "user lookup error: %s",
+		                 strerror(errno));
+		goto out;
+	}
+	if (found == 0) {
+		local_result_set(res, LOCAL_TEMPFAIL, NULL, "4.3.5",
+		                 "mail system configuration error: no user with uid %ld", (long)uid);
+		goto out;
+	}
+	memset(&r, 0, sizeof(r));
+	(void)local_rcpt_parse(rc->addr, config_str(a->cfg, P_RECIPIENT_DELIMITER),
+	                       config_str(a->cfg, P_DOUBLE_BOUNCE_SENDER), &r);
+	local_worker_delivery(job, k, &r, pw.pw_name, &pw, &d);
+	d.mbox_flags = LOCAL_MBOX_FILE;
+	memset(&call, 0, sizeof(call));
+	call.wfd = wfd;
+	call.msgfd = msgfd;
+	call.d = &d;
+	if (t->kind == ADDR_TARGET_COMMAND) {
+		call.command = t->value;
+	} else {
+		/* Postfix's local(8): a file name ending in '/' is a Maildir. */
+		n = strlen(t->value);
+		call.path = t->value;
+		call.maildir = n > 0 && t->value[n - 1] == '/';
+	}
+	(void)local_run_as(uid, gid, a->switch_user ? pw.pw_name : NULL,
+	                   a->switch_user ? 0 : (uid == 0 || gid == 0 ? LOCAL_RUN_ALLOW_ROOT : 0),
+	                   local_worker_call_fn, &call, res);
+out:
+	addr_expansion_free(&x);
+	free(pwbuf);
 }
 
 /* Close every descriptor above 2 but keep1 and keep2 (-1: none). */
@@ -324,6 +456,7 @@ static void __attribute__((noreturn))
 local_worker_run(const struct local_agent *a, const struct local_job *job, int wfd)
 {
 	pid_t agent = getppid();
+	struct addr_resolver *resolver = NULL;	/* for alias targets, on first use */
 	struct local_record rec;
 	char path[PATH_MAX];
 	int msgfd, open_errno = 0;
@@ -346,12 +479,16 @@ local_worker_run(const struct local_agent *a, const struct local_job *job, int w
 		if (msgfd < 0)
 			local_result_set(&rec.res, LOCAL_TEMPFAIL, NULL, "4.3.0",
 			                 "cannot read the queue file: %s", strerror(open_errno));
+		else if (job->j.rcpts[k].target != NULL)
+			local_worker_target(a, job, k, msgfd, wfd, &resolver, &rec.res);
 		else
 			local_worker_rcpt(a, job, k, msgfd, wfd, &rec.res);
 		rec.end_us = agent_link_now_us();
 		if (write(wfd, &rec, sizeof(rec)) != (ssize_t)sizeof(rec))
 			break;
 	}
+	if (resolver != NULL)
+		addr_resolver_free(resolver);
 	_exit(0);
 }
 

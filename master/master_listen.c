@@ -12,6 +12,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "common/fconn.h"
+
 static const struct {
 	enum config_param param;
 	enum config_listener listener;
@@ -61,12 +63,74 @@ master_listen_one(const struct config_listen_addr *a, char *err, size_t errsz)
 	return fd;
 }
 
+/* "unix:QUEUE_DIRECTORY/public/sendmail"; -1 when the path does not fit. */
+static int
+master_sendmail_name(const struct config *cfg, char *name, size_t namesz)
+{
+	int n = snprintf(name, namesz, "unix:%s/%s", config_str(cfg, P_QUEUE_DIRECTORY),
+	                 MASTER_SENDMAIL_SOCKET);
+
+	return n < 0 || (size_t)n >= namesz ? -1 : 0;
+}
+
+/*
+ * The local submission socket. Mode 0666: any local user may submit mail
+ * (as with Postfix's sendmail, which any user may run); who it was is not
+ * taken from the client but from SO_PEERCRED in smtpd.
+ */
+static int
+master_listen_sendmail(const char *name, char *err, size_t errsz)
+{
+	const char *path = name + strlen("unix:");
+	int fd;
+
+	fd = fconn_listen_unix(path, 0666, MASTER_LISTEN_BACKLOG);
+	if (fd < 0)
+		snprintf(err, errsz, "bind %s: %s", name, strerror(errno));
+	return fd;
+}
+
+/* Append the sendmail socket to ls (kept from old when it has the same
+ * path, else bound now; *fresh says which). 0 or -1 with err. */
+static int
+master_listeners_add_sendmail(struct master_listeners *ls, const struct master_listeners *old,
+    const struct config *cfg, bool *fresh, char *err, size_t errsz)
+{
+	char name[MASTER_LISTEN_NAME_MAX];
+	int fd = -1;
+
+	*fresh = false;
+	if (master_sendmail_name(cfg, name, sizeof(name)) < 0) {
+		snprintf(err, errsz, "queue_directory too long for the sendmail socket");
+		return -1;
+	}
+	if (ls->n == MASTER_LISTENERS_MAX) {
+		snprintf(err, errsz, "more than %d listen addresses", MASTER_LISTENERS_MAX);
+		return -1;
+	}
+	for (size_t i = 0; old != NULL && i < old->n; i++)
+		if (old->listener[i] == CONFIG_LISTENER_SENDMAIL && strcmp(old->name[i], name) == 0)
+			fd = old->fd[i];
+	if (fd < 0) {
+		fd = master_listen_sendmail(name, err, errsz);
+		if (fd < 0)
+			return -1;
+		*fresh = true;
+	}
+	ls->fd[ls->n] = fd;
+	ls->listener[ls->n] = CONFIG_LISTENER_SENDMAIL;
+	snprintf(ls->name[ls->n], sizeof(ls->name[0]), "%s", name);
+	ls->n++;
+	return 0;
+}
+
 int
 master_listeners_open(struct master_listeners *ls, const struct config *cfg, char *err,
     size_t errsz)
 {
 	const struct config_listen_addr *addrs;
 	size_t i, j, n;
+	bool fresh;
 	int fd;
 
 	memset(ls, 0, sizeof(*ls));
@@ -89,6 +153,10 @@ master_listeners_open(struct master_listeners *ls, const struct config *cfg, cha
 			ls->n++;
 		}
 	}
+	if (master_listeners_add_sendmail(ls, NULL, cfg, &fresh, err, errsz) < 0) {
+		master_listeners_close(ls);
+		return -1;
+	}
 	return 0;
 }
 
@@ -109,7 +177,7 @@ master_listeners_rebind(struct master_listeners *ls, const struct config *cfg, c
 	const struct config_listen_addr *addrs;
 	struct master_listeners next;
 	bool kept[MASTER_LISTENERS_MAX] = { false }, fresh[MASTER_LISTENERS_MAX] = { false };
-	char name[80];
+	char name[MASTER_LISTEN_NAME_MAX];
 	size_t i, j, n;
 	int k, fd;
 
@@ -138,6 +206,12 @@ master_listeners_rebind(struct master_listeners *ls, const struct config *cfg, c
 			next.n++;
 		}
 	}
+	if (master_listeners_add_sendmail(&next, ls, cfg, &fresh[next.n], err, errsz) < 0)
+		goto fail;
+	for (i = 0; i < ls->n; i++)
+		if (ls->listener[i] == CONFIG_LISTENER_SENDMAIL && !fresh[next.n - 1] &&
+		    ls->fd[i] == next.fd[next.n - 1])
+			kept[i] = true;
 	for (i = 0; i < ls->n; i++)
 		if (!kept[i])
 			close(ls->fd[i]);
@@ -162,7 +236,7 @@ bool
 master_listeners_same(const struct master_listeners *ls, const struct config *cfg)
 {
 	const struct config_listen_addr *addrs;
-	char name[80];
+	char name[MASTER_LISTEN_NAME_MAX];
 	size_t i, j, n, k = 0;
 
 	for (i = 0; i < sizeof(master_listen_params) / sizeof(master_listen_params[0]); i++) {
@@ -174,5 +248,8 @@ master_listeners_same(const struct master_listeners *ls, const struct config *cf
 				return false;
 		}
 	}
-	return k == ls->n;
+	if (master_sendmail_name(cfg, name, sizeof(name)) < 0 || k >= ls->n ||
+	    ls->listener[k] != CONFIG_LISTENER_SENDMAIL || strcmp(name, ls->name[k]) != 0)
+		return false;
+	return k + 1 == ls->n;
 }

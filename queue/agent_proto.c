@@ -11,7 +11,8 @@
  *                        str nexthop, str sender, str envid, u64 ret,
  *                        u64 body, u64 smtputf8, u64 size, u64 arrival,
  *                        u64 nrcpt, then nrcpt times:
- *                          u64 index, str addr, str orcpt, u64 notify
+ *                          u64 index, str addr, str orcpt, u64 notify,
+ *                          str target
  *   FRAME_AGENT_RESULT   u64 job_id, u64 index, u64 status, str err_class,
  *                        u64 smtp_code, str enh, str text, str relay,
  *                        str host, u64 relayed, u64 delays[0..3]
@@ -25,8 +26,9 @@
  *     bytes, for heap strings as for the char arrays (which need the NUL).
  *     sender, envid, addr, orcpt and selectors are bounded by
  *     AGENT_ADDR_MAX.
- *   - envid and orcpt are optional: NULL is sent as "" and "" decodes as
- *     NULL (RFC 3461 allows neither to be empty).
+ *   - envid, orcpt and target are optional: NULL is sent as "" and ""
+ *     decodes as NULL (RFC 3461 allows neither to be empty; a target is
+ *     "|command" or "/file", bounded by AGENT_TARGET_MAX).
  *   - Booleans (smtputf8) are 0 or 1; relayed is 0..2 (enum agent_relayed);
  *     anything else is malformed.
  *   - arrival and delays are signed µs, sent as their u64 two's complement.
@@ -153,6 +155,7 @@ job_fields(struct agent_enc *e, const void *msg)
 		enc_str(e, j->rcpts[i].addr);
 		enc_str(e, j->rcpts[i].orcpt);
 		enc_u64(e, j->rcpts[i].notify);
+		enc_str(e, j->rcpts[i].target);
 	}
 }
 
@@ -415,6 +418,9 @@ dec_job_rcpt(struct agent_dec *d, struct agent_job_rcpt *rc)
 	rc->orcpt = dec_strdup(d, "orcpt", 0, AGENT_ADDR_MAX, true);
 	/* Every value up to the mask is a combination of known bits. */
 	rc->notify = (unsigned)dec_u64(d, "notify", 0, AGENT_NOTIFY_MASK);
+	rc->target = dec_strdup(d, "target", 0, AGENT_TARGET_MAX, true);
+	if (!d->failed && rc->target != NULL && rc->target[0] != '|' && rc->target[0] != '/')
+		dec_fail(d, "target neither a command nor a file");
 }
 
 int
@@ -563,6 +569,16 @@ agent_job_add_rcpt(struct agent_job *j, uint32_t index, const char *addr, const 
 	rc->addr = agent_strdup(addr);
 	rc->orcpt = orcpt != NULL ? agent_strdup(orcpt) : NULL;
 	rc->notify = notify;
+	rc->target = NULL;
+}
+
+void
+agent_job_set_target(struct agent_job *j, const char *target)
+{
+	struct agent_job_rcpt *rc = &j->rcpts[j->nrcpt - 1];
+
+	free(rc->target);
+	rc->target = target != NULL ? agent_strdup(target) : NULL;
 }
 
 void
@@ -573,6 +589,7 @@ agent_job_free(struct agent_job *j)
 	for (i = 0; i < j->nrcpt; i++) {
 		free(j->rcpts[i].addr);
 		free(j->rcpts[i].orcpt);
+		free(j->rcpts[i].target);
 	}
 	free(j->rcpts);
 	free(j->sender);

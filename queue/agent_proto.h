@@ -38,6 +38,8 @@
 /* Bounds on decoded strings (anything longer is a malformed frame). */
 #define AGENT_TRANSPORT_MAX 64	/* "smtp", "lmtp", "relay" */
 #define AGENT_NEXTHOP_MAX 512	/* "example.org", "[10.0.0.5]:25", "unix:/run/dovecot/lmtp" */
+/* Longest alias target ("|command", "/file") carried, NUL included. */
+#define AGENT_TARGET_MAX 4096
 #define AGENT_ADDR_MAX 1024	/* an address, an ORCPT, an ENVID */
 #define AGENT_CLASS_MAX 32	/* an Exim error name: "rcpt_452" */
 #define AGENT_ENH_MAX 16	/* "4.2.2" */
@@ -60,6 +62,7 @@ struct agent_job_rcpt {
 	char *addr;		/* owned by the job */
 	char *orcpt;		/* "type;addr" or NULL */
 	unsigned notify;	/* ENVELOPE_NOTIFY_* bits */
+	char *target;		/* "|command" or "/file" (queue/envelope.h), or NULL */
 };
 
 /* qmgr -> agent: deliver this message to these recipients via nexthop. */
@@ -159,6 +162,8 @@ int qmgr_reply_decode(struct frame_reader *r, struct qmgr_reply *rep, char *err,
 void agent_job_init(struct agent_job *j);
 void agent_job_add_rcpt(struct agent_job *j, uint32_t index, const char *addr, const char *orcpt,
                         unsigned notify);
+/* Set the last recipient's target (copied; NULL: none). */
+void agent_job_set_target(struct agent_job *j, const char *target);
 void agent_job_free(struct agent_job *j);
 void qmgr_command_free(struct qmgr_command *c);
 

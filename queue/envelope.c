@@ -62,6 +62,7 @@ enum envelope_rtag {
 	ENVELOPE_RTAG_ADDR = 1,		/* string, required */
 	ENVELOPE_RTAG_ORCPT = 2,	/* string */
 	ENVELOPE_RTAG_NOTIFY = 3,	/* u8 ENVELOPE_NOTIFY_* bits */
+	ENVELOPE_RTAG_TARGET = 4,	/* string: "|command" or "/file" */
 };
 
 #define ENVELOPE_NOTIFY_ALL (ENVELOPE_NOTIFY_NEVER | ENVELOPE_NOTIFY_SUCCESS | \
@@ -83,6 +84,7 @@ envelope_free_strings(struct envelope *env)
 	for (i = 0; i < env->nrcpt; i++) {
 		free(env->rcpts[i].addr);
 		free(env->rcpts[i].orcpt);
+		free(env->rcpts[i].target);
 	}
 	env->nrcpt = 0;
 	free(env->sender);
@@ -176,8 +178,10 @@ envelope_copy(struct envelope *dst, const struct envelope *src)
 
 	envelope_clear(dst);
 	envelope_set(&dst->sender, src->sender);
-	for (i = 0; i < src->nrcpt; i++)
+	for (i = 0; i < src->nrcpt; i++) {
 		envelope_add_rcpt(dst, src->rcpts[i].addr, src->rcpts[i].orcpt, src->rcpts[i].notify);
+		envelope_set(&dst->rcpts[i].target, src->rcpts[i].target);
+	}
 	dst->ret = src->ret;
 	envelope_set(&dst->envid, src->envid);
 	dst->body = src->body;
@@ -283,6 +287,8 @@ envelope_rcpt_len(const struct envelope_rcpt *r)
 		n += ENVELOPE_FIELD_HEADER_LEN + strlen(r->orcpt);
 	if (r->notify)
 		n += ENVELOPE_FIELD_HEADER_LEN + 1;
+	if (r->target)
+		n += ENVELOPE_FIELD_HEADER_LEN + strlen(r->target);
 	return n;
 }
 
@@ -373,6 +379,8 @@ envelope_encode(const struct envelope *env, struct buf *out)
 			envelope_put_field(&w, ENVELOPE_RTAG_ORCPT, r->orcpt, strlen(r->orcpt));
 		if (r->notify)
 			envelope_put_u8_field(&w, ENVELOPE_RTAG_NOTIFY, r->notify);
+		if (r->target)
+			envelope_put_field(&w, ENVELOPE_RTAG_TARGET, r->target, strlen(r->target));
 	}
 	if (w.off != total)
 		panic("envelope_encode: wrote %zu bytes, computed %zu", w.off, total);
@@ -483,7 +491,7 @@ envelope_decode_rcpt(struct envelope_reader *blk, struct envelope_rcpt *r, const
 	while (envelope_left(blk) > 0) {
 		if (envelope_get_field(blk, &tag, &val, why) < 0)
 			return -1;
-		if (tag >= ENVELOPE_RTAG_ADDR && tag <= ENVELOPE_RTAG_NOTIFY) {
+		if (tag >= ENVELOPE_RTAG_ADDR && tag <= ENVELOPE_RTAG_TARGET) {
 			if (seen & (1u << tag)) {
 				*why = "duplicate recipient field";
 				return -1;
@@ -502,6 +510,14 @@ envelope_decode_rcpt(struct envelope_reader *blk, struct envelope_rcpt *r, const
 		case ENVELOPE_RTAG_NOTIFY:
 			if (envelope_get_u8(&val, ENVELOPE_NOTIFY_ALL, &r->notify, why) < 0)
 				return -1;
+			break;
+		case ENVELOPE_RTAG_TARGET:
+			if (envelope_get_str(&val, &r->target, why) < 0)
+				return -1;
+			if (r->target[0] != '|' && r->target[0] != '/') {
+				*why = "recipient target neither a command nor a file";
+				return -1;
+			}
 			break;
 		default:
 			break;		/* a later version's field: skip */

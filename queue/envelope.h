@@ -30,6 +30,12 @@ struct envelope_rcpt {
 	char *addr;		/* the recipient as given (no < >), owned */
 	char *orcpt;		/* RFC 3461 ORCPT as "type;xtext-decoded" or NULL */
 	unsigned notify;	/* ENVELOPE_NOTIFY_* */
+	/* An alias's "|command" (with its '|') or "/file" target, owned, or
+	 * NULL for mail to addr itself. With a target, addr is the alias
+	 * whose expansion holds it: the local agent resolves addr again and
+	 * runs the target only when its own expansion holds it too, with the
+	 * rights it finds there (config/addr_resolve.h, "owner"). */
+	char *target;
 };
 
 struct envelope {
@@ -64,7 +70,8 @@ void envelope_clear(struct envelope *env);
 void envelope_copy(struct envelope *dst, const struct envelope *src);
 /* Set a string field (copies s, frees the previous value; NULL clears). */
 void envelope_set(char **field, const char *s);
-/* Append a recipient (copies addr and orcpt). */
+/* Append a recipient (copies addr and orcpt); its target is NULL (set it
+ * with envelope_set(&env->rcpts[env->nrcpt - 1].target, ...)). */
 void envelope_add_rcpt(struct envelope *env, const char *addr, const char *orcpt,
                        unsigned notify);
 

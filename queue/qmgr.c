@@ -148,15 +148,14 @@ qmgr_load(struct qmgr *q, const char *id, const struct envelope *env, bool held,
 		int64_t next = now;
 		char err[200];
 
-		switch (qmgr_route(q->cfg, q->transport_maps, env->rcpts[i].addr, &rt, err,
-		                   sizeof(err))) {
+		switch (qmgr_route_rcpt(q->cfg, q->addr, q->transport_maps, &env->rcpts[i], &rt,
+		                        err, sizeof(err))) {
 		case 0:
 			break;
 		case -2:
-			log_warning("%s: to=<%s>: transport_maps: %s; deferring", id,
-			            env->rcpts[i].addr, err);
+			log_warning("%s: to=<%s>: %s; deferring", id, env->rcpts[i].addr, err);
 			snprintf(rt.transport, sizeof(rt.transport), "%s", QMGR_T_RETRY);
-			snprintf(rt.nexthop, sizeof(rt.nexthop), "4.3.0 transport map lookup failure");
+			snprintf(rt.nexthop, sizeof(rt.nexthop), "4.3.0 map lookup failure");
 			break;
 		default:
 			log_warning("%s: to=<%s>: %s; deferring", id, env->rcpts[i].addr, err);
@@ -568,6 +567,7 @@ qmgr_reload(struct qmgr *q)
 	struct config *cfg;
 	struct retry_rules *rules;
 	struct map_list *maps = NULL;
+	struct addr_resolver *addr = NULL;
 	struct sched_limits lim;
 
 	buf_init(&errors, 64 * 1024);
@@ -575,15 +575,20 @@ qmgr_reload(struct qmgr *q)
 	rules = NULL;
 	if (cfg == NULL || qmgr_config_check(cfg, &errors) < 0 ||
 	    (rules = retry_rules_load(config_str(cfg, P_RETRY_RULES), &errors)) == NULL ||
-	    qmgr_transport_maps_open(cfg, &maps, &errors) < 0) {
+	    qmgr_transport_maps_open(cfg, &maps, &errors) < 0 ||
+	    (addr = addr_resolver_new(cfg, NULL, &errors)) == NULL) {
 		log_warning("reload: keeping the old configuration: %s", buf_cstr(&errors));
 		qmgr_control_send(q, FRAME_CHILD_RELOADED, "configuration errors", 0);
+		map_list_close(maps);
 		retry_rules_free(rules);
 		config_free(cfg);
 		buf_free(&errors);
 		return;
 	}
 	buf_free(&errors);
+	/* The old resolver borrows the old configuration: it goes first. */
+	addr_resolver_free(q->addr);
+	q->addr = addr;
 	config_free(q->cfg);
 	q->cfg = cfg;
 	retry_rules_free(q->rules);
@@ -680,6 +685,8 @@ qmgr_setup(struct qmgr *q)
 		fatal("retry rules: %s", buf_cstr(&errors));
 	if (qmgr_transport_maps_open(q->cfg, &q->transport_maps, &errors) < 0)
 		fatal("transport_maps: %s", buf_cstr(&errors));
+	if ((q->addr = addr_resolver_new(q->cfg, NULL, &errors)) == NULL)
+		fatal("recipient maps: %s", buf_cstr(&errors));
 	buf_free(&errors);
 	retry_policy_init(&q->policy, q->cfg);
 
@@ -776,6 +783,7 @@ qmgr_main(const char *cfg_path, struct config *cfg, int control_fd)
 	spool_close(q->spool);
 	retry_rules_free(q->rules);
 	map_list_close(q->transport_maps);
+	addr_resolver_free(q->addr);
 	evloop_free(q->loop);
 	config_free(q->cfg);
 	buf_free(&q->control_in);

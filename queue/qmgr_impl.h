@@ -18,6 +18,7 @@
 #include "common/buf.h"
 #include "common/evloop.h"
 #include "common/fconn.h"
+#include "config/addr_resolve.h"
 #include "config/config.h"
 #include "config/map.h"
 #include "queue/agent_proto.h"
@@ -103,6 +104,10 @@ struct qmgr {
 	struct sched *sched;
 	struct retry_rules *rules;
 	struct map_list *transport_maps;	/* NULL: none */
+	/* The address resolver smtpd uses too (config/addr_resolve.h): the
+	 * domain classes for routing, and the aliases of the recipient of
+	 * each notice qmgr writes. Replaced on reload. */
+	struct addr_resolver *addr;
 	struct retry_policy policy;
 
 	int control_fd;

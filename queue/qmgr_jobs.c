@@ -170,6 +170,7 @@ job_send(struct qmgr *q, struct qmgr_client *cl, struct sched_job *job)
 		const struct envelope_rcpt *r = &env->rcpts[job->rcpts[i]];
 
 		agent_job_add_rcpt(&aj, job->rcpts[i], r->addr, r->orcpt, r->notify);
+		agent_job_set_target(&aj, r->target);
 	}
 	rc = agent_job_encode(&aj, fconn_out(&cl->conn));
 	agent_job_free(&aj);

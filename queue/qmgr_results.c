@@ -25,6 +25,7 @@
 #include "common/idxhash.h"
 #include "common/log.h"
 #include "queue/bounce.h"
+#include "queue/envelope_expand.h"
 #include "queue/qmgr_impl.h"
 
 /* ---- collecting ---- */
@@ -472,6 +473,46 @@ postmaster_for(const struct qmgr *q, enum config_param rcpt, struct postmaster *
 	return pm;
 }
 
+/*
+ * The notice's recipient through the aliases, as smtpd resolves a RCPT
+ * (queue/envelope_expand.h): a bounce to postmaster or to a local alias
+ * reaches the people behind it. When the recipient cannot be expanded now
+ * (unknown, refused, a table that cannot be read, a target that cannot be
+ * stored), it stays as it is: its agent then decides, as for any
+ * recipient, and a failed notice is a double bounce or is discarded.
+ */
+static void
+dsn_expand(struct qmgr *q, const char *id, struct envelope *out)
+{
+	struct addr_expansion x;
+	char reply[ADDR_REPLY_MAX];
+	char *addr;
+	unsigned notify;
+	enum addr_verdict v;
+
+	if (out->nrcpt != 1)
+		panic("dsn_expand: a notice with %zu recipients", out->nrcpt);
+	addr_expansion_init(&x);
+	v = addr_resolve(q->addr, out->rcpts[0].addr, &x, reply, sizeof(reply));
+	if (x.warning[0] != '\0')
+		log_warning("%s", x.warning);
+	if (v != ADDR_OK || x.n == 0 || envelope_expansion_unstorable(&x) != NULL) {
+		if (v != ADDR_OK)
+			log_info("%s: to=<%s>: not expanded: %s", id, out->rcpts[0].addr, reply);
+		addr_expansion_free(&x);
+		return;
+	}
+	addr = out->rcpts[0].addr;
+	notify = out->rcpts[0].notify;
+	out->rcpts[0].addr = NULL;
+	free(out->rcpts[0].orcpt);
+	out->rcpts[0].orcpt = NULL;
+	out->nrcpt = 0;
+	(void)envelope_add_expansion(out, &x, addr, NULL, notify);
+	free(addr);
+	addr_expansion_free(&x);
+}
+
 /* Write one DSN about msg into the spool (to the sender, or a postmaster
  * notice when pm is set); its id into new_id. 0 or -1. */
 static int
@@ -523,6 +564,7 @@ dsn_write(struct flush *f, const char *orig_id, const struct envelope *env, enum
 	}
 	envelope_init(&out);
 	bounce_envelope_init(&out, &rep);
+	dsn_expand(q, new_id, &out);
 	out.arrival = f->now_ms * 1000;
 	out.size = spool_msg_size(sink.m);
 	envelope_set(&out.proto, "LOCAL");

@@ -85,23 +85,57 @@ is_double_bounce(const struct config *cfg, const char *addr)
 	       strcasecmp(addr + nl + 1, host) == 0;
 }
 
+/* The class of lower (a lower-cased domain, "" for none): from the
+ * resolver when there is one, else the literal lists. 0, or -2 with err
+ * set when a domain list's table cannot be read. */
+static int
+route_class_of(const struct config *cfg, struct addr_resolver *classes, const char *lower,
+               enum addr_class *out, char *err, size_t errsz)
+{
+	if (classes != NULL)
+		return addr_resolver_class(classes, lower, out, err, errsz) < 0 ? -2 : 0;
+	if (lower[0] == '\0' || domain_listed(cfg, P_MYDESTINATION, lower))
+		*out = ADDR_CLASS_LOCAL;
+	else if (domain_listed(cfg, P_VIRTUAL_MAILBOX_DOMAINS, lower))
+		*out = ADDR_CLASS_VIRTUAL_MAILBOX;
+	else if (domain_listed(cfg, P_RELAY_DOMAINS, lower))
+		*out = ADDR_CLASS_RELAY;
+	else
+		*out = ADDR_CLASS_DEFAULT;
+	return 0;
+}
+
 /* The class's route (without transport_maps). */
 static int
-route_class(const struct config *cfg, const char *lower, struct qmgr_route *out, char *err,
-            size_t errsz)
+route_class(const struct config *cfg, struct addr_resolver *classes, const char *lower,
+            struct qmgr_route *out, char *err, size_t errsz)
 {
 	const char *relayhost = config_str(cfg, P_RELAYHOST);
+	enum addr_class k;
+	int rc;
 
-	if (lower[0] == '\0' || domain_listed(cfg, P_MYDESTINATION, lower)) {
+	if ((rc = route_class_of(cfg, classes, lower, &k, err, errsz)) < 0)
+		return rc;
+	switch (k) {
+	case ADDR_CLASS_LOCAL:
 		out->klass = "local";
 		return qmgr_route_split(config_str(cfg, P_LOCAL_TRANSPORT),
 		                        lower[0] ? lower : config_str(cfg, P_MYHOSTNAME), out, err, errsz);
-	}
-	if (domain_listed(cfg, P_VIRTUAL_MAILBOX_DOMAINS, lower)) {
+	case ADDR_CLASS_VIRTUAL_ALIAS:
+		/* No alias matched when the message was queued (a notice
+		 * qmgr wrote, or the aliases changed): trivial-rewrite's
+		 * answer for such an address. */
+		out->klass = "virtual";
+		return qmgr_route_split("error:5.1.1 User unknown in virtual alias table", "", out,
+		                        err, errsz);
+	case ADDR_CLASS_VIRTUAL_MAILBOX:
 		out->klass = "virtual";
 		return qmgr_route_split(config_str(cfg, P_VIRTUAL_TRANSPORT), lower, out, err, errsz);
+	case ADDR_CLASS_RELAY:
+	case ADDR_CLASS_DEFAULT:
+		break;
 	}
-	out->klass = domain_listed(cfg, P_RELAY_DOMAINS, lower) ? "relay" : "default";
+	out->klass = k == ADDR_CLASS_RELAY ? "relay" : "default";
 	return qmgr_route_split(config_str(cfg, P_DEFAULT_TRANSPORT),
 	                        relayhost[0] != '\0' ? relayhost : lower, out, err, errsz);
 }
@@ -131,12 +165,13 @@ route_override(const char *value, struct qmgr_route *out, char *err, size_t errs
 }
 
 int
-qmgr_route(const struct config *cfg, struct map_list *transport, const char *addr,
-           struct qmgr_route *out, char *err, size_t errsz)
+qmgr_route(const struct config *cfg, struct addr_resolver *classes, struct map_list *transport,
+           const char *addr, struct qmgr_route *out, char *err, size_t errsz)
 {
 	const char *domain = addr_domain(addr);
 	char lower[ROUTE_NEXTHOP_MAX];
 	size_t n = strlen(domain);
+	int rc0;
 
 	if (n >= sizeof(lower)) {
 		snprintf(err, errsz, "domain too long");
@@ -153,8 +188,8 @@ qmgr_route(const struct config *cfg, struct map_list *transport, const char *add
 		lower[i] = (char)tolower((unsigned char)domain[i]);
 	if (n > 0 && lower[n - 1] == '.')
 		lower[n - 1] = '\0';
-	if (route_class(cfg, lower, out, err, errsz) < 0)
-		return -1;
+	if ((rc0 = route_class(cfg, classes, lower, out, err, errsz)) < 0)
+		return rc0;
 	if (transport != NULL && map_list_size(transport) > 0) {
 		struct buf value;
 		struct map_match match;
@@ -173,4 +208,16 @@ qmgr_route(const struct config *cfg, struct map_list *transport, const char *add
 		return rc;
 	}
 	return 0;
+}
+
+int
+qmgr_route_rcpt(const struct config *cfg, struct addr_resolver *classes,
+                struct map_list *transport, const struct envelope_rcpt *r,
+                struct qmgr_route *out, char *err, size_t errsz)
+{
+	if (r->target != NULL) {
+		out->klass = "local";
+		return qmgr_route_split("local", config_str(cfg, P_MYHOSTNAME), out, err, errsz);
+	}
+	return qmgr_route(cfg, classes, transport, r->addr, out, err, errsz);
 }

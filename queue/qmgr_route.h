@@ -22,10 +22,11 @@
  *
  * Aliases (virtual_alias_maps, alias_maps) are expanded before a message
  * enters the queue (smtpd, config/addr_resolve.h): what qmgr routes is
- * already final. Domain lists are compared as literal names here; a
- * type:table item of mydestination or virtual_mailbox_domains is honoured
- * by smtpd's resolver only (addr_resolver_class() is the one to use here
- * once qmgr holds a resolver).
+ * already final. The classes come from the same resolver smtpd uses
+ * (addr_resolver_class(): type:table items of the domain lists included),
+ * so both agree; without one (unit tests) the lists are compared as
+ * literal names. An address left in a virtual alias domain (no alias
+ * matched) goes to error:5.1.1, as Postfix's trivial-rewrite sends it.
  *
  * No I/O but the map lookups; the configuration is read, never kept.
  */
@@ -35,7 +36,9 @@
 #include <stddef.h>
 
 #include "config/config.h"
+#include "config/addr_resolve.h"
 #include "config/map.h"
+#include "queue/envelope.h"
 
 #define ROUTE_TRANSPORT_MAX 64
 #define ROUTE_NEXTHOP_MAX 512
@@ -47,14 +50,23 @@ struct qmgr_route {
 };
 
 /*
- * Route addr (a recipient as in the envelope, no < >); transport may be
- * NULL (no transport_maps). 0; -1 with a reason in err when a transport
+ * Route addr (a recipient as in the envelope, no < >); classes may be NULL
+ * (literal domain lists), transport may be NULL (no transport_maps). 0; -1 with a reason in err when a transport
  * value is malformed (empty name, a name with characters other than
- * [a-z0-9_-], a next hop too long); -2 when a map cannot be read (a
- * temporary failure: the caller defers).
+ * [a-z0-9_-], a next hop too long); -2 when a map or a domain list's table
+ * cannot be read (a temporary failure: the caller defers).
  */
-int qmgr_route(const struct config *cfg, struct map_list *transport, const char *addr,
-               struct qmgr_route *out, char *err, size_t errsz);
+int qmgr_route(const struct config *cfg, struct addr_resolver *classes, struct map_list *transport,
+               const char *addr, struct qmgr_route *out, char *err, size_t errsz);
+/*
+ * A recipient of the envelope: an alias's |command or /file target
+ * (envelope_rcpt's target) goes to the local agent, transport "local" and
+ * next hop myhostname, whatever its address's class, local_transport or
+ * transport_maps say: only local(8) runs those. Otherwise qmgr_route().
+ */
+int qmgr_route_rcpt(const struct config *cfg, struct addr_resolver *classes,
+                    struct map_list *transport, const struct envelope_rcpt *r,
+                    struct qmgr_route *out, char *err, size_t errsz);
 
 /* Split "transport[:nexthop]" into its parts; default_nexthop when none. */
 int qmgr_route_split(const char *value, const char *default_nexthop, struct qmgr_route *out,

@@ -20,6 +20,7 @@
 #include "common/log.h"
 #include "common/tlv.h"
 #include "queue/spool_impl.h"
+#include "queue/unlinker.h"
 
 #define QSTORE_VERSION 1
 #define QSTORE_HEADER_LEN 6	/* magic + u16 version */
@@ -42,6 +43,9 @@ struct qstore {
 	struct spool *sp;
 	MDB_dbi rcpt_dbi, msg_dbi, retry_dbi;
 	bool absent;		/* read-only and the tables do not exist */
+	/* Removes the files of forgotten messages off the caller's thread
+	 * (queue/unlinker.h); made on the first removal. */
+	struct unlinker *unlinker;
 };
 
 enum qstore_op_kind { QOP_PUT_RCPT, QOP_PUT_MSG, QOP_PUT_RETRY, QOP_DEL_RETRY, QOP_REMOVE_MSG };
@@ -330,7 +334,17 @@ qstore_open(struct spool *sp, char *err, size_t errsz)
 void
 qstore_close(struct qstore *qs)
 {
+	if (qs == NULL)
+		return;
+	unlinker_free(qs->unlinker);
 	free(qs);
+}
+
+void
+qstore_unlink_wait(struct qstore *qs)
+{
+	if (qs->unlinker != NULL)
+		unlinker_flush(qs->unlinker);
 }
 
 static void
@@ -728,9 +742,15 @@ qstore_batch_commit(struct qstore *qs, const struct qstore_batch *b, char *err, 
 		spool_set_err(err, errsz, "qmgr state commit: %s", mdb_strerror(rc));
 		return spool_mdb_result(rc);
 	}
-	/* The envelopes are gone for good: now the files may go too. */
-	for (i = 0; i < b->n; i++)
-		if (b->ops[i].kind == QOP_REMOVE_MSG)
-			(void)unlinkat(qs->sp->msg_dirfd, b->ops[i].id, 0);
+	/* The envelopes are gone for good: now the files may go too, on
+	 * the unlinker's thread (a crash before leaves orphans that spool
+	 * recovery removes). */
+	for (i = 0; i < b->n; i++) {
+		if (b->ops[i].kind != QOP_REMOVE_MSG)
+			continue;
+		if (qs->unlinker == NULL)
+			qs->unlinker = unlinker_new(qs->sp->msg_dirfd);
+		unlinker_add(qs->unlinker, b->ops[i].id);
+	}
 	return SPOOL_OK;
 }

@@ -76,7 +76,11 @@ struct qstore;
 
 /* Open (creating) qmgr's databases in sp's environment. NULL with err. */
 struct qstore *qstore_open(struct spool *sp, char *err, size_t errsz);
+/* Waits for the files of removed messages to be unlinked; NULL is fine. */
 void qstore_close(struct qstore *qs);
+/* Wait until the files of every removal committed so far are unlinked
+ * (they go on a thread of their own: queue/unlinker.h). For tests. */
+void qstore_unlink_wait(struct qstore *qs);
 
 /* ---- reads (short read-only transactions) ---- */
 

@@ -49,7 +49,9 @@ static const struct spool_subdir {
 } spool_subdirs[] = {
 	{ "index", 0700 },	/* LMDB: only the roles read it */
 	{ "msg", 0700 },
-	{ "public", 0710 },	/* sendmail's socket: the group may connect */
+	/* sendmail's socket: anyone may reach it by name (sendmail is not
+	 * set-gid), nobody may list the directory (doc/sendmail.md). */
+	{ "public", 0711 },
 	{ "private", 0700 },
 	{ "maildrop", 0730 },	/* the group may drop files, not list them */
 };

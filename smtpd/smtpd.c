@@ -29,6 +29,7 @@
 #include "common/rolectl.h"
 #include "queue/spool.h"
 #include "smtpd/smtpd_notify.h"
+#include "smtpd/smtpd_restrict.h"
 #include "smtpd/smtpd_server.h"
 #include "smtpd/smtpd_session.h"
 #include "smtpd/smtpd_session_impl.h"
@@ -127,6 +128,24 @@ smtpd_addr_setup(struct smtpd_server *srv, const struct config *cfg)
 	buf_free(&diag);
 }
 
+/* The restriction lists for srv->cfg (smtpd_restrict.h): fatal at start,
+ * the old lists kept at a reload that cannot open a new map. */
+static void
+smtpd_rules_reload(struct smtpd_server *srv)
+{
+	struct buf diag;
+
+	buf_init(&diag, 64 * 1024);
+	if (srv->rules == NULL) {
+		srv->rules = smtpd_restrict_new(srv->loop, srv->cfg, srv->addr, &diag);
+		if (srv->rules == NULL)
+			fatal("restrictions: %s", buf_cstr(&diag));
+	} else if (smtpd_restrict_reload(srv->rules, srv->cfg, srv->addr, &diag) < 0) {
+		log_warning("reload: restrictions: %s; keeping the old lists", buf_cstr(&diag));
+	}
+	buf_free(&diag);
+}
+
 static void
 smtpd_reload(struct smtpd_role *role)
 {
@@ -147,6 +166,7 @@ smtpd_reload(struct smtpd_role *role)
 	smtpd_addr_setup(&role->srv, cfg);
 	config_free(role->srv.cfg);
 	role->srv.cfg = cfg;
+	smtpd_rules_reload(&role->srv);
 	snprintf(role->srv.hostname, sizeof(role->srv.hostname), "%s", config_str(cfg, P_MYHOSTNAME));
 	log_set_hostname(role->srv.hostname);
 	log_info("reload: configuration %s", role->cfg_path ? role->cfg_path : "(development defaults)");
@@ -469,6 +489,7 @@ smtpd_setup(struct smtpd_role *role, const struct smtpd_listen_fd *fds, size_t n
 	role->srv.notify = smtpd_notify_new(role->srv.loop, config_str(role->srv.cfg,
 	                                    P_QUEUE_DIRECTORY));
 	smtpd_addr_setup(&role->srv, role->srv.cfg);
+	smtpd_rules_reload(&role->srv);
 	smtpd_listeners_install(role, fds, nfds);
 	if (evloop_set_nonblock(role->control_fd) < 0 ||
 	    evloop_io_add(role->srv.loop, &role->control_io, role->control_fd, EV_READ,
@@ -535,6 +556,7 @@ smtpd_main(const char *cfg_path, struct config *cfg, int control_fd,
 	log_info("stopped");
 	smtpd_notify_free(role->srv.notify);
 	spool_close(role->srv.spool);
+	smtpd_restrict_free(role->srv.rules);
 	addr_resolver_free(role->srv.addr);
 	smtpd_tls_server_free(role->srv.tls);
 	evloop_free(role->srv.loop);

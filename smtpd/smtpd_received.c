@@ -35,6 +35,9 @@ smtpd_received_format(const struct smtpd_received *r, struct buf *out)
 	if (strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S %z (%Z)", &tm) == 0)
 		snprintf(date, sizeof(date), "Thu, 01 Jan 1970 00:00:00 +0000");
 
+	if (r->local)
+		return buf_append_printf(out, "Received: by %s (%s, from userid %lu)\r\n"
+		    "\tid %s; %s\r\n", r->hostname, r->mail_name, r->uid, r->queue_id, date);
 	res = buf_append_printf(out, "Received: from %s (%s [%s])\r\n",
 	    r->helo && *r->helo ? r->helo : "unknown", r->client_name, r->client_addr);
 	if (res == BUF_OK)

@@ -21,6 +21,11 @@ struct smtpd_received {
 	const char *queue_id;
 	const char *rcpt;		/* the recipient when there is exactly one */
 	time_t when;
+	/* A local submission through the sendmail socket: Postfix's pickup
+	 * form "Received: by HOST (tern, from userid N) id ID; DATE", with
+	 * no client part (there is no network peer to name). */
+	bool local;
+	unsigned long uid;		/* SO_PEERCRED's uid */
 };
 
 /* The "with" keyword: SMTP, ESMTP, ESMTPS, ESMTPA, ESMTPSA, UTF8SMTP... */

@@ -14,6 +14,7 @@
 #include "config/config.h"
 
 struct spool;
+struct smtpd_restrict;
 struct smtpd_session;
 struct smtpd_tls_server;
 
@@ -26,6 +27,9 @@ struct smtpd_server {
 	 * RCPT-time "User unknown" check, virtual_alias_maps and alias_maps.
 	 * NULL in unit tests: recipients are then taken as given. */
 	struct addr_resolver *addr;
+	/* The restriction lists, their maps, policy clients and resolver
+	 * (smtpd/smtpd_restrict.h); NULL: no restrictions at all. */
+	struct smtpd_restrict *rules;
 	/* TLS contexts per listener, made from the key material the master
 	 * sent (smtpd/smtpd_tls.h). NULL: no TLS (unit tests, or no
 	 * certificate anywhere). */

@@ -38,6 +38,20 @@ static void smtpd_session_pending(struct ev_timer *t);
 static void smtpd_session_run(struct smtpd_session *s);
 static void smtpd_session_free(struct smtpd_session *s);
 
+/* A sendmail client we cannot identify: one reply, then close. */
+static void
+smtpd_refuse_local(int fd, const char *host)
+{
+	char line[300];
+	int n;
+
+	n = snprintf(line, sizeof(line), "421 4.3.0 %s Error: cannot identify the local client\r\n",
+	    host);
+	if (n > 0)
+		(void)send(fd, line, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+	close(fd);
+}
+
 /* ---- addresses ---- */
 
 static void
@@ -252,11 +266,29 @@ smtpd_session_close(struct smtpd_session *s)
 
 /* ---- start ---- */
 
-static void
-smtpd_session_greet(struct smtpd_session *s)
+/*
+ * A client of the sendmail socket: who it is comes from the kernel
+ * (SO_PEERCRED). It is named localhost[127.0.0.1], as Postfix's smtpd names
+ * a client that is not on the Internet and as qmgr's own notices are. false
+ * when the credentials cannot be read (the session is refused).
+ */
+static bool
+smtpd_session_local_peer(struct smtpd_session *s)
 {
-	s->greeted = true;
-	smtpd_reply(s, 220, NULL, "%s", config_lstr(s->srv->cfg, s->listener, P_SMTPD_BANNER));
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+
+	snprintf(s->client_name, sizeof(s->client_name), "localhost");
+	snprintf(s->client_addr, sizeof(s->client_addr), "127.0.0.1");
+	if (getsockopt(s->fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 || len != sizeof(cred)) {
+		log_warning("sendmail socket: cannot read the client's credentials: %s",
+		    strerror(errno));
+		return false;
+	}
+	s->local = true;
+	s->peer_uid = (unsigned long)cred.uid;
+	s->peer_pid = (long)cred.pid;
+	return true;
 }
 
 struct smtpd_session *
@@ -291,6 +323,15 @@ smtpd_session_start(struct smtpd_server *srv, int fd, enum config_listener liste
 	 * issue 4/6); until then every client is "unknown", as Postfix logs
 	 * a client without a PTR record. */
 	snprintf(s->client_name, sizeof(s->client_name), "unknown");
+	if (listener == CONFIG_LISTENER_SENDMAIL && !smtpd_session_local_peer(s)) {
+		smtpd_refuse_local(fd, srv->hostname);
+		buf_free(&s->in);
+		buf_free(&s->out);
+		buf_free(&s->decoded);
+		envelope_free(&s->env);
+		free(s);
+		return NULL;
+	}
 
 	if (evloop_io_add(srv->loop, &s->io, fd, EV_READ | EV_WRITE, smtpd_session_io, s) < 0) {
 		log_warning("cannot watch connection from %s: %s", s->client_addr, strerror(errno));
@@ -302,14 +343,21 @@ smtpd_session_start(struct smtpd_server *srv, int fd, enum config_listener liste
 		return NULL;
 	}
 	smtpd_server_session_added(srv, s);
-	log_info("connect from %s[%s]", s->client_name, s->client_addr);
-	/* smtps (RFC 8314 section 3.3): TLS first, the greeting inside it. */
-	if (listener == CONFIG_LISTENER_SMTPS)
-		s->state = SMTPD_STATE_HANDSHAKE;
+	if (s->local)
+		log_info("connect from %s[%s] uid=%lu pid=%ld", s->client_name, s->client_addr,
+		    s->peer_uid, s->peer_pid);
 	else
-		smtpd_session_greet(s);
+		log_info("connect from %s[%s]", s->client_name, s->client_addr);
 	evloop_timer_start(srv->loop, &s->timer,
 	    config_ltime(srv->cfg, listener, P_SMTPD_TIMEOUT) * 1000);
+	/* smtps (RFC 8314 section 3.3): TLS first, the connect stage and
+	 * the greeting inside it. */
+	if (listener == CONFIG_LISTENER_SMTPS) {
+		s->state = SMTPD_STATE_HANDSHAKE;
+	} else {
+		s->greeted = true;
+		smtpd_verbs_connect(s);
+	}
 	smtpd_session_run(s);
 	return s;
 }
@@ -395,8 +443,10 @@ smtpd_session_handshake(struct smtpd_session *s)
 		/* A fresh idle period for the first command. */
 		evloop_timer_start(s->srv->loop, &s->timer,
 		    config_ltime(s->srv->cfg, s->listener, P_SMTPD_TIMEOUT) * 1000);
-		if (!s->greeted)
-			smtpd_session_greet(s);
+		if (!s->greeted) {
+			s->greeted = true;
+			smtpd_verbs_connect(s);
+		}
 		return 0;
 	case SMTPD_TLS_STEP_READ:
 		return EV_READ;
@@ -516,7 +566,7 @@ smtpd_session_timer(struct ev_timer *t)
 		smtpd_session_free(s);
 		return;
 	}
-	if (s->state == SMTPD_STATE_COMMIT)
+	if (s->state == SMTPD_STATE_COMMIT || s->state == SMTPD_STATE_WAIT)
 		return;		/* our own wait, not the client's: no timeout */
 	if (s->state == SMTPD_STATE_HANDSHAKE) {
 		/* Nothing can be said in the middle of a handshake; Postfix's
@@ -553,14 +603,25 @@ smtpd_session_commit_done(struct smtpd_session *s)
 	smtpd_session_run(s);
 }
 
+/* A restriction check ended and its reply is queued. */
+void
+smtpd_session_resume(struct smtpd_session *s)
+{
+	if (s->draining && !(s->state & SMTPD_STATES_TRANSACTION) && s->state != SMTPD_STATE_CLOSING) {
+		smtpd_reply(s, 421, "4.3.2", "%s Service shutting down", s->srv->hostname);
+		smtpd_session_close_after_reply(s);
+	}
+	smtpd_session_run(s);
+}
+
 /* ---- drain and abort ---- */
 
 void
 smtpd_session_drain(struct smtpd_session *s)
 {
 	s->draining = true;
-	if (s->state & SMTPD_STATES_TRANSACTION)
-		return;		/* finishes its transaction first */
+	if (s->state & (SMTPD_STATES_TRANSACTION | SMTPD_STATE_WAIT))
+		return;		/* finishes its transaction (or check) first */
 	if (s->state == SMTPD_STATE_CLOSING)
 		return;
 	if (s->state == SMTPD_STATE_HANDSHAKE) {

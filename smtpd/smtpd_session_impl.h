@@ -19,6 +19,7 @@
 #include "queue/spool.h"
 #include "smtpd/smtpd_command.h"
 #include "smtpd/smtpd_data.h"
+#include "smtpd/smtpd_restrict.h"
 #include "smtpd/smtpd_server.h"
 #include "smtpd/smtpd_session.h"
 
@@ -49,7 +50,8 @@ enum smtpd_state {
 	SMTPD_STATE_CHUNKING = 0x040,	/* between BDAT chunks */
 	SMTPD_STATE_COMMIT = 0x080,	/* waiting for the spool's verdict */
 	SMTPD_STATE_CLOSING = 0x100,	/* flushing the last reply, then close */
-	SMTPD_STATE_HANDSHAKE = 0x200,	/* flushing the STARTTLS 220 in plain
+	SMTPD_STATE_WAIT = 0x200,	/* a restriction check waits for DNS or a policy server */
+	SMTPD_STATE_HANDSHAKE = 0x400,	/* flushing the STARTTLS 220 in plain
 					 * text, then the TLS handshake (and the
 					 * smtps one, before the greeting): no
 					 * input is read as commands */
@@ -83,7 +85,7 @@ struct smtpd_session {
 	bool sleeping;			/* error delay running: no reading, no flushing */
 	bool free_after_commit;		/* closed while the spool worked */
 	const char *last_verb;		/* for "timeout after X" / "lost connection after X" */
-	bool greeted;			/* the 220 banner was queued */
+	bool greeted;			/* the connect stage (greeting) has run */
 	/* TLS (smtpd_tls.c): NULL in plain text; set from the STARTTLS reply
 	 * (or the smtps connect) on. */
 	struct smtpd_tls_session *tls;
@@ -98,11 +100,21 @@ struct smtpd_session {
 	unsigned server_port;
 	char helo[SMTPD_HELO_MAX + 1];	/* "" before HELO/EHLO */
 	bool esmtp;			/* EHLO (not HELO) was used */
+	/* The sendmail socket (CONFIG_LISTENER_SENDMAIL): a local user's
+	 * submission, trusted like Postfix's pickup (no relay restrictions),
+	 * and who it was, from SO_PEERCRED: the kernel's word, not the
+	 * client's (Received: ... from userid N, and the client= log line). */
+	bool local;
+	unsigned long peer_uid;
+	long peer_pid;
 	unsigned errors;		/* counted toward the soft/hard limits */
 
 	/* The transaction. */
 	struct envelope env;
 	struct smtpd_mail_args mail;	/* MAIL FROM as parsed */
+	/* RCPT commands accepted: what smtpd_recipient_limit counts (as
+	 * Postfix's does), not the recipients aliases expanded them to. */
+	size_t rcpt_accepted;
 	struct spool_msg *msg;		/* the message file, from DATA/BDAT on */
 	struct smtpd_data data;		/* the content decoder */
 	struct buf decoded;		/* decoded content on its way to msg */
@@ -112,6 +124,22 @@ struct smtpd_session {
 	bool bdat_discard;		/* read the chunk, then refuse it */
 	enum smtpd_state bdat_prev_state;	/* state to return to after a refused chunk */
 	struct smtpd_reply bdat_refusal;	/* the reply for a discarded chunk */
+
+	/* Restrictions (smtpd_verbs.c, smtpd_restrict.h). */
+	struct smtpd_restrict_check *check;	/* the check the session waits for */
+	enum smtpd_state wait_from;		/* the state to go back to */
+	void (*wait_done)(struct smtpd_session *, const struct smtpd_restrict_result *);
+	struct smtpd_rcpt_args wait_rcpt;	/* the RCPT being checked */
+	char wait_helo[SMTPD_HELO_MAX + 1];	/* the HELO name being checked */
+	bool wait_esmtp;
+	bool access_denied;		/* client refused at connect (smtpd_delay_reject = no) */
+	bool carry_session, carry_mail;	/* a defer_if_permit carried to RCPT */
+	struct smtpd_reply carried_session, carried_mail;
+	struct buf prepend;		/* PREPEND headers for the message */
+	bool discard;			/* a DISCARD action: accept, then drop */
+	char instance[48];		/* policy "instance": one per transaction */
+	char sasl_method[64];		/* "" until AUTH succeeds */
+	char sasl_username[256];	/* "" until AUTH succeeds (permit_sasl_authenticated) */
 
 	struct smtpd_counter count[SMTPD_VERB_COUNT];
 	struct smtpd_counter count_all;
@@ -135,6 +163,8 @@ void smtpd_session_close_after_reply(struct smtpd_session *s);
 /* Log a "NOQUEUE: reject: ..." line for a refused command. */
 void smtpd_log_reject(struct smtpd_session *s, const char *stage, int code, const char *enh,
                       const char *text, const char *rcpt);
+/* A restriction check ended: go on with the session (smtpd_verbs.c). */
+void smtpd_session_resume(struct smtpd_session *s);
 /* The protocol name for logs and Received: SMTP, ESMTP. */
 const char *smtpd_session_proto(const struct smtpd_session *s);
 
@@ -149,5 +179,7 @@ bool smtpd_verbs_content(struct smtpd_session *s);
 void smtpd_verbs_reset(struct smtpd_session *s);
 /* Free what the transaction holds (at session end). */
 void smtpd_verbs_free(struct smtpd_session *s);
+/* The greeting, after the client restrictions when they run at connect. */
+void smtpd_verbs_connect(struct smtpd_session *s);
 
 #endif

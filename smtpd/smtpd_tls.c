@@ -90,7 +90,11 @@ struct smtpd_tls_session {
 	bool ended;
 };
 
-/* The listening parameter of each listener. */
+/* The network listeners (the sendmail socket is not one: never TLS). */
+#define SMTPD_TLS_NET_FIRST CONFIG_LISTENER_SMTP
+#define SMTPD_TLS_NET_LAST CONFIG_LISTENER_SMTPS
+
+/* The listening parameter of each network listener. */
 static const enum config_param smtpd_tls_listen_param[CONFIG_LISTENER_COUNT] = {
 	[CONFIG_LISTENER_SMTP] = P_SMTPD_LISTEN,
 	[CONFIG_LISTENER_SUBMISSION] = P_SUBMISSION_LISTEN,
@@ -106,6 +110,10 @@ smtpd_tls_level_of(const struct config *cfg, enum config_listener l)
 
 	if (l == CONFIG_LISTENER_SMTPS)
 		return SMTPD_TLS_ENCRYPT;
+	/* The local sendmail socket: no TLS to offer or require (Postfix
+	 * turns TLS off for "sendmail -bs" too). */
+	if (l < SMTPD_TLS_NET_FIRST || l > SMTPD_TLS_NET_LAST)
+		return SMTPD_TLS_NONE;
 	v = config_lstr(cfg, l, P_SMTPD_TLS_SECURITY_LEVEL);
 	if (strcmp(v, "encrypt") == 0)
 		return SMTPD_TLS_ENCRYPT;
@@ -362,7 +370,7 @@ smtpd_tls_which(enum config_listener l, char *dst, size_t dstsz)
 static enum config_listener
 smtpd_tls_same_files(const struct config *cfg, const bool *wanted, enum config_listener l)
 {
-	for (int m = CONFIG_LISTENER_SMTP; m < (int)l; m++)
+	for (int m = SMTPD_TLS_NET_FIRST; m < (int)l; m++)
 		if (wanted[m] &&
 		    strcmp(config_lstr(cfg, (enum config_listener)m, P_SMTPD_TLS_CERT_FILE),
 		           config_lstr(cfg, l, P_SMTPD_TLS_CERT_FILE)) == 0 &&
@@ -460,7 +468,7 @@ smtpd_tls_keys_load(const struct config *cfg, struct smtpd_tls_keys **out, struc
 	if (k == NULL)
 		fatal("out of memory");
 	*out = NULL;
-	for (int i = CONFIG_LISTENER_SMTP; i < CONFIG_LISTENER_COUNT; i++) {
+	for (int i = SMTPD_TLS_NET_FIRST; i <= SMTPD_TLS_NET_LAST; i++) {
 		enum config_listener l = (enum config_listener)i;
 
 		need = smtpd_tls_needs_cert(cfg, l, errors, &reported);
@@ -545,7 +553,7 @@ smtpd_tls_keys_decode(struct frame_reader *r, struct smtpd_tls_keys **out)
 	uint64_t n;
 
 	*out = NULL;
-	if (frame_get_u64(r, &n) < 0 || n >= CONFIG_LISTENER_COUNT)
+	if (frame_get_u64(r, &n) < 0 || n > SMTPD_TLS_NET_LAST - SMTPD_TLS_NET_FIRST + 1)
 		return -1;
 	k = calloc(1, sizeof(*k));
 	if (k == NULL)
@@ -555,8 +563,8 @@ smtpd_tls_keys_decode(struct frame_reader *r, struct smtpd_tls_keys **out)
 		    frame_get_bytes(r, &key, &klen) < 0)
 			goto bad;
 		l = config_listener_named(name, nlen);
-		if (l == CONFIG_LISTENER_GLOBAL || k->have[l] || clen == 0 || klen == 0 ||
-		    clen > SMTPD_TLS_PEM_MAX || klen > SMTPD_TLS_PEM_MAX)
+		if (l < SMTPD_TLS_NET_FIRST || l > SMTPD_TLS_NET_LAST || k->have[l] || clen == 0 ||
+		    klen == 0 || clen > SMTPD_TLS_PEM_MAX || klen > SMTPD_TLS_PEM_MAX)
 			goto bad;
 		smtpd_tls_pem_copy(&k->cert[l], cert, clen);
 		smtpd_tls_pem_copy(&k->key[l], key, klen);

@@ -20,12 +20,13 @@
 #include <strings.h>
 #include <sys/time.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "common/log.h"
+#include "queue/envelope_expand.h"
 #include "smtpd/smtpd_notify.h"
 #include "smtpd/smtpd_received.h"
 #include "smtpd/smtpd_restrict.h"
-#include "smtpd/smtpd_notify.h"
 #include "smtpd/smtpd_session_impl.h"
 #include "smtpd/smtpd_tls.h"
 
@@ -39,6 +40,17 @@ struct smtpd_verb_rule {
 	smtpd_verb_fn *run;		/* returns true for a 2xx/3xx outcome */
 };
 
+static void smtpd_helo_done(struct smtpd_session *s, const struct smtpd_restrict_result *res);
+static void smtpd_helo_reply(struct smtpd_session *s);
+static void smtpd_mail_done(struct smtpd_session *s, const struct smtpd_restrict_result *res);
+static void smtpd_rcpt_done(struct smtpd_session *s, const struct smtpd_restrict_result *res);
+static void smtpd_data_done(struct smtpd_session *s, const struct smtpd_restrict_result *res);
+static void smtpd_bdat_done(struct smtpd_session *s, const struct smtpd_restrict_result *res);
+static void smtpd_eod_done(struct smtpd_session *s, const struct smtpd_restrict_result *res);
+static void smtpd_instance_next(struct smtpd_session *s);
+static bool smtpd_data_start(struct smtpd_session *s);
+static void smtpd_message_commit(struct smtpd_session *s);
+static bool smtpd_rcpt_accept(struct smtpd_session *s, const struct smtpd_rcpt_args *rcpt);
 static smtpd_verb_fn verb_helo, verb_mail, verb_rcpt, verb_data, verb_bdat, verb_rset,
     verb_noop, verb_quit, verb_vrfy, verb_help, verb_not_implemented;
 
@@ -113,11 +125,16 @@ smtpd_verbs_reset(struct smtpd_session *s)
 	}
 	envelope_clear(&s->env);
 	memset(&s->mail, 0, sizeof(s->mail));
+	s->rcpt_accepted = 0;
 	buf_free(&s->decoded);
 	s->write_error = SPOOL_OK;
 	s->bdat_left = 0;
 	s->bdat_last = false;
 	s->bdat_discard = false;
+	buf_free(&s->prepend);
+	s->discard = false;
+	s->carry_mail = false;
+	s->instance[0] = '\0';
 	if (s->state & (SMTPD_STATE_MAIL | SMTPD_STATE_RCPT | SMTPD_STATE_CHUNKING))
 		s->state = SMTPD_STATE_READY;
 }
@@ -131,6 +148,9 @@ smtpd_verbs_free(struct smtpd_session *s)
 	}
 	envelope_free(&s->env);
 	buf_free(&s->decoded);
+	buf_free(&s->prepend);
+	smtpd_restrict_cancel(s->check);
+	s->check = NULL;
 }
 
 /* ---- dispatch ---- */
@@ -156,6 +176,14 @@ smtpd_verbs_dispatch(struct smtpd_session *s, const char *line, size_t len)
 		return;
 	}
 	s->last_verb = smtpd_verb_name(cmd.verb);
+	/* Refused at connect (smtpd_delay_reject = no): only QUIT is
+	 * served, as Postfix does (RFC 5321 section 3.1). */
+	if (s->access_denied && cmd.verb != SMTPD_VERB_QUIT) {
+		smtpd_reply(s, 503, "5.7.0", "Error: access denied for %s[%s]", s->client_name,
+		    s->client_addr);
+		smtpd_session_error(s);
+		return;
+	}
 	/* smtpd_tls_security_level = encrypt: 530 5.7.0 before STARTTLS. */
 	if (!smtpd_tls_gate(s, cmd.verb))
 		return;
@@ -179,6 +207,156 @@ smtpd_count_message_ok(struct smtpd_session *s, enum smtpd_verb verb)
 	s->count_all.ok++;
 }
 
+/* ---- restriction checks ---- */
+
+/* Did the client send more behind the command being handled (for
+ * reject_unauth_pipelining)? The command's line is still in s->in. */
+static bool
+smtpd_pipelined(const struct smtpd_session *s)
+{
+	return buf_len(&s->in) > s->lr.line_total;
+}
+
+static void
+smtpd_facts(struct smtpd_session *s, struct smtpd_restrict_facts *f, const char *verb,
+    const struct mailaddr *rcpt)
+{
+	memset(f, 0, sizeof(*f));
+	f->listener = s->listener;
+	if (inet_pton(AF_INET, s->client_addr, f->addr) == 1)
+		f->family = AF_INET;
+	else if (inet_pton(AF_INET6, s->client_addr, f->addr) == 1)
+		f->family = AF_INET6;
+	f->client_addr = s->client_addr;
+	f->client_name = s->client_name;
+	f->reverse_client_name = s->client_name;
+	f->client_port = s->client_port;
+	f->server_addr = s->server_addr;
+	f->server_port = s->server_port;
+	f->helo = s->helo;
+	f->esmtp = s->esmtp;
+	f->sender = s->env.sender != NULL ? &s->mail.from : NULL;
+	f->rcpt = rcpt;
+	f->recipient_count = (unsigned)s->env.nrcpt;
+	f->size = s->msg != NULL ? spool_msg_size(s->msg) : s->mail.size;
+	f->queue_id = s->msg != NULL ? spool_msg_id(s->msg) : NULL;
+	f->instance = s->instance;
+	f->sasl_method = s->sasl_method;
+	f->sasl_username = s->sasl_username;
+	f->sasl_sender = "";
+	f->encryption_protocol = "";
+	f->encryption_cipher = "";
+	f->verb = verb;
+	f->pipelined = smtpd_pipelined(s);
+	f->carried = s->carry_mail ? &s->carried_mail : s->carry_session ? &s->carried_session : NULL;
+}
+
+static void
+smtpd_check_done(void *arg, const struct smtpd_restrict_result *res)
+{
+	struct smtpd_session *s = arg;
+
+	s->check = NULL;
+	s->state = s->wait_from;
+	evloop_timer_start(s->srv->loop, &s->timer,
+	    config_ltime(s->srv->cfg, s->listener, P_SMTPD_TIMEOUT) * 1000);
+	s->wait_done(s, res);
+	smtpd_session_resume(s);
+}
+
+/* Run a stage's lists; done(s, result) now or when the check ends (the
+ * session then reads nothing: pipelined commands wait their turn). */
+static void
+smtpd_check(struct smtpd_session *s, enum smtpd_restrict_stage stage,
+    const struct smtpd_restrict_facts *f,
+    void (*done)(struct smtpd_session *, const struct smtpd_restrict_result *))
+{
+	struct smtpd_restrict_result res;
+
+	if (smtpd_restrict_run(s->srv->rules, stage, f, &res, &s->check, smtpd_check_done,
+	    s) == SMTPD_RESTRICT_DONE) {
+		done(s, &res);
+		return;
+	}
+	s->wait_from = s->state;
+	s->wait_done = done;
+	s->state = SMTPD_STATE_WAIT;
+	evloop_timer_stop(s->srv->loop, &s->timer);
+}
+
+static bool
+smtpd_stage_active(const struct smtpd_session *s, enum smtpd_restrict_stage stage)
+{
+	/* Local submissions (sendmail) face no restrictions: see verb_rcpt. */
+	return s->srv->rules != NULL && !s->local &&
+	    smtpd_restrict_stage_active(s->srv->rules, s->listener, stage);
+}
+
+/* Keep what a check added for the message: PREPEND headers, DISCARD. */
+static void
+smtpd_check_keep(struct smtpd_session *s, const struct smtpd_restrict_result *res)
+{
+	if (res->prepend[0] != '\0') {
+		if (s->prepend.max == 0)
+			buf_init(&s->prepend, SMTPD_RESTRICT_PREPEND_MAX);
+		if (buf_append_str(&s->prepend, res->prepend) != BUF_OK)
+			log_warning("%s[%s]: too many PREPEND headers; some are dropped", s->client_name,
+			    s->client_addr);
+	}
+	if (res->discard)
+		s->discard = true;
+}
+
+static bool
+smtpd_refused(const struct smtpd_restrict_result *res)
+{
+	return res->verdict == SMTPD_VERDICT_REJECT || res->verdict == SMTPD_VERDICT_DEFER;
+}
+
+static void
+smtpd_count_ok(struct smtpd_session *s, enum smtpd_verb verb)
+{
+	s->count[verb].ok++;
+	s->count_all.ok++;
+}
+
+static void
+smtpd_greet(struct smtpd_session *s)
+{
+	smtpd_reply(s, 220, NULL, "%s", config_lstr(s->srv->cfg, s->listener, P_SMTPD_BANNER));
+}
+
+static void
+smtpd_connect_done(struct smtpd_session *s, const struct smtpd_restrict_result *res)
+{
+	if (smtpd_refused(res)) {
+		/* Postfix greets a refused client with the refusal, then
+		 * answers 503 to everything but QUIT. */
+		smtpd_reply_error(s, &res->reply);
+		s->access_denied = true;
+		return;
+	}
+	if (res->carry) {
+		s->carry_session = true;
+		s->carried_session = res->carried;
+	}
+	smtpd_greet(s);
+}
+
+void
+smtpd_verbs_connect(struct smtpd_session *s)
+{
+	struct smtpd_restrict_facts f;
+
+	if (!smtpd_stage_active(s, SMTPD_RESTRICT_CONNECT)) {
+		smtpd_greet(s);
+		return;
+	}
+	smtpd_facts(s, &f, "CONNECT", NULL);
+	f.pipelined = false;
+	smtpd_check(s, SMTPD_RESTRICT_CONNECT, &f, smtpd_connect_done);
+}
+
 /* ---- HELO, EHLO, RSET, NOOP, QUIT, VRFY, HELP ---- */
 
 static bool
@@ -194,12 +372,48 @@ verb_helo(struct smtpd_session *s, const struct smtpd_command *cmd)
 	}
 	/* RFC 5321 section 4.1.4: a new EHLO resets the transaction. */
 	smtpd_verbs_reset(s);
+	if (smtpd_stage_active(s, SMTPD_RESTRICT_HELO)) {
+		struct smtpd_restrict_facts f;
+
+		memcpy(s->wait_helo, name, sizeof(s->wait_helo));
+		s->wait_esmtp = cmd->verb == SMTPD_VERB_EHLO;
+		smtpd_facts(s, &f, smtpd_verb_name(cmd->verb), NULL);
+		f.helo = s->wait_helo;
+		f.esmtp = s->wait_esmtp;
+		smtpd_check(s, SMTPD_RESTRICT_HELO, &f, smtpd_helo_done);
+		return false;
+	}
 	memcpy(s->helo, name, sizeof(s->helo));
 	s->esmtp = cmd->verb == SMTPD_VERB_EHLO;
+	smtpd_helo_reply(s);
+	return true;
+}
+
+static void
+smtpd_helo_done(struct smtpd_session *s, const struct smtpd_restrict_result *res)
+{
+	if (smtpd_refused(res)) {
+		smtpd_reply_error(s, &res->reply);
+		smtpd_session_error(s);
+		return;
+	}
+	if (res->carry) {
+		s->carry_session = true;
+		s->carried_session = res->carried;
+	}
+	memcpy(s->helo, s->wait_helo, sizeof(s->helo));
+	s->esmtp = s->wait_esmtp;
+	smtpd_helo_reply(s);
+	smtpd_count_ok(s, s->esmtp ? SMTPD_VERB_EHLO : SMTPD_VERB_HELO);
+}
+
+static void
+smtpd_helo_reply(struct smtpd_session *s)
+{
 	s->state = SMTPD_STATE_READY;
 	if (!s->esmtp) {
 		smtpd_reply(s, 250, NULL, "%s", s->srv->hostname);
-		return true;
+		return;
 	}
 	smtpd_reply_part(s, 250, false, "%s", s->srv->hostname);
 	smtpd_reply_part(s, 250, false, "PIPELINING");
@@ -213,7 +427,6 @@ verb_helo(struct smtpd_session *s, const struct smtpd_command *cmd)
 	smtpd_reply_part(s, 250, false, "DSN");
 	smtpd_reply_part(s, 250, false, "SMTPUTF8");
 	smtpd_reply_part(s, 250, true, "CHUNKING");
-	return true;
 }
 
 static bool
@@ -313,19 +526,48 @@ verb_mail(struct smtpd_session *s, const struct smtpd_command *cmd)
 	envelope_set(&s->env.envid, s->mail.envid_given ? s->mail.envid : NULL);
 	s->env.body = s->mail.body;
 	s->env.smtputf8 = s->mail.smtputf8;
+	smtpd_instance_next(s);
+	if (smtpd_stage_active(s, SMTPD_RESTRICT_MAIL)) {
+		struct smtpd_restrict_facts f;
+
+		smtpd_facts(s, &f, "MAIL", NULL);
+		smtpd_check(s, SMTPD_RESTRICT_MAIL, &f, smtpd_mail_done);
+		return false;
+	}
 	s->state = SMTPD_STATE_MAIL;
 	smtpd_reply(s, 250, "2.1.0", "Ok");
 	return true;
 }
 
 static void
-smtpd_restrict_client_of(const struct smtpd_session *s, struct smtpd_restrict_client *c)
+smtpd_mail_done(struct smtpd_session *s, const struct smtpd_restrict_result *res)
 {
-	memset(c, 0, sizeof(*c));
-	if (inet_pton(AF_INET, s->client_addr, c->addr) == 1)
-		c->family = AF_INET;
-	else if (inet_pton(AF_INET6, s->client_addr, c->addr) == 1)
-		c->family = AF_INET6;
+	if (smtpd_refused(res)) {
+		smtpd_reply_error(s, &res->reply);
+		smtpd_verbs_reset(s);
+		smtpd_session_error(s);
+		return;
+	}
+	if (res->carry) {
+		s->carry_mail = true;
+		s->carried_mail = res->carried;
+	}
+	smtpd_check_keep(s, res);
+	s->state = SMTPD_STATE_MAIL;
+	smtpd_reply(s, 250, "2.1.0", "Ok");
+	smtpd_count_ok(s, SMTPD_VERB_MAIL);
+}
+
+/* Policy servers tell one transaction's requests apart by "instance". */
+static void
+smtpd_instance_next(struct smtpd_session *s)
+{
+	static unsigned long seq;
+	struct timeval tv;
+
+	gettimeofday(&tv, NULL);
+	snprintf(s->instance, sizeof(s->instance), "%x.%lx.%lx.%lx", (unsigned)getpid(),
+	    (unsigned long)tv.tv_sec, (unsigned long)tv.tv_usec, ++seq);
 }
 
 /* Answer with a resolver's reply text "550 5.1.1 <a@b>: Recipient address
@@ -360,17 +602,6 @@ smtpd_rcpt_refuse(struct smtpd_session *s, const char *addr, const char *reply)
 	smtpd_session_error(s);
 }
 
-/* Is addr a recipient of the transaction already (case-insensitive, as
- * Postfix's cleanup drops duplicates)? */
-static bool
-smtpd_rcpt_known(const struct envelope *env, const char *addr)
-{
-	for (size_t i = 0; i < env->nrcpt; i++)
-		if (strcasecmp(env->rcpts[i].addr, addr) == 0)
-			return true;
-	return false;
-}
-
 /*
  * Resolve one accepted RCPT (config/addr_resolve.h): refuse an unknown
  * recipient now (550 5.1.1: accepting and bouncing makes backscatter),
@@ -384,18 +615,20 @@ smtpd_rcpt_known(const struct envelope *env, const char *addr)
  *     would bounce it; any other failed target refuses the whole RCPT
  *     with its reason rather than lose it silently;
  *   - an alias to a |command or a /file (allowed by allow_mail_to_*) is
- *     refused with 451 4.3.5: the local agent cannot run those yet.
+ *     stored as its alias's address with the target beside it
+ *     (queue/envelope.h): the local agent resolves that address again
+ *     and runs only what its own expansion holds, with its own rights;
+ *     a target too long to carry is refused with 451 4.3.5.
  * false when refused (the reply is sent).
  */
 static bool
 smtpd_rcpt_resolve(struct smtpd_session *s, const struct smtpd_rcpt_args *rcpt)
 {
 	struct addr_expansion x;
+	const struct addr_target *t;
 	char reply[ADDR_REPLY_MAX];
-	char orig[SMTPD_ORCPT_MAX + 1];
 	const char *orcpt = rcpt->orcpt_given ? rcpt->orcpt : NULL;
 	enum addr_verdict v;
-	bool ok = true;
 
 	addr_expansion_init(&x);
 	v = addr_resolve(s->srv->addr, rcpt->to.addr, &x, reply, sizeof(reply));
@@ -406,37 +639,25 @@ smtpd_rcpt_resolve(struct smtpd_session *s, const struct smtpd_rcpt_args *rcpt)
 		addr_expansion_free(&x);
 		return false;
 	}
-	for (size_t i = 0; i < x.n && ok; i++) {
-		const struct addr_target *t = &x.v[i];
-
-		if (t->kind == ADDR_TARGET_COMMAND || t->kind == ADDR_TARGET_FILE) {
+	if ((t = envelope_expansion_unstorable(&x)) != NULL) {
+		if (envelope_target_too_long(t))
 			snprintf(reply, sizeof(reply), "451 4.3.5 <%s>: Recipient address rejected: "
-			         "delivery to %s is not available", rcpt->to.addr,
-			         t->kind == ADDR_TARGET_COMMAND ? "commands" : "files");
-			ok = false;
-		} else if (t->kind == ADDR_TARGET_ERROR && t->klass != ADDR_CLASS_LOCAL &&
-		           t->klass != ADDR_CLASS_VIRTUAL_MAILBOX) {
+			         "%s too long", rcpt->to.addr,
+			         t->kind == ADDR_TARGET_COMMAND ? "command"
+			         : t->kind == ADDR_TARGET_FILE ? "file name" : "address");
+		else
 			snprintf(reply, sizeof(reply), "%d %s <%s>: Recipient address rejected: %s",
 			         t->code, t->dsn, rcpt->to.addr, t->text != NULL ? t->text : "");
-			ok = false;
-		}
-	}
-	if (!ok) {
 		smtpd_rcpt_refuse(s, rcpt->to.addr, reply);
 		addr_expansion_free(&x);
 		return false;
 	}
-	if (orcpt == NULL && (x.n != 1 || strcmp(x.v[0].value, rcpt->to.addr) != 0) &&
-	    (size_t)snprintf(orig, sizeof(orig), "rfc822;%s", rcpt->to.addr) < sizeof(orig))
-		orcpt = orig;
-	for (size_t i = 0; i < x.n; i++) {
+	for (size_t i = 0; i < x.n; i++)
 		if (x.v[i].kind == ADDR_TARGET_ERROR)
 			log_info("%s: <%s> (from <%s>): %s; the delivery agent will refuse it",
 			         s->client_addr, x.v[i].value, rcpt->to.addr,
 			         x.v[i].text != NULL ? x.v[i].text : "");
-		if (!smtpd_rcpt_known(&s->env, x.v[i].value))
-			envelope_add_rcpt(&s->env, x.v[i].value, orcpt, rcpt->notify);
-	}
+	(void)envelope_add_expansion(&s->env, &x, rcpt->to.addr, orcpt, rcpt->notify);
 	/* An empty :include: file: nothing to deliver, and nothing wrong
 	 * (Postfix's local(8) reports success). The RCPT is accepted. */
 	addr_expansion_free(&x);
@@ -447,13 +668,12 @@ static bool
 verb_rcpt(struct smtpd_session *s, const struct smtpd_command *cmd)
 {
 	struct smtpd_rcpt_args rcpt;
-	struct smtpd_restrict_client client;
 	struct smtpd_reply err;
 	uint64_t limit = config_lint(s->srv->cfg, s->listener, P_SMTPD_RECIPIENT_LIMIT);
 
 	/* RFC 5321 section 4.5.3.1.10: 452, and the client sends the rest in
 	 * another transaction. Not a client error: no error count. */
-	if (limit > 0 && s->env.nrcpt >= limit) {
+	if (limit > 0 && s->rcpt_accepted >= limit) {
 		smtpd_reply(s, 452, "4.5.3", "Error: too many recipients");
 		return false;
 	}
@@ -463,25 +683,46 @@ verb_rcpt(struct smtpd_session *s, const struct smtpd_command *cmd)
 		smtpd_session_error(s);
 		return false;
 	}
-	smtpd_restrict_client_of(s, &client);
-	switch (smtpd_restrict_rcpt(s->srv->cfg, s->listener, &client, &rcpt.to, &err)) {
-	case SMTPD_VERDICT_REJECT:
-	case SMTPD_VERDICT_DEFER:
-		smtpd_reply_error(s, &err);
-		smtpd_log_reject(s, "RCPT", err.code, err.enh, err.text, rcpt.to.addr);
-		smtpd_session_error(s);
+	/* A local submission (sendmail) is trusted as Postfix trusts
+	 * pickup: no restrictions (the sender is a local user, known by
+	 * uid). */
+	if (s->srv->rules != NULL && !s->local) {
+		struct smtpd_restrict_facts f;
+
+		s->wait_rcpt = rcpt;
+		smtpd_facts(s, &f, "RCPT", &s->wait_rcpt.to);
+		smtpd_check(s, SMTPD_RESTRICT_RCPT, &f, smtpd_rcpt_done);
 		return false;
-	default:
-		break;
 	}
+	return smtpd_rcpt_accept(s, &rcpt);
+}
+
+/* The restrictions passed: resolve and add the recipient. */
+static bool
+smtpd_rcpt_accept(struct smtpd_session *s, const struct smtpd_rcpt_args *rcpt)
+{
 	if (s->srv->addr == NULL)
-		envelope_add_rcpt(&s->env, rcpt.to.addr, rcpt.orcpt_given ? rcpt.orcpt : NULL,
-		                  rcpt.notify);
-	else if (!smtpd_rcpt_resolve(s, &rcpt))
+		envelope_add_rcpt(&s->env, rcpt->to.addr, rcpt->orcpt_given ? rcpt->orcpt : NULL,
+		                  rcpt->notify);
+	else if (!smtpd_rcpt_resolve(s, rcpt))
 		return false;
+	s->rcpt_accepted++;
 	s->state = SMTPD_STATE_RCPT;
 	smtpd_reply(s, 250, "2.1.5", "Ok");
 	return true;
+}
+
+static void
+smtpd_rcpt_done(struct smtpd_session *s, const struct smtpd_restrict_result *res)
+{
+	if (smtpd_refused(res)) {
+		smtpd_reply_error(s, &res->reply);
+		smtpd_session_error(s);
+		return;
+	}
+	smtpd_check_keep(s, res);
+	if (smtpd_rcpt_accept(s, &s->wait_rcpt))
+		smtpd_count_ok(s, SMTPD_VERB_RCPT);
 }
 
 /* ---- the message: open, content, finish, commit ---- */
@@ -501,7 +742,11 @@ smtpd_message_open(struct smtpd_session *s, enum smtpd_data_mode mode)
 		log_warning("cannot create message file: %s", err);
 		return false;
 	}
-	log_info("%s: client=%s[%s]", spool_msg_id(s->msg), s->client_name, s->client_addr);
+	if (s->local)
+		log_info("%s: client=%s[%s], uid=%lu", spool_msg_id(s->msg), s->client_name,
+		    s->client_addr, s->peer_uid);
+	else
+		log_info("%s: client=%s[%s]", spool_msg_id(s->msg), s->client_name, s->client_addr);
 	memset(&rec, 0, sizeof(rec));
 	rec.helo = s->helo;
 	rec.client_name = s->client_name;
@@ -516,7 +761,19 @@ smtpd_message_open(struct smtpd_session *s, enum smtpd_data_mode mode)
 	rec.queue_id = spool_msg_id(s->msg);
 	rec.rcpt = s->env.nrcpt == 1 ? s->env.rcpts[0].addr : NULL;
 	rec.when = time(NULL);
+	rec.local = s->local;
+	rec.uid = s->peer_uid;
 	buf_init(&s->decoded, SMTPD_DECODED_MAX);
+	/* PREPEND headers go above our Received:, as Postfix's smtpd
+	 * writes them first. */
+	if (buf_len(&s->prepend) > 0) {
+		const char *p = buf_cstr(&s->prepend), *eol;
+
+		for (; (eol = strchr(p, '\n')) != NULL; p = eol + 1)
+			if (buf_append(&s->decoded, p, (size_t)(eol - p)) != BUF_OK ||
+			    buf_append(&s->decoded, "\r\n", 2) != BUF_OK)
+				panic("PREPEND headers larger than %u bytes", SMTPD_DECODED_MAX);
+	}
 	if (smtpd_received_format(&rec, &s->decoded) != BUF_OK)
 		panic("Received header larger than %u bytes", SMTPD_DECODED_MAX);
 
@@ -599,8 +856,6 @@ static void
 smtpd_message_finish(struct smtpd_session *s, enum smtpd_verb verb)
 {
 	struct smtpd_reply r;
-	struct timeval tv;
-	struct spool_msg *m;
 
 	smtpd_message_drain(s);
 	if (smtpd_message_refusal(s, &r)) {
@@ -611,6 +866,57 @@ smtpd_message_finish(struct smtpd_session *s, enum smtpd_verb verb)
 		smtpd_session_error(s);
 		return;
 	}
+	s->bdat_last = verb == SMTPD_VERB_BDAT;
+	if (smtpd_stage_active(s, SMTPD_RESTRICT_EOD)) {
+		struct smtpd_restrict_facts f;
+
+		smtpd_facts(s, &f, "END-OF-MESSAGE", NULL);
+		f.recipient_count = (unsigned)s->env.nrcpt;
+		smtpd_check(s, SMTPD_RESTRICT_EOD, &f, smtpd_eod_done);
+		return;
+	}
+	smtpd_message_commit(s);
+}
+
+static void
+smtpd_eod_done(struct smtpd_session *s, const struct smtpd_restrict_result *res)
+{
+	if (smtpd_refused(res)) {
+		smtpd_reply_error(s, &res->reply);
+		s->state = SMTPD_STATE_READY;
+		smtpd_verbs_reset(s);
+		smtpd_session_error(s);
+		return;
+	}
+	smtpd_check_keep(s, res);
+	smtpd_message_commit(s);
+}
+
+/* Hand the message to the spool (or drop it after a DISCARD action). */
+static void
+smtpd_message_commit(struct smtpd_session *s)
+{
+	struct timeval tv;
+	struct spool_msg *m;
+
+	if (s->discard || s->env.nrcpt == 0) {
+		/* Claim delivery, keep nothing: Postfix's DISCARD; or every
+		 * RCPT expanded to nothing (empty :include: files), which
+		 * Postfix's local(8) delivers to no one and reports as
+		 * success, and no agent could finish a queue file without
+		 * recipients. */
+		if (s->discard)
+			log_info("%s: discard: message from %s[%s] dropped by a DISCARD action",
+			    spool_msg_id(s->msg), s->client_name, s->client_addr);
+		else
+			log_info("%s: discarded: no recipient left after alias expansion",
+			    spool_msg_id(s->msg));
+		smtpd_reply(s, 250, "2.0.0", "Ok: queued as %s", spool_msg_id(s->msg));
+		smtpd_count_message_ok(s, s->bdat_last ? SMTPD_VERB_BDAT : SMTPD_VERB_DATA);
+		s->state = SMTPD_STATE_READY;
+		smtpd_verbs_reset(s);
+		return;
+	}
 	gettimeofday(&tv, NULL);
 	s->env.size = spool_msg_size(s->msg);
 	s->env.arrival = (int64_t)tv.tv_sec * 1000000 + tv.tv_usec;
@@ -619,7 +925,6 @@ smtpd_message_finish(struct smtpd_session *s, enum smtpd_verb verb)
 	envelope_set(&s->env.helo, s->helo[0] ? s->helo : NULL);
 	envelope_set(&s->env.proto, smtpd_session_proto(s));
 	envelope_set(&s->env.listener, config_listener_name(s->listener));
-	s->bdat_last = verb == SMTPD_VERB_BDAT;
 	s->state = SMTPD_STATE_COMMIT;
 	evloop_timer_stop(s->srv->loop, &s->timer);
 	/* The 250 waits for the callback: file synced, envelope committed. */
@@ -636,6 +941,19 @@ verb_data(struct smtpd_session *s, const struct smtpd_command *cmd)
 		smtpd_session_error(s);
 		return false;
 	}
+	if (smtpd_stage_active(s, SMTPD_RESTRICT_DATA)) {
+		struct smtpd_restrict_facts f;
+
+		smtpd_facts(s, &f, "DATA", NULL);
+		smtpd_check(s, SMTPD_RESTRICT_DATA, &f, smtpd_data_done);
+		return false;
+	}
+	return smtpd_data_start(s);
+}
+
+static bool
+smtpd_data_start(struct smtpd_session *s)
+{
 	if (!smtpd_message_open(s, SMTPD_DATA_DOT)) {
 		smtpd_reply(s, 451, "4.3.0", "Error: queue file write error");
 		return false;
@@ -643,6 +961,18 @@ verb_data(struct smtpd_session *s, const struct smtpd_command *cmd)
 	s->state = SMTPD_STATE_DATA;
 	smtpd_reply(s, 354, NULL, "End data with <CR><LF>.<CR><LF>");
 	return true;
+}
+
+static void
+smtpd_data_done(struct smtpd_session *s, const struct smtpd_restrict_result *res)
+{
+	if (smtpd_refused(res)) {
+		smtpd_reply_error(s, &res->reply);
+		smtpd_session_error(s);
+		return;
+	}
+	smtpd_check_keep(s, res);
+	(void)smtpd_data_start(s);
 }
 
 static bool
@@ -672,12 +1002,37 @@ verb_bdat(struct smtpd_session *s, const struct smtpd_command *cmd)
 		snprintf(s->bdat_refusal.text, sizeof(s->bdat_refusal.text), "%s",
 		    s->state == SMTPD_STATE_MAIL ? "Error: no valid recipients" :
 		    "Error: need MAIL and RCPT commands");
+	} else if (s->state == SMTPD_STATE_RCPT && smtpd_stage_active(s, SMTPD_RESTRICT_DATA)) {
+		struct smtpd_restrict_facts f;
+
+		/* smtpd_data_restrictions run at the first chunk, as Postfix
+		 * does for BDAT; the chunk waits in the input meanwhile. */
+		smtpd_facts(s, &f, "BDAT", NULL);
+		smtpd_check(s, SMTPD_RESTRICT_DATA, &f, smtpd_bdat_done);
+		return true;
 	} else if (s->state == SMTPD_STATE_RCPT && !smtpd_message_open(s, SMTPD_DATA_BDAT)) {
 		s->bdat_discard = true;
 		s->bdat_refusal = (struct smtpd_reply){ 451, "4.3.0", "Error: queue file write error" };
 	}
 	s->state = SMTPD_STATE_BDAT;
 	return true;
+}
+
+static void
+smtpd_bdat_done(struct smtpd_session *s, const struct smtpd_restrict_result *res)
+{
+	if (smtpd_refused(res)) {
+		s->bdat_discard = true;
+		s->bdat_refusal = res->reply;
+	} else {
+		smtpd_check_keep(s, res);
+		if (!smtpd_message_open(s, SMTPD_DATA_BDAT)) {
+			s->bdat_discard = true;
+			s->bdat_refusal = (struct smtpd_reply){ 451, "4.3.0",
+			    "Error: queue file write error" };
+		}
+	}
+	s->state = SMTPD_STATE_BDAT;
 }
 
 /* A BDAT chunk was read completely. */

@@ -124,7 +124,8 @@ def test_reload_moves_listener(s, t):
                              f"smtpd_listen = 127.0.0.1:{new_port}"))
     mark = t.log_mark()
     os.kill(t.master_pid, signal.SIGHUP)
-    s.check(t.wait_log(r"reload: now listening on 2 sockets", mark, 5), "smtpd took the new sockets")
+    s.check(t.wait_log(r"reload: now listening on 3 sockets", mark, 5),
+            "smtpd took the new sockets (smtp, submission, the sendmail socket)")
     t.port = new_port
     s.check(t.wait_greeting(5), "the new port answers")
     try:

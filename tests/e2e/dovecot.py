@@ -14,6 +14,7 @@ socket: nothing else listens. Debian's dovecot-lmtpd (scripts/
 install-deps.sh installs it; the package's own dovecot is never started).
 """
 import os
+import re
 import pwd
 import shutil
 import signal
@@ -57,6 +58,13 @@ plugin {{
 }}
 """
 
+
+
+def maildir_order(name):
+    """Maildir names "TIME.M<usec>P<pid>...": in delivery order by their
+    numbers (as text, M99999 would sort after M123456 in the same second)."""
+    m = re.match(r"(\d+)\.M(\d+)", name)
+    return (int(m.group(1)), int(m.group(2)), name) if m else (0, 0, name)
 
 class Dovecot:
     def __init__(self, users):
@@ -105,7 +113,7 @@ class Dovecot:
         """The bytes of each message in user's Maildir new/, oldest first."""
         new = os.path.join(self.dir, "mail", user, "new")
         try:
-            names = sorted(os.listdir(new))
+            names = sorted(os.listdir(new), key=maildir_order)
         except FileNotFoundError:
             return []
         out = []

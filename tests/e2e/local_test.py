@@ -5,7 +5,11 @@ an mbox spool, byte for byte; user+tag and upper case reach the user; an
 unknown user bounces 5.1.1; root is delivered as default_privs; a mailbox
 the user cannot write is deferred, then delivered; ORCPT gives
 X-Original-To:; kill -9 of the local agent in the middle of a delivery is
-survived (delivered after the restart, at least once, never torn).
+survived (delivered after the restart, at least once, never torn). Aliases
+through the local agent: one alias to two mailboxes, |command and /file
+targets run as the alias file's owner (default_privs for root) or the
+:include: file's owner, a command's exit 75 deferred and 67 bounced, and a
+command target the aliases no longer give is bounced, never run.
 
 Needs root (useradd, the agent switching users).
 """
@@ -334,6 +338,157 @@ def test_kill_mid_delivery(s, t):
     s.check(all(m.endswith(b"\nhello\n\n") for m in whole), "no torn copy")
 
 
+
+# ---- aliases: two mailboxes, commands and files ---------------------------------------------
+
+OUT = spool_dir("alias-out")           # commands and files write here (1777)
+ALIAS_DIR = tempfile.mkdtemp(prefix="tern-e2e-alias-", dir="/var/tmp")
+os.chmod(ALIAS_DIR, 0o755)
+ALIASES = os.path.join(ALIAS_DIR, "aliases")
+INCLUDE = os.path.join(ALIAS_DIR, "include")
+EMPTY = os.path.join(ALIAS_DIR, "empty")
+
+
+def write_aliases(changing_target):
+    with open(ALIASES, "w") as f:
+        f.write(f"""# aliases(5), owned by root: commands and files run as default_privs
+two: {USER},
+\t{USER2}
+piped: "|/usr/bin/tee {OUT}/piped.out > /dev/null; /usr/bin/id -u > {OUT}/piped.uid"
+filed: {OUT}/filed.mbox
+mixed: {USER}, "|/usr/bin/id -u > {OUT}/mixed.uid"
+included: :include:{INCLUDE}
+later: "|exit 75"
+nouser: "|exit 67"
+changing: {changing_target}
+empty: :include:{EMPTY}
+""")
+    os.chmod(ALIASES, 0o644)
+
+
+def alias_setup():
+    write_aliases('"|exit 75"')
+    with open(EMPTY, "w") as f:
+        f.write("# nobody on this list yet\n")
+    os.chmod(EMPTY, 0o644)
+    with open(INCLUDE, "w") as f:
+        f.write(f'"|/usr/bin/id -u > {OUT}/included.uid"\n')
+    u = pwd.getpwnam(USER)
+    os.chown(INCLUDE, u.pw_uid, u.pw_gid)
+    os.chmod(INCLUDE, 0o644)
+
+
+def read_when(path, timeout=10):
+    return wait_until(lambda: os.path.exists(path) and os.path.getsize(path) > 0 and read(path),
+                      timeout)
+
+
+def test_alias_two_mailboxes(s, t):
+    before = {u: maildir_new(u) for u in (USER, USER2)}
+    mark = t.log_mark()
+    qid = send(t, "sender@example.org", ["two@tern.test"], subject="to two")
+    for u in (USER, USER2):
+        s.check(t.wait_log(sent_line(f"{u}@tern.test", qid, "delivered to maildir"), mark, 10),
+                f"{u} delivered through the local agent")
+        path = wait_new_message(u, before[u])
+        if s.check(path, f"in {u}'s Maildir"):
+            s.check(b"\nX-Original-To: two@tern.test\n" in read(path),
+                    "X-Original-To: the alias the sender used")
+            s.eq(os.stat(path).st_uid, pwd.getpwnam(u).pw_uid, f"written as {u}")
+
+
+def test_alias_command(s, t):
+    mark = t.log_mark()
+    qid = send(t, "sender@example.org", ["piped@tern.test"], subject="to a command")
+    s.check(t.wait_log(rf"local\[\d+\]: {qid}: to=<piped@tern\.test>, relay=local, .*"
+                       rf"dsn=2\.0\.0, status=sent \(delivered to command: /usr/bin/tee ", mark,
+                       10), "Postfix's log line: delivered to command")
+    data = read_when(os.path.join(OUT, "piped.out"))
+    if s.check(data, "the command got the message"):
+        s.check(data.startswith(b"Return-Path: <sender@example.org>\n") and
+                b"Subject: to a command\n" in data, "Return-Path first, then the message")
+    uid = read_when(os.path.join(OUT, "piped.uid"))
+    s.eq(uid and int(uid), NOBODY.pw_uid, "run as default_privs: the alias file is root's")
+
+
+def test_alias_file(s, t):
+    mark = t.log_mark()
+    path = os.path.join(OUT, "filed.mbox")
+    qid = send(t, "sender@example.org", ["filed@tern.test"], subject="to a file")
+    s.check(t.wait_log(rf"{qid}: to=<filed@tern\.test>, relay=local, .*status=sent "
+                       rf"\(delivered to file: {re.escape(path)}\)", mark, 10),
+            "delivered to file")
+    data = read_when(path)
+    if s.check(data, f"{path} written"):
+        s.check(data.startswith(b"From sender@example.org  ") and b"Subject: to a file\n" in data,
+                "mbox format: From_ line, then the message")
+        s.eq(os.stat(path).st_uid, NOBODY.pw_uid, "created by default_privs")
+
+
+def test_alias_mixed_and_include(s, t):
+    # Two RCPTs, three recipients: smtpd_recipient_limit = 2 counts the
+    # RCPT commands, as Postfix's does (send() fails on anything but 250).
+    before = maildir_new(USER)
+    mark = t.log_mark()
+    qid = send(t, "sender@example.org", ["mixed@tern.test", "included@tern.test"],
+               subject="mixed")
+    s.check(t.wait_log(sent_line(f"{USER}@tern.test", qid, "delivered to maildir"), mark, 10),
+            "the address member delivered")
+    s.check(wait_new_message(USER, before), "into the Maildir")
+    uid = read_when(os.path.join(OUT, "mixed.uid"))
+    s.eq(uid and int(uid), NOBODY.pw_uid, "the command member ran as default_privs")
+    uid = read_when(os.path.join(OUT, "included.uid"))
+    s.eq(uid and int(uid), pwd.getpwnam(USER).pw_uid,
+         "a command from an :include: file runs as the file's owner")
+    s.check(t.wait_log(rf"{qid}: removed", mark, 10), "all three done")
+
+
+def test_alias_empty_include(s, t):
+    mark = t.log_mark()
+    qid = send(t, "sender@example.org", ["empty@tern.test"], subject="to no one")
+    s.check(t.wait_log(rf"{qid}: discarded: no recipient left after alias expansion", mark, 10),
+            "250, then discarded: an empty :include: file delivers to no one (Postfix: success)")
+    s.check(qid not in t.queue_by_id(), "nothing left in the queue")
+
+
+def test_alias_command_status(s, t):
+    # The sender is an alias too: qmgr's bounce goes through the aliases.
+    before = {u: maildir_new(u) for u in (USER, USER2)}
+    mark = t.log_mark()
+    qid = send(t, "two@tern.test", ["later@tern.test", "nouser@tern.test"], subject="codes")
+    s.check(t.wait_log(rf"{qid}: to=<later@tern\.test>, relay=local, .*dsn=4\.3\.0, "
+                       rf"status=deferred", mark, 10), "exit 75: deferred 4.3.0")
+    s.check(t.wait_log(rf"{qid}: to=<nouser@tern\.test>, relay=local, .*dsn=5\.1\.1, "
+                       rf"status=bounced", mark, 10), "exit 67: bounced 5.1.1")
+    for u in (USER, USER2):
+        path = wait_new_message(u, before[u])
+        if s.check(path, f"the bounce to the sender alias two@ reached {u}"):
+            data = read(path)
+            s.check(b"Return-Path: <>\n" in data and b"\nX-Original-To: two@tern.test\n" in data
+                    and b"Status: 5.1.1" in data, "a DSN, with the alias as X-Original-To")
+    ternctl(t, "queue", "delete", qid)
+
+
+def test_alias_changed(s, t):
+    before = maildir_new(USER)
+    mark = t.log_mark()
+    qid = send(t, f"{USER}@tern.test", ["changing@tern.test"], subject="changing")
+    s.check(t.wait_log(rf"{qid}: to=<changing@tern\.test>, relay=local, .*status=deferred",
+                       mark, 10), "deferred by exit 75")
+    write_aliases(f"{USER}")        # the command is gone from the aliases
+    ternctl(t, "queue", "flush", qid)
+    s.check(t.wait_log(rf"{qid}: to=<changing@tern\.test>, relay=local, .*dsn=5\.3\.0, "
+                       rf"status=bounced \(alias changing@tern\.test no longer delivers to "
+                       rf"command \"exit 75\"\)", mark, 10),
+            "the agent finds the command no more in the aliases: bounced, not run")
+    path = wait_new_message(USER, before)
+    s.check(path and b"no longer delivers" in read(path), "the sender got the DSN")
+    write_aliases('"|exit 75"')
+
+
+ALIAS_GROUP = dict(MAILDIR_GROUP, alias_maps=f"texthash:{ALIASES}", allow_mail_to_commands="yes",
+                   allow_mail_to_files="yes", smtpd_recipient_limit="2")
+
 try:
     if os.geteuid() != 0:
         suite._count("local agent", ["needs root (useradd, deliveries as other users)"])
@@ -350,6 +505,17 @@ try:
             ("a mailbox directory the user cannot write: deferred, then delivered",
              test_unwritable),
         ])
+        alias_setup()
+        suite.group("aliases", ALIAS_GROUP, [
+            ("an alias to two local mailboxes", test_alias_two_mailboxes),
+            ("|command as default_privs, with the message on stdin", test_alias_command),
+            ("/file: mbox format, as default_privs", test_alias_file),
+            ("address and command members; :include: runs as the file's owner",
+             test_alias_mixed_and_include),
+            ("a command's exit 75 defers, 67 bounces 5.1.1", test_alias_command_status),
+            ("an empty :include: list: accepted and discarded", test_alias_empty_include),
+            ("a command the aliases no longer give is bounced, not run", test_alias_changed),
+        ])
         suite.group("mbox", MBOX_GROUP, [
             ("mbox: From_ line, >From quoting, as the recipient", test_mbox),
             ("kill -9 of the local agent mid-delivery: delivered after the restart",
@@ -358,6 +524,6 @@ try:
 finally:
     for u in (USER, USER2, USER3):
         userdel(u)
-    for d in (RULES_DIR, MAILDIRS, MBOXES):
+    for d in (RULES_DIR, MAILDIRS, MBOXES, OUT, ALIAS_DIR):
         shutil.rmtree(d, ignore_errors=True)
 suite.finish()

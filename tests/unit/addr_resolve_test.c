@@ -631,6 +631,40 @@ START_TEST(test_aliases)
 }
 END_TEST
 
+/* A command or file target names the alias whose expansion holds it
+ * (what smtpd stores and the local agent resolves again), and is found
+ * there by addr_expansion_find(). */
+START_TEST(test_target_owner)
+{
+	struct addr_expansion x;
+	char reply[ADDR_REPLY_MAX];
+	const struct addr_target *t;
+
+	fx_open("");
+	addr_expansion_init(&x);
+	/* nested -> :include: list.members -> |/bin/cat: the owner is the
+	 * alias whose value holds the :include:. */
+	ck_assert_int_eq(addr_resolve(fx_r, "Nested@Example.org", &x, reply, sizeof(reply)), ADDR_OK);
+	t = addr_expansion_find(&x, ADDR_TARGET_COMMAND, "/bin/cat");
+	ck_assert_ptr_nonnull(t);
+	ck_assert_str_eq(t->owner, "Nested@Example.org");	/* as written */
+	ck_assert_ptr_null(addr_expansion_find(&x, ADDR_TARGET_FILE, "/bin/cat"));
+	ck_assert_ptr_null(addr_expansion_find(&x, ADDR_TARGET_COMMAND, "/bin/ca"));
+	for (size_t i = 0; i < x.n; i++)
+		if (x.v[i].kind == ADDR_TARGET_ADDRESS)
+			ck_assert_ptr_null(x.v[i].owner);
+	/* The owner resolved again gives the same target. */
+	ck_assert_int_eq(addr_resolve(fx_r, "nested@example.org", &x, reply, sizeof(reply)), ADDR_OK);
+	ck_assert_ptr_nonnull(addr_expansion_find(&x, ADDR_TARGET_COMMAND, "/bin/cat"));
+	ck_assert_int_eq(addr_resolve(fx_r, "archive@example.org", &x, reply, sizeof(reply)), ADDR_OK);
+	t = addr_expansion_find(&x, ADDR_TARGET_FILE, "/var/mail/archive");
+	ck_assert_ptr_nonnull(t);
+	ck_assert_str_eq(t->owner, "archive@example.org");
+	addr_expansion_free(&x);
+	fx_close();
+}
+END_TEST
+
 START_TEST(test_alias_warnings)
 {
 	static const struct {
@@ -1070,6 +1104,7 @@ addr_resolve_suite(void)
 	tcase_add_test(tc, test_virtual_limits);
 	tcase_add_loop_test(tc, test_aliases, 0, NELEM(alias_rows));
 	tcase_add_test(tc, test_alias_warnings);
+	tcase_add_test(tc, test_target_owner);
 	tcase_add_test(tc, test_alias_refused);
 	tcase_add_test(tc, test_user_rights);
 	tcase_add_test(tc, test_alias_rights);

@@ -73,6 +73,7 @@ job_fill(struct agent_job *j)
 	agent_job_add_rcpt(j, 0, "a@example.net", "rfc822;a@example.net",
 	                   ENVELOPE_NOTIFY_SUCCESS | ENVELOPE_NOTIFY_FAILURE);
 	agent_job_add_rcpt(j, 7, "b@example.net", NULL, 0);
+	agent_job_set_target(j, "/var/mail/archive");
 	agent_job_add_rcpt(j, UINT32_MAX, "c@example.net", NULL, ENVELOPE_NOTIFY_NEVER);
 }
 
@@ -104,6 +105,10 @@ job_assert_eq(const struct agent_job *a, const struct agent_job *b)
 		else
 			ck_assert_str_eq(a->rcpts[i].orcpt, b->rcpts[i].orcpt);
 		ck_assert_uint_eq(a->rcpts[i].notify, b->rcpts[i].notify);
+		if (a->rcpts[i].target == NULL || b->rcpts[i].target == NULL)
+			ck_assert(a->rcpts[i].target == b->rcpts[i].target);
+		else
+			ck_assert_str_eq(a->rcpts[i].target, b->rcpts[i].target);
 	}
 }
 
@@ -146,6 +151,27 @@ START_TEST(test_job_round_trip)
 END_TEST
 
 /* "" and NULL are one value for the optional strings. */
+/* A target is "|command" or "/file": anything else is malformed. */
+START_TEST(test_job_bad_target)
+{
+	struct frame_reader r;
+	struct agent_job j, got;
+	struct buf b;
+	char err[128];
+
+	job_fill(&j);
+	agent_job_set_target(&j, "relative/file");
+	buf_init(&b, 1 << 16);
+	ck_assert_int_eq(agent_job_encode(&j, &b), 0);
+	parse_whole(&b, &r);
+	ck_assert_int_eq(agent_job_decode(&r, &got, err, sizeof(err)), -1);
+	ck_assert_msg(strstr(err, "target") != NULL, "%s", err);
+	agent_job_free(&got);
+	agent_job_free(&j);
+	buf_free(&b);
+}
+END_TEST
+
 START_TEST(test_job_empty_optional_is_null)
 {
 	struct frame_reader r;
@@ -302,7 +328,7 @@ static const struct tf hello_base[] = { U(1), S("smtp"), U(4), U(1234) };
 static const struct tf job_base[] = {
 	U(7), S(QID), S("smtp"), S("example.org"), S("a@b"), S("envid"),
 	U(0), U(0), U(0), U(100), U(5), U(1),
-	U(0), S("r@x"), S("rfc822;r@x"), U(2),
+	U(0), S("r@x"), S("rfc822;r@x"), U(2), S(""),
 };
 static const struct tf result_base[] = {
 	U(7), U(0), U(1), S("rcpt_452"), U(452), S("4.5.3"), S("text"),
@@ -392,6 +418,11 @@ static const struct {
 	{ FRAME_AGENT_DELIVER, 14, S("rfc822;\0"), false },
 	{ FRAME_AGENT_DELIVER, 15, U(0xf), true },		/* notify */
 	{ FRAME_AGENT_DELIVER, 15, U(0x10), false },
+	{ FRAME_AGENT_DELIVER, 16, S("|/bin/cat"), true },	/* target */
+	{ FRAME_AGENT_DELIVER, 16, S("/var/mail/archive"), true },
+	{ FRAME_AGENT_DELIVER, 16, S("cat"), false },
+	{ FRAME_AGENT_DELIVER, 16, S("|a\0b"), false },
+	{ FRAME_AGENT_DELIVER, 16, SN(AGENT_TARGET_MAX), false },
 	{ FRAME_AGENT_DELIVER, 15, S("2"), false },
 	{ FRAME_AGENT_DELIVER, AT_APPEND, U(0), false },
 	{ FRAME_AGENT_DELIVER, AT_DROP, U(0), false },
@@ -724,6 +755,7 @@ main(void)
 
 	tcase_add_test(tc, test_job_round_trip);
 	tcase_add_test(tc, test_job_empty_optional_is_null);
+	tcase_add_test(tc, test_job_bad_target);
 	tcase_add_test(tc, test_hello_done_reply_round_trip);
 	tcase_add_test(tc, test_result_round_trip);
 	tcase_add_test(tc, test_command_round_trip);

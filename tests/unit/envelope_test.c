@@ -23,6 +23,9 @@ env_full(struct envelope *e)
 	envelope_add_rcpt(e, "bob@example.com", "rfc822;bob@example.com",
 	                  ENVELOPE_NOTIFY_SUCCESS | ENVELOPE_NOTIFY_FAILURE);
 	envelope_add_rcpt(e, "carol@example.net", NULL, 0);
+	/* an alias's command target, stored with its alias */
+	envelope_add_rcpt(e, "list@example.com", "rfc822;list@example.com", 0);
+	envelope_set(&e->rcpts[e->nrcpt - 1].target, "|/usr/bin/procmail -a \"$EXTENSION\"");
 	envelope_add_rcpt(e, "dave@example.com", NULL, ENVELOPE_NOTIFY_NEVER);
 	e->ret = ENVELOPE_RET_HDRS;
 	envelope_set(&e->envid, "QQ314159");
@@ -110,6 +113,7 @@ assert_env_eq(const struct envelope *a, const struct envelope *b)
 		assert_str_eq(a->rcpts[i].addr, b->rcpts[i].addr, "rcpt addr");
 		assert_str_eq(a->rcpts[i].orcpt, b->rcpts[i].orcpt, "rcpt orcpt");
 		ck_assert_uint_eq(a->rcpts[i].notify, b->rcpts[i].notify);
+		assert_str_eq(a->rcpts[i].target, b->rcpts[i].target, "rcpt target");
 	}
 	ck_assert_int_eq(a->ret, b->ret);
 	assert_str_eq(a->envid, b->envid, "envid");
@@ -363,6 +367,12 @@ static void b_rcpt_dupaddr(struct buf *b)
 	w_field(b, 1, "", 0);
 	w_rcpts_one(b, "\x01\x00\x00\x00\x01" "c" "\x01\x00\x00\x00\x01" "d", 12);
 }
+static void b_rcpt_bad_target(struct buf *b)
+{
+	w_header(b, "TENV", 1);
+	w_field(b, 1, "", 0);
+	w_rcpts_one(b, "\x01\x00\x00\x00\x01" "c" "\x04\x00\x00\x00\x03" "cmd", 14);
+}
 static void b_notify_bits(struct buf *b)
 {
 	w_header(b, "TENV", 1);
@@ -395,6 +405,7 @@ static const struct bad_row bad_rows[] = {
 	{ "bytes after last recipient", b_rcpt_trailing, "after the last recipient" },
 	{ "recipient without address", b_rcpt_noaddr, "without address" },
 	{ "recipient with two addresses", b_rcpt_dupaddr, "duplicate recipient field" },
+	{ "target neither |command nor /file", b_rcpt_bad_target, "neither a command nor a file" },
 	{ "unknown NOTIFY bit", b_notify_bits, "out of range" },
 	{ "RET out of range", b_ret_range, "out of range" },
 	{ "BODY out of range", b_body_range, "out of range" },

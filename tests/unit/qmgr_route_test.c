@@ -39,7 +39,7 @@ expect(const struct config *cfg, const char *addr, const char *transport, const 
 	struct qmgr_route r;
 	char err[200];
 
-	ck_assert_msg(qmgr_route(cfg, maps, addr, &r, err, sizeof(err)) == 0, "%s: %s", addr, err);
+	ck_assert_msg(qmgr_route(cfg, NULL, maps, addr, &r, err, sizeof(err)) == 0, "%s: %s", addr, err);
 	ck_assert_str_eq(r.transport, transport);
 	ck_assert_str_eq(r.nexthop, nexthop);
 	ck_assert_str_eq(r.klass, klass);
@@ -123,7 +123,7 @@ START_TEST(test_transport_maps)
 	expect(cfg, "alice@example.org", "lmtp", "unix:/run/dovecot/lmtp", "local");
 	expect(cfg, "zed@elsewhere.net", "slow", "elsewhere.net", "default");
 	/* The double-bounce address is discarded before any map. */
-	ck_assert_int_eq(qmgr_route(cfg, maps, "double-bounce@mx.example.org", &r, err,
+	ck_assert_int_eq(qmgr_route(cfg, NULL, maps, "double-bounce@mx.example.org", &r, err,
 	                            sizeof(err)), 0);
 	ck_assert_str_eq(r.transport, "discard");
 	map_list_close(maps);
@@ -138,6 +138,59 @@ START_TEST(test_transport_maps)
 	buf_free(&diag);
 	unlink(path);
 	config_free(cfg);
+}
+END_TEST
+
+/* With the address resolver (as qmgr runs): type:table items of the
+ * domain lists count, as they do for smtpd; a virtual alias domain's
+ * address goes to error:5.1.1; a command target to local. */
+START_TEST(test_resolver_classes)
+{
+	char dir[] = "/tmp/qmgr_route_test.d.XXXXXX";
+	char text[1024], tbl[256];
+	struct addr_resolver *r;
+	struct envelope_rcpt rc;
+	struct qmgr_route out;
+	struct config *cfg;
+	struct buf diag;
+	char err[200];
+	FILE *f;
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(tbl, sizeof(tbl), "%s/domains", dir);
+	f = fopen(tbl, "w");
+	ck_assert_ptr_nonnull(f);
+	fputs("tabled.example OK\n", f);
+	fclose(f);
+	snprintf(text, sizeof(text),
+	         "myhostname = mx.example.org\n"
+	         "mydestination = localhost, texthash:%s\n"
+	         "virtual_alias_domains = valias.example\n"
+	         "local_recipient_maps =\n", tbl);
+	cfg = conf(text);
+	buf_init(&diag, 64 * 1024);
+	r = addr_resolver_new(cfg, NULL, &diag);
+	ck_assert_msg(r != NULL, "%s", buf_cstr(&diag));
+	ck_assert_int_eq(qmgr_route(cfg, r, NULL, "bob@Tabled.Example", &out, err, sizeof(err)), 0);
+	ck_assert_str_eq(out.transport, "local");
+	ck_assert_str_eq(out.klass, "local");
+	ck_assert_int_eq(qmgr_route(cfg, NULL, NULL, "bob@tabled.example", &out, err, sizeof(err)),
+	                 0);
+	ck_assert_str_eq(out.klass, "default");		/* literal lists only */
+	ck_assert_int_eq(qmgr_route(cfg, r, NULL, "x@valias.example", &out, err, sizeof(err)), 0);
+	ck_assert_str_eq(out.transport, "error");
+	ck_assert_str_eq(out.nexthop, "5.1.1 User unknown in virtual alias table");
+	memset(&rc, 0, sizeof(rc));
+	rc.addr = "list@remote.example";
+	rc.target = "|/bin/cat";
+	ck_assert_int_eq(qmgr_route_rcpt(cfg, r, NULL, &rc, &out, err, sizeof(err)), 0);
+	ck_assert_str_eq(out.transport, "local");
+	ck_assert_str_eq(out.nexthop, "mx.example.org");
+	unlink(tbl);
+	addr_resolver_free(r);
+	buf_free(&diag);
+	config_free(cfg);
+	rmdir(dir);
 }
 END_TEST
 
@@ -177,6 +230,7 @@ main(void)
 	tcase_add_test(tc, test_relayhost_and_default_transport);
 	tcase_add_test(tc, test_transport_maps);
 	tcase_add_test(tc, test_split_errors);
+	tcase_add_test(tc, test_resolver_classes);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

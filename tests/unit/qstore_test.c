@@ -279,6 +279,8 @@ START_TEST(test_remove_message)
 	ck_assert_int_eq(qstore_rcpt_get(w.qs, z, 2, &got, err, sizeof(err)), SPOOL_OK);
 	ck_assert_int_eq(qstore_walk_rcpts(w.qs, walk_cb, &c, err, sizeof(err)), SPOOL_OK);
 	ck_assert_int_eq(c.n, 3);
+	/* The file goes on the unlinker's thread. */
+	qstore_unlink_wait(w.qs);
 	ck_assert_int_eq(spool_msg_path(w.sp, a, path, sizeof(path)), 0);
 	ck_assert_int_eq(access(path, F_OK), -1);
 	ck_assert_int_eq(spool_msg_path(w.sp, z, path, sizeof(path)), 0);

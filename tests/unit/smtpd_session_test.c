@@ -18,6 +18,7 @@
 #include "common/log.h"
 #include "config/config.h"
 #include "queue/spool.h"
+#include "smtpd/smtpd_restrict.h"
 #include "smtpd/smtpd_server.h"
 #include "smtpd/smtpd_session.h"
 
@@ -84,6 +85,10 @@ world_init(struct world *w, const char *extra, const char *client_ip)
 	ck_assert_int_eq(evloop_io_add(w->srv.loop, &w->commit_io, spool_commit_fd(w->srv.spool),
 	    EV_READ, world_commit, w), 0);
 	evloop_timer_init(&w->tick, world_tick, w);
+	buf_init(&errors, 65536);
+	w->srv.rules = smtpd_restrict_new(w->srv.loop, w->srv.cfg, NULL, &errors);
+	ck_assert_msg(w->srv.rules != NULL, "restrictions: %s", buf_cstr(&errors));
+	buf_free(&errors);
 
 	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
 	w->client = sv[1];
@@ -108,6 +113,7 @@ world_free(struct world *w)
 		evloop_timer_start(w->srv.loop, &w->tick, 10);
 		evloop_run(w->srv.loop);
 	}
+	smtpd_restrict_free(w->srv.rules);
 	spool_close(w->srv.spool);
 	evloop_free(w->srv.loop);
 	config_free(w->srv.cfg);
@@ -313,7 +319,7 @@ static const struct convo convos[] = {
 	  "EHLO c\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<v@other.test>\r\nRCPT TO:<v%other.test@tern.test>\r\n"
 	  "RCPT TO:<@tern.test:v@other.test>\r\nRCPT TO:<\"v@other.test\"@tern.test>\r\nRCPT TO:<Postmaster>\r\n"
 	  "RCPT TO:<v@[192.0.2.9]>\r\nRCPT TO:<v@TERN.test.>\r\nQUIT\r\n", 0,
-	  "220|250|250|554 5.7.1|250 2.1.5|554 5.7.1|250 2.1.5|250 2.1.5|554 5.7.1|250 2.1.5|221", 0 },
+	  "220|250|250|554 5.7.1|554 5.7.1|554 5.7.1|554 5.7.1|250 2.1.5|554 5.7.1|250 2.1.5|221", 0 },
 	{ "relay for mynetworks", "", "127.0.0.9",
 	  "EHLO c\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<v@other.test>\r\nQUIT\r\n", 0,
 	  "220|250|250|250 2.1.5|221", 0 },

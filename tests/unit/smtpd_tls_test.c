@@ -227,6 +227,12 @@ START_TEST(test_levels)
 	/* implicit TLS whatever the level says */
 	ck_assert_int_eq(smtpd_tls_level_of(cfg, CONFIG_LISTENER_SMTPS), SMTPD_TLS_ENCRYPT);
 	config_free(cfg);
+	/* the local sendmail socket: never TLS, whatever the global level */
+	cfg = load_config("smtpd_tls_security_level = encrypt");
+	ck_assert_int_eq(smtpd_tls_level_of(cfg, CONFIG_LISTENER_SENDMAIL), SMTPD_TLS_NONE);
+	ck_assert(smtpd_tls_gate_allows(smtpd_tls_level_of(cfg, CONFIG_LISTENER_SENDMAIL), false,
+	                                SMTPD_VERB_MAIL));
+	config_free(cfg);
 	cfg = load_config("");
 	ck_assert_int_eq(smtpd_tls_level_of(cfg, CONFIG_LISTENER_SMTP), SMTPD_TLS_NONE);
 	config_free(cfg);
@@ -400,7 +406,7 @@ START_TEST(test_frame_roundtrip)
 END_TEST
 
 /* Malformed frames, built field by field. */
-enum bad_kind { BAD_UNKNOWN_LISTENER, BAD_REPEATED, BAD_LEFTOVER, BAD_TOO_MANY, BAD_EMPTY_KEY,
+enum bad_kind { BAD_UNKNOWN_LISTENER, BAD_SENDMAIL, BAD_REPEATED, BAD_LEFTOVER, BAD_TOO_MANY, BAD_EMPTY_KEY,
 	        BAD_TOO_BIG, BAD_SHORT, BAD_KINDS };
 
 START_TEST(test_frame_malformed)
@@ -420,6 +426,12 @@ START_TEST(test_frame_malformed)
 		frame_put_str(&f, "c");
 		frame_put_str(&f, "k");
 		break;
+	case BAD_SENDMAIL:	/* the local socket never has TLS */
+		frame_put_u64(&f, 1);
+		frame_put_str(&f, "sendmail");
+		frame_put_str(&f, "c");
+		frame_put_str(&f, "k");
+		break;
 	case BAD_REPEATED:
 		frame_put_u64(&f, 2);
 		for (int i = 0; i < 2; i++) {
@@ -433,7 +445,7 @@ START_TEST(test_frame_malformed)
 		frame_put_u64(&f, 0);
 		break;
 	case BAD_TOO_MANY:
-		frame_put_u64(&f, CONFIG_LISTENER_COUNT);
+		frame_put_u64(&f, 4);	/* smtp, submission, smtps: three at most */
 		break;
 	case BAD_EMPTY_KEY:
 		frame_put_u64(&f, 1);

@@ -237,7 +237,7 @@ count_envelopes(struct spool *sp)
 START_TEST(test_prepare_modes)
 {
 	static const struct { const char *name; mode_t mode; } dirs[] = {
-		{ "index", 0700 }, { "msg", 0700 }, { "public", 0710 },
+		{ "index", 0700 }, { "msg", 0700 }, { "public", 0711 },
 		{ "private", 0700 }, { "maildrop", 0730 },
 	};
 	char path[512], err[256] = "";

@@ -1,0 +1,382 @@
+"""End-to-end tests of the restriction lists in the real smtpd, in a
+private network namespace (networld.py):
+
+- relay tricks from an untrusted source (the client bound to 127.0.0.50,
+  mynetworks = 127.0.0.1/32): every one refused with 554 5.7.1 (or 501 when
+  the parser refuses the syntax), NOQUEUE lines logged, nothing queued;
+  the trusted client may relay;
+- a real postgrey (Debian package), run by hand on a port with its own db
+  directory and --delay=2, as check_policy_service: first attempt 450,
+  a later attempt accepted and queued;
+- a DNSBL zone served by dnsmasq: a listed client is refused with the
+  TXT record as the reason, an unlisted one passes; reject_unknown_sender_domain
+  (450 4.1.8 for a domain that does not exist, 550 5.7.27 for a null MX);
+- a policy server that accepts and never answers: RCPT gets 451 4.3.5
+  after smtpd_policy_service_timeout, while a session on another listener
+  completes a whole transaction in the meantime.
+"""
+import os
+import select
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import networld  # noqa: E402
+
+networld.enter_private_netns()  # before any thread
+
+import ternlib  # noqa: E402
+from ternlib import Reply, TestFailure, wait_until  # noqa: E402
+
+suite = ternlib.Suite("smtpd_restrict")
+
+
+class Client:
+    """An SMTP client bound to a chosen loopback source address."""
+
+    def __init__(self, port, source="127.0.0.1", timeout=20.0):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.settimeout(timeout)
+        self.sock.bind((source, 0))
+        self.sock.connect(("127.0.0.1", port))
+        self.buf = b""
+        self.greeting = self.reply()
+
+    def reply(self):
+        lines = []
+        while True:
+            while b"\n" not in self.buf:
+                data = self.sock.recv(65536)
+                if not data:
+                    raise TestFailure(f"connection closed; got {lines!r}")
+                self.buf += data
+            line, self.buf = self.buf.split(b"\n", 1)
+            line = line.rstrip(b"\r").decode(errors="replace")
+            lines.append(line)
+            if len(line) < 4 or line[3] != "-":
+                return Reply(lines)
+
+    def cmd(self, line):
+        self.sock.sendall(line.encode() + b"\r\n")
+        return self.reply()
+
+    def pending(self):
+        """Has the server sent anything not read yet (without waiting)?"""
+        if self.buf:
+            return True
+        r, _, _ = select.select([self.sock], [], [], 0)
+        return bool(r)
+
+    def close(self):
+        try:
+            self.sock.sendall(b"QUIT\r\n")
+        except OSError:
+            pass
+        self.sock.close()
+
+
+def transaction(c, sender, rcpt):
+    for line, code in (("EHLO client.test", 250), (f"MAIL FROM:<{sender}>", 250)):
+        r = c.cmd(line)
+        if r.code != code:
+            raise TestFailure(f"{line}: {r}")
+    return c.cmd(f"RCPT TO:<{rcpt}>")
+
+
+def deliver(s, c, sender, rcpt):
+    """Finish a transaction whose RCPT was accepted; returns the queue id."""
+    s.reply(c.cmd("DATA"), 354, what="DATA")
+    r = c.cmd(f"From: <{sender}>\r\nTo: <{rcpt}>\r\nSubject: t\r\n\r\nhello\r\n.")
+    s.reply(r, 250, "2.0.0", "end of data")
+    return r.text.rsplit(" ", 1)[-1]
+
+
+# ---- relay tricks ----
+
+TRICKS = [
+    ("v@other.test", 554),
+    ("v%other.test@tern.test", 554),                # % hack
+    ("other.test!v@tern.test", 554),                # bang path
+    ("@tern.test:v@other.test", 554),               # source route
+    ("@other.test:v@tern.test", 554),               # source route to us
+    ('"v@other.test"@tern.test', 554),              # quoted local part with @
+    ('"v%other.test"@tern.test', 554),
+    ("v@[127.0.0.1]", 554),                         # IP literal
+    ("v@[192.0.2.1]", 554),
+    ("v@OTHER.test", 554),                          # case
+    ("v@other.test.", 554),                         # trailing dot
+    ("v@tern.test.other.test", 554),                # suffix
+    ("v@other.test@tern.test", 501),                # two @: a syntax error
+    ("v@tern.test..", 501),
+]
+
+
+def test_relay_tricks(s, t):
+    mark = t.log_mark()
+    before = t.msg_files()
+    c = Client(t.port, source="127.0.0.50")
+    try:
+        for line, code in (("EHLO client.test", 250), ("MAIL FROM:<a@x.test>", 250)):
+            s.reply(c.cmd(line), code, what=line)
+        for rcpt, code in TRICKS:
+            r = c.cmd(f"RCPT TO:<{rcpt}>")
+            s.reply(r, code, "5.7.1" if code == 554 else None, f"RCPT TO:<{rcpt}>")
+            if code == 554:
+                s.check("Relay access denied" in r.text, f"{rcpt}: {r.text}")
+        # Our own domain, in every spelling a client may use, is accepted.
+        for rcpt in ("v@tern.test", "v@TERN.TEST", "v@tern.test.", "Postmaster"):
+            s.reply(c.cmd(f"RCPT TO:<{rcpt}>"), 250, "2.1.5", f"RCPT TO:<{rcpt}>")
+        s.reply(c.cmd("RSET"), 250, what="RSET")
+    finally:
+        c.close()
+    s.check(t.wait_log(r"NOQUEUE: reject: RCPT from unknown\[127\.0\.0\.50\]: 554 5\.7\.1 "
+                       r"<v%other\.test@tern\.test>: Relay access denied; from=<a@x\.test> "
+                       r"to=<v%other\.test@tern\.test> proto=ESMTP helo=<client\.test>", mark),
+            "NOQUEUE line in Postfix's format")
+    log = t.log_since(mark)
+    s.eq(log.count("Relay access denied"), sum(1 for _, c in TRICKS if c == 554),
+         "one NOQUEUE line per refused trick")
+    s.eq(t.msg_files() - before, set(), "no message file")
+    s.eq([e for e in t.queue() if "other" in str(e)], [], "nothing for other.test queued")
+
+
+def test_trusted_relays(s, t):
+    c = Client(t.port, source="127.0.0.1")
+    try:
+        r = transaction(c, "a@x.test", "v@other.test")
+        s.reply(r, 250, "2.1.5", "trusted client relays")
+    finally:
+        c.close()
+
+
+# ---- postgrey ----
+
+def start_postgrey(d, port):
+    db = os.path.join(d, "db")
+    os.makedirs(db)
+    shutil.chown(db, "postgrey", "postgrey")
+    out = open(os.path.join(d, "postgrey.out"), "ab")
+    p = subprocess.Popen(["/usr/sbin/postgrey", f"--inet=127.0.0.1:{port}", f"--dbdir={db}",
+                          "--delay=2", "--user=postgrey", "--group=postgrey",
+                          f"--pidfile={d}/postgrey.pid", "--hostname=tern.test"],
+                         stdout=out, stderr=out, stdin=subprocess.DEVNULL)
+    out.close()
+
+    def up():
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return True
+        except OSError:
+            return False
+    if not wait_until(up, 20):
+        p.kill()
+        raise TestFailure("postgrey did not start: " +
+                          open(os.path.join(d, "postgrey.out"), errors="replace").read()[-2000:])
+    return p
+
+
+def test_postgrey(s, t):
+    first = None
+    accepted = None
+    # Bounded: at most 40 attempts, one a second; --delay is 2 s.
+    for attempt in range(40):
+        c = Client(t.port, source="127.0.0.60")
+        try:
+            r = transaction(c, "sender@x.test", "grey@tern.test")
+            if first is None:
+                first = r
+            if r.code == 250:
+                accepted = deliver(s, c, "sender@x.test", "grey@tern.test")
+                break
+            s.check(r.code == 450, f"attempt {attempt}: {r.text}")
+        finally:
+            c.close()
+        wait_until(lambda: False, 1.0)
+    s.check(first is not None and first.code == 450 and "Greylisted" in first.text,
+            f"first attempt greylisted: {first}")
+    s.check(accepted is not None, "a later attempt was accepted")
+    if accepted:
+        s.check(accepted in t.queue_by_id(), f"{accepted} in the queue")
+    s.check(t.wait_log(r"NOQUEUE: reject: RCPT from unknown\[127\.0\.0\.60\]: 450 4\.\d\.\d "
+                       r"<grey@tern\.test>: Recipient address rejected: Greylisted"),
+            "greylisting logged as a NOQUEUE reject")
+
+
+# ---- DNSBL and unknown sender domains ----
+
+ZONES = {
+    "2.0.0.127.bl.test": {"A": "127.0.0.2", "TXT": ["listed for testing, see http://bl.test/"]},
+    "4.0.0.127.bl.test": {"A": "127.0.0.4"},
+    "known.test": {"A": "192.0.2.80"},
+    "mx.test": {"MX": [(10, "known.test")]},
+    "nullmx.test": {15: b"\x00\x00\x00"},
+    "tempfail.test": "SERVFAIL",
+}
+
+
+def test_dnsbl_listed(s, t):
+    mark = t.log_mark()
+    c = Client(t.port, source="127.0.0.2")
+    try:
+        r = transaction(c, "a@known.test", "v@tern.test")
+    finally:
+        c.close()
+    s.reply(r, 554, "5.7.1", "listed client")
+    s.eq(r.text, "554 5.7.1 Service unavailable; Client host [127.0.0.2] blocked using "
+         "bl.test; listed for testing, see http://bl.test/", "reply with the TXT reason")
+    s.check(t.wait_log(r"NOQUEUE: reject: RCPT from unknown\[127\.0\.0\.2\]: 554 5\.7\.1 Service "
+                       r"unavailable; Client host \[127\.0\.0\.2\] blocked using bl\.test; "
+                       r"listed for testing", mark), "NOQUEUE line")
+
+
+def test_dnsbl_filter(s, t):
+    # 127.0.0.4 is listed with 127.0.0.4, but the rule asks for 127.0.0.2 only.
+    c = Client(t.port, source="127.0.0.4")
+    try:
+        s.reply(transaction(c, "a@known.test", "v@tern.test"), 250, "2.1.5", "other answer")
+    finally:
+        c.close()
+
+
+def test_dnsbl_unlisted(s, t):
+    c = Client(t.port, source="127.0.0.3")
+    try:
+        s.reply(transaction(c, "a@known.test", "v@tern.test"), 250, "2.1.5", "unlisted")
+        s.reply(c.cmd("RSET"), 250, what="RSET")
+        s.reply(transaction(c, "a@mx.test", "v@tern.test"), 250, "2.1.5", "sender domain with MX")
+        s.reply(c.cmd("RSET"), 250, what="RSET")
+        r = transaction(c, "a@nx.test", "v@tern.test")
+        s.eq(r.text, "450 4.1.8 <a@nx.test>: Sender address rejected: Domain not found",
+             "sender domain that does not exist")
+        s.reply(c.cmd("RSET"), 250, what="RSET")
+        r = transaction(c, "a@nullmx.test", "v@tern.test")
+        s.eq(r.text, "550 5.7.27 <a@nullmx.test>: Sender address rejected: Domain nullmx.test "
+             "does not accept mail (nullMX)", "null MX")
+        s.reply(c.cmd("RSET"), 250, what="RSET")
+        r = transaction(c, "a@tempfail.test", "v@tern.test")
+        s.reply(r, 450, "4.1.8", "temporary DNS failure: defer_if_permit")
+    finally:
+        c.close()
+
+
+# ---- a policy server that never answers ----
+
+class SilentPolicy:
+    """Accepts connections, reads, never answers."""
+
+    def __init__(self, port):
+        self.ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.ls.bind(("127.0.0.1", port))
+        self.ls.listen(16)
+        self.conns = []
+        self.stop_flag = False
+        self.th = threading.Thread(target=self.run, daemon=True)
+        self.th.start()
+
+    def run(self):
+        self.ls.settimeout(0.2)
+        while not self.stop_flag:
+            try:
+                conn, _ = self.ls.accept()
+                self.conns.append(conn)
+            except OSError:
+                continue
+
+    def stop(self):
+        self.stop_flag = True
+        self.th.join(5)
+        for c in self.conns:
+            c.close()
+        self.ls.close()
+
+
+def test_policy_timeout(s, t):
+    mark = t.log_mark()
+    a = Client(t.port, source="127.0.0.70")
+    try:
+        for line in ("EHLO client.test", "MAIL FROM:<a@x.test>"):
+            s.reply(a.cmd(line), 250, what=line)
+        a.sock.sendall(b"RCPT TO:<v@tern.test>\r\n")
+        # Another session, on the submission listener (no policy service),
+        # goes through a whole transaction while the first one waits.
+        b = ternlib.RawSMTP(t.submission_port)
+        try:
+            for line in ("EHLO other.test", "MAIL FROM:<b@x.test>", "RCPT TO:<w@tern.test>"):
+                s.reply(b.cmd(line), 250, what=line)
+            s.reply(b.cmd("DATA"), 354, what="DATA")
+            r = b.cmd("Subject: t\r\n\r\nhi\r\n.")
+            s.reply(r, 250, "2.0.0", "the other session's message")
+        finally:
+            b.close()
+        s.check(not a.pending(), "the waiting session has no reply yet")
+        r = a.reply()
+        # The default action goes through the access(5) machinery, as in
+        # Postfix: "<rcpt>: Recipient address rejected: " in front.
+        s.eq(r.text, "451 4.3.5 <v@tern.test>: Recipient address rejected: Server configuration "
+             "problem", "policy timeout")
+    finally:
+        a.close()
+    s.check(t.wait_log(r"warning: problem talking to server inet:127\.0\.0\.1:\d+: .*timeout",
+                       mark), "warning logged")
+
+
+def main():
+    d, _ = ternlib.shared_files("restrict", {})
+    dns = networld.DnsWorld(ZONES)
+    pg = None
+    silent = None
+    try:
+        dns.start()
+        suite.group("relay", {"mynetworks": "127.0.0.1/32"}, [
+            ("relay tricks from an untrusted client: refused, nothing queued", test_relay_tricks),
+            ("the trusted client relays", test_trusted_relays),
+        ])
+        pg_port, silent_port = ternlib.free_ports(2)
+        try:
+            pg = start_postgrey(d, pg_port)
+        except TestFailure as e:
+            suite.case("postgrey starts", lambda s: (_ for _ in ()).throw(e))
+        if pg is not None:
+            suite.group("postgrey", {
+                "mynetworks": "127.0.0.1/32",
+                "smtpd_recipient_restrictions":
+                    f"reject_unauth_destination, check_policy_service inet:127.0.0.1:{pg_port}",
+            }, [("postgrey: first attempt 450, a later one accepted", test_postgrey)])
+        suite.group("dnsbl", {
+            "mynetworks": "127.0.0.1/32",
+            "dns_servers": dns.server,
+            "smtpd_client_restrictions": "reject_rbl_client bl.test=127.0.0.2",
+            "smtpd_sender_restrictions": "reject_unknown_sender_domain",
+        }, [
+            ("DNSBL: listed client refused with the TXT reason", test_dnsbl_listed),
+            ("DNSBL: zone=d.d.d.d filters answers", test_dnsbl_filter),
+            ("DNSBL: unlisted client; reject_unknown_sender_domain", test_dnsbl_unlisted),
+        ])
+        silent = SilentPolicy(silent_port)
+        suite.group("policy-timeout", {
+            "mynetworks": "127.0.0.1/32",
+            "smtpd_policy_service_timeout": "4s",
+            "smtpd_recipient_restrictions":
+                f"reject_unauth_destination, check_policy_service inet:127.0.0.1:{silent_port}",
+            "submission_smtpd_recipient_restrictions": "reject_unauth_destination",
+        }, [("policy server that never answers: 451 4.3.5, other sessions go on",
+             test_policy_timeout)])
+    finally:
+        if pg is not None:
+            pg.terminate()
+            try:
+                pg.wait(10)
+            except subprocess.TimeoutExpired:
+                pg.kill()
+        if silent is not None:
+            silent.stop()
+        dns.stop()
+        shutil.rmtree(d, ignore_errors=True)
+    suite.finish()
+
+
+main()
