@@ -40,6 +40,10 @@ enum frame_type {
 	FRAME_MASTER_DRAIN = 17,	/* u64 seconds: stop accepting, finish, exit */
 	FRAME_MASTER_LISTENERS = 18,	/* u64 n, then n x bytes listener name; the n
 					 * listening sockets ride along (SCM_RIGHTS) */
+	FRAME_MASTER_TLS_KEYS = 19,	/* to smtpd, first at start and before each
+					 * RELOAD: u64 n, then n x (bytes listener
+					 * name, bytes certificate chain PEM, bytes
+					 * private key PEM) (smtpd/smtpd_tls.h) */
 
 	/* smtpd (and other injectors) -> qmgr, over private/qmgr */
 	FRAME_QUEUE_NEW = 32,		/* bytes queue id: committed, deliver it */

@@ -142,6 +142,16 @@ config_listener_name(enum config_listener l)
 	return config_listeners[l].name;
 }
 
+enum config_listener
+config_listener_named(const char *name, size_t len)
+{
+	for (int l = CONFIG_LISTENER_SMTP; l < CONFIG_LISTENER_COUNT; l++)
+		if (strlen(config_listeners[l].name) == len &&
+		    memcmp(config_listeners[l].name, name, len) == 0)
+			return (enum config_listener)l;
+	return CONFIG_LISTENER_GLOBAL;
+}
+
 static enum config_param
 config_param_lookup(const char *name)
 {
@@ -716,6 +726,12 @@ config_lnetworks(const struct config *cfg, enum config_listener l, enum config_p
 	v = config_get(cfg, l, p, config_type_bit(CONFIG_NETWORKS), "config_networks");
 	*n = v->nnets;
 	return v->nets;
+}
+
+unsigned
+config_lline(const struct config *cfg, enum config_listener l, enum config_param p)
+{
+	return config_get(cfg, l, p, ~0u, "config_line")->line;
 }
 
 const char *

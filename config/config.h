@@ -160,6 +160,14 @@ const struct config_network *config_lnetworks(const struct config *cfg, enum con
                                               enum config_param p, size_t *n);
 
 /*
+ * The line of the file that set p for listener l (its override, else the
+ * global setting), for FILE:LINE messages about a value that parsed but
+ * cannot be used (a certificate file that does not load); 0 when the
+ * value is a default.
+ */
+unsigned config_lline(const struct config *cfg, enum config_listener l, enum config_param p);
+
+/*
  * The same, honouring a transport's overrides (TRANSPORT_REST). transport
  * is the bare transport name ("smtp", not "smtp:[host]"), borrowed for the
  * call; NULL, an unknown transport or a parameter without
@@ -174,6 +182,9 @@ const char *config_param_doc(enum config_param p);
 enum config_type config_param_type(enum config_param p);
 /* The listener's name ("smtp", "submission", "smtps"). */
 const char *config_listener_name(enum config_listener l);
+/* The listener so named (len bytes of name, no NUL needed), or
+ * CONFIG_LISTENER_GLOBAL when none is ("global" included). */
+enum config_listener config_listener_named(const char *name, size_t len);
 
 /* Does addr (AF_INET/AF_INET6 bytes) fall in one of the networks? */
 bool config_networks_match(const struct config_network *nets, size_t n, int family,

@@ -2,7 +2,8 @@
  * smtp_tls: OpenSSL for the outbound SMTP client (see the header for what
  * it owns, its error policy and its ownership rules).
  *
- * Choices, each with its reason:
+ * Choices, each with its reason (the base every context shares, and its
+ * reasons, are common/tlsio.c's):
  *  - TLS 1.2 at least and OpenSSL security level 2 (112-bit keys, no
  *    SHA-1 signatures): RFC 8996 deprecates TLS 1.0 and 1.1. Postfix's
  *    client runs opportunistic TLS at security level 0 and TLS 1.0 and up
@@ -10,13 +11,8 @@
  *    tls_client.c); we do not, so a TLS-1.1-only server fails the
  *    handshake, which under "may" leads to Postfix's plain-text retry
  *    (smtp_client.c), never to weak TLS.
- *  - No renegotiation (SSL_OP_NO_RENEGOTIATION): a server's HelloRequest
- *    is declined with a warning alert; nothing in SMTP needs it.
- *  - No session cache: one connection per job, and no tlsmgr to share one.
- *  - SSL_MODE_ENABLE_PARTIAL_WRITE and SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER:
- *    the caller writes from a growing FIFO (struct buf) whose storage may
- *    move; a write returns what went out before the socket filled, so
- *    progress is visible.
+ *  - No renegotiation: a server's HelloRequest is declined with a warning
+ *    alert. No session cache: one connection per job, and no tlsmgr.
  *  - SSL_VERIFY_NONE: the handshake always completes and the verification
  *    result is read afterwards (header).
  */
@@ -24,7 +20,6 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,19 +34,14 @@
 
 /* RFC 1035 2.3.4: 255 octets on the wire, 253 characters as text. */
 #define SMTP_TLS_HOST_SIZE 256
-/* OpenSSL security level (SSL_CTX_set_security_level(3)). */
-#define SMTP_TLS_SECURITY_LEVEL 2
 
 struct smtp_tls_ctx {
 	SSL_CTX *ssl_ctx;
 };
 
 struct smtp_tls_conn {
-	SSL *ssl;
+	struct tlsio io;
 	char host[SMTP_TLS_HOST_SIZE];	/* "" when none or a literal */
-	/* Bytes of the last write that would block: SSL_write(3) wants the
-	 * retry to pass them again. */
-	size_t write_retry;
 };
 
 static const char *const smtp_tls_level_names[] = {
@@ -91,47 +81,15 @@ smtp_tls_host_is_literal(const char *host)
 	       (inet_pton(AF_INET, host, a) == 1 || inet_pton(AF_INET6, host, a) == 1);
 }
 
-/* The first error OpenSSL queued ("error:0A000102:SSL routines::unsupported
- * protocol"), or dflt; the queue is emptied. */
-static void
-smtp_tls_queue_text(char *err, size_t errsz, const char *dflt)
-{
-	unsigned long e = ERR_get_error();
-
-	if (e != 0) {
-		char text[256];
-
-		ERR_error_string_n(e, text, sizeof(text));
-		snprintf(err, errsz, "%s", text);
-	} else {
-		snprintf(err, errsz, "%s", dflt);
-	}
-	ERR_clear_error();
-}
-
 /* ---- the context ---- */
 
 static SSL_CTX *
 smtp_tls_ssl_ctx_new(char *err, size_t errsz)
 {
-	SSL_CTX *sc;
+	SSL_CTX *sc = tlsio_ctx_new(false, err, errsz);
 
-	ERR_clear_error();
-	sc = SSL_CTX_new(TLS_client_method());
-	if (sc == NULL) {
-		smtp_tls_queue_text(err, errsz, "SSL_CTX_new failed");
-		return NULL;
-	}
-	if (SSL_CTX_set_min_proto_version(sc, TLS1_2_VERSION) != 1) {
-		smtp_tls_queue_text(err, errsz, "cannot require TLS 1.2");
-		SSL_CTX_free(sc);
-		return NULL;
-	}
-	SSL_CTX_set_security_level(sc, SMTP_TLS_SECURITY_LEVEL);
-	SSL_CTX_set_options(sc, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
-	SSL_CTX_set_mode(sc, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
-	SSL_CTX_set_session_cache_mode(sc, SSL_SESS_CACHE_OFF);
-	SSL_CTX_set_verify(sc, SSL_VERIFY_NONE, NULL);
+	if (sc != NULL)
+		SSL_CTX_set_verify(sc, SSL_VERIFY_NONE, NULL);
 	return sc;
 }
 
@@ -245,15 +203,15 @@ smtp_tls_conn_new(struct smtp_tls_ctx *ctx, int fd, const char *host, char *err,
 			t->host[n] = '\0';
 		}
 	}
-	ERR_clear_error();
-	t->ssl = SSL_new(ctx->ssl_ctx);	/* takes a reference to the SSL_CTX */
-	if (t->ssl == NULL || SSL_set_fd(t->ssl, fd) != 1 ||
-	    (t->host[0] != '\0' && SSL_set_tlsext_host_name(t->ssl, t->host) != 1)) {
-		smtp_tls_queue_text(err, errsz, "cannot set up the TLS connection");
+	if (tlsio_init(&t->io, ctx->ssl_ctx, fd, false, err, errsz) < 0) {
+		free(t);
+		return NULL;
+	}
+	if (t->host[0] != '\0' && SSL_set_tlsext_host_name(tlsio_ssl(&t->io), t->host) != 1) {
+		tlsio_error_text(err, errsz, "cannot set up the TLS connection");
 		smtp_tls_conn_free(t);
 		return NULL;
 	}
-	SSL_set_connect_state(t->ssl);
 	return t;
 }
 
@@ -262,131 +220,40 @@ smtp_tls_conn_free(struct smtp_tls_conn *t)
 {
 	if (t == NULL)
 		return;
-	SSL_free(t->ssl);	/* with SSL_set_fd's socket BIO, not the socket */
+	tlsio_release(&t->io);
 	free(t);
-}
-
-/*
- * What an SSL_* call's return value means (SSL_get_error(3)). An EOF
- * without close_notify is CLOSED, as a plain EOF would be: SMTP replies
- * carry their own ends, so truncation cannot pass unnoticed. ERROR sets
- * errno to the socket error, or 0 for a TLS protocol error.
- */
-static enum smtp_tls_io
-smtp_tls_result(struct smtp_tls_conn *t, int ret, char *err, size_t errsz)
-{
-	int saved = errno;
-	int e = SSL_get_error(t->ssl, ret);
-
-	switch (e) {
-	case SSL_ERROR_NONE:
-		return SMTP_TLS_IO_OK;
-	case SSL_ERROR_WANT_READ:
-		return SMTP_TLS_IO_WANT_READ;
-	case SSL_ERROR_WANT_WRITE:
-		return SMTP_TLS_IO_WANT_WRITE;
-	case SSL_ERROR_ZERO_RETURN:
-		snprintf(err, errsz, "lost connection");
-		ERR_clear_error();
-		return SMTP_TLS_IO_CLOSED;
-	case SSL_ERROR_SYSCALL:
-		/* The socket's own error (errno) says more than the queue's
-		 * "system library" entry for it. */
-		if (saved != 0) {
-			ERR_clear_error();
-			snprintf(err, errsz, "%s", strerror(saved));
-			errno = saved;
-			return SMTP_TLS_IO_ERROR;
-		}
-		if (ERR_peek_error() == 0) {
-			snprintf(err, errsz, "lost connection");
-			return SMTP_TLS_IO_CLOSED;
-		}
-		break;
-	case SSL_ERROR_SSL:
-		if (ERR_GET_REASON(ERR_peek_error()) == SSL_R_UNEXPECTED_EOF_WHILE_READING) {
-			ERR_clear_error();
-			snprintf(err, errsz, "lost connection");
-			return SMTP_TLS_IO_CLOSED;
-		}
-		break;
-	default:
-		break;
-	}
-	smtp_tls_queue_text(err, errsz, "TLS error");
-	errno = 0;
-	return SMTP_TLS_IO_ERROR;
 }
 
 enum smtp_tls_io
 smtp_tls_conn_handshake(struct smtp_tls_conn *t, char *err, size_t errsz)
 {
-	int r;
-
-	ERR_clear_error();
-	errno = 0;
-	r = SSL_connect(t->ssl);
-	if (r == 1)
-		return SMTP_TLS_IO_OK;
-	return smtp_tls_result(t, r, err, errsz);
+	return (enum smtp_tls_io)tlsio_handshake(&t->io, err, errsz);
 }
 
 enum smtp_tls_io
 smtp_tls_conn_read(struct smtp_tls_conn *t, void *buf, size_t len, size_t *got, char *err,
                    size_t errsz)
 {
-	int n;
-
-	*got = 0;
-	ERR_clear_error();
-	errno = 0;
-	n = SSL_read(t->ssl, buf, len > INT_MAX ? INT_MAX : (int)len);
-	if (n > 0) {
-		*got = (size_t)n;
-		return SMTP_TLS_IO_OK;
-	}
-	return smtp_tls_result(t, n, err, errsz);
+	return (enum smtp_tls_io)tlsio_read(&t->io, buf, len, got, err, errsz);
 }
 
 enum smtp_tls_io
 smtp_tls_conn_write(struct smtp_tls_conn *t, const void *buf, size_t len, size_t *put, char *err,
                     size_t errsz)
 {
-	enum smtp_tls_io r;
-	int n;
-
-	*put = 0;
-	if (len == 0 || len < t->write_retry)
-		panic("smtp_tls: write of %zu bytes, %zu owed to a blocked write", len,
-		      t->write_retry);
-	ERR_clear_error();
-	errno = 0;
-	n = SSL_write(t->ssl, buf, len > INT_MAX ? INT_MAX : (int)len);
-	if (n > 0) {
-		t->write_retry = 0;
-		*put = (size_t)n;
-		return SMTP_TLS_IO_OK;
-	}
-	r = smtp_tls_result(t, n, err, errsz);
-	if (r == SMTP_TLS_IO_WANT_READ || r == SMTP_TLS_IO_WANT_WRITE)
-		t->write_retry = len > INT_MAX ? INT_MAX : len;
-	return r;
+	return (enum smtp_tls_io)tlsio_write(&t->io, buf, len, put, err, errsz);
 }
 
 size_t
 smtp_tls_conn_pending(const struct smtp_tls_conn *t)
 {
-	int n = SSL_pending(t->ssl);
-
-	return n > 0 ? (size_t)n : 0;
+	return tlsio_pending(&t->io);
 }
 
 void
 smtp_tls_conn_close_notify(struct smtp_tls_conn *t)
 {
-	ERR_clear_error();
-	(void)SSL_shutdown(t->ssl);
-	ERR_clear_error();
+	tlsio_close_notify(&t->io);
 }
 
 /* ---- the peer ---- */
@@ -439,25 +306,26 @@ smtp_tls_verify_why(SSL *ssl, long verr, char *why, size_t whysz)
 void
 smtp_tls_conn_peer(struct smtp_tls_conn *t, bool check_name, struct smtp_tls_peer *out)
 {
-	X509 *cert = SSL_get1_peer_certificate(t->ssl);
-	const SSL_CIPHER *cipher = SSL_get_current_cipher(t->ssl);
+	SSL *ssl = tlsio_ssl(&t->io);
+	X509 *cert = SSL_get1_peer_certificate(ssl);
+	struct tlsio_summary sum;
 	long verr;
 
 	memset(out, 0, sizeof(*out));
-	snprintf(out->protocol, sizeof(out->protocol), "%s", SSL_get_version(t->ssl));
-	if (cipher != NULL) {
-		snprintf(out->cipher, sizeof(out->cipher), "%s", SSL_CIPHER_get_name(cipher));
-		out->bits = SSL_CIPHER_get_bits(cipher, &out->alg_bits);
-	}
+	tlsio_summary(&t->io, &sum);
+	snprintf(out->protocol, sizeof(out->protocol), "%s", sum.protocol);
+	snprintf(out->cipher, sizeof(out->cipher), "%s", sum.cipher);
+	out->bits = sum.bits;
+	out->alg_bits = sum.alg_bits;
 	if (cert == NULL) {
 		snprintf(out->why, sizeof(out->why), "no server certificate");
 		return;
 	}
 	out->cert = true;
-	verr = SSL_get_verify_result(t->ssl);
+	verr = SSL_get_verify_result(ssl);
 	out->trusted = verr == X509_V_OK;
 	if (!out->trusted) {
-		smtp_tls_verify_why(t->ssl, verr, out->why, sizeof(out->why));
+		smtp_tls_verify_why(ssl, verr, out->why, sizeof(out->why));
 	} else if (check_name) {
 		/* X509_check_host(3): dNSNames first, the CommonName only
 		 * without them; NO_PARTIAL_WILDCARDS keeps "*" to a whole

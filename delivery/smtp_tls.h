@@ -3,11 +3,12 @@
  *
  *   - the policy levels of smtp_tls_security_level, Postfix's names;
  *   - the client context (SSL_CTX): made once per agent and again on
- *     reload: TLS 1.2 or later, OpenSSL's default ciphers at security level
- *     2, no renegotiation, no session cache, the CA file as trust anchors;
- *   - one connection (SSL) on a non-blocking socket: a handshake step and
- *     read and write wrappers that return a small enum, so the caller
- *     drives them from its event loop;
+ *     reload: common/tlsio's base (TLS 1.2 or later, security level 2, no
+ *     renegotiation, no session cache), OpenSSL's default ciphers, the CA
+ *     file as trust anchors;
+ *   - one connection on a non-blocking socket, with SNI: a handshake step
+ *     and read and write wrappers over common/tlsio, so the caller drives
+ *     them from its event loop;
  *   - what the handshake found: protocol, cipher, and the peer
  *     certificate's standing in Postfix's words ("Anonymous", "Untrusted",
  *     "Trusted", "Verified") with the reason when it is not verified.
@@ -31,6 +32,8 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+
+#include "common/tlsio.h"
 
 /* smtp_tls_security_level (postconf(5), TLS_README "Client-side TLS
  * security levels"). */
@@ -86,15 +89,16 @@ void smtp_tls_ctx_free(struct smtp_tls_ctx *ctx);
 
 struct smtp_tls_conn;
 
+/* The results of common/tlsio.h, under the names this module always had. */
 enum smtp_tls_io {
-	SMTP_TLS_IO_OK = 0,	/* done (handshake), or bytes moved (read, write) */
-	SMTP_TLS_IO_WANT_READ,	/* call again when the socket is readable */
-	SMTP_TLS_IO_WANT_WRITE,	/* call again when the socket is writable */
-	SMTP_TLS_IO_CLOSED,	/* the peer closed: close_notify or EOF */
-	SMTP_TLS_IO_ERROR,	/* a TLS protocol or socket error: err says
-				 * which ("error:0A000102:SSL routines::
-				 * unsupported protocol", "Connection reset by
-				 * peer") */
+	SMTP_TLS_IO_OK = TLSIO_OK,	/* done (handshake), or bytes moved */
+	SMTP_TLS_IO_WANT_READ = TLSIO_WANT_READ,	/* again when readable */
+	SMTP_TLS_IO_WANT_WRITE = TLSIO_WANT_WRITE,	/* again when writable */
+	SMTP_TLS_IO_CLOSED = TLSIO_CLOSED,	/* the peer closed: close_notify or EOF */
+	SMTP_TLS_IO_ERROR = TLSIO_ERROR,	/* a TLS protocol or socket error: err
+						 * says which ("error:0A000102:SSL
+						 * routines::unsupported protocol",
+						 * "Connection reset by peer") */
 };
 
 /*

@@ -14,8 +14,14 @@
  * finds its socketpair to the master on descriptor 3, the log file on 4
  * and its listeners from 5 on.
  *
- * Owns: the configuration in force, the listening sockets, the children
- * table. Errors: configuration problems exit with EX_CONFIG and FILE:LINE
+ * Key material: the master reads the listeners' TLS certificates and keys
+ * (smtpd/smtpd_tls.h) at start and on every reload, while it is root, and
+ * sends the bytes to the smtpd role over its socketpair: first thing after
+ * each fork, and before each RELOAD. The role, running as mail_owner,
+ * never opens the files.
+ *
+ * Owns: the configuration in force, the TLS key material in force, the
+ * listening sockets, the children table. Errors: configuration problems exit with EX_CONFIG and FILE:LINE
  * messages; other start-up failures are fatal(); a child's death is logged
  * and the child restarted.
  */
@@ -37,6 +43,8 @@
 #include <sysexits.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
+
 #include "common/buf.h"
 #include "common/evloop.h"
 #include "common/frame.h"
@@ -50,6 +58,7 @@
 #include "queue/qmgr.h"
 #include "queue/retry.h"
 #include "queue/spool.h"
+#include "smtpd/smtpd_tls.h"
 
 /* Restart backoff: a role that dies young waits longer each time. */
 #define MASTER_BACKOFF_FIRST_MS 1000
@@ -79,6 +88,7 @@ struct master_child {
 struct master {
 	const struct master_options *opt;
 	struct config *cfg;
+	struct smtpd_tls_keys *tls_keys;	/* read from cfg's files, as root */
 	struct evloop *loop;
 	struct master_run_as run_as;
 	struct master_listeners listeners;
@@ -127,11 +137,30 @@ master_config_load(const char *path, struct buf *errors)
 		return NULL;
 	if (retry_rules_check_file(config_str(cfg, P_RETRY_RULES), errors) < 0 ||
 	    qmgr_config_check(cfg, errors) < 0 || smtp_agent_config_check(cfg, errors) < 0 ||
-	    master_addr_check(cfg, errors) < 0) {
+	    master_addr_check(cfg, errors) < 0 || smtpd_tls_config_check(cfg, errors) < 0) {
 		config_free(cfg);
 		return NULL;
 	}
 	return cfg;
+}
+
+/* One FILE:LINE: message per line of text, to stderr or to the log. */
+static void
+master_report_lines(const char *text, bool to_stderr)
+{
+	const char *p, *nl;
+
+	for (p = text; *p; p = nl + 1) {
+		nl = strchr(p, '\n');
+		if (nl == NULL)
+			nl = p + strlen(p);
+		if (to_stderr)
+			fprintf(stderr, "%.*s\n", (int)(nl - p), p);
+		else
+			log_error("%.*s", (int)(nl - p), p);
+		if (*nl == '\0')
+			break;
+	}
 }
 
 static struct config *
@@ -139,24 +168,11 @@ master_load_config(const char *path, bool to_stderr)
 {
 	struct buf errors;
 	struct config *cfg;
-	const char *p, *nl;
 
 	buf_init(&errors, 1024 * 1024);
 	cfg = master_config_load(path, &errors);
-	if (cfg == NULL) {
-		/* One FILE:LINE: message per line, to stderr or to the log. */
-		for (p = buf_cstr(&errors); *p; p = nl + 1) {
-			nl = strchr(p, '\n');
-			if (nl == NULL)
-				nl = p + strlen(p);
-			if (to_stderr)
-				fprintf(stderr, "%.*s\n", (int)(nl - p), p);
-			else
-				log_error("%.*s", (int)(nl - p), p);
-			if (*nl == '\0')
-				break;
-		}
-	}
+	if (cfg == NULL)
+		master_report_lines(buf_cstr(&errors), to_stderr);
 	buf_free(&errors);
 	return cfg;
 }
@@ -358,6 +374,41 @@ master_send(struct master_child *c, enum frame_type type, bool with_u64, uint64_
 	buf_free(&out);
 }
 
+/* Read cfg's TLS certificates and keys; NULL (logged) when they do not
+ * load (they did a moment ago, in the configuration check). */
+static struct smtpd_tls_keys *
+master_tls_keys_load(const struct config *cfg)
+{
+	struct smtpd_tls_keys *keys;
+	struct buf errors;
+
+	buf_init(&errors, 64 * 1024);
+	if (smtpd_tls_keys_load(cfg, &keys, &errors) < 0) {
+		master_report_lines(buf_cstr(&errors), false);
+		keys = NULL;
+	}
+	buf_free(&errors);
+	return keys;
+}
+
+/* Hand the TLS key material to a child that takes listeners. */
+static void
+master_send_tls_keys(struct master *m, struct master_child *c)
+{
+	struct buf out;
+
+	if (c->pid == 0 || c->control_fd < 0 || !c->role->takes_listeners)
+		return;
+	buf_init(&out, SMTPD_TLS_KEYS_FRAME_MAX);
+	smtpd_tls_keys_encode(m->tls_keys, &out);
+	if (frame_write_all(c->control_fd, &out, MASTER_CONTROL_WRITE_MS) < 0)
+		log_warning("cannot send the TLS keys to %s: %s", c->role->name, strerror(errno));
+	/* The private keys were in this buffer. */
+	if (out.data != NULL)
+		OPENSSL_cleanse(out.data, out.cap);
+	buf_free(&out);
+}
+
 /* Hand the listening sockets to a child (after a reload changed them). */
 static void
 master_send_listeners(struct master *m, struct master_child *c)
@@ -521,6 +572,8 @@ master_child_spawn(struct master *m, struct master_child *c)
 	if (evloop_set_nonblock(c->control_fd) < 0 ||
 	    evloop_io_add(m->loop, &c->control_io, c->control_fd, EV_READ, master_child_read, c) < 0)
 		fatal("control socket: %s", strerror(errno));
+	/* The first frame the listener role gets: it serves only after it. */
+	master_send_tls_keys(m, c);
 }
 
 /* ---- signals ---- */
@@ -548,6 +601,7 @@ master_reap(struct master *m)
 static void
 master_reload(struct master *m)
 {
+	struct smtpd_tls_keys *keys;
 	struct config *cfg;
 	char err[512];
 	bool rebind;
@@ -560,17 +614,28 @@ master_reload(struct master *m)
 		log_error("reload: configuration has errors; keeping the one in force");
 		return;
 	}
+	/* Certificates are read again: a renewed one serves new sessions. */
+	keys = master_tls_keys_load(cfg);
+	if (keys == NULL) {
+		log_error("reload: TLS keys do not load; keeping the configuration in force");
+		config_free(cfg);
+		return;
+	}
 	rebind = !master_listeners_same(&m->listeners, cfg);
 	/* The master still has root: it binds the new addresses itself and
 	 * hands the sockets over; sessions on the old ones go on. */
 	if (rebind && master_listeners_rebind(&m->listeners, cfg, err, sizeof(err)) < 0) {
 		log_error("reload: %s; keeping the configuration in force", err);
+		smtpd_tls_keys_free(keys);
 		config_free(cfg);
 		return;
 	}
 	config_free(m->cfg);
 	m->cfg = cfg;
+	smtpd_tls_keys_free(m->tls_keys);
+	m->tls_keys = keys;
 	for (i = 0; i < m->nchildren; i++) {
+		master_send_tls_keys(m, &m->children[i]);
 		master_send(&m->children[i], FRAME_MASTER_RELOAD, false, 0);
 		if (rebind && m->children[i].role->takes_listeners)
 			master_send_listeners(m, &m->children[i]);
@@ -676,6 +741,9 @@ master_main(const struct master_options *opt)
 		fatal("cannot prepare the spool: %s", err);
 	master_lock_spool(&m);
 	master_raise_nofile();
+	m.tls_keys = master_tls_keys_load(m.cfg);
+	if (m.tls_keys == NULL)
+		return EX_CONFIG;
 	if (master_listeners_open(&m.listeners, m.cfg, err, sizeof(err)) < 0)
 		fatal("%s", err);
 	master_recover_spool(&m);
@@ -700,6 +768,7 @@ master_main(const struct master_options *opt)
 		buf_free(&m.children[i].control_in);
 	free(m.children);
 	evloop_free(m.loop);
+	smtpd_tls_keys_free(m.tls_keys);
 	config_free(m.cfg);
 	close(m.lock_fd);
 	return 0;

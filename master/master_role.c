@@ -22,13 +22,11 @@
 static enum config_listener
 master_role_listener_named(const char *name, size_t len)
 {
-	for (int l = CONFIG_LISTENER_SMTP; l < CONFIG_LISTENER_COUNT; l++) {
-		const char *n = config_listener_name((enum config_listener)l);
+	enum config_listener l = config_listener_named(name, len);
 
-		if (strlen(n) == len && memcmp(n, name, len) == 0)
-			return (enum config_listener)l;
-	}
-	panic("unknown listener \"%.*s\" in TERN_LISTEN_FDS", (int)len, name);
+	if (l == CONFIG_LISTENER_GLOBAL)
+		panic("unknown listener \"%.*s\" in TERN_LISTEN_FDS", (int)len, name);
+	return l;
 }
 
 /* Parse TERN_LISTEN_FDS; the master wrote it, so a bad value is a bug. */

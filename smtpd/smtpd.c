@@ -5,7 +5,9 @@
  *
  * Talks to the master over one socketpair: READY when serving, RELOAD
  * (re-read the validated configuration; sessions keep going), DRAIN (stop
- * accepting, let transactions finish within smtpd_drain_timeout, exit 0).
+ * accepting, let transactions finish within smtpd_drain_timeout, exit 0),
+ * TLS_KEYS (the certificates and keys the master read as root; the first
+ * one comes before the role serves, the next ones before each RELOAD).
  * A frame it cannot decode is a bug (panic); the master restarts the role.
  */
 #include "smtpd/smtpd.h"
@@ -16,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -32,6 +35,7 @@
 #include "smtpd/smtpd_server.h"
 #include "smtpd/smtpd_session.h"
 #include "smtpd/smtpd_session_impl.h"
+#include "smtpd/smtpd_tls.h"
 
 /* Connections taken from one listener per readiness event, so one busy
  * listener cannot starve the sessions. */
@@ -39,6 +43,10 @@
 /* How long the drained role waits for the spool's last verdicts. */
 #define SMTPD_EXIT_COMMIT_WAIT_MS 30000
 #define SMTPD_LISTENERS_MAX 32
+/* The control channel carries the TLS key material too. */
+#define SMTPD_CONTROL_IN_MAX (ROLECTL_IN_MAX + SMTPD_TLS_KEYS_FRAME_MAX)
+/* How long the role waits for the master's first TLS_KEYS frame. */
+#define SMTPD_TLS_KEYS_WAIT_MS 30000
 
 struct smtpd_listener {
 	struct ev_io io;
@@ -60,6 +68,7 @@ struct smtpd_role {
 	struct ev_io commit_io;
 	struct ev_timer drain_timer;	/* smtpd_drain_timeout */
 	struct ev_timer drain_tick;	/* looks whether every session ended */
+	bool tls_keys_seen;		/* the first TLS_KEYS frame arrived */
 	int exit_status;
 };
 
@@ -230,6 +239,32 @@ smtpd_control_listeners(struct smtpd_role *role, struct frame_reader *r)
 	log_info("reload: now listening on %zu sockets", (size_t)n);
 }
 
+/* New key material: new contexts for new sessions; sessions under way
+ * keep theirs. A surprise failure keeps the old contexts. */
+static void
+smtpd_control_tls_keys(struct smtpd_role *role, struct frame_reader *r)
+{
+	struct smtpd_tls_server *tls;
+	struct smtpd_tls_keys *keys;
+	char err[400], fp[128];
+
+	if (smtpd_tls_keys_decode(r, &keys) < 0)
+		panic("malformed TLS_KEYS frame from master");
+	role->tls_keys_seen = true;
+	tls = smtpd_tls_server_new(keys, err, sizeof(err));
+	smtpd_tls_keys_free(keys);
+	if (tls == NULL) {
+		log_warning("TLS: %s; keeping the certificates in force", err);
+		return;
+	}
+	smtpd_tls_server_free(role->srv.tls);
+	role->srv.tls = tls;
+	for (int l = CONFIG_LISTENER_SMTP; l < CONFIG_LISTENER_COUNT; l++)
+		if (smtpd_tls_server_fingerprint(tls, (enum config_listener)l, fp, sizeof(fp)))
+			log_info("TLS certificate for the %s listener: sha256 %s",
+			    config_listener_name((enum config_listener)l), fp);
+}
+
 static void
 smtpd_control_frame(void *arg, struct frame_reader *r)
 {
@@ -244,6 +279,9 @@ smtpd_control_frame(void *arg, struct frame_reader *r)
 		break;
 	case FRAME_MASTER_LISTENERS:
 		smtpd_control_listeners(role, r);
+		break;
+	case FRAME_MASTER_TLS_KEYS:
+		smtpd_control_tls_keys(role, r);
 		break;
 	case FRAME_MASTER_DRAIN:
 		if (frame_get_u64(r, &seconds) < 0 || frame_get_end(r) < 0)
@@ -492,6 +530,31 @@ smtpd_setup(struct smtpd_role *role, const struct smtpd_listen_fd *fds, size_t n
 	return 0;
 }
 
+/*
+ * Wait (bounded) for the master's first TLS_KEYS frame, which it sends
+ * right after the fork: no connection is accepted before the role knows
+ * its certificates, so an smtps client never meets a role without them.
+ */
+static void
+smtpd_wait_tls_keys(struct smtpd_role *role)
+{
+	int64_t until = evloop_update_time(role->srv.loop) + SMTPD_TLS_KEYS_WAIT_MS;
+	struct pollfd pfd = { .fd = role->control_fd, .events = POLLIN };
+	int64_t left;
+
+	while (!role->tls_keys_seen) {
+		left = until - evloop_update_time(role->srv.loop);
+		if (left <= 0)
+			fatal("no TLS key material from the master after %d ms",
+			    SMTPD_TLS_KEYS_WAIT_MS);
+		if (poll(&pfd, 1, (int)left) < 0 && errno != EINTR)
+			fatal("poll: %s", strerror(errno));
+		if (rolectl_read(role->control_fd, &role->control_in, role->passed_fds,
+		    &role->npassed, FRAME_FDS_MAX, smtpd_control_frame, role) < 0)
+			fatal("the master went away before sending the TLS key material");
+	}
+}
+
 int
 smtpd_main(const char *cfg_path, struct config *cfg, int control_fd,
     const struct smtpd_listen_fd *fds, size_t nfds)
@@ -505,13 +568,14 @@ smtpd_main(const char *cfg_path, struct config *cfg, int control_fd,
 	smtpd_raise_nofile();
 	role->cfg_path = cfg_path;
 	role->control_fd = control_fd;
-	buf_init(&role->control_in, ROLECTL_IN_MAX);
+	buf_init(&role->control_in, SMTPD_CONTROL_IN_MAX);
 	role->srv.cfg = cfg;
 	snprintf(role->srv.hostname, sizeof(role->srv.hostname), "%s", config_str(cfg, P_MYHOSTNAME));
 	role->srv.loop = evloop_new();
 	if (role->srv.loop == NULL)
 		fatal("evloop: %s", strerror(errno));
 	smtpd_setup(role, fds, nfds);
+	smtpd_wait_tls_keys(role);
 	smtpd_control_send(role, FRAME_CHILD_READY, NULL, (uint64_t)getpid());
 
 	evloop_run(role->srv.loop);
@@ -524,6 +588,7 @@ smtpd_main(const char *cfg_path, struct config *cfg, int control_fd,
 	smtpd_restrict_free(role->srv.rules);
 	addr_resolver_free(role->srv.addr);
 	smtpd_auth_set_free(role->srv.auth);
+	smtpd_tls_server_free(role->srv.tls);
 	evloop_free(role->srv.loop);
 	config_free(role->srv.cfg);
 	buf_free(&role->control_in);

@@ -15,6 +15,7 @@
 #include "common/log.h"
 #include "smtpd/smtpd_auth.h"
 #include "smtpd/smtpd_session_impl.h"
+#include "smtpd/smtpd_tls.h"
 
 static struct smtpd_auth_backend *
 smtpd_auth_cmd_backend(const struct smtpd_session *s)
@@ -23,14 +24,15 @@ smtpd_auth_cmd_backend(const struct smtpd_session *s)
 }
 
 /*
- * smtpd_tls_auth_only = yes (the default) keeps AUTH to TLS sessions.
- * s->tls_active is the one question asked about TLS here; it stays false
- * until the listener's TLS sets it after a handshake.
+ * smtpd_tls_auth_only = yes (the default) keeps AUTH to TLS sessions
+ * (smtpd_tls.h, smtpd_tls_auth_allowed(): never before TLS under encrypt).
  */
 static bool
 smtpd_auth_cmd_tls_ok(const struct smtpd_session *s)
 {
-	return s->tls_active || !config_lbool(s->srv->cfg, s->listener, P_SMTPD_TLS_AUTH_ONLY);
+	return smtpd_tls_auth_allowed(smtpd_tls_level_of(s->srv->cfg, s->listener),
+	                              smtpd_tls_active(s),
+	                              config_lbool(s->srv->cfg, s->listener, P_SMTPD_TLS_AUTH_ONLY));
 }
 
 bool
@@ -223,7 +225,7 @@ smtpd_auth_cmd_verb(struct smtpd_session *s, const struct smtpd_command *cmd)
 	peer.client_port = s->client_port;
 	peer.server_addr = s->server_addr;
 	peer.server_port = s->server_port;
-	peer.tls = s->tls_active;
+	peer.tls = smtpd_tls_active(s);
 	s->auth_prev_state = s->state;
 	s->state = SMTPD_STATE_AUTH;
 	s->auth = smtpd_auth_start(b, &peer, mech, ir != NULL ? initial : NULL, smtpd_auth_cmd_done, s);

@@ -17,6 +17,7 @@ struct spool;
 struct smtpd_restrict;
 struct smtpd_auth_set;
 struct smtpd_session;
+struct smtpd_tls_server;
 
 struct smtpd_server {
 	struct evloop *loop;
@@ -33,6 +34,10 @@ struct smtpd_server {
 	/* SMTP AUTH back ends per listener (smtpd_auth.h); NULL when no
 	 * listener enables AUTH. */
 	struct smtpd_auth_set *auth;
+	/* TLS contexts per listener, made from the key material the master
+	 * sent (smtpd/smtpd_tls.h). NULL: no TLS (unit tests, or no
+	 * certificate anywhere). */
+	struct smtpd_tls_server *tls;
 	char hostname[256];		/* myhostname, for replies and Received */
 	size_t nsessions;
 	struct smtpd_session *sessions;	/* list of live sessions (for drain) */

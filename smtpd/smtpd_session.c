@@ -9,6 +9,11 @@
  * waiting for the spool, or sleeping after too many errors, reads nothing:
  * what the client sent meanwhile waits in the kernel.
  *
+ * TLS (smtpd_tls.c) sits between the socket and the buffers: after
+ * STARTTLS (or from the smtps connect) the session is in
+ * SMTPD_STATE_HANDSHAKE, reads nothing as commands, and steps the handshake
+ * on readiness events; once it is up, reads and writes go through it.
+ *
  * Ownership: the session owns its socket, buffers and transaction;
  * smtpd_session_free() releases all of it. A session closed while its
  * message is being committed is freed by the commit callback instead.
@@ -25,9 +30,11 @@
 
 #include "common/log.h"
 #include "smtpd/smtpd_session_impl.h"
+#include "smtpd/smtpd_tls.h"
 
 static void smtpd_session_io(struct ev_io *io, unsigned revents);
 static void smtpd_session_timer(struct ev_timer *t);
+static void smtpd_session_pending(struct ev_timer *t);
 static void smtpd_session_run(struct smtpd_session *s);
 static void smtpd_session_free(struct smtpd_session *s);
 
@@ -231,6 +238,8 @@ smtpd_session_free(struct smtpd_session *s)
 	log_info("disconnect from %s[%s]%s", s->client_name, s->client_addr, counts);
 	evloop_io_del(s->srv->loop, &s->io);
 	evloop_timer_stop(s->srv->loop, &s->timer);
+	evloop_timer_stop(s->srv->loop, &s->pending_timer);
+	smtpd_tls_session_free(s);
 	close(s->fd);
 	smtpd_verbs_free(s);
 	buf_free(&s->in);
@@ -249,6 +258,7 @@ smtpd_session_close(struct smtpd_session *s)
 		s->peer_gone = true;
 		evloop_io_del(s->srv->loop, &s->io);
 		evloop_timer_stop(s->srv->loop, &s->timer);
+		evloop_timer_stop(s->srv->loop, &s->pending_timer);
 		return;
 	}
 	smtpd_session_free(s);
@@ -306,6 +316,7 @@ smtpd_session_start(struct smtpd_server *srv, int fd, enum config_listener liste
 	envelope_init(&s->env);
 	buf_init(&s->decoded, SMTPD_DECODED_MAX);
 	evloop_timer_init(&s->timer, smtpd_session_timer, s);
+	evloop_timer_init(&s->pending_timer, smtpd_session_pending, s);
 	smtpd_format_addr(peer, s->client_addr, sizeof(s->client_addr), &s->client_port);
 	smtpd_format_addr(local, s->server_addr, sizeof(s->server_addr), &s->server_port);
 	/* XXX reverse DNS of the client comes with the resolver (c-ares,
@@ -339,7 +350,14 @@ smtpd_session_start(struct smtpd_server *srv, int fd, enum config_listener liste
 		log_info("connect from %s[%s]", s->client_name, s->client_addr);
 	evloop_timer_start(srv->loop, &s->timer,
 	    config_ltime(srv->cfg, listener, P_SMTPD_TIMEOUT) * 1000);
-	smtpd_verbs_connect(s);
+	/* smtps (RFC 8314 section 3.3): TLS first, the connect stage and
+	 * the greeting inside it. */
+	if (listener == CONFIG_LISTENER_SMTPS) {
+		s->state = SMTPD_STATE_HANDSHAKE;
+	} else {
+		s->greeted = true;
+		smtpd_verbs_connect(s);
+	}
 	smtpd_session_run(s);
 	return s;
 }
@@ -379,6 +397,14 @@ smtpd_session_process(struct smtpd_session *s)
 	}
 }
 
+/* Does the session take input now? */
+static bool
+smtpd_session_reading(const struct smtpd_session *s)
+{
+	return !s->sleeping && buf_len(&s->out) < SMTPD_OUT_PAUSE &&
+	       (s->state & (SMTPD_STATES_COMMAND | SMTPD_STATE_DATA | SMTPD_STATE_BDAT));
+}
+
 /* Write what the replies queue holds; false when the socket failed. */
 static bool
 smtpd_session_flush(struct smtpd_session *s)
@@ -386,7 +412,10 @@ smtpd_session_flush(struct smtpd_session *s)
 	ssize_t n;
 
 	while (buf_len(&s->out) > 0) {
-		n = send(s->fd, buf_data(&s->out), buf_len(&s->out), MSG_NOSIGNAL);
+		if (smtpd_tls_active(s))
+			n = smtpd_tls_write(s, buf_data(&s->out), buf_len(&s->out));
+		else
+			n = send(s->fd, buf_data(&s->out), buf_len(&s->out), MSG_NOSIGNAL);
 		if (n > 0) {
 			buf_consume(&s->out, (size_t)n);
 			continue;
@@ -399,6 +428,37 @@ smtpd_session_flush(struct smtpd_session *s)
 	return true;
 }
 
+/*
+ * The TLS handshake, once the STARTTLS reply left in plain text: the
+ * events to wait for, 0 when it is done (the session then goes on as a
+ * command session), or peer_gone set when it failed.
+ */
+static unsigned
+smtpd_session_handshake(struct smtpd_session *s)
+{
+	if (buf_len(&s->out) > 0)
+		return EV_WRITE;
+	switch (smtpd_tls_handshake(s)) {
+	case SMTPD_TLS_STEP_DONE:
+		/* A fresh idle period for the first command. */
+		evloop_timer_start(s->srv->loop, &s->timer,
+		    config_ltime(s->srv->cfg, s->listener, P_SMTPD_TIMEOUT) * 1000);
+		if (!s->greeted) {
+			s->greeted = true;
+			smtpd_verbs_connect(s);
+		}
+		return 0;
+	case SMTPD_TLS_STEP_READ:
+		return EV_READ;
+	case SMTPD_TLS_STEP_WRITE:
+		return EV_WRITE;
+	case SMTPD_TLS_STEP_FAILED:
+		break;
+	}
+	s->peer_gone = true;
+	return 0;
+}
+
 /* Decide what to watch given the state, then maybe close. */
 static void
 smtpd_session_run(struct smtpd_session *s)
@@ -408,6 +468,16 @@ smtpd_session_run(struct smtpd_session *s)
 	smtpd_session_process(s);
 	if (!s->sleeping && !smtpd_session_flush(s))
 		s->peer_gone = true;
+	if (!s->peer_gone && s->state == SMTPD_STATE_HANDSHAKE) {
+		want = smtpd_session_handshake(s);
+		if (want != 0 && !s->peer_gone) {
+			if (evloop_io_set(s->srv->loop, &s->io, want) < 0) {
+				log_warning("epoll: %s", strerror(errno));
+				smtpd_session_close(s);
+			}
+			return;
+		}
+	}
 	if (s->peer_gone) {
 		if (s->state != SMTPD_STATE_CLOSING && s->state != SMTPD_STATE_COMMIT)
 			log_info("lost connection after %s from %s[%s]", s->last_verb,
@@ -421,9 +491,12 @@ smtpd_session_run(struct smtpd_session *s)
 	}
 	if (buf_len(&s->out) > 0 && !s->sleeping)
 		want |= EV_WRITE;
-	if (!s->sleeping && buf_len(&s->out) < SMTPD_OUT_PAUSE &&
-	    (s->state & (SMTPD_STATES_COMMAND | SMTPD_STATE_DATA | SMTPD_STATE_BDAT)))
+	if (smtpd_session_reading(s))
 		want |= EV_READ;
+	want |= smtpd_tls_events(s);
+	/* Input decrypted inside OpenSSL raises no socket event. */
+	if ((want & EV_READ) && smtpd_tls_pending(s))
+		evloop_timer_start(s->srv->loop, &s->pending_timer, 0);
 	if (buf_len(&s->in) == 0)
 		buf_shrink(&s->in);
 	if (evloop_io_set(s->srv->loop, &s->io, want) < 0) {
@@ -437,7 +510,10 @@ smtpd_session_read(struct smtpd_session *s)
 {
 	ssize_t n;
 
-	n = buf_read_fd(&s->in, s->fd, SMTPD_READ_CHUNK);
+	if (smtpd_tls_active(s))
+		n = smtpd_tls_read(s, SMTPD_READ_CHUNK);
+	else
+		n = buf_read_fd(&s->in, s->fd, SMTPD_READ_CHUNK);
 	if (n > 0) {
 		if (!s->sleeping && s->state != SMTPD_STATE_CLOSING)
 			evloop_timer_start(s->srv->loop, &s->timer,
@@ -456,7 +532,20 @@ smtpd_session_io(struct ev_io *io, unsigned revents)
 {
 	struct smtpd_session *s = io->arg;
 
-	if (revents & EV_READ)
+	/* Never during the handshake: those bytes are the TLS engine's (and
+	 * plain text sent behind STARTTLS must not be read as commands). */
+	if (s->state != SMTPD_STATE_HANDSHAKE && smtpd_session_reading(s) &&
+	    smtpd_tls_read_ready(s, revents))
+		smtpd_session_read(s);
+	smtpd_session_run(s);
+}
+
+static void
+smtpd_session_pending(struct ev_timer *t)
+{
+	struct smtpd_session *s = t->arg;
+
+	if (smtpd_session_reading(s))
 		smtpd_session_read(s);
 	smtpd_session_run(s);
 }
@@ -479,6 +568,16 @@ smtpd_session_timer(struct ev_timer *t)
 	}
 	if (s->state == SMTPD_STATE_COMMIT || s->state == SMTPD_STATE_WAIT)
 		return;		/* our own wait, not the client's: no timeout */
+	if (s->state == SMTPD_STATE_HANDSHAKE) {
+		/* Nothing can be said in the middle of a handshake; Postfix's
+		 * words for a handshake that ran out of time. */
+		log_info("SSL_accept error from %s[%s]: %s", s->client_name, s->client_addr,
+		    strerror(ETIMEDOUT));
+		log_info("lost connection after %s from %s[%s]", s->last_verb, s->client_name,
+		    s->client_addr);
+		smtpd_session_free(s);
+		return;
+	}
 	log_info("timeout after %s from %s[%s]", s->last_verb, s->client_name, s->client_addr);
 	smtpd_reply(s, 421, "4.4.2", "%s Error: timeout exceeded", s->srv->hostname);
 	(void)smtpd_session_flush(s);
@@ -525,6 +624,11 @@ smtpd_session_drain(struct smtpd_session *s)
 		return;		/* finishes its transaction (or check) first */
 	if (s->state == SMTPD_STATE_CLOSING)
 		return;
+	if (s->state == SMTPD_STATE_HANDSHAKE) {
+		/* No reply can go out in the middle of a handshake. */
+		smtpd_session_free(s);
+		return;
+	}
 	smtpd_reply(s, 421, "4.3.2", "%s Service shutting down", s->srv->hostname);
 	smtpd_session_close_after_reply(s);
 	smtpd_session_run(s);
@@ -537,7 +641,7 @@ smtpd_session_abort(struct smtpd_session *s)
 		s->free_after_commit = true;
 		return;
 	}
-	if (s->state != SMTPD_STATE_CLOSING)
+	if (s->state != SMTPD_STATE_CLOSING && s->state != SMTPD_STATE_HANDSHAKE)
 		smtpd_reply(s, 421, "4.3.2", "%s Service shutting down", s->srv->hostname);
 	(void)smtpd_session_flush(s);
 	smtpd_session_free(s);

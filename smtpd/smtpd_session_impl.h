@@ -1,7 +1,7 @@
 /*
  * The session structure, shared by smtpd_session.c (lifecycle, I/O, input
- * loop) and smtpd_verbs.c (the command table and handlers). Private to
- * those two files.
+ * loop), smtpd_verbs.c (the command table and handlers) and smtpd_tls.c
+ * (STARTTLS, the handshake, TLS reads and writes). Private to those files.
  */
 #ifndef TERN_SMTPD_SESSION_IMPL_H
 #define TERN_SMTPD_SESSION_IMPL_H
@@ -51,6 +51,10 @@ enum smtpd_state {
 	SMTPD_STATE_CLOSING = 0x100,	/* flushing the last reply, then close */
 	SMTPD_STATE_WAIT = 0x200,	/* a restriction check waits for DNS or a policy server */
 	SMTPD_STATE_AUTH = 0x400,	/* waiting for the AUTH back end's answer */
+	SMTPD_STATE_HANDSHAKE = 0x800,	/* flushing the STARTTLS 220 in plain
+					 * text, then the TLS handshake (and the
+					 * smtps one, before the greeting): no
+					 * input is read as commands */
 };
 
 /* Where a session is in the transaction's content. */
@@ -81,6 +85,13 @@ struct smtpd_session {
 	bool sleeping;			/* error delay running: no reading, no flushing */
 	bool free_after_commit;		/* closed while the spool worked */
 	const char *last_verb;		/* for "timeout after X" / "lost connection after X" */
+	bool greeted;			/* the connect stage (greeting) has run */
+	/* TLS (smtpd_tls.c): NULL in plain text; set from the STARTTLS reply
+	 * (or the smtps connect) on. */
+	struct smtpd_tls_session *tls;
+	/* Fires at once when decrypted input waits inside OpenSSL while the
+	 * session wants to read: no socket event would say so. */
+	struct ev_timer pending_timer;
 
 	char client_addr[INET6_ADDRSTRLEN];
 	char client_name[256];		/* reverse name, "unknown" without one */
@@ -128,8 +139,6 @@ struct smtpd_session {
 	bool discard;			/* a DISCARD action: accept, then drop */
 	char instance[48];		/* policy "instance": one per transaction */
 	/* SMTP AUTH (smtpd_auth_cmd.c). */
-	bool tls_active;		/* XXX false until the listener's TLS sets it after
-					 * the handshake: the one TLS question AUTH asks */
 	struct smtpd_auth *auth;	/* the exchange in progress, or NULL */
 	enum smtpd_state auth_prev_state;	/* where the session returns after it */
 	bool auth_reading;		/* the next line answers a 334 challenge */

@@ -29,6 +29,7 @@
 #include "smtpd/smtpd_received.h"
 #include "smtpd/smtpd_restrict.h"
 #include "smtpd/smtpd_session_impl.h"
+#include "smtpd/smtpd_tls.h"
 
 void smtpd_session_commit_done(struct smtpd_session *s);
 
@@ -73,7 +74,7 @@ static const struct smtpd_verb_rule smtpd_rules[] = {
 	{ SMTPD_VERB_HELP, ANY_COMMAND_STATE, verb_help },
 	{ SMTPD_VERB_EXPN, ANY_COMMAND_STATE, verb_not_implemented },
 	{ SMTPD_VERB_ETRN, ANY_COMMAND_STATE, verb_not_implemented },
-	{ SMTPD_VERB_STARTTLS, ANY_COMMAND_STATE, verb_not_implemented },
+	{ SMTPD_VERB_STARTTLS, ANY_COMMAND_STATE, smtpd_tls_starttls },
 	/* RFC 4954 section 4: not during a mail transaction. */
 	{ SMTPD_VERB_AUTH, SMTPD_STATE_CONNECTED | SMTPD_STATE_READY, smtpd_auth_cmd_verb },
 };
@@ -192,6 +193,9 @@ smtpd_verbs_dispatch(struct smtpd_session *s, const char *line, size_t len)
 		smtpd_session_error(s);
 		return;
 	}
+	/* smtpd_tls_security_level = encrypt: 530 5.7.0 before STARTTLS. */
+	if (!smtpd_tls_gate(s, cmd.verb))
+		return;
 	if (!(rule->states & s->state)) {
 		smtpd_reply(s, 503, "5.5.1", "%s", smtpd_wrong_state_text(s, cmd.verb));
 		smtpd_session_error(s);
@@ -425,6 +429,8 @@ smtpd_helo_reply(struct smtpd_session *s)
 	smtpd_reply_part(s, 250, false, "SIZE %llu", (unsigned long long)smtpd_size_limit(s));
 	if (!config_lbool(s->srv->cfg, s->listener, P_DISABLE_VRFY_COMMAND))
 		smtpd_reply_part(s, 250, false, "VRFY");
+	if (smtpd_tls_offer_starttls(s))
+		smtpd_reply_part(s, 250, false, "STARTTLS");
 	smtpd_reply_part(s, 250, false, "ENHANCEDSTATUSCODES");
 	smtpd_reply_part(s, 250, false, "8BITMIME");
 	smtpd_reply_part(s, 250, false, "DSN");
@@ -508,7 +514,7 @@ verb_mail(struct smtpd_session *s, const struct smtpd_command *cmd)
 	uint64_t limit = smtpd_size_limit(s);
 
 	if (s->state == SMTPD_STATE_CONNECTED &&
-	    config_lbool(s->srv->cfg, s->listener, P_SMTPD_HELO_REQUIRED)) {
+	    (config_lbool(s->srv->cfg, s->listener, P_SMTPD_HELO_REQUIRED) || smtpd_tls_needs_helo(s))) {
 		smtpd_reply(s, 503, "5.5.1", "Error: send HELO/EHLO first");
 		smtpd_session_error(s);
 		return false;
@@ -760,7 +766,7 @@ smtpd_message_open(struct smtpd_session *s, enum smtpd_data_mode mode)
 	rec.hostname = s->srv->hostname;
 	rec.mail_name = config_str(s->srv->cfg, P_MAIL_NAME);
 	rec.esmtp = s->esmtp;
-	rec.tls = s->tls_active;
+	rec.tls = smtpd_tls_active(s);
 	rec.auth = s->sasl_username[0] != '\0';
 	rec.smtputf8 = s->env.smtputf8;
 	rec.queue_id = spool_msg_id(s->msg);

@@ -15,7 +15,10 @@ socket, smtpd_sasl_type = dovecot: PLAIN and LOGIN succeed, a wrong
 password is 535, and after Dovecot stops AUTH answers 454 4.7.0 (the
 session is not hurt), and after it starts again AUTH works again.
 
-TLS is not part of this test (smtpd_tls_auth_only = no); the tests of the
+The last Cyrus group runs with TLS (a self-signed certificate): AUTH is
+offered only after STARTTLS, swaks --tls --auth works, the Received header
+says ESMTPSA, and STARTTLS after a plain-text AUTH forgets the identity.
+The other groups run without TLS (smtpd_tls_auth_only = no); the tests of the
 TLS listener cover AUTH over TLS.
 """
 import base64
@@ -146,7 +149,61 @@ def test_tls_only(s, t):
         s.reply(c.cmd("AUTH PLAIN"), 504, "5.5.4", "encryption required")
 
 
+def make_cert():
+    """A self-signed certificate and key for the TLS group (the key owned by
+    root, mode 600: the master reads it)."""
+    d = tempfile.mkdtemp(prefix="tern-e2e-auth-tls-", dir="/var/tmp")
+    os.chmod(d, 0o755)
+    crt, key = os.path.join(d, "c.crt"), os.path.join(d, "c.key")
+    r = subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout",
+                        key, "-out", crt, "-days", "2", "-subj", "/CN=tern.test"],
+                       capture_output=True, text=True, timeout=60)
+    if r.returncode != 0:
+        raise ternlib.TestFailure(f"openssl req: {r.stderr.strip()}")
+    os.chmod(key, 0o600)
+    os.chmod(crt, 0o644)
+    return d, crt, key
+
+
+def test_tls_then_auth(s, t):
+    mark = t.log_mark()
+    with ternlib.RawSMTP(t.submission_port) as c:
+        r = c.cmd("EHLO c.test")
+        s.check("AUTH" not in r.text and "STARTTLS" in r.text,
+                f"before TLS: STARTTLS, no AUTH: {r.text}")
+    r = swaks(t.submission_port, "--tls", "--auth", "PLAIN", "--auth-user", "alice@tern.test",
+              "--auth-password", "secret")
+    s.check(r.returncode == 0, f"swaks --tls --auth exit {r.returncode}: {r.stdout[-800:]}")
+    m = ternlib.QUEUED_RE.search(r.stdout)
+    if s.check(m, "queued"):
+        received, _ = ternlib.split_received(t.msg_bytes(m.group(1)))
+        s.check(b"with ESMTPSA id " + m.group(1).encode() in received,
+                f"Received says ESMTPSA: {received[:200]!r}")
+        s.check(t.wait_log(rf"{m.group(1)}: client=unknown\[127\.0\.0\.1\], "
+                           r"sasl_method=PLAIN, sasl_username=alice@tern\.test$", mark),
+                "sasl_username on the client= line")
+
+
+def test_starttls_forgets_auth(s, t):
+    # smtpd_tls_auth_only = no in this group: AUTH in plain text, then
+    # STARTTLS; RFC 3207 section 4.2: the identity is forgotten.
+    import ssl
+    good = b64("\0alice@tern.test\0secret")
+    with ternlib.RawSMTP(t.submission_port, timeout=30) as c:
+        s.reply(c.cmd("EHLO c.test"), 250, what="EHLO")
+        s.reply(c.cmd(f"AUTH PLAIN {good}"), 235, "2.7.0", "AUTH in plain text")
+        s.reply(c.cmd("STARTTLS"), 220, what="STARTTLS")
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        c.sock = ctx.wrap_socket(c.sock)
+        s.reply(c.cmd("EHLO c.test"), 250, what="EHLO inside TLS")
+        s.reply(c.cmd(f"AUTH PLAIN {good}"), 235, "2.7.0",
+                "AUTH again inside TLS: the first identity was forgotten (no 503)")
+
+
 SASL_DIR = None
+TLS_DIR = None
 DV = None
 try:
     SASL_DIR = make_sasldb()
@@ -169,6 +226,15 @@ try:
     ])
     suite.group("cyrus, smtpd_tls_auth_only = yes", dict(CYRUS, smtpd_tls_auth_only="yes"), [
         ("no AUTH without TLS", test_tls_only),
+    ])
+    TLS_DIR, CRT, KEY = make_cert()
+    TLS = dict(CYRUS, smtpd_tls_security_level="may", smtpd_tls_cert_file=CRT,
+               smtpd_tls_key_file=KEY)
+    suite.group("cyrus with TLS", dict(TLS, smtpd_tls_auth_only="yes"), [
+        ("AUTH only after STARTTLS; ESMTPSA", test_tls_then_auth),
+    ])
+    suite.group("cyrus with TLS, smtpd_tls_auth_only = no", TLS, [
+        ("STARTTLS forgets a plain-text AUTH", test_starttls_forgets_auth),
     ])
 
     DV = dovecot.Dovecot({"alice@tern.test": None}, auth=True).start()
@@ -229,4 +295,6 @@ finally:
         DV.remove()
     if SASL_DIR is not None:
         shutil.rmtree(SASL_DIR, ignore_errors=True)
+    if TLS_DIR is not None:
+        shutil.rmtree(TLS_DIR, ignore_errors=True)
 suite.finish()
