@@ -202,6 +202,42 @@ def test_starttls_forgets_auth(s, t):
                 "AUTH again inside TLS: the first identity was forgotten (no 503)")
 
 
+
+def swaks_from(port, source, sender, rcpt, *args):
+    return subprocess.run(["swaks", "--server", "127.0.0.1", "--port", str(port),
+                           "--local-interface", source, "--from", sender, "--to", rcpt,
+                           "--helo", "c.test", "--timeout", "20", "--quit-after", "RCPT",
+                           *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          text=True, timeout=60)
+
+
+ALICE = ("--tls", "--auth", "PLAIN", "--auth-user", "alice@tern.test", "--auth-password",
+         "secret")
+
+
+def test_submission_policy(s, t):
+    # A stranger (127.0.0.50, not in mynetworks) may not relay.
+    r = swaks_from(t.submission_port, "127.0.0.50", "someone@else.example", "x@remote.example",
+                   "--tls")
+    s.check("554 5.7.1 <x@remote.example>: Relay access denied" in r.stdout,
+            f"no AUTH: relay denied: {r.stdout[-1500:]}")
+    # Nor use alice's address without logging in (Postfix's "not logged in").
+    r = swaks_from(t.submission_port, "127.0.0.50", "alice@tern.test", "y@tern.test", "--tls")
+    s.check("553 5.7.1 <alice@tern.test>: Sender address rejected: not logged in" in r.stdout,
+            f"alice@ without AUTH: not logged in: {r.stdout[-1500:]}")
+    # Authenticated, with her own address: relayed.
+    r = swaks_from(t.submission_port, "127.0.0.50", "alice@tern.test", "x@remote.example",
+                   *ALICE)
+    s.check(re.search(r"<[-~] +250 2\.1\.5", r.stdout) and r.returncode == 0,
+            f"alice as alice@: RCPT accepted: {r.stdout[-1500:]}")
+    # Authenticated, with someone else's address: refused.
+    r = swaks_from(t.submission_port, "127.0.0.50", "bob@tern.test", "x@remote.example",
+                   *ALICE)
+    s.check(re.search(r"553 5\.7\.1 <bob@tern\.test>: Sender address rejected: not owned by "
+                      r"user alice@tern\.test", r.stdout),
+            f"alice as bob@: 553 5.7.1 not owned: {r.stdout[-500:]}")
+
+
 SASL_DIR = None
 TLS_DIR = None
 DV = None
@@ -233,6 +269,18 @@ try:
     suite.group("cyrus with TLS", dict(TLS, smtpd_tls_auth_only="yes"), [
         ("AUTH only after STARTTLS; ESMTPSA", test_tls_then_auth),
     ])
+    LOGINS, _ = ternlib.shared_files("auth-logins", {
+        "logins": "alice@tern.test alice@tern.test\nbob@tern.test bob@tern.test\n"})
+    suite.group("submission policy: TLS, AUTH, sender login maps", dict(
+        TLS, smtpd_tls_auth_only="yes", mynetworks="127.0.0.1/32",
+        smtpd_sender_login_maps=f"texthash:{LOGINS}/logins",
+        submission_smtpd_sender_restrictions="reject_sender_login_mismatch",
+        submission_smtpd_relay_restrictions="permit_mynetworks, permit_sasl_authenticated, "
+                                            "reject_unauth_destination"), [
+        ("strangers may not relay; alice relays as herself, not as bob",
+         test_submission_policy),
+    ])
+    shutil.rmtree(LOGINS, ignore_errors=True)
     suite.group("cyrus with TLS, smtpd_tls_auth_only = no", TLS, [
         ("STARTTLS forgets a plain-text AUTH", test_starttls_forgets_auth),
     ])
