@@ -53,6 +53,7 @@ enum envelope_tag {
 	ENVELOPE_TAG_SASL_METHOD = 12,
 	ENVELOPE_TAG_SASL_USERNAME = 13,
 	ENVELOPE_TAG_LISTENER = 14,
+	ENVELOPE_TAG_HOLD = 15,		/* u8 1, written only when set */
 	ENVELOPE_TAG_RCPTS = 20,	/* u32 count, then count recipient blocks */
 	/* Known tags stay below 32: the decoder keeps a 32-bit "seen" mask. */
 };
@@ -186,6 +187,7 @@ envelope_copy(struct envelope *dst, const struct envelope *src)
 	envelope_set(&dst->envid, src->envid);
 	dst->body = src->body;
 	dst->smtputf8 = src->smtputf8;
+	dst->hold = src->hold;
 	dst->size = src->size;
 	dst->arrival = src->arrival;
 	envelope_set(&dst->client_name, src->client_name);
@@ -324,6 +326,8 @@ envelope_record_len(const struct envelope *env)
 			return SIZE_MAX;
 	}
 	n += 3 * (ENVELOPE_FIELD_HEADER_LEN + 1);	/* ret, body, smtputf8 */
+	if (env->hold)
+		n += ENVELOPE_FIELD_HEADER_LEN + 1;
 	n += 2 * (ENVELOPE_FIELD_HEADER_LEN + 8);	/* size, arrival */
 	rl = envelope_rcpts_len(env);
 	if (rl == SIZE_MAX)
@@ -358,6 +362,8 @@ envelope_encode(const struct envelope *env, struct buf *out)
 	envelope_put_u8_field(&w, ENVELOPE_TAG_RET, env->ret);
 	envelope_put_u8_field(&w, ENVELOPE_TAG_BODY, env->body);
 	envelope_put_u8_field(&w, ENVELOPE_TAG_SMTPUTF8, env->smtputf8 ? 1 : 0);
+	if (env->hold)
+		envelope_put_u8_field(&w, ENVELOPE_TAG_HOLD, 1);
 	envelope_put_u64_field(&w, ENVELOPE_TAG_SIZE, env->size);
 	envelope_put_u64_field(&w, ENVELOPE_TAG_ARRIVAL, (uint64_t)env->arrival);
 	for (i = 0; i < ENVELOPE_STR_FIELDS; i++) {
@@ -595,6 +601,11 @@ envelope_decode_field(unsigned tag, struct envelope_reader *val, struct envelope
 			return -1;
 		env->smtputf8 = v != 0;
 		return 0;
+	case ENVELOPE_TAG_HOLD:
+		if (envelope_get_u8(val, 1, &v, why) < 0)
+			return -1;
+		env->hold = v != 0;
+		return 0;
 	case ENVELOPE_TAG_SIZE:
 		return envelope_get_u64(val, &env->size, why);
 	case ENVELOPE_TAG_ARRIVAL:
@@ -620,7 +631,7 @@ envelope_tag_known(unsigned tag)
 	size_t i;
 
 	if (tag == ENVELOPE_TAG_SENDER || (tag >= ENVELOPE_TAG_RET && tag <= ENVELOPE_TAG_ARRIVAL) ||
-	    tag == ENVELOPE_TAG_RCPTS)
+	    tag == ENVELOPE_TAG_HOLD || tag == ENVELOPE_TAG_RCPTS)
 		return 1;
 	for (i = 0; i < ENVELOPE_STR_FIELDS; i++)
 		if (envelope_str_fields[i].tag == tag)

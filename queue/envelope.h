@@ -47,6 +47,10 @@ struct envelope {
 	char *envid;		/* RFC 3461 ENVID, decoded, or NULL */
 	enum envelope_body body;
 	bool smtputf8;
+	/* Put on hold when queued (a HOLD action of smtpd's restrictions):
+	 * qmgr records it as held the first time it sees the message, and
+	 * a release clears that record, not this flag. */
+	bool hold;
 	uint64_t size;		/* bytes of the message file */
 	int64_t arrival;	/* microseconds since the epoch */
 	char *client_name;	/* "unknown" when no reverse name */

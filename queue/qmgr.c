@@ -187,9 +187,46 @@ qmgr_load(struct qmgr *q, const char *id, const struct envelope *env, bool held,
 		qmgr_message_finish(q, m);	/* finished just before a crash */
 }
 
+/*
+ * A message smtpd queued with a HOLD action (the envelope's hold flag):
+ * held, unless qmgr has a record of it already, which then decides (an
+ * administrator may have released it). The first time, the record is
+ * written, so that a release outlives a restart. In doubt (the record
+ * cannot be read), held.
+ */
+static bool
+qmgr_hold_first(struct qmgr *q, const char *id)
+{
+	struct qstore_msg flags;
+	struct qstore_batch b;
+	char err[256];
+
+	switch (qstore_msg_get(q->qs, id, &flags, err, sizeof(err))) {
+	case SPOOL_OK:
+		return flags.held;
+	case SPOOL_NOTFOUND:
+		break;
+	default:
+		log_error("%s: message flags: %s; kept on hold", id, err);
+		return true;
+	}
+	memset(&flags, 0, sizeof(flags));
+	flags.held = true;
+	flags.first_seen = qmgr_now_ms() / 1000;
+	qstore_batch_init(&b);
+	qstore_batch_put_msg(&b, id, &flags);
+	if (qstore_batch_commit(q->qs, &b, err, sizeof(err)) != SPOOL_OK)
+		log_error("%s: cannot record the hold: %s; held until the next start", id, err);
+	qstore_batch_free(&b);
+	log_info("%s: placed on hold (a HOLD action when it was received)", id);
+	return true;
+}
+
 void
 qmgr_load_message(struct qmgr *q, const char *id, const struct envelope *env, bool held)
 {
+	if (env->hold && !held)
+		held = qmgr_hold_first(q, id);
 	qmgr_load(q, id, env, held, NULL, 0);
 	qmgr_kick(q);
 }
@@ -203,6 +240,10 @@ struct qmgr_startup {
 	size_t nst, cap, pos;
 	char (*held)[SPOOL_ID_SIZE];
 	size_t nheld, held_cap, held_pos;
+	/* Envelopes with the hold flag that no record holds: looked at after
+	 * the walk (qmgr_hold_first() writes; the walk's transaction is open). */
+	char (*hold_check)[SPOOL_ID_SIZE];
+	size_t nhold_check, hold_check_cap;
 	size_t messages, recipients, deferred;
 };
 
@@ -261,6 +302,16 @@ qmgr_startup_env(void *arg, const char *id, const struct envelope *env)
 		su->held_pos++;
 	if (su->held_pos < su->nheld && strcmp(su->held[su->held_pos], id) == 0)
 		held = true;
+	if (env->hold && !held) {
+		if (su->nhold_check == su->hold_check_cap) {
+			su->hold_check_cap = su->hold_check_cap ? 2 * su->hold_check_cap : 16;
+			su->hold_check = realloc(su->hold_check,
+			                         su->hold_check_cap * sizeof(*su->hold_check));
+			if (su->hold_check == NULL)
+				fatal("out of memory");
+		}
+		memcpy(su->hold_check[su->nhold_check++], id, SPOOL_ID_SIZE);
+	}
 	qmgr_load(su->q, id, env, held, su->st + first, su->pos - first);
 	su->messages++;
 	su->recipients += env->nrcpt;
@@ -283,12 +334,21 @@ qmgr_startup(struct qmgr *q)
 		log_error("message flags: %s", err);
 	if (spool_walk(q->spool, qmgr_startup_env, &su, err, sizeof(err)) != SPOOL_OK)
 		log_error("envelopes: %s; the rest is found by the next scan", err);
+	for (size_t i = 0; i < su.nhold_check; i++) {
+		struct sched_msg *m = sched_msg_find(q->sched, su.hold_check[i]);
+
+		if (m != NULL && !m->held && qmgr_hold_first(q, su.hold_check[i])) {
+			sched_msg_hold(q->sched, m, true, qmgr_now_ms());
+			su.nheld++;
+		}
+	}
 	log_info("queue loaded: %zu messages, %zu recipients (%zu deferred), %zu held, "
 	         "%zu destinations in %lld ms", su.messages, su.recipients, su.deferred, su.nheld,
 	         sched_dest_count(q->sched), (long long)(qmgr_now_ms() - t0));
 	free(su.st);
 	free(su.st_id);
 	free(su.held);
+	free(su.hold_check);
 }
 
 /* Periodic scan: envelopes nobody told us about. Only ids are read

@@ -14,6 +14,7 @@
  */
 #include "smtpd/smtpd_restrict.h"
 
+
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <netinet/in.h>
@@ -31,6 +32,9 @@
 #include "resolver/resolver.h"
 #include "smtpd/smtpd_dnsbl.h"
 #include "smtpd/smtpd_policy.h"
+
+/* A HOLD or DISCARD log text: "<address>: Recipient address text". */
+#define SMTPD_RESTRICT_TEXT_LOG_MAX 1200
 
 /* Keys one access lookup may try (labels of a name, address parts). */
 #define SMTPD_RESTRICT_KEYS_MAX 140
@@ -467,6 +471,7 @@ smtpd_restrict_action_parse(const char *value, struct smtpd_action *a)
 		{ "DEFER_IF_PERMIT", SMTPD_ACTION_DEFER_IF_PERMIT, false },
 		{ "PREPEND", SMTPD_ACTION_PREPEND, true },
 		{ "DISCARD", SMTPD_ACTION_DISCARD, false },
+		{ "HOLD", SMTPD_ACTION_HOLD, false },
 		{ "WARN", SMTPD_ACTION_WARN, false },
 		{ "INFO", SMTPD_ACTION_INFO, false },
 	};
@@ -1008,6 +1013,7 @@ smtpd_restrict_apply_action(struct smtpd_restrict_check *c, const char *value, c
     const char *name, const char *klass)
 {
 	struct smtpd_action a;
+	char what[SMTPD_RESTRICT_TEXT_LOG_MAX];
 	const char *dsn;
 	size_t hl;
 
@@ -1048,9 +1054,19 @@ smtpd_restrict_apply_action(struct smtpd_restrict_check *c, const char *value, c
 		c->res.prepend[c->prepend_len] = '\0';
 		return STEP_NEXT;
 	case SMTPD_ACTION_DISCARD:
+	case SMTPD_ACTION_HOLD:
+		/* Postfix's words: "<name>: Recipient address triggers HOLD
+		 * action". HOLD goes on as after DUNNO (the message goes to
+		 * the hold queue); DISCARD ends the list as OK. */
+		snprintf(what, sizeof(what), "<%s>: %s %s", name, klass, a.text[0] != '\0' ? a.text :
+		    a.kind == SMTPD_ACTION_HOLD ? "triggers HOLD action" : "triggers DISCARD action");
+		if (a.kind == SMTPD_ACTION_HOLD) {
+			c->res.hold = true;
+			smtpd_restrict_log(c, "hold", 0, what);
+			return STEP_NEXT;
+		}
 		c->res.discard = true;
-		smtpd_restrict_log(c, "discard", 0, a.text[0] != '\0' ? a.text :
-		    "triggers DISCARD action");
+		smtpd_restrict_log(c, "discard", 0, what);
 		return STEP_PERMIT;
 	case SMTPD_ACTION_WARN:
 	case SMTPD_ACTION_INFO:

@@ -107,6 +107,7 @@ struct smtpd_restrict_result {
 	/* PREPEND actions: header lines, each ending in '\n'. */
 	char prepend[SMTPD_RESTRICT_PREPEND_MAX];
 	bool discard;			/* a DISCARD action: accept, then drop */
+	bool hold;			/* a HOLD action: queue the message on hold */
 };
 
 struct smtpd_restrict;
@@ -204,7 +205,7 @@ size_t smtpd_restrict_client_keys(const char *addr, char keys[][64], size_t max)
 enum smtpd_action_kind {
 	SMTPD_ACTION_OK, SMTPD_ACTION_DUNNO, SMTPD_ACTION_REJECT, SMTPD_ACTION_DEFER,
 	SMTPD_ACTION_DEFER_IF_REJECT, SMTPD_ACTION_DEFER_IF_PERMIT, SMTPD_ACTION_PREPEND,
-	SMTPD_ACTION_DISCARD, SMTPD_ACTION_WARN, SMTPD_ACTION_INFO, SMTPD_ACTION_BAD,
+	SMTPD_ACTION_DISCARD, SMTPD_ACTION_HOLD, SMTPD_ACTION_WARN, SMTPD_ACTION_INFO, SMTPD_ACTION_BAD,
 };
 
 struct smtpd_action {

@@ -137,6 +137,7 @@ struct smtpd_session {
 	struct smtpd_reply carried_session, carried_mail;
 	struct buf prepend;		/* PREPEND headers for the message */
 	bool discard;			/* a DISCARD action: accept, then drop */
+	bool hold;			/* a HOLD action: queue it on hold */
 	char instance[48];		/* policy "instance": one per transaction */
 	/* SMTP AUTH (smtpd_auth_cmd.c). */
 	struct smtpd_auth *auth;	/* the exchange in progress, or NULL */

@@ -137,6 +137,7 @@ smtpd_verbs_reset(struct smtpd_session *s)
 	s->bdat_discard = false;
 	buf_free(&s->prepend);
 	s->discard = false;
+	s->hold = false;
 	s->carry_mail = false;
 	s->instance[0] = '\0';
 	if (s->state & (SMTPD_STATE_MAIL | SMTPD_STATE_RCPT | SMTPD_STATE_CHUNKING))
@@ -314,6 +315,8 @@ smtpd_check_keep(struct smtpd_session *s, const struct smtpd_restrict_result *re
 	}
 	if (res->discard)
 		s->discard = true;
+	if (res->hold)
+		s->hold = true;
 }
 
 static bool
@@ -936,6 +939,7 @@ smtpd_message_commit(struct smtpd_session *s)
 	envelope_set(&s->env.helo, s->helo[0] ? s->helo : NULL);
 	envelope_set(&s->env.proto, smtpd_session_proto(s));
 	envelope_set(&s->env.listener, config_listener_name(s->listener));
+	s->env.hold = s->hold;
 	envelope_set(&s->env.sasl_method, s->sasl_method[0] ? s->sasl_method : NULL);
 	envelope_set(&s->env.sasl_username, s->sasl_username[0] ? s->sasl_username : NULL);
 	s->state = SMTPD_STATE_COMMIT;

@@ -16,6 +16,7 @@ private network namespace (networld.py):
   completes a whole transaction in the meantime.
 """
 import os
+import re
 import select
 import shutil
 import socket
@@ -324,6 +325,31 @@ def test_policy_timeout(s, t):
                        mark), "warning logged")
 
 
+def test_hold_action(s, t):
+    mark = t.log_mark()
+    qid = ternlib.send_message(t, "sender@tern.test", ["held@remote.example"], subject="hold")
+    s.check(t.wait_log(r"NOQUEUE: hold: RCPT from unknown\[127\.0\.0\.1\]: "
+                       r"<held@remote\.example>: Recipient address suspicious; "
+                       r"from=<sender@tern\.test> to=<held@remote\.example>", mark),
+            "the HOLD action logged at RCPT as Postfix does")
+    s.check(t.wait_log(rf"{qid}: placed on hold \(a HOLD action", mark), "qmgr holds it")
+
+    def listed_held():
+        out = ternlib.ternctl_run(t, "queue").stdout
+        return re.search(rf"^{qid}!", out, re.M)
+    s.check(wait_until(listed_held, 5), "mailq shows it held (!)")
+    s.check(not re.search(rf"{qid}: to=", t.log_since(mark)), "nothing delivered")
+    t.restart()
+    mark2 = t.log_mark()
+    s.check(wait_until(listed_held, 10), "still held after a restart")
+    # qmgr's socket comes up a moment after smtpd's port.
+    r = wait_until(lambda: (lambda p: p if p.returncode == 0 else None)(
+        ternlib.ternctl_run(t, "queue", "release", qid)), 10)
+    s.check(r, "ternctl queue release")
+    s.check(t.wait_log(rf"{qid}: to=<held@remote\.example>, relay=none, .*status=sent", mark2,
+                       10), "released, then delivered (discard:)")
+
+
 def main():
     d, _ = ternlib.shared_files("restrict", {})
     dns = networld.DnsWorld(ZONES)
@@ -335,6 +361,16 @@ def main():
             ("relay tricks from an untrusted client: refused, nothing queued", test_relay_tricks),
             ("the trusted client relays", test_trusted_relays),
         ])
+        with open(os.path.join(d, "holdmap"), "w") as f:
+            f.write("held@remote.example HOLD suspicious\n")
+        os.chmod(os.path.join(d, "holdmap"), 0o644)
+        suite.group("hold", {
+            "mynetworks": "127.0.0.0/8",
+            "default_transport": "discard:",
+            "smtpd_recipient_restrictions":
+                f"check_recipient_access texthash:{d}/holdmap, permit_mynetworks, "
+                "reject_unauth_destination",
+        }, [("a HOLD action: queued on hold, kept over a restart, released", test_hold_action)])
         pg_port, silent_port = ternlib.free_ports(2)
         try:
             pg = start_postgrey(d, pg_port)

@@ -75,6 +75,7 @@ env_utf8(struct envelope *e)
 	envelope_add_rcpt(e, "\xe7\x94\xa8\xe6\x88\xb7@\xe4\xbe\x8b\xe5\xad\x90.\xe5\x85\xac\xe5\x8f\xb8",
 	                  "utf-8;\xe7\x94\xa8\xe6\x88\xb7@example", ENVELOPE_NOTIFY_DELAY);
 	e->smtputf8 = true;
+	e->hold = true;		/* a HOLD action */
 	e->body = ENVELOPE_BODY_BINARYMIME;
 	e->ret = ENVELOPE_RET_FULL;
 	envelope_set(&e->helo, "\xc3\xa9t\xc3\xa9.example");
@@ -119,6 +120,7 @@ assert_env_eq(const struct envelope *a, const struct envelope *b)
 	assert_str_eq(a->envid, b->envid, "envid");
 	ck_assert_int_eq(a->body, b->body);
 	ck_assert_int_eq(a->smtputf8, b->smtputf8);
+	ck_assert_int_eq(a->hold, b->hold);
 	ck_assert_uint_eq(a->size, b->size);
 	ck_assert_int_eq(a->arrival, b->arrival);
 	assert_str_eq(a->client_name, b->client_name, "client_name");

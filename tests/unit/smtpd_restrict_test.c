@@ -133,7 +133,8 @@ static const struct {
 	{ "DISCARD spam", SMTPD_ACTION_DISCARD, 0, "", "spam" },
 	{ "WARN look", SMTPD_ACTION_WARN, 0, "", "look" },
 	{ "INFO fyi", SMTPD_ACTION_INFO, 0, "", "fyi" },
-	{ "HOLD", SMTPD_ACTION_BAD, 0, "", "" },
+	{ "HOLD", SMTPD_ACTION_HOLD, 0, "", "" },
+	{ "HOLD look at it", SMTPD_ACTION_HOLD, 0, "", "look at it" },
 	{ "FILTER smtp:[127.0.0.1]:10025", SMTPD_ACTION_BAD, 0, "", "smtp:[127.0.0.1]:10025" },
 	{ "REDIRECT a@b", SMTPD_ACTION_BAD, 0, "", "a@b" },
 	{ "permit_mynetworks", SMTPD_ACTION_BAD, 0, "", "" },
@@ -443,8 +444,12 @@ static const struct stage_row stage_rows[] = {
 	  "192.0.2.1", "liar.tern.test", "a@x.test", "v@tern.test", SMTPD_RESTRICT_RCPT, false,
 	  SMTPD_VERDICT_REJECT, "554 5.7.1 <liar.tern.test>: Helo command rejected: you are not us" },
 	{ "bad table action", "smtpd_recipient_restrictions = check_recipient_access texthash:DIR/access\n",
-	  "192.0.2.1", "c.test", "a@x.test", "held@tern.test", SMTPD_RESTRICT_RCPT, false,
+	  "192.0.2.1", "c.test", "a@x.test", "filtered@tern.test", SMTPD_RESTRICT_RCPT, false,
 	  SMTPD_VERDICT_DEFER, "451 4.3.5 Server configuration error" },
+	/* HOLD goes on as DUNNO; the list's end permits */
+	{ "hold goes on", "smtpd_recipient_restrictions = check_recipient_access texthash:DIR/access\n",
+	  "192.0.2.1", "c.test", "a@x.test", "held@tern.test", SMTPD_RESTRICT_RCPT, false,
+	  SMTPD_VERDICT_PERMIT, NULL },
 	{ "prepend goes on", "smtpd_recipient_restrictions = check_recipient_access texthash:DIR/access\n",
 	  "192.0.2.1", "c.test", "a@x.test", "tagged@tern.test", SMTPD_RESTRICT_RCPT, false,
 	  SMTPD_VERDICT_PERMIT, NULL },
@@ -468,6 +473,7 @@ static const char access_text[] =
 	"closed@tern.test REJECT closed\n"
 	"liar.tern.test REJECT you are not us\n"
 	"held@tern.test HOLD\n"
+	"filtered@tern.test FILTER smtp:[127.0.0.1]:10025\n"
 	"tagged@tern.test PREPEND X-Tag: yes\n";
 
 struct stage_outcome {
