@@ -865,12 +865,14 @@ sched_job_end(struct sched *s, struct sched_job *job)
 {
 	struct sched_dest *d = job->dest;
 
+	/* Every recipient must have been reported (a result, or the one
+	 * qmgr fills in at DONE). A reported one may be ACTIVE again: a
+	 * short retry time can give it to a new job before this one's DONE
+	 * (a slow second recipient of the same job). */
 	for (uint32_t i = 0; i < job->nrcpt; i++) {
-		uint32_t idx = job->rcpts[i] & ~SCHED_REPORTED;
-
-		if (job->msg->rcpts[idx].state == SCHED_ACTIVE)
-			panic("sched: job %llu ended with %s/%u still in it",
-			      (unsigned long long)job->id, job->msg->id, idx);
+		if (!(job->rcpts[i] & SCHED_REPORTED))
+			panic("sched: job %llu ended with %s/%u not reported",
+			      (unsigned long long)job->id, job->msg->id, job->rcpts[i]);
 	}
 	if (job->prev != NULL)
 		job->prev->next = job->next;

@@ -136,6 +136,34 @@ finish_deferred(struct sched_job *j, int64_t t)
 	sched_job_end(W.s, j);
 }
 
+/* A recipient deferred with a short retry time goes into a new job while
+ * its first job (a slow second recipient) is still open; that first job
+ * then ends without complaint (it once panicked). */
+START_TEST(test_redispatch_before_done)
+{
+	struct sched_transport *t = transport("local", 10);
+	struct sched_dest *d = dest(t, "host.example", 5, 50, 0);
+	struct sched_msg *m = msg("00000000000009", 2, d, 0);
+	struct sched_job *first, *second;
+
+	ck_assert_uint_eq(sched_run(W.s, 1000), 1);
+	first = W.jobs[0];
+	ck_assert_uint_eq(first->nrcpt, 2);
+	ck_assert(sched_job_report(W.s, first, 0));
+	sched_rcpt_wait(W.s, m, 0, 2000);		/* due again in 1 s */
+	ck_assert_uint_eq(sched_run(W.s, 2000), 1);	/* recipient 0, again */
+	second = W.jobs[1];
+	ck_assert_uint_eq(second->nrcpt, 1);
+	ck_assert_uint_eq(second->rcpts[0], 0);
+	ck_assert(sched_job_report(W.s, first, 1));	/* the slow one */
+	sched_rcpt_done(W.s, m, 1);
+	sched_job_end(W.s, first);
+	ck_assert_uint_eq(m->njobs, 1);
+	finish_delivered(second);
+	ck_assert_uint_eq(m->nleft, 0);
+}
+END_TEST
+
 START_TEST(test_new_message_one_job_per_destination)
 {
 	struct sched_transport *t = transport("smtp", 10);
@@ -527,6 +555,7 @@ main(void)
 	tcase_add_test(tc, test_round_robin_between_destinations);
 	tcase_add_test(tc, test_remove_with_ready_recipients);
 	tcase_add_test(tc, test_heap_order_many);
+	tcase_add_test(tc, test_redispatch_before_done);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
