@@ -442,6 +442,7 @@ qmgr_notify_frame(struct qmgr_client *cl, struct frame_reader *r)
 	switch (spool_envelope_get(q->spool, id, &env, err, sizeof(err))) {
 	case SPOOL_OK:
 		qmgr_load_message(q, id, &env, false);
+		q->counters.received++;
 		break;
 	case SPOOL_NOTFOUND:
 		log_warning("%s: announced but not in the queue", id);
