@@ -402,7 +402,6 @@ ternctl_trace(const char *conf, int argc, char **argv)
 	}
 	t = trace_new(&f, (int64_t)time(NULL));
 	rc = ternctl_trace_feed(t, log);
-	config_free(cfg);
 	if (rc == EX_OK) {
 		size_t n;
 
@@ -421,6 +420,7 @@ ternctl_trace(const char *conf, int argc, char **argv)
 		}
 	}
 	trace_free(t);
+	config_free(cfg);	/* log may point into it */
 	return rc;
 }
 
