@@ -85,9 +85,13 @@ masterpid_find(const char *queue_directory, struct masterpid *mp, char *err, siz
 	if (mp->lock_fd < 0) {
 		int e = errno;
 
+		if (e == EACCES || e == EPERM) {
+			snprintf(err, errsz, "%s is root's (mode 0600)", path);
+			return EX_NOPERM;
+		}
 		snprintf(err, errsz, "%s: %s%s", path, strerror(e),
 		         e == ENOENT ? " (ternd never ran on this spool)" : "");
-		return e == EACCES || e == EPERM ? EX_NOPERM : EX_UNAVAILABLE;
+		return EX_UNAVAILABLE;
 	}
 	/* A lock we can take is a lock nobody holds: no master. */
 	if (flock(mp->lock_fd, LOCK_SH | LOCK_NB) == 0) {
