@@ -57,6 +57,7 @@ enum frame_type {
 	/* ternctl (and sendmail -q) <-> qmgr, over private/qmgr */
 	FRAME_QMGR_COMMAND = 64,	/* a queue verb and its selectors */
 	FRAME_QMGR_REPLY = 65,		/* status and text */
+	FRAME_QMGR_STATS = 66,		/* the answer to QMGR_VERB_STATS: counters */
 };
 
 enum frame_field_kind {

@@ -214,9 +214,14 @@ master_lock_spool(struct master *m)
 	int n;
 
 	snprintf(path, sizeof(path), "%s/master.lock", config_str(m->cfg, P_QUEUE_DIRECTORY));
-	m->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	/* Also the master's pid file (ternctl reload/stop, sendmail -bi):
+	 * the lock says it is current. 0600: whoever may open it could hold
+	 * its lock and keep ternd from starting (doc/ternctl.md). */
+	m->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (m->lock_fd < 0)
 		fatal("open %s: %s", path, strerror(errno));
+	if (fchmod(m->lock_fd, 0600) < 0)
+		log_warning("chmod %s: %s", path, strerror(errno));
 	if (flock(m->lock_fd, LOCK_EX | LOCK_NB) < 0) {
 		n = (int)read(m->lock_fd, pid, sizeof(pid) - 1);
 		pid[n > 0 ? n : 0] = '\0';

@@ -20,6 +20,13 @@
  *   FRAME_QMGR_COMMAND   u64 verb, u64 nselectors, then nselectors times:
  *                          str selector
  *   FRAME_QMGR_REPLY     u64 status, u64 count, str text
+ *   FRAME_QMGR_STATS     u64 started, u64 received, u64 delivered,
+ *                        u64 deferred, u64 bounced, u64 active,
+ *                        u64 incoming, u64 deferred messages, u64 hold,
+ *                        u64 dests_total, u64 ndests, then ndests times:
+ *                          str transport, str nexthop, u64 waiting,
+ *                          u64 ready, u64 active, u64 jobs,
+ *                          u64 suspended_until
  *
  * Conventions:
  *   - A string bounded by a FOO_MAX constant holds at most FOO_MAX - 1
@@ -34,6 +41,8 @@
  *   - arrival and delays are signed µs, sent as their u64 two's complement.
  *   - queue_id is SPOOL_ID_LEN upper-case hex digits: the agent opens a
  *     file by it, so nothing else may pass.
+ *   - A STATS frame has at most AGENT_STATS_DESTS_MAX destinations and no
+ *     more than dests_total; started and suspended_until are signed.
  *   - transport and recipient addresses and selectors are never empty; a
  *     job has 1..AGENT_JOB_RCPTS_MAX recipients; smtp_code is 0 or
  *     100..599; a reply status is a sysexits code (0..255).
@@ -207,6 +216,36 @@ reply_fields(struct agent_enc *e, const void *msg)
 	enc_strn(e, r->text, sizeof(r->text));
 }
 
+static void
+stats_fields(struct agent_enc *e, const void *msg)
+{
+	const struct qmgr_stats *st = msg;
+	size_t i;
+
+	enc_u64(e, (uint64_t)st->started);
+	enc_u64(e, st->received);
+	enc_u64(e, st->delivered);
+	enc_u64(e, st->deferred);
+	enc_u64(e, st->bounced);
+	enc_u64(e, st->q_active);
+	enc_u64(e, st->q_incoming);
+	enc_u64(e, st->q_deferred);
+	enc_u64(e, st->q_hold);
+	enc_u64(e, st->dests_total);
+	enc_u64(e, st->ndests);
+	for (i = 0; i < st->ndests; i++) {
+		const struct qmgr_stats_dest *d = &st->dests[i];
+
+		enc_strn(e, d->transport, sizeof(d->transport));
+		enc_strn(e, d->nexthop, sizeof(d->nexthop));
+		enc_u64(e, d->waiting);
+		enc_u64(e, d->ready);
+		enc_u64(e, d->active);
+		enc_u64(e, d->jobs);
+		enc_u64(e, (uint64_t)d->suspended_until);
+	}
+}
+
 int
 agent_hello_encode(const struct agent_hello *h, struct buf *out)
 {
@@ -241,6 +280,12 @@ int
 qmgr_reply_encode(const struct qmgr_reply *r, struct buf *out)
 {
 	return agent_encode(out, FRAME_QMGR_REPLY, reply_fields, r);
+}
+
+int
+qmgr_stats_encode(const struct qmgr_stats *st, struct buf *out)
+{
+	return agent_encode(out, FRAME_QMGR_STATS, stats_fields, st);
 }
 
 /* ---- decoding ---- */
@@ -503,7 +548,7 @@ qmgr_command_decode(struct frame_reader *r, struct qmgr_command *c, char *err, s
 
 	memset(c, 0, sizeof(*c));
 	dec_init(&d, r, FRAME_QMGR_COMMAND, "COMMAND", err, errsz);
-	c->verb = (enum qmgr_verb)dec_u64(&d, "verb", QMGR_VERB_FLUSH, QMGR_VERB_REQUEUE);
+	c->verb = (enum qmgr_verb)dec_u64(&d, "verb", QMGR_VERB_FLUSH, QMGR_VERB_STATS);
 	n = dec_u64(&d, "selector count", 0, AGENT_SELECTORS_MAX);
 	if (d.failed)
 		return -1;
@@ -533,6 +578,52 @@ qmgr_reply_decode(struct frame_reader *r, struct qmgr_reply *rep, char *err, siz
 	rep->status = dec_u64(&d, "status", 0, AGENT_EXIT_STATUS_MAX);
 	rep->count = dec_u64(&d, "count", 0, UINT64_MAX);
 	dec_str(&d, "text", 0, rep->text, sizeof(rep->text));
+	return dec_end(&d);
+}
+
+int
+qmgr_stats_decode(struct frame_reader *r, struct qmgr_stats *st, char *err, size_t errsz)
+{
+	struct agent_dec d;
+	uint64_t n;
+	size_t i;
+
+	memset(st, 0, sizeof(*st));
+	dec_init(&d, r, FRAME_QMGR_STATS, "STATS", err, errsz);
+	st->started = (int64_t)dec_u64(&d, "started", 0, UINT64_MAX);
+	st->received = dec_u64(&d, "received", 0, UINT64_MAX);
+	st->delivered = dec_u64(&d, "delivered", 0, UINT64_MAX);
+	st->deferred = dec_u64(&d, "deferred", 0, UINT64_MAX);
+	st->bounced = dec_u64(&d, "bounced", 0, UINT64_MAX);
+	st->q_active = dec_u64(&d, "active", 0, UINT64_MAX);
+	st->q_incoming = dec_u64(&d, "incoming", 0, UINT64_MAX);
+	st->q_deferred = dec_u64(&d, "deferred messages", 0, UINT64_MAX);
+	st->q_hold = dec_u64(&d, "hold", 0, UINT64_MAX);
+	st->dests_total = dec_u64(&d, "destination total", 0, UINT64_MAX);
+	/* The count is checked before anything is allocated for it. */
+	n = dec_u64(&d, "destination count", 0, AGENT_STATS_DESTS_MAX);
+	if (!d.failed && n > st->dests_total)
+		dec_fail(&d, "destination count %llu above the total",
+		         (unsigned long long)n);
+	if (d.failed)
+		return -1;
+	if (n > 0) {
+		st->dests = calloc((size_t)n, sizeof(*st->dests));
+		if (st->dests == NULL)
+			fatal("out of memory");
+	}
+	st->ndests = (size_t)n;
+	for (i = 0; i < st->ndests && !d.failed; i++) {
+		struct qmgr_stats_dest *sd = &st->dests[i];
+
+		dec_str(&d, "transport", 1, sd->transport, sizeof(sd->transport));
+		dec_str(&d, "nexthop", 0, sd->nexthop, sizeof(sd->nexthop));
+		sd->waiting = dec_u64(&d, "waiting", 0, UINT64_MAX);
+		sd->ready = dec_u64(&d, "ready", 0, UINT64_MAX);
+		sd->active = dec_u64(&d, "in flight", 0, UINT64_MAX);
+		sd->jobs = dec_u64(&d, "jobs", 0, UINT64_MAX);
+		sd->suspended_until = (int64_t)dec_u64(&d, "suspended until", 0, UINT64_MAX);
+	}
 	return dec_end(&d);
 }
 
@@ -609,6 +700,14 @@ qmgr_command_free(struct qmgr_command *c)
 	c->nselectors = 0;
 }
 
+void
+qmgr_stats_free(struct qmgr_stats *st)
+{
+	free(st->dests);
+	st->dests = NULL;
+	st->ndests = 0;
+}
+
 /* ---- names ---- */
 
 static const char *const agent_status_names[] = {
@@ -623,6 +722,7 @@ static const char *const qmgr_verb_names[] = {
 	[QMGR_VERB_RELEASE] = "release",
 	[QMGR_VERB_DELETE] = "delete",
 	[QMGR_VERB_REQUEUE] = "requeue",
+	[QMGR_VERB_STATS] = "stats",
 };
 
 #define AGENT_NELEM(a) (sizeof(a) / sizeof((a)[0]))

@@ -12,6 +12,7 @@
  *                                       recipient was reported
  *   client -> qmgr FRAME_QMGR_COMMAND   flush / hold / release / ...
  *   qmgr -> client FRAME_QMGR_REPLY
+ *   qmgr -> client FRAME_QMGR_STATS     the answer to QMGR_VERB_STATS
  *
  * The agent opens the message file itself (read-only, by queue id in the
  * same spool). A recipient without a RESULT when the job's DONE arrives,
@@ -48,6 +49,9 @@
 #define AGENT_HOST_MAX 256	/* a host name or textual IP */
 #define AGENT_JOB_RCPTS_MAX 1000	/* recipients in one job */
 #define AGENT_SELECTORS_MAX 10000	/* selectors in one command */
+/* Destinations in one STATS frame (the busiest; 2000 * ~600 bytes fits
+ * FRAME_PAYLOAD_MAX with room to spare). */
+#define AGENT_STATS_DESTS_MAX 2000
 
 /* agent -> qmgr, first frame of an agent connection. */
 struct agent_hello {
@@ -123,6 +127,7 @@ enum qmgr_verb {
 	QMGR_VERB_RELEASE = 3,
 	QMGR_VERB_DELETE = 4,	/* remove without a bounce */
 	QMGR_VERB_REQUEUE = 5,	/* forget attempts and routes, due now */
+	QMGR_VERB_STATS = 6,	/* no selectors; answered by FRAME_QMGR_STATS */
 };
 
 /*
@@ -141,6 +146,35 @@ struct qmgr_reply {
 	char text[AGENT_TEXT_MAX];	/* one line for the user */
 };
 
+/* One destination (transport:nexthop) in a STATS answer. */
+struct qmgr_stats_dest {
+	char transport[AGENT_TRANSPORT_MAX];
+	char nexthop[AGENT_NEXTHOP_MAX];
+	uint64_t waiting;	/* recipients waiting for a retry time */
+	uint64_t ready;		/* recipients due, queued for a job */
+	uint64_t active;	/* recipients in a job right now */
+	uint64_t jobs;		/* jobs running */
+	int64_t suspended_until;	/* seconds since the epoch; 0: not suspended */
+};
+
+/*
+ * qmgr's counters since it started (messages received; recipients
+ * delivered, deferred and bounced, as pflogsumm counts them), the queue
+ * by state, and the destinations with recipients (the busiest first, at
+ * most AGENT_STATS_DESTS_MAX of dests_total).
+ */
+struct qmgr_stats {
+	int64_t started;	/* seconds since the epoch */
+	uint64_t received, delivered, deferred, bounced;
+	uint64_t q_active;	/* messages being delivered */
+	uint64_t q_incoming;	/* due, waiting for an active slot */
+	uint64_t q_deferred;	/* waiting for a retry time */
+	uint64_t q_hold;
+	uint64_t dests_total;
+	struct qmgr_stats_dest *dests;	/* owned; free with qmgr_stats_free() */
+	size_t ndests;
+};
+
 /* ---- encoding: append one whole frame to out ---- */
 int agent_hello_encode(const struct agent_hello *h, struct buf *out);
 int agent_job_encode(const struct agent_job *j, struct buf *out);
@@ -148,6 +182,7 @@ int agent_result_encode(const struct agent_result *r, struct buf *out);
 int agent_done_encode(uint64_t job_id, struct buf *out);
 int qmgr_command_encode(const struct qmgr_command *c, struct buf *out);
 int qmgr_reply_encode(const struct qmgr_reply *r, struct buf *out);
+int qmgr_stats_encode(const struct qmgr_stats *st, struct buf *out);
 
 /* ---- decoding: r is a frame of the matching type (frame_parse) ---- */
 int agent_hello_decode(struct frame_reader *r, struct agent_hello *h, char *err, size_t errsz);
@@ -157,6 +192,8 @@ int agent_result_decode(struct frame_reader *r, struct agent_result *res, char *
 int agent_done_decode(struct frame_reader *r, uint64_t *job_id, char *err, size_t errsz);
 int qmgr_command_decode(struct frame_reader *r, struct qmgr_command *c, char *err, size_t errsz);
 int qmgr_reply_decode(struct frame_reader *r, struct qmgr_reply *rep, char *err, size_t errsz);
+/* st is filled (owned array); free with qmgr_stats_free() even on error. */
+int qmgr_stats_decode(struct frame_reader *r, struct qmgr_stats *st, char *err, size_t errsz);
 
 /* Helpers for building and freeing jobs and commands. */
 void agent_job_init(struct agent_job *j);
@@ -166,6 +203,7 @@ void agent_job_add_rcpt(struct agent_job *j, uint32_t index, const char *addr, c
 void agent_job_set_target(struct agent_job *j, const char *target);
 void agent_job_free(struct agent_job *j);
 void qmgr_command_free(struct qmgr_command *c);
+void qmgr_stats_free(struct qmgr_stats *st);
 
 /* "delivered" / "tempfail" / "permfail"; and verb names "flush" ... and
  * back (-1 when unknown). */

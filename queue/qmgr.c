@@ -502,6 +502,7 @@ qmgr_notify_frame(struct qmgr_client *cl, struct frame_reader *r)
 	switch (spool_envelope_get(q->spool, id, &env, err, sizeof(err))) {
 	case SPOOL_OK:
 		qmgr_load_message(q, id, &env, false);
+		q->counters.received++;
 		break;
 	case SPOOL_NOTFOUND:
 		log_warning("%s: announced but not in the queue", id);
@@ -773,7 +774,8 @@ qmgr_setup(struct qmgr *q)
 	if ((size_t)snprintf(q->socket_path, sizeof(q->socket_path), "%s/private/qmgr", dir) >=
 	    sizeof(q->socket_path))
 		fatal("queue_directory too long for a socket path");
-	q->listen_fd = fconn_listen_unix(q->socket_path, 0600, 128);
+	/* 0660: the mail owner's group runs ternctl (doc/ternctl.md). */
+	q->listen_fd = fconn_listen_unix(q->socket_path, 0660, 128);
 	if (q->listen_fd < 0)
 		fatal("cannot listen on %s: %s", q->socket_path, strerror(errno));
 	if (evloop_io_add(q->loop, &q->listen_io, q->listen_fd, EV_READ, qmgr_accept, q) < 0)

@@ -24,9 +24,12 @@ mono_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-int
-qmgr_client_command(const char *queue_directory, const struct qmgr_command *cmd,
-                    struct qmgr_reply *rep, int timeout_ms, char *err, size_t errsz)
+/* Decode the answer frame r: 0 or a sysexits code with err set. */
+typedef int client_answer_fn(void *arg, struct frame_reader *r, char *err, size_t errsz);
+
+static int
+client_request(const char *queue_directory, const struct qmgr_command *cmd, int timeout_ms,
+               client_answer_fn *answer, void *arg, char *err, size_t errsz)
 {
 	char path[600];
 	struct buf out, in;
@@ -65,13 +68,7 @@ qmgr_client_command(const char *queue_directory, const struct qmgr_command *cmd,
 
 		switch (frame_parse(buf_data(&in), buf_len(&in), &r, &flen)) {
 		case FRAME_OK:
-			if (r.type != FRAME_QMGR_REPLY || qmgr_reply_decode(&r, rep, err, errsz) < 0) {
-				if (r.type != FRAME_QMGR_REPLY)
-					snprintf(err, errsz, "unexpected frame %d from qmgr", (int)r.type);
-				rc = EX_PROTOCOL;
-			} else {
-				rc = 0;
-			}
+			rc = answer(arg, &r, err, errsz);
 			goto out;
 		case FRAME_BAD:
 			snprintf(err, errsz, "malformed reply from qmgr");
@@ -95,5 +92,50 @@ out:
 	buf_free(&out);
 	buf_free(&in);
 	close(fd);
+	return rc;
+}
+
+static int
+answer_reply(void *arg, struct frame_reader *r, char *err, size_t errsz)
+{
+	if (r->type != FRAME_QMGR_REPLY) {
+		snprintf(err, errsz, "unexpected frame %d from qmgr", (int)r->type);
+		return EX_PROTOCOL;
+	}
+	return qmgr_reply_decode(r, arg, err, errsz) < 0 ? EX_PROTOCOL : 0;
+}
+
+int
+qmgr_client_command(const char *queue_directory, const struct qmgr_command *cmd,
+                    struct qmgr_reply *rep, int timeout_ms, char *err, size_t errsz)
+{
+	return client_request(queue_directory, cmd, timeout_ms, answer_reply, rep, err, errsz);
+}
+
+/* STATS, or a REPLY when qmgr refuses (its status and text). */
+static int
+answer_stats(void *arg, struct frame_reader *r, char *err, size_t errsz)
+{
+	struct qmgr_reply rep;
+
+	if (r->type == FRAME_QMGR_STATS)
+		return qmgr_stats_decode(r, arg, err, errsz) < 0 ? EX_PROTOCOL : 0;
+	if (answer_reply(&rep, r, err, errsz) != 0)
+		return EX_PROTOCOL;
+	snprintf(err, errsz, "%s", rep.text);
+	return rep.status != 0 ? (int)rep.status : EX_PROTOCOL;
+}
+
+int
+qmgr_client_stats(const char *queue_directory, struct qmgr_stats *st, int timeout_ms, char *err,
+                  size_t errsz)
+{
+	struct qmgr_command cmd = { .verb = QMGR_VERB_STATS };
+	int rc;
+
+	memset(st, 0, sizeof(*st));
+	rc = client_request(queue_directory, &cmd, timeout_ms, answer_stats, st, err, errsz);
+	if (rc != 0)
+		qmgr_stats_free(st);
 	return rc;
 }

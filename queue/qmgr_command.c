@@ -1,6 +1,7 @@
 /*
  * qmgr_command: the queue verbs of ternctl (and sendmail -q): flush, hold,
- * release, delete, requeue, on queue ids, "@domain" or "ALL".
+ * release, delete, requeue, on queue ids, "@domain" or "ALL"; and stats,
+ * answered with qmgr's counters and a census of the schedule.
  *
  * Every command first commits the results waiting to be recorded, so it
  * acts on the recorded state. A message with recipients in a delivery
@@ -171,6 +172,138 @@ reply(struct qmgr_client *cl, uint64_t status, uint64_t count, const char *fmt, 
 		fconn_flush(&cl->conn);
 }
 
+/* ---- stats ---- */
+
+struct stats_run {
+	struct sched_dest **dests;	/* sorted by address, for the census */
+	struct qmgr_stats_dest *rows;	/* rows[i] counts dests[i] */
+	size_t ndests, cap;
+	struct qmgr_stats *st;
+	int64_t now;
+};
+
+static void
+stats_collect_dest(void *arg, struct sched_dest *d)
+{
+	struct stats_run *run = arg;
+
+	if (run->ndests == run->cap) {
+		run->cap = run->cap ? run->cap * 2 : 64;
+		run->dests = realloc(run->dests, run->cap * sizeof(*run->dests));
+		if (run->dests == NULL)
+			fatal("out of memory");
+	}
+	run->dests[run->ndests++] = d;
+}
+
+static int
+stats_ptr_cmp(const void *a, const void *b)
+{
+	uintptr_t x = (uintptr_t)*(struct sched_dest *const *)a;
+	uintptr_t y = (uintptr_t)*(struct sched_dest *const *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static void
+stats_count_msg(void *arg, struct sched_msg *m)
+{
+	struct stats_run *run = arg;
+
+	if (m->gone)
+		return;
+	if (m->held)
+		run->st->q_hold++;
+	else if (m->active)
+		run->st->q_active++;
+	else if (m->due <= run->now)
+		run->st->q_incoming++;
+	else
+		run->st->q_deferred++;
+	for (uint32_t i = 0; i < m->nrcpt; i++) {
+		const struct sched_rcpt *rc = &m->rcpts[i];
+		struct sched_dest **hit;
+		struct qmgr_stats_dest *row;
+
+		if (rc->dest == NULL || rc->state == SCHED_DONE)
+			continue;
+		hit = bsearch(&rc->dest, run->dests, run->ndests, sizeof(*run->dests), stats_ptr_cmp);
+		if (hit == NULL)
+			continue;
+		row = &run->rows[hit - run->dests];
+		if (rc->state == SCHED_WAITING)
+			row->waiting++;
+		else if (rc->state == SCHED_READY)
+			row->ready++;
+		else
+			row->active++;
+	}
+}
+
+/* Busiest first: recipients not done, then jobs, then by name. */
+static int
+stats_row_cmp(const void *a, const void *b)
+{
+	const struct qmgr_stats_dest *x = a, *y = b;
+	uint64_t nx = x->waiting + x->ready + x->active, ny = y->waiting + y->ready + y->active;
+	int c;
+
+	if (nx != ny)
+		return nx > ny ? -1 : 1;
+	if (x->jobs != y->jobs)
+		return x->jobs > y->jobs ? -1 : 1;
+	c = strcmp(x->transport, y->transport);
+	return c != 0 ? c : strcmp(x->nexthop, y->nexthop);
+}
+
+static void
+stats_reply(struct qmgr_client *cl)
+{
+	struct qmgr *q = cl->q;
+	struct qmgr_stats st;
+	struct stats_run run;
+	size_t i, n = 0;
+
+	memset(&st, 0, sizeof(st));
+	memset(&run, 0, sizeof(run));
+	run.st = &st;
+	run.now = qmgr_now_ms();
+	st.started = q->started_ms / 1000;
+	st.received = q->counters.received;
+	st.delivered = q->counters.delivered;
+	st.deferred = q->counters.deferred;
+	st.bounced = q->counters.bounced;
+	sched_dest_foreach(q->sched, stats_collect_dest, &run);
+	qsort(run.dests, run.ndests, sizeof(*run.dests), stats_ptr_cmp);
+	run.rows = calloc(run.ndests ? run.ndests : 1, sizeof(*run.rows));
+	if (run.rows == NULL)
+		fatal("out of memory");
+	sched_msg_foreach(q->sched, stats_count_msg, &run);
+	/* Keep the destinations with something to say. */
+	for (i = 0; i < run.ndests; i++) {
+		const struct sched_dest *d = run.dests[i];
+		struct qmgr_stats_dest row = run.rows[i];
+
+		row.jobs = d->active;
+		row.suspended_until = d->suspended_until > run.now ? d->suspended_until / 1000 : 0;
+		if (row.waiting + row.ready + row.active + row.jobs == 0 && row.suspended_until == 0)
+			continue;
+		snprintf(row.transport, sizeof(row.transport), "%s", d->transport->name);
+		snprintf(row.nexthop, sizeof(row.nexthop), "%s", d->nexthop);
+		run.rows[n++] = row;
+	}
+	qsort(run.rows, n, sizeof(*run.rows), stats_row_cmp);
+	st.dests_total = n;
+	st.dests = run.rows;
+	st.ndests = n < AGENT_STATS_DESTS_MAX ? n : AGENT_STATS_DESTS_MAX;
+	if (qmgr_stats_encode(&st, fconn_out(&cl->conn)) == 0)
+		fconn_flush(&cl->conn);
+	else
+		reply(cl, EX_SOFTWARE, 0, "the statistics do not fit in a frame");
+	free(run.rows);
+	free(run.dests);
+}
+
 void
 qmgr_command_frame(struct qmgr_client *cl, struct frame_reader *r)
 {
@@ -194,6 +327,14 @@ qmgr_command_frame(struct qmgr_client *cl, struct frame_reader *r)
 		return;
 	}
 	qmgr_outcomes_flush(q);
+	if (cmd.verb == QMGR_VERB_STATS) {
+		if (cmd.nselectors > 0)
+			reply(cl, EX_USAGE, 0, "stats takes no selectors");
+		else
+			stats_reply(cl);
+		qmgr_command_free(&cmd);
+		return;
+	}
 	memset(&run, 0, sizeof(run));
 	run.q = q;
 	run.cmd = &cmd;
@@ -229,6 +370,8 @@ qmgr_command_frame(struct qmgr_client *cl, struct frame_reader *r)
 			}
 			requeue(&run, m);
 			done++;
+			break;
+		case QMGR_VERB_STATS:	/* answered above */
 			break;
 		}
 	}

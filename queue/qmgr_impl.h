@@ -6,7 +6,7 @@
  *                   results coming in
  *   qmgr_results.c  what results do: LMDB first, then the schedule,
  *                   retry records, bounces, delay warnings, removal
- *   qmgr_command.c  flush, hold, release, delete, requeue
+ *   qmgr_command.c  flush, hold, release, delete, requeue, stats
  * One owner for each piece of state: struct qmgr below.
  */
 #ifndef TERN_QMGR_IMPL_H
@@ -133,6 +133,11 @@ struct qmgr {
 
 	bool draining;
 	int64_t started_ms;
+	/* Since start, for `ternctl stats`: messages announced by injectors;
+	 * recipient results as they are recorded (as pflogsumm counts). */
+	struct {
+		uint64_t received, delivered, deferred, bounced;
+	} counters;
 };
 
 /* Wall-clock milliseconds. */

@@ -1107,8 +1107,15 @@ qmgr_outcomes_flush(struct qmgr *q)
 		struct flush_env *fe = &f.envs[e];
 
 		for (i = fe->first; i < fe->first + fe->count; i++) {
-			if (rc == SPOOL_OK)
+			if (rc == SPOOL_OK) {
 				log_outcome(&f, os[i], fe->env);
+				if (!os[i]->final)
+					q->counters.deferred++;
+				else if (os[i]->kind == QMGR_OUT_DELIVERED)
+					q->counters.delivered++;
+				else
+					q->counters.bounced++;
+			}
 			if (os[i]->expired && !fe->expired_logged && fe->env != NULL) {
 				log_info("%s: from=<%s>, status=expired, returned to sender",
 				         fe->msg->id, fe->env->sender);

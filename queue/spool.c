@@ -47,12 +47,14 @@ static const struct spool_subdir {
 	const char *name;
 	mode_t mode;
 } spool_subdirs[] = {
-	{ "index", 0700 },	/* LMDB: only the roles read it */
-	{ "msg", 0700 },
+	/* index/, msg/ and private/: the roles write; the mail owner's
+	 * group reads, for ternctl (doc/ternctl.md, "Who may"). */
+	{ "index", 0750 },
+	{ "msg", 0750 },
 	/* sendmail's socket: anyone may reach it by name (sendmail is not
 	 * set-gid), nobody may list the directory (doc/sendmail.md). */
 	{ "public", 0711 },
-	{ "private", 0700 },
+	{ "private", 0750 },
 	{ "maildrop", 0730 },	/* the group may drop files, not list them */
 };
 
@@ -371,7 +373,7 @@ spool_msg_create(struct spool *sp, char *err, size_t errsz)
 	 * microsecond: the loser bumps and tries again. */
 	for (tries = 0; tries < SPOOL_CREATE_TRIES; tries++) {
 		spool_id_next(m->id);
-		m->fd = openat(sp->msg_dirfd, m->id, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
+		m->fd = openat(sp->msg_dirfd, m->id, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0640);
 		if (m->fd >= 0)
 			return m;
 		if (errno != EEXIST) {

@@ -210,9 +210,19 @@ spool_index_open(struct spool *sp, const struct spool_options *opt, char *err, s
 		goto fail;
 	/* MDB_NOTLS: read txns are not tied to a thread's TLS slot, so any
 	 * thread may own one, and a thread may nest them (walk + get). */
-	rc = mdb_env_open(sp->env, path, MDB_NOTLS | (sp->readonly ? MDB_RDONLY : 0), 0600);
+	rc = mdb_env_open(sp->env, path, MDB_NOTLS | (sp->readonly ? MDB_RDONLY : 0), 0640);
 	if (rc != 0)
 		goto fail;
+	/* The mail owner's group reads the queue (ternctl), and an LMDB
+	 * reader writes its slot in lock.mdb: 0660 for it, whatever the
+	 * umask made of the mode. Best effort: a failure only hides the
+	 * queue from the group. */
+	if (!sp->readonly) {
+		char lock[SPOOL_DIR_MAX + 48];
+
+		snprintf(lock, sizeof(lock), "%s/lock.mdb", path);
+		(void)chmod(lock, 0660);
+	}
 	/* Free reader slots that a crashed role left behind. */
 	(void)mdb_reader_check(sp->env, &dead);
 	mdb_env_info(sp->env, &info);

@@ -29,13 +29,14 @@
 
 /* ---- strings from the spool: escaped for a terminal or for JSON ---- */
 
-/* Length of a valid UTF-8 sequence at p (RFC 3629), or 0. */
-static size_t
-qlist_utf8_len(const unsigned char *p)
+size_t
+qlist_utf8_len(const unsigned char *p, size_t left)
 {
 	size_t n, i;
 	uint32_t cp;
 
+	if (left == 0)
+		return 0;
 	if (p[0] < 0x80)
 		return 1;
 	if (p[0] >= 0xc2 && p[0] <= 0xdf)
@@ -46,8 +47,10 @@ qlist_utf8_len(const unsigned char *p)
 		n = 4, cp = p[0] & 0x07;
 	else
 		return 0;
+	if (n > left)
+		return 0;
 	for (i = 1; i < n; i++) {
-		if ((p[i] & 0xc0) != 0x80)	/* also stops at the NUL */
+		if ((p[i] & 0xc0) != 0x80)
 			return 0;
 		cp = cp << 6 | (p[i] & 0x3f);
 	}
@@ -60,14 +63,14 @@ qlist_utf8_len(const unsigned char *p)
 /* Terminal-safe: valid UTF-8 passes through; control characters (C0,
  * DEL and C1, which some terminals obey), backslashes and bytes that are
  * not UTF-8 are written as \ooo. */
-static void
+void
 qlist_text_str(struct buf *out, const char *s)
 {
 	const unsigned char *p;
-	size_t n, i;
+	size_t n, i, left = strlen(s);
 
-	for (p = (const unsigned char *)s; *p; p += n) {
-		n = qlist_utf8_len(p);
+	for (p = (const unsigned char *)s; *p; p += n, left -= n) {
+		n = qlist_utf8_len(p, left);
 		if (n == 0 || *p < 0x20 || *p == 0x7f || *p == '\\' ||
 		    (n == 2 && p[0] == 0xc2 && p[1] < 0xa0)) {
 			n = n ? n : 1;
@@ -81,19 +84,20 @@ qlist_text_str(struct buf *out, const char *s)
 
 /* A JSON string (RFC 8259): quotes and backslashes escaped, control
  * characters as \u00XX, bytes that are not UTF-8 as U+FFFD. NULL: null. */
-static void
+void
 qlist_json_str(struct buf *out, const char *s)
 {
 	const unsigned char *p;
-	size_t n;
+	size_t n, left;
 
 	if (s == NULL) {
 		buf_append_str(out, "null");
 		return;
 	}
+	left = strlen(s);
 	buf_append_char(out, '"');
-	for (p = (const unsigned char *)s; *p; p += n) {
-		n = qlist_utf8_len(p);
+	for (p = (const unsigned char *)s; *p; p += n, left -= n) {
+		n = qlist_utf8_len(p, left);
 		if (n == 0) {
 			buf_append_str(out, "\\ufffd");
 			n = 1;
@@ -133,7 +137,7 @@ qlist_until(char *dst, size_t dstsz, int64_t t)
 		retry_format_duration(left, dst, dstsz);
 }
 
-static const char *
+const char *
 qlist_state_name(enum qstore_state st)
 {
 	static const char *const names[] = { "pending", "deferred", "delivered", "bounced",

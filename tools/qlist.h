@@ -7,7 +7,9 @@
 
 #include <stdbool.h>
 
+#include "common/buf.h"
 #include "config/config.h"
+#include "queue/qstore.h"
 
 /*
  * Print the queue of cfg's queue_directory to stdout: Postfix's mailq
@@ -19,5 +21,17 @@
  * permission) or EX_IOERR (cannot read it, or write the output).
  */
 int qlist_print(const struct config *cfg, bool json, const char *prog);
+
+/* Length of a valid UTF-8 sequence (RFC 3629) at p, within left bytes;
+ * 0 when there is none. */
+size_t qlist_utf8_len(const unsigned char *p, size_t left);
+/* s for a terminal: valid UTF-8 passes; control characters (C0, DEL,
+ * C1), backslashes and bytes that are not UTF-8 become \ooo. */
+void qlist_text_str(struct buf *out, const char *s);
+/* s as a JSON string (RFC 8259), or null for NULL; bytes that are not
+ * UTF-8 become U+FFFD. */
+void qlist_json_str(struct buf *out, const char *s);
+/* "pending", "deferred", "delivered", "bounced", "expired". */
+const char *qlist_state_name(enum qstore_state st);
 
 #endif

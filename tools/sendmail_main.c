@@ -43,6 +43,7 @@
 #include "config/map.h"
 #include "queue/agent_proto.h"
 #include "queue/qmgr_client.h"
+#include "tools/masterpid.h"
 #include "tools/qlist.h"
 #include "tools/sendmail_args.h"
 #include "tools/sendmail_headers.h"
@@ -668,35 +669,31 @@ sendmail_map_exit(enum map_status st)
 }
 
 /*
- * Ask a running ternd to reload (SIGHUP to the pid in master.lock, which
- * the master holds locked while it runs). Needed only for texthash:
- * maps; lmdb: files are noticed by their readers within a second. A
- * caller who may not signal the master is told what to do instead.
+ * Ask a running ternd to reload (SIGHUP to its master: tools/masterpid.h).
+ * Needed only for texthash: maps; lmdb: files are noticed by their
+ * readers within a second. A caller who may not signal the master is
+ * told what to do instead.
  */
 static void
 sendmail_reload(const struct config *cfg)
 {
-	char path[600], pid[32];
-	ssize_t n;
-	long v;
-	int fd;
+	struct masterpid mp;
+	char err[600];
+	int rc;
 
-	snprintf(path, sizeof(path), "%s/master.lock", config_str(cfg, P_QUEUE_DIRECTORY));
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return;		/* never started here: nothing to tell */
-	if (flock(fd, LOCK_SH | LOCK_NB) == 0) {
-		close(fd);	/* not running: it reads the maps when it starts */
-		return;
+	rc = masterpid_find(config_str(cfg, P_QUEUE_DIRECTORY), &mp, err, sizeof(err));
+	if (rc == EX_UNAVAILABLE)
+		return;		/* not running: it reads the maps when it starts */
+	if (rc == 0) {
+		if (kill(mp.pid, SIGHUP) == 0) {
+			masterpid_close(&mp);
+			return;
+		}
+		snprintf(err, sizeof(err), "%s", strerror(errno));
 	}
-	n = read(fd, pid, sizeof(pid) - 1);
-	close(fd);
-	pid[n > 0 ? n : 0] = '\0';
-	v = strtol(pid, NULL, 10);
-	if (v <= 1 || kill((pid_t)v, SIGHUP) < 0)
-		fprintf(stderr, "%s: the new aliases of texthash: maps take effect at the next "
-		        "`ternctl reload` (cannot signal ternd: %s)\n", sendmail_prog,
-		        v <= 1 ? "no pid" : strerror(errno));
+	fprintf(stderr, "%s: the new aliases of texthash: maps take effect at the next "
+	        "`ternctl reload` (cannot signal ternd: %s)\n", sendmail_prog, err);
+	masterpid_close(&mp);
 }
 
 static int

@@ -1,17 +1,22 @@
 /*
- * ternctl: the administrator's command line.
+ * ternctl: the administrator's command line (doc/ternctl.md).
  *
- *   ternctl [-c FILE] queue [--json]
+ *   ternctl [-c FILE] queue [--json]                  tools/ternctl_queue.c
+ *   ternctl [-c FILE] queue show ID [--json]
+ *   ternctl [-c FILE] queue flush|hold|release|delete|requeue ...
+ *   ternctl [-c FILE] stats [--json]                  tools/ternctl_stats.c
+ *   ternctl [-c FILE] reload | stop                   tools/ternctl_master.c
+ *   ternctl [-c FILE] trace [--from A] [--to A] [--id ID] [--since T]
+ *           [--log FILE] [--json]                     tools/ternctl_trace.c
  *   ternctl [-c FILE] retry explain DOMAIN|ADDRESS ERROR-CLASS [--sender ADDR]
  *           [--first-failure SECONDS-AGO] [--host NAME] [--json]
- *
- * `queue` lists the spool like Postfix's mailq, or as one JSON array. It
- * reads the index in one short read-only txn (the listing is built in
- * memory and printed after the txn ends, so a slow pager cannot hold the
- * txn open) and never writes to the spool.
- *
  *   ternctl map build [--aliases] PATH ...
  *   ternctl map query [--aliases] SPEC KEY
+ *
+ * Who may: queue, stats, reload and stop are for root and the mail
+ * owner's group (ternctl_access_check); reload and stop signal the master,
+ * which runs as root, so they are root's in practice. trace reads the log
+ * file with the caller's own rights; retry and map touch no spool.
  *
  * `map build` compiles the text file PATH (postmap(1) `key value` lines,
  * or aliases(5) lines with --aliases, as postalias(1) does) into
@@ -30,14 +35,11 @@
  * with a fake clock by the same retry_decide() that qmgr runs (Exim's
  * `exim -brt` plus `exinext`). It reads retry_rules and touches no spool.
  *
- * The configuration comes from -c FILE, else $TERN_CONFIG, else
- * /etc/tern/tern.conf when it exists, else the development defaults.
- *
  * Errors: one line on stderr (config errors: one FILE:LINE line each) and
  * a sysexits.h status: EX_USAGE for bad arguments, EX_CONFIG for the
- * configuration (and the retry_rules file), EX_UNAVAILABLE when the spool
- * cannot be opened, EX_IOERR when it cannot be read or the output cannot
- * be written.
+ * configuration (and the retry_rules file), EX_NOPERM for a caller who
+ * may not, EX_UNAVAILABLE when the spool or the daemon cannot be reached,
+ * EX_IOERR when it cannot be read or the output cannot be written.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -53,136 +55,27 @@
 #include "common/log.h"
 #include "config/config.h"
 #include "config/map.h"
-#include "queue/agent_proto.h"
-#include "queue/qmgr_client.h"
-#include "queue/qstore.h"
 #include "queue/retry.h"
-#include "queue/spool.h"
-#include "tools/qlist.h"
+#include "tools/ternctl_common.h"
+#include "tools/ternctl_master.h"
+#include "tools/ternctl_queue.h"
+#include "tools/ternctl_stats.h"
+#include "tools/ternctl_trace.h"
 
-#define TERNCTL_CONFIG_DEFAULT "/etc/tern/tern.conf"
-/* Most config error text we print. */
-#define TERNCTL_CONFIG_ERRORS_MAX (64u * 1024)
 /* Most text `retry explain` prints (200 rows are far less). */
 #define TERNCTL_EXPLAIN_MAX (1024u * 1024)
+/* Most text of retry_rules errors printed. */
+#define TERNCTL_RULES_ERRORS_MAX (64u * 1024)
 /* Most diagnostics `map build` and `map query` print. */
 #define TERNCTL_MAP_DIAG_MAX (256u * 1024)
 /* `map query`: exit status when the key is not in the map (postmap -q's). */
 #define TERNCTL_MAP_NOTFOUND 1
-
-static void
-ternctl_usage(FILE *f)
-{
-	fprintf(f, "usage: ternctl [-c FILE] queue [--json]\n"
-	           "       ternctl [-c FILE] queue flush [ID|@DOMAIN|ALL ...]\n"
-	           "       ternctl [-c FILE] queue hold|release|requeue ID|@DOMAIN|ALL ...\n"
-	           "       ternctl [-c FILE] queue delete ID|@DOMAIN ... | ALL --yes\n"
-	           "       ternctl [-c FILE] retry explain DOMAIN|ADDRESS ERROR-CLASS [--sender ADDR]\n"
-	           "               [--first-failure SECONDS-AGO] [--host NAME] [--json]\n"
-	           "       ternctl map build [--aliases] PATH ...\n"
-	           "       ternctl map query [--aliases] lmdb:PATH|texthash:PATH KEY\n");
-}
-
-/* ---- configuration ---- */
-
-static const char *
-ternctl_config_path(const char *opt_c)
-{
-	const char *env;
-
-	if (opt_c != NULL)
-		return opt_c;
-	env = getenv("TERN_CONFIG");
-	if (env != NULL && env[0] != '\0')
-		return env;
-	if (access(TERNCTL_CONFIG_DEFAULT, F_OK) == 0)
-		return TERNCTL_CONFIG_DEFAULT;
-	return NULL;	/* the development defaults */
-}
-
-static struct config *
-ternctl_config_load(const char *path)
-{
-	struct config *cfg;
-	struct buf errors;
-
-	buf_init(&errors, TERNCTL_CONFIG_ERRORS_MAX);
-	cfg = config_load(path, &errors);
-	if (cfg == NULL) {
-		if (buf_len(&errors) > 0)
-			fwrite(buf_data(&errors), 1, buf_len(&errors), stderr);
-		else
-			fprintf(stderr, "ternctl: cannot load %s\n", path ? path : "the defaults");
-		buf_free(&errors);
-		exit(EX_CONFIG);
-	}
-	buf_free(&errors);
-	return cfg;
-}
+/* Where the log is when log_file is empty (syslog: Debian's rsyslog). */
+#define TERNCTL_SYSLOG_FILE "/var/log/mail.log"
+/* Most trace output built in memory. */
+#define TERNCTL_TRACE_OUT_MAX ((size_t)1 << 32)
 
 /* ---- ternctl retry explain ---- */
-
-/* Write out to stdout; EX_OK or EX_IOERR. */
-static int
-ternctl_write(const struct buf *out)
-{
-	fwrite(buf_data(out), 1, buf_len(out), stdout);
-	if (fflush(stdout) != 0 || ferror(stdout)) {
-		fprintf(stderr, "ternctl: write error on standard output\n");
-		return EX_IOERR;
-	}
-	return EX_OK;
-}
-
-/* SECONDS-AGO: a number of seconds, or one number with a unit s, m, h, d, w. */
-static int
-ternctl_seconds(const char *s, int64_t *out)
-{
-	char *end;
-	long long v;
-	int64_t unit = 1;
-
-	errno = 0;
-	if (s[0] < '0' || s[0] > '9')
-		return -1;
-	v = strtoll(s, &end, 10);
-	if (errno != 0)
-		return -1;
-	switch (*end) {
-	case '\0': case 's': unit = 1; break;
-	case 'm': unit = 60; break;
-	case 'h': unit = 3600; break;
-	case 'd': unit = 86400; break;
-	case 'w': unit = 7 * 86400; break;
-	default: return -1;
-	}
-	if (*end != '\0' && end[1] != '\0')
-		return -1;
-	if (v > (long long)(INT64_MAX / 4) / unit)	/* far beyond any schedule */
-		return -1;
-	*out = (int64_t)v * unit;
-	return 0;
-}
-
-/* --name VALUE or --name=VALUE at argv[*i]; NULL when it is not --name. */
-static const char *
-ternctl_opt_value(int argc, char **argv, int *i, const char *name, bool *missing)
-{
-	size_t n = strlen(name);
-
-	*missing = false;
-	if (strncmp(argv[*i], name, n) != 0)
-		return NULL;
-	if (argv[*i][n] == '=')
-		return argv[*i] + n + 1;
-	if (argv[*i][n] != '\0')
-		return NULL;
-	if (*i + 1 >= argc) {
-		*missing = true;
-		return NULL;
-	}
-	return argv[++*i];
-}
 
 static int
 ternctl_retry_usage(const char *fmt, const char *arg)
@@ -256,7 +149,7 @@ ternctl_retry(const char *conf, int argc, char **argv)
 	if (rc != EX_OK)
 		return rc;
 	cfg = ternctl_config_load(ternctl_config_path(conf));
-	buf_init(&errors, TERNCTL_CONFIG_ERRORS_MAX);
+	buf_init(&errors, TERNCTL_RULES_ERRORS_MAX);
 	rules = retry_rules_load(config_str(cfg, P_RETRY_RULES), &errors);
 	if (rules == NULL) {
 		fwrite(buf_data(&errors), 1, buf_len(&errors), stderr);
@@ -273,64 +166,6 @@ ternctl_retry(const char *conf, int argc, char **argv)
 	retry_rules_free(rules);
 	config_free(cfg);
 	return rc;
-}
-
-/* ---- ternctl queue flush|hold|release|delete|requeue ---- */
-
-static int
-ternctl_queue_verb(const char *conf, int argc, char **argv)
-{
-	struct qmgr_command cmd;
-	struct qmgr_reply rep;
-	struct config *cfg;
-	char err[512];
-	bool yes = false;
-	char *all[] = { "ALL" };
-	int rc;
-
-	memset(&cmd, 0, sizeof(cmd));
-	cmd.verb = (enum qmgr_verb)qmgr_verb_parse(argv[0]);
-	cmd.selectors = calloc((size_t)argc + 1, sizeof(char *));
-	if (cmd.selectors == NULL)
-		fatal("out of memory");
-	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--yes") == 0) {
-			yes = true;
-		} else if (argv[i][0] == '-') {
-			fprintf(stderr, "ternctl: queue %s: unknown option \"%s\"\n", argv[0], argv[i]);
-			free(cmd.selectors);
-			return EX_USAGE;
-		} else {
-			cmd.selectors[cmd.nselectors++] = argv[i];
-		}
-	}
-	if (cmd.nselectors == 0) {
-		if (cmd.verb != QMGR_VERB_FLUSH) {
-			fprintf(stderr, "ternctl: queue %s needs a queue ID, @DOMAIN or ALL\n", argv[0]);
-			free(cmd.selectors);
-			return EX_USAGE;
-		}
-		cmd.selectors[cmd.nselectors++] = all[0];
-	}
-	for (size_t i = 0; i < cmd.nselectors; i++)
-		if (strcmp(cmd.selectors[i], "ALL") == 0 && cmd.verb == QMGR_VERB_DELETE && !yes) {
-			fprintf(stderr, "ternctl: queue delete ALL removes every message without a "
-			        "bounce; add --yes to do it\n");
-			free(cmd.selectors);
-			return EX_USAGE;
-		}
-	cfg = ternctl_config_load(ternctl_config_path(conf));
-	rc = qmgr_client_command(config_str(cfg, P_QUEUE_DIRECTORY), &cmd, &rep, 30000, err,
-	                         sizeof(err));
-	config_free(cfg);
-	free(cmd.selectors);
-	if (rc != 0) {
-		fprintf(stderr, "ternctl: %s\n", err);
-		return rc;
-	}
-	fprintf(rep.status == 0 ? stdout : stderr, "%s%s\n", rep.status == 0 ? "" : "ternctl: ",
-	        rep.text);
-	return (int)rep.status;
 }
 
 /* ---- ternctl map build|query ---- */
@@ -458,13 +293,152 @@ ternctl_map(int argc, char **argv)
 	return ternctl_map_exit(first);
 }
 
+/* ---- ternctl trace ---- */
+
+/* T: "2h" (that long ago: ternctl_seconds), or a local time
+ * "YYYY-MM-DD", "YYYY-MM-DD HH:MM" or "YYYY-MM-DD HH:MM:SS". */
+static int
+ternctl_since(const char *s, int64_t *out)
+{
+	static const char *const forms[] = { "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S",
+	                                     "%Y-%m-%d %H:%M", "%Y-%m-%d" };
+	int64_t ago;
+	struct tm tm;
+
+	if (strchr(s, '-') == NULL && ternctl_seconds(s, &ago) == 0) {
+		*out = (int64_t)time(NULL) - ago;
+		return 0;
+	}
+	for (size_t i = 0; i < sizeof(forms) / sizeof(forms[0]); i++) {
+		const char *end;
+
+		memset(&tm, 0, sizeof(tm));
+		end = strptime(s, forms[i], &tm);
+		if (end != NULL && *end == '\0') {
+			tm.tm_isdst = -1;
+			*out = (int64_t)mktime(&tm);
+			return 0;
+		}
+	}
+	return -1;
+}
+
+/* Feed the log to the tracer, line by line; a line longer than the
+ * buffer is fed cut (the tracer keeps TRACE_LINE_MAX of it anyway). */
+static int
+ternctl_trace_feed(struct trace *t, const char *path)
+{
+	char line[2 * TRACE_LINE_MAX];
+	bool skipping = false;
+	FILE *f = fopen(path, "r");
+
+	if (f == NULL) {
+		fprintf(stderr, "ternctl: trace: cannot read the log %s: %s\n", path, strerror(errno));
+		return errno == EACCES ? EX_NOPERM : EX_NOINPUT;
+	}
+	while (fgets(line, sizeof(line), f) != NULL) {
+		size_t n = strlen(line);
+		bool whole = n > 0 && line[n - 1] == '\n';
+
+		if (whole)
+			line[--n] = '\0';
+		if (!skipping)
+			trace_line(t, line, n);
+		skipping = !whole;
+	}
+	if (ferror(f)) {
+		fprintf(stderr, "ternctl: trace: read error on %s\n", path);
+		fclose(f);
+		return EX_IOERR;
+	}
+	fclose(f);
+	return EX_OK;
+}
+
+static int
+ternctl_trace(const char *conf, int argc, char **argv)
+{
+	struct trace_filter f;
+	const char *log = NULL, *v;
+	struct config *cfg = NULL;
+	struct trace *t;
+	struct buf out;
+	bool json = false, missing;
+	int rc;
+
+	memset(&f, 0, sizeof(f));
+	for (int i = 0; i < argc; i++) {
+		if (strcmp(argv[i], "--json") == 0)
+			json = true;
+		else if ((v = ternctl_opt_value(argc, argv, &i, "--from", &missing)) != NULL)
+			f.from = v;
+		else if (!missing && (v = ternctl_opt_value(argc, argv, &i, "--to", &missing)) != NULL)
+			f.to = v;
+		else if (!missing && (v = ternctl_opt_value(argc, argv, &i, "--id", &missing)) != NULL)
+			f.id = v;
+		else if (!missing && (v = ternctl_opt_value(argc, argv, &i, "--log", &missing)) != NULL)
+			log = v;
+		else if (!missing &&
+		         (v = ternctl_opt_value(argc, argv, &i, "--since", &missing)) != NULL) {
+			if (ternctl_since(v, &f.since) != 0) {
+				fprintf(stderr, "ternctl: trace: --since \"%s\": not 2h, 3d ... nor "
+				        "YYYY-MM-DD[ HH:MM[:SS]]\n", v);
+				return EX_USAGE;
+			}
+		} else {
+			fprintf(stderr, missing ? "ternctl: trace: %s needs a value\n"
+			                        : "ternctl: trace: unknown argument \"%s\"\n", argv[i]);
+			return EX_USAGE;
+		}
+	}
+	if (f.from == NULL && f.to == NULL && f.id == NULL) {
+		fprintf(stderr, "ternctl: trace needs --from, --to or --id\n");
+		ternctl_usage(stderr);
+		return EX_USAGE;
+	}
+	if (log == NULL) {
+		cfg = ternctl_config_load(ternctl_config_path(conf));
+		log = *config_str(cfg, P_LOG_FILE) ? config_str(cfg, P_LOG_FILE) : TERNCTL_SYSLOG_FILE;
+	}
+	t = trace_new(&f, (int64_t)time(NULL));
+	rc = ternctl_trace_feed(t, log);
+	if (rc == EX_OK) {
+		size_t n;
+
+		buf_init(&out, TERNCTL_TRACE_OUT_MAX);
+		n = trace_render(t, &out, json);
+		rc = ternctl_write(&out);
+		buf_free(&out);
+		if (trace_skipped_count(t) > 0)
+			fprintf(stderr, "ternctl: trace: more than %u messages open at once in the log; "
+			        "%llu lines of others were not followed\n", (unsigned)TRACE_OPEN_MAX,
+			        (unsigned long long)trace_skipped_count(t));
+		if (rc == EX_OK && n == 0) {
+			if (!json)
+				fprintf(stderr, "ternctl: trace: no message matched in %s\n", log);
+			rc = 1;	/* like grep: nothing found */
+		}
+	}
+	trace_free(t);
+	config_free(cfg);	/* log may point into it */
+	return rc;
+}
+
+static const struct {
+	const char *name;
+	int (*run)(const char *conf, int argc, char **argv);
+} ternctl_commands[] = {
+	{ "queue", ternctl_queue },
+	{ "stats", ternctl_stats },
+	{ "trace", ternctl_trace },
+	{ "retry", ternctl_retry },
+};
+
 int
 main(int argc, char **argv)
 {
 	const char *conf = NULL, *cmd;
-	struct config *cfg;
-	bool json = false;
-	int c, i, rc;
+	int c;
 
 	log_open("ternctl", LOG_SINK_STDERR, NULL);
 	/* '+': options end at the command name. */
@@ -486,28 +460,16 @@ main(int argc, char **argv)
 		return EX_USAGE;
 	}
 	cmd = argv[optind];
-	if (strcmp(cmd, "retry") == 0)
-		return ternctl_retry(conf, argc - optind - 1, argv + optind + 1);
+	argc -= optind + 1;
+	argv += optind + 1;
 	if (strcmp(cmd, "map") == 0)
-		return ternctl_map(argc - optind - 1, argv + optind + 1);
-	if (strcmp(cmd, "queue") != 0) {
-		fprintf(stderr, "ternctl: unknown command \"%s\"\n", cmd);
-		ternctl_usage(stderr);
-		return EX_USAGE;
-	}
-	if (optind + 1 < argc && qmgr_verb_parse(argv[optind + 1]) > 0)
-		return ternctl_queue_verb(conf, argc - optind - 1, argv + optind + 1);
-	for (i = optind + 1; i < argc; i++) {
-		if (strcmp(argv[i], "--json") == 0) {
-			json = true;
-		} else {
-			fprintf(stderr, "ternctl: queue: unknown argument \"%s\"\n", argv[i]);
-			ternctl_usage(stderr);
-			return EX_USAGE;
-		}
-	}
-	cfg = ternctl_config_load(ternctl_config_path(conf));
-	rc = qlist_print(cfg, json, "ternctl");
-	config_free(cfg);
-	return rc;
+		return ternctl_map(argc, argv);
+	if (strcmp(cmd, "reload") == 0 || strcmp(cmd, "stop") == 0)
+		return ternctl_master(conf, cmd, argc, argv);
+	for (size_t k = 0; k < sizeof(ternctl_commands) / sizeof(ternctl_commands[0]); k++)
+		if (strcmp(cmd, ternctl_commands[k].name) == 0)
+			return ternctl_commands[k].run(conf, argc, argv);
+	fprintf(stderr, "ternctl: unknown command \"%s\"\n", cmd);
+	ternctl_usage(stderr);
+	return EX_USAGE;
 }

@@ -30,11 +30,11 @@ KIND_U64, KIND_BYTES = 1, 2
 # enum frame_type
 QUEUE_NEW = 32
 HELLO, DELIVER, RESULT, DONE = 48, 49, 50, 51
-COMMAND, REPLY = 64, 65
+COMMAND, REPLY, STATS = 64, 65, 66
 
 PROTO_VERSION = 1
 DELIVERED, TEMPFAIL, PERMFAIL = 0, 1, 2
-VERBS = {"flush": 1, "hold": 2, "release": 3, "delete": 4, "requeue": 5}
+VERBS = {"flush": 1, "hold": 2, "release": 3, "delete": 4, "requeue": 5, "stats": 6}
 NOTIFY_NEVER, NOTIFY_SUCCESS, NOTIFY_FAILURE, NOTIFY_DELAY = 1, 2, 4, 8
 
 # Field kinds of MESSAGES: "u" u64, "i" signed 64 (two's complement),
@@ -56,6 +56,11 @@ MESSAGES = {
     DONE: [("job_id", "u")],
     COMMAND: [("verb", "u"), ("selectors", [("selector", "s")])],
     REPLY: [("status", "u"), ("count", "u"), ("text", "s")],
+    STATS: [("started", "i"), ("received", "u"), ("delivered", "u"), ("deferred", "u"),
+            ("bounced", "u"), ("active", "u"), ("incoming", "u"), ("deferred_messages", "u"),
+            ("hold", "u"), ("dests_total", "u"),
+            ("dests", [("transport", "s"), ("nexthop", "s"), ("waiting", "u"), ("ready", "u"),
+                       ("active", "u"), ("jobs", "u"), ("suspended_until", "i")])],
 }
 
 # What a message that leaves a field out gets.
@@ -271,6 +276,11 @@ def _selftest():
         DONE: {"job_id": 7},
         COMMAND: command("requeue", ["ALL", "@example.org"]),
         REPLY: {"status": 75, "count": 3, "text": "done"},
+        STATS: {"started": 1700000000, "received": 3, "delivered": 2, "deferred": 1,
+                "bounced": 1, "active": 0, "incoming": 0, "deferred_messages": 1, "hold": 0,
+                "dests_total": 1,
+                "dests": [{"transport": "smtp", "nexthop": "example.org", "waiting": 1,
+                           "ready": 0, "active": 0, "jobs": 0, "suspended_until": 0}]},
         QUEUE_NEW: {"queue_id": "0123456789ABCD"},
     }
     a, b = socket.socketpair()

@@ -29,6 +29,7 @@ decode_any(struct frame_reader *r, char *err, size_t errsz)
 	struct agent_result res;
 	struct qmgr_command c;
 	struct qmgr_reply rep;
+	struct qmgr_stats st;
 	uint64_t id;
 	int rc = -1;
 
@@ -49,6 +50,10 @@ decode_any(struct frame_reader *r, char *err, size_t errsz)
 		return rc;
 	case FRAME_QMGR_REPLY:
 		return qmgr_reply_decode(r, &rep, err, errsz);
+	case FRAME_QMGR_STATS:
+		rc = qmgr_stats_decode(r, &st, err, errsz);
+		qmgr_stats_free(&st);
+		return rc;
 	default:
 		ck_abort_msg("no decoder for type %d", (int)r->type);
 	}
@@ -337,6 +342,10 @@ static const struct tf result_base[] = {
 static const struct tf done_base[] = { U(7) };
 static const struct tf command_base[] = { U(1), U(2), S("ALL"), S("@example.org") };
 static const struct tf reply_base[] = { U(0), U(3), S("ok") };
+static const struct tf stats_base[] = {
+	U(1700000000), U(10), U(8), U(3), U(1), U(2), U(0), U(4), U(1), U(2), U(1),
+	S("smtp"), S("example.org"), U(3), U(1), U(1), U(1), U(1700000600),
+};
 
 static const struct {
 	enum frame_type type;
@@ -349,6 +358,7 @@ static const struct {
 	{ FRAME_AGENT_DONE, done_base, sizeof(done_base) / sizeof(done_base[0]) },
 	{ FRAME_QMGR_COMMAND, command_base, sizeof(command_base) / sizeof(command_base[0]) },
 	{ FRAME_QMGR_REPLY, reply_base, sizeof(reply_base) / sizeof(reply_base[0]) },
+	{ FRAME_QMGR_STATS, stats_base, sizeof(stats_base) / sizeof(stats_base[0]) },
 };
 
 #define AT_NONE -1	/* the base as it is */
@@ -463,7 +473,8 @@ static const struct {
 	{ FRAME_QMGR_COMMAND, AT_NONE, U(0), true },
 	{ FRAME_QMGR_COMMAND, 0, U(0), false },			/* verb */
 	{ FRAME_QMGR_COMMAND, 0, U(QMGR_VERB_REQUEUE), true },
-	{ FRAME_QMGR_COMMAND, 0, U(QMGR_VERB_REQUEUE + 1), false },
+	{ FRAME_QMGR_COMMAND, 0, U(QMGR_VERB_STATS), true },
+	{ FRAME_QMGR_COMMAND, 0, U(QMGR_VERB_STATS + 1), false },
 	{ FRAME_QMGR_COMMAND, 1, U(3), false },			/* count lies */
 	{ FRAME_QMGR_COMMAND, 1, U(1), false },
 	{ FRAME_QMGR_COMMAND, 1, U(AGENT_SELECTORS_MAX + 1), false },
@@ -482,6 +493,24 @@ static const struct {
 	{ FRAME_QMGR_REPLY, 2, S("o\0k"), false },
 	{ FRAME_QMGR_REPLY, 2, U(0), false },
 	{ FRAME_QMGR_REPLY, AT_DROP, U(0), false },
+
+	{ FRAME_QMGR_STATS, AT_NONE, U(0), true },
+	{ FRAME_QMGR_STATS, 0, U(UINT64_MAX), true },		/* started -1 */
+	{ FRAME_QMGR_STATS, 0, S("1"), false },
+	{ FRAME_QMGR_STATS, 9, U(0), false },			/* total below count */
+	{ FRAME_QMGR_STATS, 10, U(0), false },			/* count lies */
+	{ FRAME_QMGR_STATS, 10, U(2), false },
+	{ FRAME_QMGR_STATS, 10, U(AGENT_STATS_DESTS_MAX + 1), false },
+	{ FRAME_QMGR_STATS, 11, S(""), false },			/* transport */
+	{ FRAME_QMGR_STATS, 11, SN(AGENT_TRANSPORT_MAX - 1), true },
+	{ FRAME_QMGR_STATS, 11, SN(AGENT_TRANSPORT_MAX), false },
+	{ FRAME_QMGR_STATS, 12, S(""), true },			/* nexthop */
+	{ FRAME_QMGR_STATS, 12, SN(AGENT_NEXTHOP_MAX), false },
+	{ FRAME_QMGR_STATS, 12, S("ex\0ample"), false },
+	{ FRAME_QMGR_STATS, 13, S("3"), false },		/* waiting */
+	{ FRAME_QMGR_STATS, 17, U(0), true },			/* not suspended */
+	{ FRAME_QMGR_STATS, AT_APPEND, U(0), false },
+	{ FRAME_QMGR_STATS, AT_DROP, U(0), false },
 };
 
 static void
@@ -524,6 +553,48 @@ build_row(struct buf *b, enum frame_type type, int at, const struct tf *with)
 		put_tf(b, with);
 	ck_assert_int_eq(frame_end(b, start), FRAME_OK);
 }
+
+START_TEST(test_stats_round_trip)
+{
+	struct qmgr_stats_dest dests[2] = {
+		{ .transport = "smtp", .nexthop = "example.org", .waiting = 5, .ready = 1,
+		  .active = 2, .jobs = 1, .suspended_until = 1700000600 },
+		{ .transport = "lmtp", .nexthop = "unix:/run/dovecot/lmtp" },
+	};
+	struct qmgr_stats st = {
+		.started = 1700000000, .received = 12, .delivered = 9, .deferred = 4,
+		.bounced = 1, .q_active = 2, .q_incoming = 3, .q_deferred = 4, .q_hold = 5,
+		.dests_total = 7, .dests = dests, .ndests = 2,
+	};
+	struct qmgr_stats got;
+	struct frame_reader r;
+	struct buf b;
+
+	buf_init(&b, 1 << 16);
+	ck_assert_int_eq(qmgr_stats_encode(&st, &b), 0);
+	parse_whole(&b, &r);
+	ck_assert_int_eq(qmgr_stats_decode(&r, &got, NULL, 0), 0);
+	ck_assert_int_eq(got.started, 1700000000);
+	ck_assert_uint_eq(got.received, 12);
+	ck_assert_uint_eq(got.delivered, 9);
+	ck_assert_uint_eq(got.deferred, 4);
+	ck_assert_uint_eq(got.bounced, 1);
+	ck_assert_uint_eq(got.q_active, 2);
+	ck_assert_uint_eq(got.q_incoming, 3);
+	ck_assert_uint_eq(got.q_deferred, 4);
+	ck_assert_uint_eq(got.q_hold, 5);
+	ck_assert_uint_eq(got.dests_total, 7);
+	ck_assert_uint_eq(got.ndests, 2);
+	ck_assert_str_eq(got.dests[0].nexthop, "example.org");
+	ck_assert_uint_eq(got.dests[0].waiting, 5);
+	ck_assert_uint_eq(got.dests[0].active, 2);
+	ck_assert_int_eq(got.dests[0].suspended_until, 1700000600);
+	ck_assert_str_eq(got.dests[1].transport, "lmtp");
+	ck_assert_int_eq(got.dests[1].suspended_until, 0);
+	qmgr_stats_free(&got);
+	buf_free(&b);
+}
+END_TEST
 
 START_TEST(test_rows)
 {
@@ -725,7 +796,7 @@ START_TEST(test_names)
 	} verbs[] = {
 		{ QMGR_VERB_FLUSH, "flush" }, { QMGR_VERB_HOLD, "hold" },
 		{ QMGR_VERB_RELEASE, "release" }, { QMGR_VERB_DELETE, "delete" },
-		{ QMGR_VERB_REQUEUE, "requeue" },
+		{ QMGR_VERB_REQUEUE, "requeue" }, { QMGR_VERB_STATS, "stats" },
 	};
 	size_t i;
 
@@ -759,6 +830,7 @@ main(void)
 	tcase_add_test(tc, test_hello_done_reply_round_trip);
 	tcase_add_test(tc, test_result_round_trip);
 	tcase_add_test(tc, test_command_round_trip);
+	tcase_add_test(tc, test_stats_round_trip);
 	tcase_add_test(tc, test_rows);
 	tcase_add_test(tc, test_truncated_prefixes);
 	tcase_add_test(tc, test_wrong_type);

@@ -128,7 +128,7 @@ check_file(struct spool *sp, const char *id, size_t n, unsigned seed)
 	ck_assert_int_ge(fd, 0);
 	ck_assert_int_eq(fstat(fd, &st), 0);
 	ck_assert_uint_eq((uint64_t)st.st_size, n);
-	ck_assert_uint_eq(st.st_mode & 0777, 0600);
+	ck_assert_uint_eq(st.st_mode & 0777, 0640);	/* the group reads it: doc/ternctl.md */
 	data = malloc(n + 1);
 	ck_assert_int_eq(read(fd, data, n + 1), (ssize_t)n);
 	for (i = 0; i < n; i++)
@@ -237,8 +237,8 @@ count_envelopes(struct spool *sp)
 START_TEST(test_prepare_modes)
 {
 	static const struct { const char *name; mode_t mode; } dirs[] = {
-		{ "index", 0700 }, { "msg", 0700 }, { "public", 0711 },
-		{ "private", 0700 }, { "maildrop", 0730 },
+		{ "index", 0750 }, { "msg", 0750 }, { "public", 0711 },
+		{ "private", 0750 }, { "maildrop", 0730 },
 	};
 	char path[512], err[256] = "";
 	struct stat st;
