@@ -80,7 +80,7 @@ struct cy_backend {
 	pthread_t worker;
 	pthread_mutex_t lock;
 	pthread_cond_t wake;
-	struct cy_job *todo, *todo_tail;	/* for the worker */
+	struct cy_job *pending, *pending_tail;	/* for the worker */
 	struct cy_job *done, *done_tail;	/* for the loop */
 	bool stop;
 	bool busy;		/* the worker holds a job (for shutdown) */
@@ -246,14 +246,14 @@ cy_worker(void *arg)
 
 	pthread_mutex_lock(&c->lock);
 	for (;;) {
-		while (c->todo == NULL && !c->stop)
+		while (c->pending == NULL && !c->stop)
 			pthread_cond_wait(&c->wake, &c->lock);
-		if (c->todo == NULL)
+		if (c->pending == NULL)
 			break;
-		j = c->todo;
-		c->todo = j->next;
-		if (c->todo == NULL)
-			c->todo_tail = NULL;
+		j = c->pending;
+		c->pending = j->next;
+		if (c->pending == NULL)
+			c->pending_tail = NULL;
 		c->busy = true;
 		pthread_mutex_unlock(&c->lock);
 
@@ -280,11 +280,11 @@ cy_submit(struct cy_backend *c, struct cy_job *j)
 	j->x->busy = true;
 	pthread_mutex_lock(&c->lock);
 	j->next = NULL;
-	if (c->todo_tail != NULL)
-		c->todo_tail->next = j;
+	if (c->pending_tail != NULL)
+		c->pending_tail->next = j;
 	else
-		c->todo = j;
-	c->todo_tail = j;
+		c->pending = j;
+	c->pending_tail = j;
 	pthread_cond_signal(&c->wake);
 	pthread_mutex_unlock(&c->lock);
 }
