@@ -137,6 +137,11 @@ CONFIG_PARAM(P_SMTPD_CLIENT_CONNECTION_LIMIT, "smtpd_client_connection_limit", C
 	"most concurrent SMTP sessions over all listeners (421 4.7.0 beyond)")
 CONFIG_PARAM(P_SMTPD_DELAY_REJECT, "smtpd_delay_reject", CONFIG_BOOL, L, "yes", NULL,
 	"evaluate client, helo and sender restrictions at RCPT time")
+CONFIG_PARAM(P_SMTPD_PEERNAME_LOOKUP, "smtpd_peername_lookup", CONFIG_BOOL, L, "yes", NULL,
+	"look up the client's name before the greeting (PTR, then the name's A or AAAA must "
+	"give the client's address back); no: every client is \"unknown\", no DNS")
+CONFIG_PARAM(P_SMTPD_PEERNAME_LOOKUP_TIMEOUT, "smtpd_peername_lookup_timeout", CONFIG_TIME, L, "10s", NULL,
+	"longest wait for those lookups; past it the names are \"unknown\" (a temporary failure)")
 
 /* ---- restrictions ---- */
 CONFIG_PARAM(P_SMTPD_CLIENT_RESTRICTIONS, "smtpd_client_restrictions", CONFIG_RESTRICTIONS, L, "", NULL,

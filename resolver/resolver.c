@@ -1237,6 +1237,22 @@ resolver_host(struct resolver *r, const char *name, resolver_cb *cb, void *arg)
 }
 
 struct resolver_query *
+resolver_host_af(struct resolver *r, const char *name, int af, resolver_cb *cb, void *arg)
+{
+	static const uint16_t v4[] = { DNS_TYPE_A };
+	static const uint16_t v6[] = { DNS_TYPE_AAAA };
+	struct resolver_query *q;
+
+	if (af == AF_INET)
+		return resolver_query_start(r, name, v4, 1, cb, arg);
+	if (af == AF_INET6)
+		return resolver_query_start(r, name, v6, 1, cb, arg);
+	q = resolver_query_new(r, cb, arg);
+	snprintf(q->name, sizeof(q->name), "(address family %d)", af);
+	return resolver_query_badname(q, q->name, DNS_TYPE_A);
+}
+
+struct resolver_query *
 resolver_txt(struct resolver *r, const char *name, resolver_cb *cb, void *arg)
 {
 	static const uint16_t types[] = { DNS_TYPE_TXT };

@@ -188,6 +188,12 @@ struct resolver_query *resolver_mx(struct resolver *r, const char *domain, resol
 /* A and/or AAAA per the family option, both in parallel. An address
  * literal is not a host name (BADNAME): [ip] next hops need no lookup. */
 struct resolver_query *resolver_host(struct resolver *r, const char *name, resolver_cb *cb, void *arg);
+/* A (af AF_INET) or AAAA (AF_INET6) only, whatever the family option:
+ * smtpd's check that a client's name resolves back to the client's
+ * address asks the client's family, as Postfix's smtpd_peer does.
+ * Another af gives RESOLVER_BADNAME. */
+struct resolver_query *resolver_host_af(struct resolver *r, const char *name, int af,
+                                        resolver_cb *cb, void *arg);
 /* TXT records; name may hold underscores (_dmarc.example.org). */
 struct resolver_query *resolver_txt(struct resolver *r, const char *name, resolver_cb *cb, void *arg);
 /* PTR of an AF_INET or AF_INET6 address (a v4-mapped IPv6 address is

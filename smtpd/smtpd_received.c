@@ -38,8 +38,13 @@ smtpd_received_format(const struct smtpd_received *r, struct buf *out)
 	if (r->local)
 		return buf_append_printf(out, "Received: by %s (%s, from userid %lu)\r\n"
 		    "\tid %s; %s\r\n", r->hostname, r->mail_name, r->uid, r->queue_id, date);
-	res = buf_append_printf(out, "Received: from %s (%s [%s])\r\n",
-	    r->helo && *r->helo ? r->helo : "unknown", r->client_name, r->client_addr);
+	/* Postfix's form: "from HELO (NAME [ADDR])", the verified name (or
+	 * "unknown") in the comment even when HELO says the same, the name
+	 * in HELO's place when there was no HELO, and an IPv6 address as an
+	 * RFC 5321 section 4.1.3 literal. */
+	res = buf_append_printf(out, "Received: from %s (%s [%s%s])\r\n",
+	    r->helo && *r->helo ? r->helo : r->client_name, r->client_name,
+	    strchr(r->client_addr, ':') != NULL ? "IPv6:" : "", r->client_addr);
 	if (res == BUF_OK)
 		res = buf_append_printf(out, "\tby %s (%s) with %s id %s", r->hostname,
 		    r->mail_name, smtpd_received_protocol(r), r->queue_id);

@@ -13,7 +13,7 @@
 
 struct smtpd_received {
 	const char *helo;		/* NULL or "" when none was given */
-	const char *client_name;	/* "unknown" without a reverse name */
+	const char *client_name;	/* "unknown" without a verified name */
 	const char *client_addr;	/* "192.0.2.1" or "2001:db8::1" */
 	const char *hostname;		/* myhostname */
 	const char *mail_name;		/* "tern" */

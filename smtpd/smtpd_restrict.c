@@ -809,6 +809,12 @@ smtpd_restrict_free(struct smtpd_restrict *rs)
 	free(rs);
 }
 
+struct resolver *
+smtpd_restrict_resolver(struct smtpd_restrict *rs)
+{
+	return rs->resolver;
+}
+
 /* The lists a stage runs, in Postfix's order. */
 static size_t
 smtpd_stage_lists(const struct config *cfg, enum config_listener l,
@@ -1093,31 +1099,6 @@ smtpd_restrict_dns(struct smtpd_restrict_check *c, const struct smtpd_rule *r, i
 	return STEP_WAIT;
 }
 
-static enum smtpd_step
-smtpd_restrict_ptr(struct smtpd_restrict_check *c, const struct smtpd_rule *r)
-{
-	struct sockaddr_storage ss;
-
-	memset(&ss, 0, sizeof(ss));
-	if (c->f.family == AF_INET) {
-		struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
-
-		s4->sin_family = AF_INET;
-		memcpy(&s4->sin_addr, c->f.addr, 4);
-	} else if (c->f.family == AF_INET6) {
-		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
-
-		s6->sin6_family = AF_INET6;
-		memcpy(&s6->sin6_addr, c->f.addr, 16);
-	} else {
-		return STEP_NEXT;
-	}
-	c->rule = r;
-	c->phase = 1;
-	c->q = resolver_ptr(c->rs->resolver, (struct sockaddr *)&ss, smtpd_restrict_dns_cb, c);
-	return STEP_WAIT;
-}
-
 /* reject_unknown_{sender,recipient}_domain: MX, then A/AAAA. */
 static enum smtpd_step
 smtpd_restrict_unknown_domain_start(struct smtpd_restrict_check *c, const struct smtpd_rule *r,
@@ -1186,31 +1167,31 @@ smtpd_restrict_unknown_helo_done(struct smtpd_restrict_check *c, const struct re
 	    "4.7.1", "<%s>: Helo command rejected: Host not found", c->helo);
 }
 
-/* reject_unknown_reverse_client_hostname: a PTR record;
- * reject_unknown_client_hostname: a PTR whose name resolves back. */
+/*
+ * reject_unknown_reverse_client_hostname (no PTR name) and
+ * reject_unknown_client_hostname (no PTR name, or it does not resolve back
+ * to the address): the session's names, looked up once at connect
+ * (smtpd_peer.h), never again here. As Postfix: unknown_client_reject_code
+ * when the lookup failed for good, 450 when it failed for now, and that at
+ * once, not as a defer_if_permit: a later rule may depend on the name (a
+ * check_client_access by name), and its verdict would be wrong without
+ * one (Postfix's smtpd_check.c says why in its comment on deferrals).
+ * 4.7.25 (RFC 7372) and 4.7.1 are Postfix's codes.
+ */
 static enum smtpd_step
-smtpd_restrict_unknown_client_done(struct smtpd_restrict_check *c, const struct resolver_result *res)
+smtpd_restrict_unknown_client(struct smtpd_restrict_check *c, const struct smtpd_rule *r)
 {
-	bool reverse = c->rule->e->code == CONFIG_RESTRICTIONS_REJECT_UNKNOWN_REVERSE_CLIENT_HOSTNAME;
-	const char *what = reverse ? "cannot find your reverse hostname" : "cannot find your hostname";
-	size_t i;
+	bool reverse = r->e->code == CONFIG_RESTRICTIONS_REJECT_UNKNOWN_REVERSE_CLIENT_HOSTNAME;
+	enum smtpd_peer_status st = reverse ? c->f.reverse_name_status : c->f.name_status;
+	int code;
 
-	if (res->status == RESOLVER_TEMPFAIL)
-		return smtpd_restrict_defer_if(c, true, 450, "4.7.25", "Client host rejected: %s, [%s]",
-		    what, c->client_addr);
-	if (res->status == RESOLVER_OK && c->phase == 1) {
-		if (reverse || res->n_ptr == 0)
-			return STEP_NEXT;
-		snprintf(c->dns_name, sizeof(c->dns_name), "%s", res->ptr[0].name);
-		return smtpd_restrict_dns(c, c->rule, 2, resolver_host);
-	}
-	if (res->status == RESOLVER_OK)
-		for (i = 0; i < res->n_addr; i++)
-			if (res->addr[i].family == c->f.family &&
-			    memcmp(res->addr[i].addr, c->f.addr, c->f.family == AF_INET ? 4 : 16) == 0)
-				return STEP_NEXT;
-	return smtpd_restrict_refuse(c, smtpd_restrict_code(c, P_UNKNOWN_CLIENT_REJECT_CODE), "4.7.25",
-	    "Client host rejected: %s, [%s]", what, c->client_addr);
+	if (st == SMTPD_PEER_OK)
+		return STEP_NEXT;
+	code = st == SMTPD_PEER_PERM || st == SMTPD_PEER_FORGED ?
+	    smtpd_restrict_code(c, P_UNKNOWN_CLIENT_REJECT_CODE) : 450;
+	return smtpd_restrict_refuse(c, code, reverse ? "4.7.1" : "4.7.25",
+	    "Client host rejected: cannot find your %s, [%s]",
+	    reverse ? "reverse hostname" : "hostname", c->client_addr);
 }
 
 static void
@@ -1225,11 +1206,8 @@ smtpd_restrict_dns_cb(const struct resolver_result *res, void *arg)
 	case CONFIG_RESTRICTIONS_REJECT_UNKNOWN_RECIPIENT_DOMAIN:
 		step = smtpd_restrict_unknown_domain_done(c, res);
 		break;
-	case CONFIG_RESTRICTIONS_REJECT_UNKNOWN_HELO_HOSTNAME:
+	default:	/* REJECT_UNKNOWN_HELO_HOSTNAME */
 		step = smtpd_restrict_unknown_helo_done(c, res);
-		break;
-	default:
-		step = smtpd_restrict_unknown_client_done(c, res);
 		break;
 	}
 	if (step != STEP_WAIT)
@@ -1529,7 +1507,7 @@ smtpd_restrict_rule(struct smtpd_restrict_check *c, const struct smtpd_rule *r)
 		return smtpd_restrict_login_mismatch(c, true);
 	case CONFIG_RESTRICTIONS_REJECT_UNKNOWN_CLIENT_HOSTNAME:
 	case CONFIG_RESTRICTIONS_REJECT_UNKNOWN_REVERSE_CLIENT_HOSTNAME:
-		return smtpd_restrict_ptr(c, r);
+		return smtpd_restrict_unknown_client(c, r);
 	case CONFIG_RESTRICTIONS_REJECT_RBL_CLIENT:
 		c->rule = r;
 		c->dl = smtpd_dnsbl_start(c->rs->resolver, &r->dnsbl, c->f.family, c->f.addr,

@@ -9,10 +9,12 @@
  * A check runs the lists of one stage in order, each rule in order: a
  * PERMIT ends the current list (the next list still runs), a REJECT or
  * DEFER ends the check, DUNNO goes on. Rules that need DNS
- * (reject_rbl_client, reject_unknown_*), a policy server
- * (check_policy_service) or time (sleep) suspend the check: the caller
- * gets SMTPD_RESTRICT_PENDING and its callback later, from the event
- * loop; the session reads nothing meanwhile, other sessions go on.
+ * (reject_rbl_client, reject_unknown_{helo_hostname,sender_domain,
+ * recipient_domain}: the client's names were looked up at connect), a
+ * policy server (check_policy_service) or time (sleep) suspend the check:
+ * the caller gets SMTPD_RESTRICT_PENDING and its callback later, from
+ * the event loop; the session reads nothing meanwhile, other sessions go
+ * on.
  *
  * Every refusal is logged here, in Postfix's words: "NOQUEUE: reject:
  * RCPT from host[addr]: 554 5.7.1 <a@b>: Relay access denied;
@@ -44,6 +46,7 @@
 #include "config/addr_resolve.h"
 #include "config/config.h"
 #include "smtpd/smtpd_command.h"
+#include "smtpd/smtpd_peer.h"
 
 /* Headers that PREPEND actions may add to one message, bytes. */
 #define SMTPD_RESTRICT_PREPEND_MAX 4096
@@ -74,6 +77,11 @@ struct smtpd_restrict_facts {
 	const char *client_addr;	/* text; "unknown" when none */
 	const char *client_name;	/* "unknown" without a verified name */
 	const char *reverse_client_name;
+	/* How the names were found (smtpd_peer.h); what
+	 * reject_unknown_(reverse_)client_hostname look at. 0 (unset) counts
+	 * as a temporary failure. */
+	enum smtpd_peer_status name_status;
+	enum smtpd_peer_status reverse_name_status;
 	unsigned client_port;
 	const char *server_addr;
 	unsigned server_port;
@@ -127,6 +135,10 @@ int smtpd_restrict_reload(struct smtpd_restrict *rs, const struct config *cfg,
                           struct addr_resolver *addr, struct buf *diag);
 /* Free everything; every check must have ended or been cancelled. */
 void smtpd_restrict_free(struct smtpd_restrict *rs);
+
+/* smtpd's resolver (one per process), which the client name lookups at
+ * connect (smtpd_peer.h) share; borrowed for the life of rs. */
+struct resolver *smtpd_restrict_resolver(struct smtpd_restrict *rs);
 
 /* Does the stage have any rule to run (so the caller may skip it)? */
 bool smtpd_restrict_stage_active(const struct smtpd_restrict *rs, enum config_listener l,

@@ -9,6 +9,12 @@
  * waiting for the spool, or sleeping after too many errors, reads nothing:
  * what the client sent meanwhile waits in the kernel.
  *
+ * Before the greeting the client's names are looked up (smtpd_peer.c), in
+ * SMTPD_STATE_LOOKUP: nothing is read or sent meanwhile, the session is
+ * counted as any other, and the wait is bounded by
+ * smtpd_peername_lookup_timeout. "connect from" is logged once the names
+ * are known, as Postfix does.
+ *
  * TLS (smtpd_tls.c) sits between the socket and the buffers: after
  * STARTTLS (or from the smtps connect) the session is in
  * SMTPD_STATE_HANDSHAKE, reads nothing as commands, and steps the handshake
@@ -29,6 +35,9 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "resolver/resolver.h"
+#include "smtpd/smtpd_peer.h"
+#include "smtpd/smtpd_restrict.h"
 #include "smtpd/smtpd_session_impl.h"
 #include "smtpd/smtpd_tls.h"
 
@@ -236,6 +245,7 @@ smtpd_session_free(struct smtpd_session *s)
 
 	smtpd_format_counts(s, counts, sizeof(counts));
 	log_info("disconnect from %s[%s]%s", s->client_name, s->client_addr, counts);
+	smtpd_peer_lookup_cancel(s->peer_lookup);
 	evloop_io_del(s->srv->loop, &s->io);
 	evloop_timer_stop(s->srv->loop, &s->timer);
 	evloop_timer_stop(s->srv->loop, &s->pending_timer);
@@ -279,6 +289,8 @@ smtpd_session_local_peer(struct smtpd_session *s)
 	socklen_t len = sizeof(cred);
 
 	snprintf(s->client_name, sizeof(s->client_name), "localhost");
+	snprintf(s->reverse_name, sizeof(s->reverse_name), "localhost");
+	s->name_status = s->reverse_name_status = SMTPD_PEER_OK;
 	snprintf(s->client_addr, sizeof(s->client_addr), "127.0.0.1");
 	if (getsockopt(s->fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 || len != sizeof(cred)) {
 		log_warning("sendmail socket: cannot read the client's credentials: %s",
@@ -289,6 +301,110 @@ smtpd_session_local_peer(struct smtpd_session *s)
 	s->peer_uid = (unsigned long)cred.uid;
 	s->peer_pid = (long)cred.pid;
 	return true;
+}
+
+/* ---- the client's names (smtpd_peer.h) ---- */
+
+/* Take the names of n, or with n NULL "unknown" for both, with status st. */
+static void
+smtpd_session_set_names(struct smtpd_session *s, const struct smtpd_peer_names *n,
+    enum smtpd_peer_status st)
+{
+	struct smtpd_peer_names unknown;
+
+	if (n == NULL) {
+		smtpd_peer_names_unknown(&unknown, st);
+		n = &unknown;
+	}
+	snprintf(s->client_name, sizeof(s->client_name), "%s", n->name);
+	snprintf(s->reverse_name, sizeof(s->reverse_name), "%s", n->reverse_name);
+	s->name_status = n->name_status;
+	s->reverse_name_status = n->reverse_name_status;
+}
+
+/* Named: log the connection (Postfix logs it with the names), and set the
+ * state the session starts in. */
+static void
+smtpd_session_connected(struct smtpd_session *s)
+{
+	if (s->local)
+		log_info("connect from %s[%s] uid=%lu pid=%ld", s->client_name, s->client_addr,
+		    s->peer_uid, s->peer_pid);
+	else
+		log_info("connect from %s[%s]", s->client_name, s->client_addr);
+	/* smtps (RFC 8314 section 3.3): TLS first, the connect stage and
+	 * the greeting inside it. */
+	s->state = s->listener == CONFIG_LISTENER_SMTPS ? SMTPD_STATE_HANDSHAKE :
+	    SMTPD_STATE_CONNECTED;
+}
+
+/* The session proper: the idle timer, then the handshake or the greeting. */
+static void
+smtpd_session_begin(struct smtpd_session *s)
+{
+	smtpd_session_connected(s);
+	evloop_timer_start(s->srv->loop, &s->timer,
+	    config_ltime(s->srv->cfg, s->listener, P_SMTPD_TIMEOUT) * 1000);
+	if (s->state == SMTPD_STATE_CONNECTED) {
+		s->greeted = true;
+		smtpd_verbs_connect(s);
+	}
+}
+
+static void
+smtpd_session_named(void *arg, const struct smtpd_peer_names *n)
+{
+	struct smtpd_session *s = arg;
+
+	s->peer_lookup = NULL;
+	smtpd_session_set_names(s, n, SMTPD_PEER_PERM);
+	smtpd_session_begin(s);
+	smtpd_session_run(s);
+}
+
+/*
+ * Look the client's names up before the greeting (true: the session waits
+ * in SMTPD_STATE_LOOKUP, reading and sending nothing, at most
+ * smtpd_peername_lookup_timeout), or leave them "unknown" (false): with
+ * smtpd_peername_lookup = no (Postfix's permanent "unknown"), or without
+ * a resolver (unit tests without restrictions).
+ */
+static bool
+smtpd_session_lookup(struct smtpd_session *s)
+{
+	const struct config *cfg = s->srv->cfg;
+	struct resolver *r = s->srv->rules != NULL ? smtpd_restrict_resolver(s->srv->rules) : NULL;
+	unsigned char addr[16];
+	int64_t timeout_s;
+	int af;
+
+	if (inet_pton(AF_INET, s->client_addr, addr) == 1)
+		af = AF_INET;
+	else if (inet_pton(AF_INET6, s->client_addr, addr) == 1)
+		af = AF_INET6;
+	else
+		return false;
+	if (r == NULL || !config_lbool(cfg, s->listener, P_SMTPD_PEERNAME_LOOKUP))
+		return false;
+	/* 0s would give up before asking; a second is the least we wait. */
+	timeout_s = config_ltime(cfg, s->listener, P_SMTPD_PEERNAME_LOOKUP_TIMEOUT);
+	if (timeout_s < 1)
+		timeout_s = 1;
+	s->state = SMTPD_STATE_LOOKUP;
+	s->peer_lookup = smtpd_peer_lookup_start(s->srv->loop, r, af, addr, s->client_addr,
+	    timeout_s * 1000, smtpd_session_named, s);
+	return true;
+}
+
+/* Stop waiting for the names (drain, abort): the client stays "unknown",
+ * for now, and the connection is logged as any other. */
+static void
+smtpd_session_lookup_abandon(struct smtpd_session *s)
+{
+	smtpd_peer_lookup_cancel(s->peer_lookup);
+	s->peer_lookup = NULL;
+	smtpd_session_set_names(s, NULL, SMTPD_PEER_TEMP);
+	smtpd_session_connected(s);
 }
 
 struct smtpd_session *
@@ -319,10 +435,7 @@ smtpd_session_start(struct smtpd_server *srv, int fd, enum config_listener liste
 	evloop_timer_init(&s->pending_timer, smtpd_session_pending, s);
 	smtpd_format_addr(peer, s->client_addr, sizeof(s->client_addr), &s->client_port);
 	smtpd_format_addr(local, s->server_addr, sizeof(s->server_addr), &s->server_port);
-	/* XXX reverse DNS of the client comes with the resolver (c-ares,
-	 * issue 4/6); until then every client is "unknown", as Postfix logs
-	 * a client without a PTR record. */
-	snprintf(s->client_name, sizeof(s->client_name), "unknown");
+	smtpd_session_set_names(s, NULL, SMTPD_PEER_PERM);
 	if (listener == CONFIG_LISTENER_SENDMAIL && !smtpd_session_local_peer(s)) {
 		smtpd_refuse_local(fd, srv->hostname);
 		buf_free(&s->in);
@@ -342,22 +455,11 @@ smtpd_session_start(struct smtpd_server *srv, int fd, enum config_listener liste
 		free(s);
 		return NULL;
 	}
+	/* Counted from now on (smtpd_client_connection_limit, drain), even
+	 * while its names are being looked up. */
 	smtpd_server_session_added(srv, s);
-	if (s->local)
-		log_info("connect from %s[%s] uid=%lu pid=%ld", s->client_name, s->client_addr,
-		    s->peer_uid, s->peer_pid);
-	else
-		log_info("connect from %s[%s]", s->client_name, s->client_addr);
-	evloop_timer_start(srv->loop, &s->timer,
-	    config_ltime(srv->cfg, listener, P_SMTPD_TIMEOUT) * 1000);
-	/* smtps (RFC 8314 section 3.3): TLS first, the connect stage and
-	 * the greeting inside it. */
-	if (listener == CONFIG_LISTENER_SMTPS) {
-		s->state = SMTPD_STATE_HANDSHAKE;
-	} else {
-		s->greeted = true;
-		smtpd_verbs_connect(s);
-	}
+	if (s->local || !smtpd_session_lookup(s))
+		smtpd_session_begin(s);
 	smtpd_session_run(s);
 	return s;
 }
@@ -620,6 +722,10 @@ void
 smtpd_session_drain(struct smtpd_session *s)
 {
 	s->draining = true;
+	/* Not greeted yet: it gets the 421 as its greeting (an smtps client
+	 * gets nothing: no TLS yet). */
+	if (s->state == SMTPD_STATE_LOOKUP)
+		smtpd_session_lookup_abandon(s);
 	if (s->state & (SMTPD_STATES_TRANSACTION | SMTPD_STATE_WAIT))
 		return;		/* finishes its transaction (or check) first */
 	if (s->state == SMTPD_STATE_CLOSING)
@@ -637,6 +743,8 @@ smtpd_session_drain(struct smtpd_session *s)
 void
 smtpd_session_abort(struct smtpd_session *s)
 {
+	if (s->state == SMTPD_STATE_LOOKUP)
+		smtpd_session_lookup_abandon(s);
 	if (s->state == SMTPD_STATE_COMMIT) {
 		s->free_after_commit = true;
 		return;

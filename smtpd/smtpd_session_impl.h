@@ -20,6 +20,7 @@
 #include "smtpd/smtpd_auth.h"
 #include "smtpd/smtpd_command.h"
 #include "smtpd/smtpd_data.h"
+#include "smtpd/smtpd_peer.h"
 #include "smtpd/smtpd_restrict.h"
 #include "smtpd/smtpd_server.h"
 #include "smtpd/smtpd_session.h"
@@ -55,6 +56,9 @@ enum smtpd_state {
 					 * text, then the TLS handshake (and the
 					 * smtps one, before the greeting): no
 					 * input is read as commands */
+	SMTPD_STATE_LOOKUP = 0x1000,	/* the client's names are being looked
+					 * up (smtpd_peer.h): nothing sent yet,
+					 * nothing read */
 };
 
 /* Where a session is in the transaction's content. */
@@ -94,7 +98,12 @@ struct smtpd_session {
 	struct ev_timer pending_timer;
 
 	char client_addr[INET6_ADDRSTRLEN];
-	char client_name[256];		/* reverse name, "unknown" without one */
+	/* The client's names (smtpd_peer.h): client_name is the verified
+	 * one, reverse_name the PTR's; "unknown" without one. */
+	char client_name[256];
+	char reverse_name[RESOLVER_NAME_SIZE];
+	enum smtpd_peer_status name_status, reverse_name_status;
+	struct smtpd_peer_lookup *peer_lookup;	/* in SMTPD_STATE_LOOKUP */
 	unsigned client_port;
 	char server_addr[INET6_ADDRSTRLEN];
 	unsigned server_port;

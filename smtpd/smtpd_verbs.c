@@ -239,7 +239,9 @@ smtpd_facts(struct smtpd_session *s, struct smtpd_restrict_facts *f, const char 
 		f->family = AF_INET6;
 	f->client_addr = s->client_addr;
 	f->client_name = s->client_name;
-	f->reverse_client_name = s->client_name;
+	f->reverse_client_name = s->reverse_name;
+	f->name_status = s->name_status;
+	f->reverse_name_status = s->reverse_name_status;
 	f->client_port = s->client_port;
 	f->server_addr = s->server_addr;
 	f->server_port = s->server_port;

@@ -313,6 +313,12 @@ class Tern:
             # instead of meeting the local agent (which would bounce it).
             # Tests of local delivery set local_transport = local.
             "local_transport": "retry:4.3.0 mailbox not ready",
+            # The client's PTR lookup would ask the machine's DNS about
+            # 127.0.0.1 (a test stays on loopback), and its answer would
+            # decide whether clients are "unknown[127.0.0.1]" or
+            # "localhost[127.0.0.1]". Tests of the names turn it on with
+            # a DNS of their own (networld.DnsWorld).
+            "smtpd_peername_lookup": "no",
         }
         self.params.update(params or {})
         with open(self.conf, "w") as f:

@@ -343,6 +343,12 @@ struct stage_row {
 	const char *reply;	/* expected prefix of "CODE TEXT", or NULL */
 };
 
+
+#define UNKNOWN_CLIENT "smtpd_client_restrictions = reject_unknown_client_hostname\n" \
+	"unknown_client_reject_code = 550\n"
+#define UNKNOWN_REVERSE "smtpd_client_restrictions = reject_unknown_reverse_client_hostname\n" \
+	"unknown_client_reject_code = 550\n"
+
 static const struct stage_row stage_rows[] = {
 	{ "default relay denied", "", "192.0.2.1", "c.test", "a@x.test", "v@other.test",
 	  SMTPD_RESTRICT_RCPT, false, SMTPD_VERDICT_REJECT, "554 5.7.1 <v@other.test>: Relay access denied" },
@@ -464,6 +470,58 @@ static const struct stage_row stage_rows[] = {
 	  SMTPD_VERDICT_PERMIT, NULL },
 };
 
+/*
+ * The client's names, as the session found them at connect (smtpd_peer.h),
+ * against the client rules; each row is a RCPT from 192.0.2.1.
+ */
+struct names_row {
+	const char *name;
+	const char *conf;
+	const char *client_name;
+	const char *reverse_name;
+	enum smtpd_peer_status name_status, reverse_status;
+	enum smtpd_verdict want;
+	const char *reply;	/* expected prefix of "CODE TEXT", or NULL */
+};
+
+static const struct names_row names_rows[] = {
+	{ "unknown client: no PTR", UNKNOWN_CLIENT, "unknown", "unknown", SMTPD_PEER_PERM,
+	  SMTPD_PEER_PERM, SMTPD_VERDICT_REJECT,
+	  "550 5.7.25 Client host rejected: cannot find your hostname, [192.0.2.1]" },
+	{ "unknown client: forged", UNKNOWN_CLIENT, "unknown", "liar.test", SMTPD_PEER_FORGED,
+	  SMTPD_PEER_OK, SMTPD_VERDICT_REJECT,
+	  "550 5.7.25 Client host rejected: cannot find your hostname, [192.0.2.1]" },
+	{ "unknown client: DNS trouble", UNKNOWN_CLIENT, "unknown", "unknown", SMTPD_PEER_TEMP,
+	  SMTPD_PEER_TEMP, SMTPD_VERDICT_DEFER,
+	  "450 4.7.25 Client host rejected: cannot find your hostname, [192.0.2.1]" },
+	/* Postfix defers at once: a permit after it does not win. */
+	{ "unknown client: DNS trouble, then permit",
+	  "smtpd_client_restrictions = reject_unknown_client_hostname, permit\n", "unknown",
+	  "slow.test", SMTPD_PEER_TEMP, SMTPD_PEER_OK, SMTPD_VERDICT_DEFER, "450 4.7.25" },
+	{ "unknown client: unset status is temporary", UNKNOWN_CLIENT, "unknown", "unknown", 0, 0,
+	  SMTPD_VERDICT_DEFER, "450 4.7.25" },
+	{ "unknown client: warn only", "smtpd_client_restrictions = warn_if_reject, "
+	  "reject_unknown_client_hostname\n", "unknown", "unknown", SMTPD_PEER_PERM, SMTPD_PEER_PERM,
+	  SMTPD_VERDICT_PERMIT, NULL },
+	{ "known client", UNKNOWN_CLIENT, "mx.good.test", "mx.good.test", SMTPD_PEER_OK,
+	  SMTPD_PEER_OK, SMTPD_VERDICT_PERMIT, NULL },
+	{ "unknown reverse: no PTR", UNKNOWN_REVERSE, "unknown", "unknown", SMTPD_PEER_PERM,
+	  SMTPD_PEER_PERM, SMTPD_VERDICT_REJECT,
+	  "550 5.7.1 Client host rejected: cannot find your reverse hostname, [192.0.2.1]" },
+	{ "unknown reverse: DNS trouble", UNKNOWN_REVERSE, "unknown", "unknown", SMTPD_PEER_TEMP,
+	  SMTPD_PEER_TEMP, SMTPD_VERDICT_DEFER, "450 4.7.1" },
+	/* A PTR that does not resolve back is enough for the reverse rule. */
+	{ "unknown reverse: forged is fine", UNKNOWN_REVERSE, "unknown", "liar.test",
+	  SMTPD_PEER_FORGED, SMTPD_PEER_OK, SMTPD_VERDICT_PERMIT, NULL },
+	{ "client access by the name's parent", "smtpd_client_restrictions = check_client_access "
+	  "texthash:DIR/access\n", "mx.spam.test", "mx.spam.test", SMTPD_PEER_OK, SMTPD_PEER_OK,
+	  SMTPD_VERDICT_REJECT, "550 5.7.0 <mx.spam.test[192.0.2.1]>: Client host rejected: spam domain" },
+	/* Only the verified name is a key, never the PTR's alone. */
+	{ "client access: not by the reverse name", "smtpd_client_restrictions = check_client_access "
+	  "texthash:DIR/access\n", "unknown", "mx.spam.test", SMTPD_PEER_FORGED, SMTPD_PEER_OK,
+	  SMTPD_VERDICT_PERMIT, NULL },
+};
+
 static const char access_text[] =
 	"192.0.2.7 OK\n"
 	"198.51.100 REJECT no thanks\n"
@@ -502,9 +560,10 @@ parse_addr(const char *text, struct mailaddr *a)
 	    MAILADDR_ALLOW_POSTMASTER, a, &used, &why) == MAILADDR_OK, "%s: %s", text, why);
 }
 
-START_TEST(test_stage)
+/* Run row's stage; nm (may be NULL: "unknown", PERM) gives the names. */
+static void
+stage_check(const struct stage_row *row, const struct names_row *nm)
 {
-	const struct stage_row *row = &stage_rows[_i];
 	struct smtpd_restrict_facts f;
 	struct smtpd_restrict_result res;
 	struct smtpd_restrict_check *pending;
@@ -546,7 +605,10 @@ START_TEST(test_stage)
 	f.family = AF_INET;
 	ck_assert_int_eq(inet_pton(AF_INET, row->client, f.addr), 1);
 	f.client_addr = row->client;
-	f.client_name = "unknown";
+	f.client_name = nm != NULL ? nm->client_name : "unknown";
+	f.reverse_client_name = nm != NULL ? nm->reverse_name : "unknown";
+	f.name_status = nm != NULL ? nm->name_status : SMTPD_PEER_PERM;
+	f.reverse_name_status = nm != NULL ? nm->reverse_status : SMTPD_PEER_PERM;
 	f.helo = row->helo;
 	f.esmtp = true;
 	if (row->sender != NULL) {
@@ -576,6 +638,23 @@ START_TEST(test_stage)
 	config_free(cfg);
 	buf_free(&errors);
 	tmp_free(&t);
+}
+
+START_TEST(test_stage)
+{
+	stage_check(&stage_rows[_i], NULL);
+}
+END_TEST
+
+START_TEST(test_names)
+{
+	const struct names_row *nm = &names_rows[_i];
+	struct stage_row row = {
+		nm->name, nm->conf, "192.0.2.1", "c.test", "a@x.test", "v@tern.test",
+		SMTPD_RESTRICT_RCPT, false, nm->want, nm->reply,
+	};
+
+	stage_check(&row, nm);
 }
 END_TEST
 
@@ -642,6 +721,7 @@ restrict_suite(void)
 	tcase_add_test(tc, test_client_keys);
 	tcase_add_test(tc, test_dnsbl);
 	tcase_add_loop_test(tc, test_stage, 0, sizeof(stage_rows) / sizeof(stage_rows[0]));
+	tcase_add_loop_test(tc, test_names, 0, sizeof(names_rows) / sizeof(names_rows[0]));
 	tcase_add_test(tc, test_carry);
 	suite_add_tcase(s, tc);
 	return s;

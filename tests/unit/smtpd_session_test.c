@@ -68,7 +68,10 @@ world_init(struct world *w, const char *extra, const char *client_ip)
 	ck_assert_ptr_nonnull(f);
 	fprintf(f, "queue_directory = %s\nmyhostname = tern.test\n"
 	    "mydestination = tern.test, localhost\nmynetworks = 127.0.0.0/8\n"
-	    "smtpd_error_sleep_time = 0\n%s\n", spool, extra ? extra : "");
+	    "smtpd_error_sleep_time = 0\n"
+	    /* Nothing listens there: the client's PTR lookup fails at once
+	     * (a temporary failure), whatever the machine's DNS says. */
+	    "dns_servers = 127.0.0.1:9\n%s\n", spool, extra ? extra : "");
 	fclose(f);
 	buf_init(&errors, 65536);
 	w->srv.cfg = config_load(path, &errors);
@@ -343,6 +346,28 @@ static const struct convo convos[] = {
 	  HAPPY_START "|354|554 5.6.0|221", 0 },
 	{ "nul in command", "", NULL, NUL_INPUT, sizeof(NUL_INPUT) - 1,
 	  "220|250|501|221", 0 },
+	/* The client's names: the DNS fails (nothing at 127.0.0.1:9), so
+	 * both are unknown for now: 450 whatever unknown_client_reject_code
+	 * says, at once (not a defer_if_permit: the permit after it loses). */
+	{ "names: DNS trouble is 450", "smtpd_client_restrictions = reject_unknown_client_hostname, permit\n"
+	  "unknown_client_reject_code = 550", "192.0.2.1",
+	  "EHLO c\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<b@tern.test>\r\nQUIT\r\n", 0,
+	  "220|250|250|450 4.7.25 Client host rejected: cannot find your hostname, [192.0.2.1]|221", 0 },
+	{ "names: reverse, DNS trouble is 450",
+	  "smtpd_client_restrictions = reject_unknown_reverse_client_hostname\n"
+	  "unknown_client_reject_code = 550", "192.0.2.1",
+	  "EHLO c\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<b@tern.test>\r\nQUIT\r\n", 0,
+	  "220|250|250|450 4.7.1 Client host rejected: cannot find your reverse hostname|221", 0 },
+	/* smtpd_peername_lookup = no: unknown for good, as Postfix. */
+	{ "names: no lookup is permanent", "smtpd_peername_lookup = no\n"
+	  "smtpd_client_restrictions = reject_unknown_client_hostname\nunknown_client_reject_code = 550",
+	  "192.0.2.1", "EHLO c\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<b@tern.test>\r\nQUIT\r\n", 0,
+	  "220|250|250|550 5.7.25 Client host rejected: cannot find your hostname|221", 0 },
+	{ "names: another listener's override", "submission_smtpd_peername_lookup = no\n"
+	  "smtpd_client_restrictions = reject_unknown_reverse_client_hostname\n"
+	  "unknown_client_reject_code = 550", "192.0.2.1",
+	  "EHLO c\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<b@tern.test>\r\nQUIT\r\n", 0,
+	  "220|250|250|450 4.7.1|221", 0 },
 };
 
 static int
