@@ -21,6 +21,7 @@
 #include "smtpd/smtpd_restrict.h"
 #include "smtpd/smtpd_server.h"
 #include "smtpd/smtpd_session.h"
+#include "smtpd/smtpd_session_impl.h"
 
 #define WORLD_DEADLINE_MS 8000
 
@@ -459,6 +460,103 @@ START_TEST(test_content_byte_exact)
 }
 END_TEST
 
+/* ---- the client's names: a DNS server that never answers ---- */
+
+/* A UDP socket on 127.0.0.1 that nobody reads: a silent DNS server. */
+static int
+silent_dns(unsigned *port)
+{
+	struct sockaddr_in sin;
+	socklen_t len = sizeof(sin);
+	int fd = socket(AF_INET, SOCK_DGRAM, 0);
+
+	ck_assert_int_ge(fd, 0);
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&sin, &len), 0);
+	*port = ntohs(sin.sin_port);
+	return fd;
+}
+
+static void
+silent_world(struct world *w, int *dns, const char *timeout)
+{
+	char extra[512];
+	unsigned port;
+
+	*dns = silent_dns(&port);
+	snprintf(extra, sizeof(extra), "dns_servers = 127.0.0.1:%u\n"
+	    "smtpd_peername_lookup_timeout = %s\n"
+	    "smtpd_client_restrictions = reject_unknown_client_hostname\n"
+	    "unknown_client_reject_code = 550", port, timeout);
+	world_init(w, extra, "192.0.2.1");
+	/* Counted, and waiting for its names: nothing sent yet. */
+	ck_assert_uint_eq(w->srv.nsessions, 1);
+	ck_assert_ptr_nonnull(w->srv.sessions);
+	ck_assert_int_eq(w->srv.sessions->state, SMTPD_STATE_LOOKUP);
+}
+
+/* The deadline: greeted then, unknown for now, so 450 (not the 550). */
+START_TEST(test_lookup_deadline)
+{
+	static const char in[] = "EHLO c\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<b@tern.test>\r\nQUIT\r\n";
+	struct world w;
+	char *got;
+	int dns;
+
+	silent_world(&w, &dns, "2s");
+	/* A moment of the loop: the silent server keeps it waiting (a DNS
+	 * that refused would have ended the wait at once). */
+	evloop_timer_start(w.srv.loop, &w.tick, 100);
+	evloop_run(w.srv.loop);
+	ck_assert_int_eq(w.srv.sessions->state, SMTPD_STATE_LOOKUP);
+	got = converse(&w, in, sizeof(in) - 1, 5);
+	assert_replies(got, "220|250|250 2.1.0|450 4.7.25 Client host rejected: cannot find your "
+	    "hostname, [192.0.2.1]|221", 0);
+	free(got);
+	world_free(&w);
+	close(dns);
+}
+END_TEST
+
+/* A drain while the names are looked up: 421 as the greeting, closed. */
+START_TEST(test_lookup_drain)
+{
+	struct world w;
+	char *got;
+	int dns;
+
+	silent_world(&w, &dns, "60s");
+	smtpd_session_drain(w.srv.sessions);
+	got = converse(&w, "", 0, 1);
+	assert_replies(got, "421 4.3.2 tern.test Service shutting down", 0);
+	ck_assert_uint_eq(w.srv.nsessions, 0);
+	free(got);
+	world_free(&w);
+	close(dns);
+}
+END_TEST
+
+/* The drain timeout: abort answers 421 and frees at once. */
+START_TEST(test_lookup_abort)
+{
+	struct world w;
+	char *got;
+	int dns;
+
+	silent_world(&w, &dns, "60s");
+	smtpd_session_abort(w.srv.sessions);
+	ck_assert_uint_eq(w.srv.nsessions, 0);
+	got = converse(&w, "", 0, 1);
+	assert_replies(got, "421 4.3.2", 0);
+	free(got);
+	world_free(&w);
+	close(dns);
+}
+END_TEST
+
 /* The idle timeout ends the session with 421 4.4.2. */
 START_TEST(test_timeout)
 {
@@ -487,6 +585,9 @@ main(void)
 	tcase_add_loop_test(tc, test_conversation, 0, (int)(sizeof(convos) / sizeof(convos[0])));
 	tcase_add_test(tc, test_content_byte_exact);
 	tcase_add_test(tc, test_timeout);
+	tcase_add_test(tc, test_lookup_deadline);
+	tcase_add_test(tc, test_lookup_drain);
+	tcase_add_test(tc, test_lookup_abort);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
