@@ -77,6 +77,7 @@
 # Knobs (environment): BENCH_REPEAT (rounds, 3), BENCH_LMTP_CASES ("NAME:N:S[:R]
 # ..."), BENCH_MESSAGES (if set, N for every case: a quick check),
 # BENCH_SESSIONS (20: injecting sessions = mailboxes per recipient rank),
+# BENCH_LMTP_CONCURRENCY (20: both systems' LMTP connections to Dovecot),
 # BENCH_SYSTEMS ("tern postfix"), TERN_BUILD, BENCH_TIME_LIMIT (whole run,
 # 3600 s), BENCH_KEEP=1 (keep the temporary directory: logs, Maildirs),
 # BENCH_POSTFIX_CONF ("name=value ..." added to Postfix's main.cf, for
@@ -96,7 +97,7 @@ SYSTEMS=${BENCH_SYSTEMS:-tern postfix}
 TIME_LIMIT=${BENCH_TIME_LIMIT:-3600}
 KEEP=${BENCH_KEEP:-0}
 PFX_CONF=${BENCH_POSTFIX_CONF:-}
-CONCURRENCY=20
+CONCURRENCY=${BENCH_LMTP_CONCURRENCY:-20}
 DOMAIN=lmtp.test
 INJECT_TIMEOUT=600	# the smtp-source processes, per run
 DELIVER_TIMEOUT=900	# until every result, per run
