@@ -267,6 +267,28 @@ def test_reload(s, t):
     s.eq(r.returncode, 78, f"reload with a broken file: EX_CONFIG ({r.stderr})")
     s.check(f"{bad}:" in r.stderr, f"FILE:LINE message: {r.stderr}")
     s.check(t.running(), "ternd still running")
+    # ternctl with another file (the same spool) checks the master's file,
+    # the one the master will read, not its own.
+    other = os.path.join(t.dir, "other.conf")
+    with open(t.conf) as f:
+        good = f.read()
+    with open(other, "w") as g:
+        g.write(good)
+    try:
+        with open(t.conf, "a") as f:
+            f.write("this is not a parameter line either\n")
+        r = subprocess.run([ternlib.TERNCTL, "-c", other, "reload"], capture_output=True,
+                           text=True, timeout=30)
+        s.eq(r.returncode, 78, f"reload when ternd's own file is broken: EX_CONFIG ({r.stderr})")
+        s.check(f"{os.path.realpath(t.conf)}:" in r.stderr, f"names ternd's file: {r.stderr}")
+    finally:
+        with open(t.conf, "w") as f:
+            f.write(good)
+    r = subprocess.run([ternlib.TERNCTL, "-c", other, "reload"], capture_output=True, text=True,
+                       timeout=30)
+    s.eq(r.returncode, 0, f"reload with another file: {r.stderr}")
+    s.check(f"checked {os.path.realpath(t.conf)}" in r.stdout, f"says which file: {r.stdout}")
+    s.check(t.running(), "ternd still running")
 
 
 def test_pflogsumm(s, t):
