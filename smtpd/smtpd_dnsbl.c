@@ -156,7 +156,11 @@ smtpd_dnsbl_addr_part(const char *addr, const char *part, char *buf, size_t bufs
 {
 	const char *at;
 
-	if (addr == NULL || addr[0] == '\0')
+	/* Postfix: no address (no MAIL or RCPT yet) is empty; the null
+	 * sender is "<>". */
+	if (addr == NULL)
+		return "";
+	if (addr[0] == '\0')
 		return strcmp(part, "domain") == 0 ? "" : "<>";
 	at = strrchr(addr, '@');
 	if (strcmp(part, "domain") == 0)

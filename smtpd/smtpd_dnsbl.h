@@ -86,8 +86,8 @@ struct smtpd_dnsbl_vars {
 	const char *client_name;
 	const char *reverse_client_name;
 	const char *helo_name;
-	const char *sender;		/* "" for the null sender */
-	const char *recipient;
+	const char *sender;		/* "" for the null sender, NULL before MAIL */
+	const char *recipient;		/* NULL outside RCPT */
 };
 
 /*

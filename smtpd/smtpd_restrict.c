@@ -1346,8 +1346,8 @@ smtpd_restrict_rbl_refuse(struct smtpd_restrict_check *c, const char *what, cons
 		.rbl_domain = c->rule->dnsbl.zone, .rbl_reason = reason, .rbl_what = what,
 		.rbl_class = klass, .client = c->namaddr, .client_address = c->client_addr,
 		.client_name = c->client_name, .reverse_client_name = c->reverse_name,
-		.helo_name = c->helo, .sender = c->f.sender != NULL ? c->sender.addr : "",
-		.recipient = c->f.rcpt != NULL ? c->rcpt.addr : "",
+		.helo_name = c->helo, .sender = c->f.sender != NULL ? c->sender.addr : NULL,
+		.recipient = c->f.rcpt != NULL ? c->rcpt.addr : NULL,
 	};
 	int code;
 

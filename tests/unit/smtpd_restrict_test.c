@@ -5,7 +5,8 @@
  * whole stages (order, smtpd_delay_reject, warn_if_reject,
  * defer_if_permit, access maps) on a real configuration. Only rules that
  * need no network are evaluated here; DNS, DNSBL and policy services are
- * exercised by tests/e2e/smtpd_restrict_test.py.
+ * exercised by tests/e2e/smtpd_restrict_test.py (DNS lists and DNS
+ * access maps by tests/unit/smtpd_dnsbl_test.c and smtpd_dnsaccess_test.c).
  */
 #include <arpa/inet.h>
 #include <check.h>
@@ -17,7 +18,6 @@
 #include "common/evloop.h"
 #include "common/mailaddr.h"
 #include "config/config.h"
-#include "smtpd/smtpd_dnsbl.h"
 #include "smtpd/smtpd_restrict.h"
 
 struct tmp {
@@ -274,57 +274,6 @@ START_TEST(test_client_keys)
 	ck_assert_str_eq(keys[1], "2001:db8");
 	ck_assert_str_eq(keys[2], "2001");
 	ck_assert_uint_eq(smtpd_restrict_client_keys("", keys, 8), 0);
-}
-END_TEST
-
-/* ---- DNSBL names, answers and reasons ---- */
-
-START_TEST(test_dnsbl)
-{
-	struct smtpd_dnsbl_spec spec;
-	struct resolver_addr ans[2];
-	struct resolver_txt txt[2];
-	unsigned char a6[16];
-	unsigned char a4[4] = { 192, 0, 2, 1 };
-	char name[RESOLVER_NAME_SIZE], reason[SMTPD_DNSBL_TXT_MAX + 1];
-
-	ck_assert_int_eq(smtpd_dnsbl_spec_parse("zen.example", &spec), 0);
-	ck_assert(!spec.filter);
-	ck_assert_int_eq(smtpd_dnsbl_spec_parse("ZEN.Example.=127.0.0.4", &spec), 0);
-	ck_assert_str_eq(spec.zone, "zen.example");
-	ck_assert(spec.filter);
-	ck_assert_int_eq(smtpd_dnsbl_spec_parse("zen.example=127.0.0", &spec), -1);
-	ck_assert_int_eq(smtpd_dnsbl_spec_parse("=127.0.0.2", &spec), -1);
-
-	ck_assert_int_eq(smtpd_dnsbl_query_name(AF_INET, a4, "bl.test", name, sizeof(name)), 0);
-	ck_assert_str_eq(name, "1.2.0.192.bl.test");
-	ck_assert_int_eq(inet_pton(AF_INET6, "2001:db8::567:89ab", a6), 1);
-	ck_assert_int_eq(smtpd_dnsbl_query_name(AF_INET6, a6, "bl.test", name, sizeof(name)), 0);
-	/* RFC 5782 section 2.4's example. */
-	ck_assert_str_eq(name, "b.a.9.8.7.6.5.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.bl.test");
-	ck_assert_int_eq(inet_pton(AF_INET6, "::ffff:192.0.2.1", a6), 1);
-	ck_assert_int_eq(smtpd_dnsbl_query_name(AF_INET6, a6, "bl.test", name, sizeof(name)), 0);
-	ck_assert_str_eq(name, "1.2.0.192.bl.test");
-	ck_assert_int_eq(smtpd_dnsbl_query_name(AF_UNIX, a4, "bl.test", name, sizeof(name)), -1);
-
-	memset(ans, 0, sizeof(ans));
-	ans[0].family = AF_INET;
-	memcpy(ans[0].addr, (unsigned char[]){ 127, 0, 0, 2 }, 4);
-	ck_assert_int_eq(smtpd_dnsbl_spec_parse("bl.test", &spec), 0);
-	ck_assert(smtpd_dnsbl_listed(&spec, ans, 1));
-	ck_assert(!smtpd_dnsbl_listed(&spec, ans, 0));
-	ck_assert_int_eq(smtpd_dnsbl_spec_parse("bl.test=127.0.0.4", &spec), 0);
-	ck_assert(!smtpd_dnsbl_listed(&spec, ans, 1));
-	ans[1].family = AF_INET;
-	memcpy(ans[1].addr, (unsigned char[]){ 127, 0, 0, 4 }, 4);
-	ck_assert(smtpd_dnsbl_listed(&spec, ans, 2));
-
-	txt[0].data = (char *)"bad\r\nguy\x01";
-	txt[0].len = strlen(txt[0].data);
-	txt[1].data = (char *)"see http://x/";
-	txt[1].len = strlen(txt[1].data);
-	smtpd_dnsbl_reason(txt, 2, reason, sizeof(reason));
-	ck_assert_str_eq(reason, "bad??guy?; see http://x/");
 }
 END_TEST
 
@@ -640,7 +589,6 @@ restrict_suite(void)
 	tcase_add_test(tc, test_relay_syntax);
 	tcase_add_test(tc, test_helo);
 	tcase_add_test(tc, test_client_keys);
-	tcase_add_test(tc, test_dnsbl);
 	tcase_add_loop_test(tc, test_stage, 0, sizeof(stage_rows) / sizeof(stage_rows[0]));
 	tcase_add_test(tc, test_carry);
 	suite_add_tcase(s, tc);
