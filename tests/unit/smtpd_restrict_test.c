@@ -79,6 +79,11 @@ static const struct {
 	{ "smtpd_data_restrictions = reject_unauth_pipelining, warn_if_reject", "must be followed" },
 	{ "smtpd_end_of_data_restrictions = sleep forever", "bad argument" },
 	{ "smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destinations", "unknown restriction" },
+	{ "smtpd_sender_restrictions = reject_rhsbl_sender", "missing argument" },
+	{ "smtpd_client_restrictions = permit_dnswl_client wl.test=127.0.[0..3", "bad argument" },
+	{ "smtpd_client_restrictions = reject_rhsbl_client rhs.test=127.0.0.[9..2]", "bad argument" },
+	{ "smtpd_sender_restrictions = check_sender_mx_access badmx", "bad argument" },
+	{ "smtpd_helo_restrictions = check_helo_a_acess texthash:/x", "did you mean \"check_helo_a_access\"" },
 };
 
 START_TEST(test_parse_errors)
@@ -277,6 +282,54 @@ START_TEST(test_client_keys)
 }
 END_TEST
 
+/* ---- default_rbl_reply: kept as written, its $names checked at start ---- */
+
+START_TEST(test_rbl_reply_template)
+{
+	static const struct {
+		const char *line;
+		const char *diag;	/* NULL: smtpd starts */
+	} rows[] = {
+		{ "default_rbl_reply = $rbl_code 5.7.1 $rbl_what on $rbl_domain${rbl_reason?: $rbl_reason}",
+		  NULL },
+		{ "default_rbl_reply = $rbl_code $rbl_bogus", "default_rbl_reply: unknown name \"rbl_bogus\"" },
+		{ "submission_default_rbl_reply = ${rbl_code", "submission_default_rbl_reply: bad ${...}" },
+	};
+	struct smtpd_restrict *rs;
+	struct evloop *loop = evloop_new();
+	struct buf errors;
+	struct config *cfg;
+	struct tmp t;
+	char conf[512];
+	size_t i;
+
+	for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		snprintf(conf, sizeof(conf), "myhostname = tern.test\ndns_servers = 127.0.0.1:9\n%s\n",
+		    rows[i].line);
+		tmp_conf(&t, conf);
+		buf_init(&errors, 65536);
+		cfg = config_load(t.path, &errors);
+		ck_assert_msg(cfg != NULL, "%s: %s", rows[i].line, buf_cstr(&errors));
+		/* Loaded raw: no $expansion when the file is read. */
+		if (i == 0)
+			ck_assert_str_eq(config_str(cfg, P_DEFAULT_RBL_REPLY), rows[i].line +
+			    strlen("default_rbl_reply = "));
+		rs = smtpd_restrict_new(loop, cfg, NULL, &errors);
+		if (rows[i].diag == NULL) {
+			ck_assert_msg(rs != NULL, "%s", buf_cstr(&errors));
+			smtpd_restrict_free(rs);
+		} else {
+			ck_assert_ptr_null(rs);
+			ck_assert_msg(strstr(buf_cstr(&errors), rows[i].diag) != NULL, "%s", buf_cstr(&errors));
+		}
+		config_free(cfg);
+		buf_free(&errors);
+		tmp_free(&t);
+	}
+	evloop_free(loop);
+}
+END_TEST
+
 /* ---- whole stages ---- */
 
 struct stage_row {
@@ -411,6 +464,23 @@ static const struct stage_row stage_rows[] = {
 	{ "per-listener list", "submission_smtpd_recipient_restrictions = reject\n",
 	  "192.0.2.1", "c.test", "a@x.test", "v@tern.test", SMTPD_RESTRICT_RCPT, false,
 	  SMTPD_VERDICT_PERMIT, NULL },
+	/* DNS words that need no lookup here (DNS itself: smtpd_dnsbl_test,
+	 * smtpd_dnsaccess_test and the e2e test) */
+	{ "rhsbl client: no name, no lookup", "smtpd_client_restrictions = reject_rhsbl_client rhs.test, "
+	  "permit_rhswl_client wl.test, check_client_mx_access texthash:DIR/access\n",
+	  "192.0.2.1", "c.test", "a@x.test", "v@tern.test", SMTPD_RESTRICT_RCPT, false,
+	  SMTPD_VERDICT_PERMIT, NULL },
+	{ "rhsbl sender: null sender and literals skipped",
+	  "smtpd_sender_restrictions = reject_rhsbl_sender rhs.test, check_sender_ns_access "
+	  "texthash:DIR/access\n", "192.0.2.1", "c.test", "", "v@tern.test", SMTPD_RESTRICT_RCPT,
+	  false, SMTPD_VERDICT_PERMIT, NULL },
+	{ "rhsbl sender: an address literal is no name",
+	  "smtpd_sender_restrictions = reject_rhsbl_sender rhs.test=127.0.0.[2..11]\n", "192.0.2.1",
+	  "c.test", "a@[192.0.2.1]", "v@tern.test", SMTPD_RESTRICT_RCPT, false, SMTPD_VERDICT_PERMIT,
+	  NULL },
+	{ "dnswl never permits a relay", "smtpd_relay_restrictions = permit_dnswl_client wl.test, "
+	  "reject_unauth_destination\n", "192.0.2.1", "c.test", "a@x.test", "v@other.test",
+	  SMTPD_RESTRICT_RCPT, false, SMTPD_VERDICT_REJECT, "554 5.7.1 <v@other.test>: Relay access denied" },
 };
 
 static const char access_text[] =
@@ -591,6 +661,7 @@ restrict_suite(void)
 	tcase_add_test(tc, test_client_keys);
 	tcase_add_loop_test(tc, test_stage, 0, sizeof(stage_rows) / sizeof(stage_rows[0]));
 	tcase_add_test(tc, test_carry);
+	tcase_add_test(tc, test_rbl_reply_template);
 	suite_add_tcase(s, tc);
 	return s;
 }
