@@ -133,6 +133,7 @@ config_info(enum config_param p)
 const char *config_param_name(enum config_param p) { return config_info(p)->name; }
 const char *config_param_doc(enum config_param p) { return config_info(p)->doc; }
 enum config_type config_param_type(enum config_param p) { return config_info(p)->type; }
+bool config_param_raw(enum config_param p) { return (config_info(p)->flags & CONFIG_F_RAW) != 0; }
 
 const char *
 config_listener_name(enum config_listener l)
@@ -491,7 +492,10 @@ config_load_overrides(struct config_load *ld, struct config_expand *x)
 			config_full_name(name, sizeof(name), (enum config_listener)l,
 			    (enum config_param)p);
 			buf_reset(&out);
-			if (config_expand_text(x, ld->raw[l][p], name, ld->line[l][p], &out))
+			if (config_param_raw((enum config_param)p))
+				buf_append_str(&out, ld->raw[l][p]);
+			if (config_param_raw((enum config_param)p) ||
+			    config_expand_text(x, ld->raw[l][p], name, ld->line[l][p], &out))
 				config_load_typed(ld, (enum config_listener)l, (enum config_param)p,
 				    buf_cstr(&out), ld->line[l][p]);
 		}
@@ -919,13 +923,15 @@ config_networks_match(const struct config_network *nets, size_t n, int family,
 
 /* ---- dump ---- */
 
-/* One `name = value` line; '$' doubled so that loading it gives value. */
+/* One `name = value` line; '$' doubled so that loading it gives value
+ * (not for a raw parameter, which is loaded as written). */
 static void
-config_dump_line(struct buf *out, const char *prefix, const char *name, const char *value)
+config_dump_line(struct buf *out, const char *prefix, const char *name, const char *value,
+    bool raw)
 {
 	buf_append_printf(out, "%s%s =%s", prefix, name, *value ? " " : "");
 	for (; *value != '\0'; value++) {
-		if (*value == '$')
+		if (*value == '$' && !raw)
 			buf_append_char(out, '$');
 		buf_append_char(out, *value);
 	}
@@ -941,16 +947,18 @@ config_dump(const struct config *cfg, struct buf *out)
 	for (p = 0; p < CONFIG_PARAM_COUNT; p++)
 		config_dump_line(out, "", config_params[p].name,
 		    cfg->val[CONFIG_LISTENER_GLOBAL][p].text ?
-		    cfg->val[CONFIG_LISTENER_GLOBAL][p].text : "");
+		    cfg->val[CONFIG_LISTENER_GLOBAL][p].text : "",
+		    config_param_raw((enum config_param)p));
 	for (l = 0; l < CONFIG_LISTENER_COUNT; l++) {
 		for (p = 0; p < CONFIG_PARAM_COUNT; p++) {
 			v = &cfg->val[l][p];
 			if (v->set)
 				config_dump_line(out, config_listeners[l].prefix,
-				    config_params[p].name, v->text);
+				    config_params[p].name, v->text,
+				    config_param_raw((enum config_param)p));
 		}
 	}
 	for (p = 0; p < cfg->ntvals; p++)
 		config_dump_line(out, cfg->tvals[p].transport,
-		    config_transport_rest(cfg->tvals[p].param), cfg->tvals[p].val.text);
+		    config_transport_rest(cfg->tvals[p].param), cfg->tvals[p].val.text, false);
 }

@@ -60,6 +60,8 @@ enum config_type {
 #define CONFIG_F_UNIT_HOUR  0x04	/* ... hours */
 #define CONFIG_F_UNIT_DAY   0x08	/* ... days */
 #define CONFIG_F_TRANSPORT  0x10	/* default_REST: may be overridden as TRANSPORT_REST */
+#define CONFIG_F_RAW        0x20	/* CONFIG_STR: no $expansion at load (a template whose
+					 * $names the role fills in, as Postfix's raw parameters) */
 
 /* Longest transport name in a TRANSPORT_REST override. */
 #define CONFIG_TRANSPORT_NAME_MAX 64
@@ -180,6 +182,8 @@ int64_t config_ttime(const struct config *cfg, const char *transport, enum confi
 const char *config_param_name(enum config_param p);
 const char *config_param_doc(enum config_param p);
 enum config_type config_param_type(enum config_param p);
+/* Is p's value kept as written, without $expansion (CONFIG_F_RAW)? */
+bool config_param_raw(enum config_param p);
 /* The listener's name ("smtp", "submission", "smtps"). */
 const char *config_listener_name(enum config_listener l);
 /* The listener so named (len bytes of name, no NUL needed), or

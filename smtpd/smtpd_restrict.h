@@ -197,6 +197,11 @@ bool smtpd_restrict_helo_fqdn(const char *name);
  * shorter at each ':'. Returns how many were written (at most max). */
 size_t smtpd_restrict_client_keys(const char *addr, char keys[][64], size_t max);
 
+/* The keys an access map is tried with for a host name: the name, then
+ * each parent as "parent" and ".parent" (none for an address literal).
+ * Appended NUL-separated to keys; returns how many. */
+size_t smtpd_restrict_domain_keys(const char *name, struct buf *keys);
+
 /*
  * An access(5) action as a verdict: kind, code, dsn and text. For the
  * unit tests and the evaluation: SMTPD_ACTION_BAD when malformed or

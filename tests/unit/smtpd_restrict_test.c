@@ -5,7 +5,8 @@
  * whole stages (order, smtpd_delay_reject, warn_if_reject,
  * defer_if_permit, access maps) on a real configuration. Only rules that
  * need no network are evaluated here; DNS, DNSBL and policy services are
- * exercised by tests/e2e/smtpd_restrict_test.py.
+ * exercised by tests/e2e/smtpd_restrict_test.py (DNS lists and DNS
+ * access maps by tests/unit/smtpd_dnsbl_test.c and smtpd_dnsaccess_test.c).
  */
 #include <arpa/inet.h>
 #include <check.h>
@@ -17,7 +18,6 @@
 #include "common/evloop.h"
 #include "common/mailaddr.h"
 #include "config/config.h"
-#include "smtpd/smtpd_dnsbl.h"
 #include "smtpd/smtpd_restrict.h"
 
 struct tmp {
@@ -79,6 +79,11 @@ static const struct {
 	{ "smtpd_data_restrictions = reject_unauth_pipelining, warn_if_reject", "must be followed" },
 	{ "smtpd_end_of_data_restrictions = sleep forever", "bad argument" },
 	{ "smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destinations", "unknown restriction" },
+	{ "smtpd_sender_restrictions = reject_rhsbl_sender", "missing argument" },
+	{ "smtpd_client_restrictions = permit_dnswl_client wl.test=127.0.[0..3", "bad argument" },
+	{ "smtpd_client_restrictions = reject_rhsbl_client rhs.test=127.0.0.[9..2]", "bad argument" },
+	{ "smtpd_sender_restrictions = check_sender_mx_access badmx", "bad argument" },
+	{ "smtpd_helo_restrictions = check_helo_a_acess texthash:/x", "did you mean \"check_helo_a_access\"" },
 };
 
 START_TEST(test_parse_errors)
@@ -277,54 +282,51 @@ START_TEST(test_client_keys)
 }
 END_TEST
 
-/* ---- DNSBL names, answers and reasons ---- */
+/* ---- default_rbl_reply: kept as written, its $names checked at start ---- */
 
-START_TEST(test_dnsbl)
+START_TEST(test_rbl_reply_template)
 {
-	struct smtpd_dnsbl_spec spec;
-	struct resolver_addr ans[2];
-	struct resolver_txt txt[2];
-	unsigned char a6[16];
-	unsigned char a4[4] = { 192, 0, 2, 1 };
-	char name[RESOLVER_NAME_SIZE], reason[SMTPD_DNSBL_TXT_MAX + 1];
+	static const struct {
+		const char *line;
+		const char *diag;	/* NULL: smtpd starts */
+	} rows[] = {
+		{ "default_rbl_reply = $rbl_code 5.7.1 $rbl_what on $rbl_domain${rbl_reason?: $rbl_reason}",
+		  NULL },
+		{ "default_rbl_reply = $rbl_code $rbl_bogus", "default_rbl_reply: unknown name \"rbl_bogus\"" },
+		{ "submission_default_rbl_reply = ${rbl_code", "submission_default_rbl_reply: bad ${...}" },
+	};
+	struct smtpd_restrict *rs;
+	struct evloop *loop = evloop_new();
+	struct buf errors;
+	struct config *cfg;
+	struct tmp t;
+	char conf[512];
+	size_t i;
 
-	ck_assert_int_eq(smtpd_dnsbl_spec_parse("zen.example", &spec), 0);
-	ck_assert(!spec.filter);
-	ck_assert_int_eq(smtpd_dnsbl_spec_parse("ZEN.Example.=127.0.0.4", &spec), 0);
-	ck_assert_str_eq(spec.zone, "zen.example");
-	ck_assert(spec.filter);
-	ck_assert_int_eq(smtpd_dnsbl_spec_parse("zen.example=127.0.0", &spec), -1);
-	ck_assert_int_eq(smtpd_dnsbl_spec_parse("=127.0.0.2", &spec), -1);
-
-	ck_assert_int_eq(smtpd_dnsbl_query_name(AF_INET, a4, "bl.test", name, sizeof(name)), 0);
-	ck_assert_str_eq(name, "1.2.0.192.bl.test");
-	ck_assert_int_eq(inet_pton(AF_INET6, "2001:db8::567:89ab", a6), 1);
-	ck_assert_int_eq(smtpd_dnsbl_query_name(AF_INET6, a6, "bl.test", name, sizeof(name)), 0);
-	/* RFC 5782 section 2.4's example. */
-	ck_assert_str_eq(name, "b.a.9.8.7.6.5.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.bl.test");
-	ck_assert_int_eq(inet_pton(AF_INET6, "::ffff:192.0.2.1", a6), 1);
-	ck_assert_int_eq(smtpd_dnsbl_query_name(AF_INET6, a6, "bl.test", name, sizeof(name)), 0);
-	ck_assert_str_eq(name, "1.2.0.192.bl.test");
-	ck_assert_int_eq(smtpd_dnsbl_query_name(AF_UNIX, a4, "bl.test", name, sizeof(name)), -1);
-
-	memset(ans, 0, sizeof(ans));
-	ans[0].family = AF_INET;
-	memcpy(ans[0].addr, (unsigned char[]){ 127, 0, 0, 2 }, 4);
-	ck_assert_int_eq(smtpd_dnsbl_spec_parse("bl.test", &spec), 0);
-	ck_assert(smtpd_dnsbl_listed(&spec, ans, 1));
-	ck_assert(!smtpd_dnsbl_listed(&spec, ans, 0));
-	ck_assert_int_eq(smtpd_dnsbl_spec_parse("bl.test=127.0.0.4", &spec), 0);
-	ck_assert(!smtpd_dnsbl_listed(&spec, ans, 1));
-	ans[1].family = AF_INET;
-	memcpy(ans[1].addr, (unsigned char[]){ 127, 0, 0, 4 }, 4);
-	ck_assert(smtpd_dnsbl_listed(&spec, ans, 2));
-
-	txt[0].data = (char *)"bad\r\nguy\x01";
-	txt[0].len = strlen(txt[0].data);
-	txt[1].data = (char *)"see http://x/";
-	txt[1].len = strlen(txt[1].data);
-	smtpd_dnsbl_reason(txt, 2, reason, sizeof(reason));
-	ck_assert_str_eq(reason, "bad??guy?; see http://x/");
+	for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		snprintf(conf, sizeof(conf), "myhostname = tern.test\ndns_servers = 127.0.0.1:9\n%s\n",
+		    rows[i].line);
+		tmp_conf(&t, conf);
+		buf_init(&errors, 65536);
+		cfg = config_load(t.path, &errors);
+		ck_assert_msg(cfg != NULL, "%s: %s", rows[i].line, buf_cstr(&errors));
+		/* Loaded raw: no $expansion when the file is read. */
+		if (i == 0)
+			ck_assert_str_eq(config_str(cfg, P_DEFAULT_RBL_REPLY), rows[i].line +
+			    strlen("default_rbl_reply = "));
+		rs = smtpd_restrict_new(loop, cfg, NULL, &errors);
+		if (rows[i].diag == NULL) {
+			ck_assert_msg(rs != NULL, "%s", buf_cstr(&errors));
+			smtpd_restrict_free(rs);
+		} else {
+			ck_assert_ptr_null(rs);
+			ck_assert_msg(strstr(buf_cstr(&errors), rows[i].diag) != NULL, "%s", buf_cstr(&errors));
+		}
+		config_free(cfg);
+		buf_free(&errors);
+		tmp_free(&t);
+	}
+	evloop_free(loop);
 }
 END_TEST
 
@@ -462,6 +464,23 @@ static const struct stage_row stage_rows[] = {
 	{ "per-listener list", "submission_smtpd_recipient_restrictions = reject\n",
 	  "192.0.2.1", "c.test", "a@x.test", "v@tern.test", SMTPD_RESTRICT_RCPT, false,
 	  SMTPD_VERDICT_PERMIT, NULL },
+	/* DNS words that need no lookup here (DNS itself: smtpd_dnsbl_test,
+	 * smtpd_dnsaccess_test and the e2e test) */
+	{ "rhsbl client: no name, no lookup", "smtpd_client_restrictions = reject_rhsbl_client rhs.test, "
+	  "permit_rhswl_client wl.test, check_client_mx_access texthash:DIR/access\n",
+	  "192.0.2.1", "c.test", "a@x.test", "v@tern.test", SMTPD_RESTRICT_RCPT, false,
+	  SMTPD_VERDICT_PERMIT, NULL },
+	{ "rhsbl sender: null sender and literals skipped",
+	  "smtpd_sender_restrictions = reject_rhsbl_sender rhs.test, check_sender_ns_access "
+	  "texthash:DIR/access\n", "192.0.2.1", "c.test", "", "v@tern.test", SMTPD_RESTRICT_RCPT,
+	  false, SMTPD_VERDICT_PERMIT, NULL },
+	{ "rhsbl sender: an address literal is no name",
+	  "smtpd_sender_restrictions = reject_rhsbl_sender rhs.test=127.0.0.[2..11]\n", "192.0.2.1",
+	  "c.test", "a@[192.0.2.1]", "v@tern.test", SMTPD_RESTRICT_RCPT, false, SMTPD_VERDICT_PERMIT,
+	  NULL },
+	{ "dnswl never permits a relay", "smtpd_relay_restrictions = permit_dnswl_client wl.test, "
+	  "reject_unauth_destination\n", "192.0.2.1", "c.test", "a@x.test", "v@other.test",
+	  SMTPD_RESTRICT_RCPT, false, SMTPD_VERDICT_REJECT, "554 5.7.1 <v@other.test>: Relay access denied" },
 };
 
 static const char access_text[] =
@@ -640,9 +659,9 @@ restrict_suite(void)
 	tcase_add_test(tc, test_relay_syntax);
 	tcase_add_test(tc, test_helo);
 	tcase_add_test(tc, test_client_keys);
-	tcase_add_test(tc, test_dnsbl);
 	tcase_add_loop_test(tc, test_stage, 0, sizeof(stage_rows) / sizeof(stage_rows[0]));
 	tcase_add_test(tc, test_carry);
+	tcase_add_test(tc, test_rbl_reply_template);
 	suite_add_tcase(s, tc);
 	return s;
 }
