@@ -21,14 +21,13 @@ import os
 import re
 import shutil
 import smtplib
-import subprocess
 import sys
 import tempfile
 import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import ternlib  # noqa: E402
-from ternlib import TestFailure, wait_until  # noqa: E402
+from ternlib import wait_until  # noqa: E402
 
 try:
     from aiosmtpd.controller import Controller
@@ -47,15 +46,8 @@ FILTER = f"smtp:[127.0.0.1]:{FILTER_PORT}"
 RELAY = re.escape(f"127.0.0.1[127.0.0.1]:{FILTER_PORT}")
 
 
-def useradd(name):
-    r = subprocess.run(["useradd", "--no-create-home", "--user-group", "--shell",
-                        "/usr/sbin/nologin", name], capture_output=True, text=True)
-    if r.returncode != 0:
-        raise TestFailure(f"useradd {name}: {r.stderr.strip()}")
-
-
-def userdel(name):
-    subprocess.run(["userdel", name], capture_output=True)
+useradd = ternlib.useradd
+userdel = ternlib.userdel
 
 
 MAILDIRS = tempfile.mkdtemp(prefix="tern-e2e-cfilter-maildir-", dir="/var/tmp")
@@ -136,11 +128,7 @@ FLT = Filter()
 
 
 def maildir_new(user):
-    d = os.path.join(MAILDIRS, user, "new")
-    try:
-        return sorted(os.path.join(d, f) for f in os.listdir(d))
-    except FileNotFoundError:
-        return []
+    return ternlib.maildir_new(MAILDIRS, user)
 
 
 def read(path):
