@@ -979,7 +979,7 @@ config_filter_valid(const char *s, size_t len, char *why, size_t whysz)
 	}
 	for (i = 0; i < len; i++)
 		if (s[i] <= ' ' || s[i] >= 0x7f) {
-			snprintf(why, whysz, "white space or a control character in it");
+			snprintf(why, whysz, "white space or a byte that is not printable ASCII");
 			return false;
 		}
 	if (colon == NULL || colon + 1 == s + len) {

@@ -847,7 +847,7 @@ static const struct error_case error_cases[] = {
 	{ HOST "content_filter = lmtp:unix:run/x\n", "@:2: content_filter: bad content filter "
 	  "\"lmtp:unix:run/x\": lmtp:unix: needs an absolute path\n" },
 	{ HOST "submission_content_filter = smtp:[a] :10\n", "@:2: submission_content_filter: bad "
-	  "content filter \"smtp:[a] :10\": white space or a control character in it\n" },
+	  "content filter \"smtp:[a] :10\": white space or a byte that is not printable ASCII\n" },
 	/* the re-injection listener never filters: mail would loop */
 	{ HOST "reinject_content_filter = smtp:[127.0.0.1]:10024\n", "@:2: "
 	  "reinject_content_filter: the re-injection listener never filters (mail would loop back "
