@@ -476,6 +476,9 @@ smtpd_restrict_action_parse(const char *value, struct smtpd_action *a)
 		{ "HOLD", SMTPD_ACTION_HOLD, false },
 		{ "WARN", SMTPD_ACTION_WARN, false },
 		{ "INFO", SMTPD_ACTION_INFO, false },
+		{ "FILTER", SMTPD_ACTION_FILTER, true },
+		{ "REDIRECT", SMTPD_ACTION_REDIRECT, true },
+		{ "BCC", SMTPD_ACTION_BCC, true },
 	};
 	size_t i, wlen, dl;
 	const char *p;
@@ -518,7 +521,10 @@ smtpd_restrict_action_parse(const char *value, struct smtpd_action *a)
 			a->why = "unknown or unsupported action";
 			return;
 		}
-		if (a->kind == SMTPD_ACTION_BAD || a->kind == SMTPD_ACTION_PREPEND)
+		/* These take their text whole: no enhanced status code. */
+		if (a->kind == SMTPD_ACTION_BAD || a->kind == SMTPD_ACTION_PREPEND ||
+		    a->kind == SMTPD_ACTION_FILTER || a->kind == SMTPD_ACTION_REDIRECT ||
+		    a->kind == SMTPD_ACTION_BCC)
 			return;
 	}
 	dl = smtpd_dsn_len(p);
@@ -530,6 +536,27 @@ smtpd_restrict_action_parse(const char *value, struct smtpd_action *a)
 			p++;
 		a->text = p;
 	}
+}
+
+bool
+smtpd_restrict_action_address(const char *text, struct mailaddr *out, const char **why)
+{
+	size_t len = strlen(text), used = 0;
+
+	while (len > 0 && (text[len - 1] == ' ' || text[len - 1] == '\t'))
+		len--;
+	if (mailaddr_parse_path(text, len, MAILADDR_ALLOW_NO_BRACKETS | MAILADDR_ALLOW_UTF8, out,
+	    &used, why) != MAILADDR_OK)
+		return false;
+	if (used != len) {
+		*why = "text after the address";
+		return false;
+	}
+	if (out->null || out->domain[0] == '\0') {
+		*why = "needs user@domain";
+		return false;
+	}
+	return true;
 }
 
 /* ---- rule sets ---- */
@@ -1046,6 +1073,52 @@ smtpd_restrict_access(struct smtpd_restrict_check *c, const struct smtpd_rule *r
 	return step;
 }
 
+/*
+ * FILTER transport:destination, REDIRECT user@domain, BCC user@domain:
+ * remembered for the whole message, the last one of each kind winning
+ * (Postfix 3.0's BCC too), and logged in Postfix's words ("<a@b>:
+ * Recipient address triggers FILTER smtp:[127.0.0.1]:10024"); the list
+ * goes on as after DUNNO. A malformed argument is our trouble: 451 4.3.5,
+ * where Postfix warns and goes on, so that a typo never lets mail bypass
+ * a filter silently (doc/restrictions.md).
+ */
+static enum smtpd_step
+smtpd_restrict_message_action(struct smtpd_restrict_check *c, const struct smtpd_action *a,
+    const char *source, const char *name, const char *klass)
+{
+	char what[SMTPD_RESTRICT_TEXT_LOG_MAX], why[160], *dst;
+	const char *bad = NULL, *arg = a->text, *word, *logword;
+	struct mailaddr m;
+	size_t dstsz;
+
+	switch (a->kind) {
+	case SMTPD_ACTION_FILTER:
+		word = "FILTER", logword = "filter";
+		dst = c->res.filter, dstsz = sizeof(c->res.filter);
+		if (!config_filter_valid(a->text, strlen(a->text), why, sizeof(why)))
+			bad = why;
+		break;
+	case SMTPD_ACTION_REDIRECT:
+		word = "REDIRECT", logword = "redirect";
+		dst = c->res.redirect, dstsz = sizeof(c->res.redirect);
+		break;
+	default:
+		word = "BCC", logword = "bcc";
+		dst = c->res.bcc, dstsz = sizeof(c->res.bcc);
+		break;
+	}
+	if (a->kind != SMTPD_ACTION_FILTER && smtpd_restrict_action_address(a->text, &m, &bad))
+		arg = m.addr;
+	if (bad != NULL) {
+		log_warning("%s: %s %s: %s", source, word, a->text, bad);
+		return smtpd_restrict_trouble(c, "4.3.5", "Server configuration error");
+	}
+	snprintf(dst, dstsz, "%s", arg);
+	snprintf(what, sizeof(what), "<%s>: %s triggers %s %s", name, klass, word, arg);
+	smtpd_restrict_log(c, logword, 0, what);
+	return STEP_NEXT;
+}
+
 /* An access(5) action, from a map or a policy server. */
 static enum smtpd_step
 smtpd_restrict_apply_action(struct smtpd_restrict_check *c, const char *value, const char *source,
@@ -1111,6 +1184,10 @@ smtpd_restrict_apply_action(struct smtpd_restrict_check *c, const char *value, c
 	case SMTPD_ACTION_INFO:
 		smtpd_restrict_log(c, a.kind == SMTPD_ACTION_WARN ? "warn" : "info", 0, a.text);
 		return STEP_NEXT;
+	case SMTPD_ACTION_FILTER:
+	case SMTPD_ACTION_REDIRECT:
+	case SMTPD_ACTION_BCC:
+		return smtpd_restrict_message_action(c, &a, source, name, klass);
 	default:
 		log_warning("%s: %s: \"%s\"", source, a.why, value);
 		return smtpd_restrict_trouble(c, "4.3.5", "Server configuration error");

@@ -108,6 +108,12 @@ struct smtpd_restrict_result {
 	char prepend[SMTPD_RESTRICT_PREPEND_MAX];
 	bool discard;			/* a DISCARD action: accept, then drop */
 	bool hold;			/* a HOLD action: queue the message on hold */
+	/* FILTER, REDIRECT, BCC actions (access(5)): "" when none fired, else
+	 * the last one's argument, checked (config_filter_valid(); an
+	 * address with a domain). Each applies to the whole message. */
+	char filter[CONFIG_FILTER_MAX + 1];
+	char redirect[MAILADDR_PATH_MAX + 1];
+	char bcc[MAILADDR_PATH_MAX + 1];
 };
 
 struct smtpd_restrict;
@@ -210,7 +216,8 @@ size_t smtpd_restrict_domain_keys(const char *name, struct buf *keys);
 enum smtpd_action_kind {
 	SMTPD_ACTION_OK, SMTPD_ACTION_DUNNO, SMTPD_ACTION_REJECT, SMTPD_ACTION_DEFER,
 	SMTPD_ACTION_DEFER_IF_REJECT, SMTPD_ACTION_DEFER_IF_PERMIT, SMTPD_ACTION_PREPEND,
-	SMTPD_ACTION_DISCARD, SMTPD_ACTION_HOLD, SMTPD_ACTION_WARN, SMTPD_ACTION_INFO, SMTPD_ACTION_BAD,
+	SMTPD_ACTION_DISCARD, SMTPD_ACTION_HOLD, SMTPD_ACTION_WARN, SMTPD_ACTION_INFO,
+	SMTPD_ACTION_FILTER, SMTPD_ACTION_REDIRECT, SMTPD_ACTION_BCC, SMTPD_ACTION_BAD,
 };
 
 struct smtpd_action {
@@ -222,5 +229,12 @@ struct smtpd_action {
 };
 
 void smtpd_restrict_action_parse(const char *value, struct smtpd_action *a);
+
+/*
+ * The argument of a REDIRECT or BCC action: one address with a domain
+ * (user@domain, with or without < >, UTF-8 allowed), nothing after it.
+ * true with out filled, or false with a reason in *why.
+ */
+bool smtpd_restrict_action_address(const char *text, struct mailaddr *out, const char **why);
 
 #endif

@@ -285,11 +285,7 @@ def test_mailq_and_flush(s, t):
 
 
 def maildir_new(user):
-    d = os.path.join(MAILDIRS, user, "new")
-    try:
-        return sorted(os.path.join(d, f) for f in os.listdir(d))
-    except FileNotFoundError:
-        return []
+    return ternlib.maildir_new(MAILDIRS, user)
 
 
 def wait_maildir(user, before, timeout=15):

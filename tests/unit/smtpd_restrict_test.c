@@ -140,8 +140,14 @@ static const struct {
 	{ "INFO fyi", SMTPD_ACTION_INFO, 0, "", "fyi" },
 	{ "HOLD", SMTPD_ACTION_HOLD, 0, "", "" },
 	{ "HOLD look at it", SMTPD_ACTION_HOLD, 0, "", "look at it" },
-	{ "FILTER smtp:[127.0.0.1]:10025", SMTPD_ACTION_BAD, 0, "", "smtp:[127.0.0.1]:10025" },
-	{ "REDIRECT a@b", SMTPD_ACTION_BAD, 0, "", "a@b" },
+	{ "FILTER smtp:[127.0.0.1]:10025", SMTPD_ACTION_FILTER, 0, "", "smtp:[127.0.0.1]:10025" },
+	{ "filter lmtp:unix:/run/f", SMTPD_ACTION_FILTER, 0, "", "lmtp:unix:/run/f" },
+	{ "FILTER", SMTPD_ACTION_BAD, 0, "", "" },
+	{ "REDIRECT a@b", SMTPD_ACTION_REDIRECT, 0, "", "a@b" },
+	{ "REDIRECT 5.7.1@b", SMTPD_ACTION_REDIRECT, 0, "", "5.7.1@b" },
+	{ "REDIRECT", SMTPD_ACTION_BAD, 0, "", "" },
+	{ "BCC archive@example.org", SMTPD_ACTION_BCC, 0, "", "archive@example.org" },
+	{ "BCC", SMTPD_ACTION_BAD, 0, "", "" },
 	{ "permit_mynetworks", SMTPD_ACTION_BAD, 0, "", "" },
 	{ "REJECT 5.7 not a dsn", SMTPD_ACTION_REJECT, 0, "", "5.7 not a dsn" },
 	{ "", SMTPD_ACTION_BAD, 0, "", "" },
@@ -446,8 +452,27 @@ static const struct stage_row stage_rows[] = {
 	  "192.0.2.1", "liar.tern.test", "a@x.test", "v@tern.test", SMTPD_RESTRICT_RCPT, false,
 	  SMTPD_VERDICT_REJECT, "554 5.7.1 <liar.tern.test>: Helo command rejected: you are not us" },
 	{ "bad table action", "smtpd_recipient_restrictions = check_recipient_access texthash:DIR/access\n",
-	  "192.0.2.1", "c.test", "a@x.test", "filtered@tern.test", SMTPD_RESTRICT_RCPT, false,
+	  "192.0.2.1", "c.test", "a@x.test", "badfilter@tern.test", SMTPD_RESTRICT_RCPT, false,
 	  SMTPD_VERDICT_DEFER, "451 4.3.5 Server configuration error" },
+	{ "bad redirect", "smtpd_recipient_restrictions = check_recipient_access texthash:DIR/access\n",
+	  "192.0.2.1", "c.test", "a@x.test", "badredirect@tern.test", SMTPD_RESTRICT_RCPT, false,
+	  SMTPD_VERDICT_DEFER, "451 4.3.5 Server configuration error" },
+	/* FILTER, REDIRECT, BCC go on as DUNNO, and the result carries them */
+	{ "filter goes on", "smtpd_recipient_restrictions = check_recipient_access texthash:DIR/access\n",
+	  "192.0.2.1", "c.test", "a@x.test", "filtered@tern.test", SMTPD_RESTRICT_RCPT, false,
+	  SMTPD_VERDICT_PERMIT, NULL },
+	{ "redirect goes on", "smtpd_recipient_restrictions = check_recipient_access texthash:DIR/access\n",
+	  "192.0.2.1", "c.test", "a@x.test", "redirected@tern.test", SMTPD_RESTRICT_RCPT, false,
+	  SMTPD_VERDICT_PERMIT, NULL },
+	{ "bcc goes on", "smtpd_recipient_restrictions = check_recipient_access texthash:DIR/access, "
+	  "check_sender_access texthash:DIR/access\n",
+	  "192.0.2.1", "c.test", "copier@x.test", "copied@tern.test", SMTPD_RESTRICT_RCPT, false,
+	  SMTPD_VERDICT_PERMIT, NULL },
+	/* ... then a later rule may still refuse */
+	{ "filter then reject", "smtpd_recipient_restrictions = check_recipient_access "
+	  "texthash:DIR/access, reject\n",
+	  "192.0.2.1", "c.test", "a@x.test", "filtered@tern.test", SMTPD_RESTRICT_RCPT, false,
+	  SMTPD_VERDICT_REJECT, "554 5.7.1" },
 	/* HOLD goes on as DUNNO; the list's end permits */
 	{ "hold goes on", "smtpd_recipient_restrictions = check_recipient_access texthash:DIR/access\n",
 	  "192.0.2.1", "c.test", "a@x.test", "held@tern.test", SMTPD_RESTRICT_RCPT, false,
@@ -493,6 +518,11 @@ static const char access_text[] =
 	"liar.tern.test REJECT you are not us\n"
 	"held@tern.test HOLD\n"
 	"filtered@tern.test FILTER smtp:[127.0.0.1]:10025\n"
+	"badfilter@tern.test FILTER scan:[127.0.0.1]:10025\n"
+	"redirected@tern.test REDIRECT <Quarantine@tern.test>\n"
+	"badredirect@tern.test REDIRECT nobody\n"
+	"copied@tern.test BCC archive@tern.test\n"
+	"copier@x.test BCC second@tern.test\n"
 	"tagged@tern.test PREPEND X-Tag: yes\n";
 
 struct stage_outcome {
@@ -590,11 +620,52 @@ START_TEST(test_stage)
 	}
 	if (strcmp(row->name, "prepend goes on") == 0)
 		ck_assert_str_eq(res.prepend, "X-Tag: yes\n");
+	ck_assert_str_eq(res.filter, strncmp(row->name, "filter ", 7) == 0 ?
+	    "smtp:[127.0.0.1]:10025" : "");
+	ck_assert_str_eq(res.redirect, strcmp(row->name, "redirect goes on") == 0 ?
+	    "Quarantine@tern.test" : "");
+	/* Two BCC actions in one check: the last one counts (Postfix 3.0). */
+	ck_assert_str_eq(res.bcc, strcmp(row->name, "bcc goes on") == 0 ? "second@tern.test" : "");
 	smtpd_restrict_free(rs);
 	evloop_free(loop);
 	config_free(cfg);
 	buf_free(&errors);
 	tmp_free(&t);
+}
+END_TEST
+
+/* The argument of REDIRECT and BCC: one address with a domain. */
+static const struct {
+	const char *text;
+	const char *addr;	/* NULL: refused */
+} action_address_rows[] = {
+	{ "a@b.example", "a@b.example" },
+	{ "<a@b.example>", "a@b.example" },
+	{ "<a@b.example>  ", "a@b.example" },
+	{ "\"x y\"@b.example", "\"x y\"@b.example" },
+	{ "j\xc3\xb6rg@b.example", "j\xc3\xb6rg@b.example" },
+	{ "nobody", NULL },
+	{ "<>", NULL },
+	{ "", NULL },
+	{ "a@b.example c@d.example", NULL },
+	{ "a@b.example, c@d.example", NULL },
+	{ "a@", NULL },
+	{ "<a@b.example", NULL },
+};
+
+START_TEST(test_action_address)
+{
+	struct mailaddr m;
+	const char *why = NULL;
+	bool ok = smtpd_restrict_action_address(action_address_rows[_i].text, &m, &why);
+
+	if (action_address_rows[_i].addr == NULL) {
+		ck_assert_msg(!ok, "row %d \"%s\": accepted", _i, action_address_rows[_i].text);
+		ck_assert_ptr_nonnull(why);
+	} else {
+		ck_assert_msg(ok, "row %d \"%s\": %s", _i, action_address_rows[_i].text, why);
+		ck_assert_str_eq(m.addr, action_address_rows[_i].addr);
+	}
 }
 END_TEST
 
@@ -655,6 +726,8 @@ restrict_suite(void)
 
 	tcase_add_loop_test(tc, test_parse_errors, 0, sizeof(parse_rows) / sizeof(parse_rows[0]));
 	tcase_add_loop_test(tc, test_actions, 0, sizeof(action_rows) / sizeof(action_rows[0]));
+	tcase_add_loop_test(tc, test_action_address, 0,
+	    sizeof(action_address_rows) / sizeof(action_address_rows[0]));
 	tcase_add_loop_test(tc, test_relay, 0, sizeof(relay_rows) / sizeof(relay_rows[0]));
 	tcase_add_test(tc, test_relay_syntax);
 	tcase_add_test(tc, test_helo);
