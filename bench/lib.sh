@@ -291,3 +291,73 @@ postfix_unheld() {
 	find "$1/spool/incoming" "$1/spool/active" "$1/spool/deferred" \
 		"$1/spool/maildrop" -type f 2>/dev/null | wc -l
 }
+
+# ---- a tern or Postfix whose delivery agent is measured apart ----------------
+# (bench/outbound: smtp; bench/lmtp: lmtp.) Both expect the caller's globals
+# TERN_BUILD, RESULTS, res(), CG (with cgroups tern/ and postfix/AGENT/),
+# TMP, PFX_DAEMON_DIR and PFX_CONF (BENCH_POSTFIX_CONF).
+
+# tern_start_agent DIR AGENT: ternd -f -c DIR/tern.conf (written by the
+# caller; smtpd on TERN_PORT) in the tern cgroup, then wait for its greeting
+# and for its AGENT agent to connect to qmgr. Sets TERN_PID, QMGR_PID,
+# AGENT_PID; records tern_version once.
+tern_start_agent() {
+	local dir=$1 agent=$2 line
+	"$TERN_BUILD/bin/ternd" -n -c "$dir/tern.conf" >"$dir/check.out" 2>&1 ||
+		die "ternd -n rejects the bench config: $(cat "$dir/check.out")"
+	run_in_cgroup tern "$TERN_BUILD/bin/ternd" -f -c "$dir/tern.conf" >>"$dir/ternd.out" 2>&1
+	TERN_PID=$RUN_PID
+	wait_greeting "$TERN_PORT" 30 || { tail -20 "$dir/ternd.out" >&2; die "tern: no greeting on port $TERN_PORT"; }
+	QMGR_PID="" AGENT_PID=""
+	for _ in $(seq 100); do
+		line=$(grep -m1 -o "tern/qmgr\[[0-9]*\]: agent $agent\[[0-9]*\] connected" "$dir/maillog" 2>/dev/null)
+		if [ -n "$line" ]; then
+			QMGR_PID=$(echo "$line" | sed 's/^tern\/qmgr\[\([0-9]*\)\].*/\1/')
+			AGENT_PID=$(echo "$line" | sed "s/.*agent $agent\[\([0-9]*\)\].*/\1/")
+			break
+		fi
+		sleep 0.1
+	done
+	[ -n "$AGENT_PID" ] && kill -0 "$AGENT_PID" 2>/dev/null && kill -0 "$QMGR_PID" 2>/dev/null ||
+		die "tern: the $agent agent did not connect to qmgr within 10 s"
+	grep -q '^tern_version=' "$RESULTS" ||
+		res "tern_version=$(grep -m1 -o 'daemon started -- version [^,]*' "$dir/maillog" | awk '{print $NF}')"
+}
+
+# pfx_start_agent DIR AGENT SETTING...: a fresh private Postfix (postfix_setup
+# above) on a free port, with the SETTINGs and then PFX_CONF applied (its
+# hold restriction removed: this one delivers). Its AGENT processes start
+# through a wrapper that moves them into the postfix/AGENT cgroup (master.cf
+# names commands relative to daemon_directory: the wrapper is reached
+# through ".."). Sets PFX, PFX_PORT, QMGR_PID.
+pfx_start_agent() {
+	local dir=$1 agent=$2 up master
+	shift 2
+	PFX_PORT=$(free_port)
+	cat >"$TMP/pfx-$agent" <<EOW
+#!/bin/sh
+echo \$\$ >$CG/postfix/$agent/cgroup.procs || exit 1
+exec $PFX_DAEMON_DIR/$agent "\$@"
+EOW
+	chmod 755 "$TMP/pfx-$agent"
+	up=$(echo "$PFX_DAEMON_DIR" | sed 's|/[^/]*|../|g')
+	postfix_setup "$dir" "$PFX_PORT" || die "postfix setup failed"
+	PFX=$dir
+	sed -i "s|^\($agent \+unix .*\) $agent\$|\1 ${up%/}$TMP/pfx-$agent|" "$dir/etc/master.cf"
+	grep -q "pfx-$agent" "$dir/etc/master.cf" || die "cannot point master.cf's $agent at the wrapper"
+	postconf -c "$dir/etc" -e 'smtpd_data_restrictions =' "$@" || die "postconf failed"
+	if [ -n "$PFX_CONF" ]; then
+		# shellcheck disable=SC2086
+		postconf -c "$dir/etc" -e $PFX_CONF || die "postconf $PFX_CONF failed"
+	fi
+	postfix -c "$dir/etc" check >"$dir/check.log" 2>&1 || { cat "$dir/check.log" >&2; die "postfix check"; }
+	postfix_start "$dir" "$PFX_PORT" || die "postfix did not start"
+	master=$(postfix_master_pid "$dir") || die "postfix: no master"
+	QMGR_PID=""
+	for _ in $(seq 100); do
+		QMGR_PID=$(pgrep -P "$master" -x qmgr | head -1)
+		[ -n "$QMGR_PID" ] && break
+		sleep 0.1
+	done
+	[ -n "$QMGR_PID" ] || die "postfix: no qmgr under master $master"
+}

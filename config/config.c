@@ -74,6 +74,35 @@ static const struct {
 	[CONFIG_LISTENER_SUBMISSION] = { "submission", "submission_" },
 	[CONFIG_LISTENER_SMTPS] = { "smtps", "smtps_" },
 	[CONFIG_LISTENER_SENDMAIL] = { "sendmail", NULL },
+	[CONFIG_LISTENER_REINJECT] = { "reinject", "reinject_" },
+};
+
+/*
+ * The re-injection listener's own defaults, used where the file sets no
+ * reinject_ override: Postfix's FILTER_README sets up the smtpd a filter
+ * re-injects into with -o content_filter= (here: always, see
+ * config_load_typed), empty client, helo, sender and relay restrictions,
+ * smtpd_recipient_restrictions = permit_mynetworks,reject and mynetworks
+ * = 127.0.0.0/8, so that the checks the mail passed on its way in are not
+ * run twice and only the local filter can hand mail back. The data and
+ * end-of-data lists and AUTH are off for the same reason. Its
+ * receive_override_options have no counterpart: tern has no header or
+ * body checks, and recipients are resolved again (doc/content_filter.md).
+ */
+static const struct {
+	enum config_param param;
+	const char *value;
+} config_reinject_defaults[] = {
+	{ P_CONTENT_FILTER, "" },
+	{ P_SMTPD_CLIENT_RESTRICTIONS, "" },
+	{ P_SMTPD_HELO_RESTRICTIONS, "" },
+	{ P_SMTPD_SENDER_RESTRICTIONS, "" },
+	{ P_SMTPD_RELAY_RESTRICTIONS, "" },
+	{ P_SMTPD_RECIPIENT_RESTRICTIONS, "permit_mynetworks, reject" },
+	{ P_SMTPD_DATA_RESTRICTIONS, "" },
+	{ P_SMTPD_END_OF_DATA_RESTRICTIONS, "" },
+	{ P_MYNETWORKS, "127.0.0.0/8 [::1]/128" },
+	{ P_SMTPD_SASL_AUTH_ENABLE, "no" },
 };
 
 /* One TRANSPORT_REST override of a loaded config. */
@@ -133,6 +162,7 @@ config_info(enum config_param p)
 const char *config_param_name(enum config_param p) { return config_info(p)->name; }
 const char *config_param_doc(enum config_param p) { return config_info(p)->doc; }
 enum config_type config_param_type(enum config_param p) { return config_info(p)->type; }
+bool config_param_raw(enum config_param p) { return (config_info(p)->flags & CONFIG_F_RAW) != 0; }
 
 const char *
 config_listener_name(enum config_listener l)
@@ -473,7 +503,25 @@ config_load_typed(struct config_load *ld, enum config_listener l, enum config_pa
 
 	config_full_name(name, sizeof(name), l, p);
 	v->set = l != CONFIG_LISTENER_GLOBAL;
+	/* Mail handed back by the filter must not go to it again. */
+	if (l == CONFIG_LISTENER_REINJECT && p == P_CONTENT_FILTER && text[0] != '\0') {
+		config_parse_error(&ld->errs, line, "%s: the re-injection listener never filters "
+		    "(mail would loop back to the filter); leave it empty", name);
+		return;
+	}
 	config_load_parse(ld, v, name, p, text, line);
+}
+
+/* The re-injection listener's defaults where the file has no override. */
+static void
+config_load_reinject_defaults(struct config_load *ld)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(config_reinject_defaults) / sizeof(config_reinject_defaults[0]); i++)
+		if (ld->raw[CONFIG_LISTENER_REINJECT][config_reinject_defaults[i].param] == NULL)
+			config_load_typed(ld, CONFIG_LISTENER_REINJECT, config_reinject_defaults[i].param,
+			    config_reinject_defaults[i].value, 0);
 }
 
 static void
@@ -491,7 +539,10 @@ config_load_overrides(struct config_load *ld, struct config_expand *x)
 			config_full_name(name, sizeof(name), (enum config_listener)l,
 			    (enum config_param)p);
 			buf_reset(&out);
-			if (config_expand_text(x, ld->raw[l][p], name, ld->line[l][p], &out))
+			if (config_param_raw((enum config_param)p))
+				buf_append_str(&out, ld->raw[l][p]);
+			if (config_param_raw((enum config_param)p) ||
+			    config_expand_text(x, ld->raw[l][p], name, ld->line[l][p], &out))
 				config_load_typed(ld, (enum config_listener)l, (enum config_param)p,
 				    buf_cstr(&out), ld->line[l][p]);
 		}
@@ -572,6 +623,7 @@ config_load_values(struct config_load *ld)
 			    x.line[p]);
 	}
 	config_load_overrides(ld, &x);
+	config_load_reinject_defaults(ld);
 	config_load_transports(ld, &x);
 	config_expand_free(&x);
 }
@@ -683,7 +735,8 @@ config_get(const struct config *cfg, enum config_listener l, enum config_param p
 	return &cfg->val[CONFIG_LISTENER_GLOBAL][p];
 }
 
-#define CONFIG_STR_TYPES (config_type_bit(CONFIG_STR) | config_type_bit(CONFIG_ENUM))
+#define CONFIG_STR_TYPES (config_type_bit(CONFIG_STR) | config_type_bit(CONFIG_ENUM) | \
+                          config_type_bit(CONFIG_FILTER))
 #define CONFIG_INT_TYPES (config_type_bit(CONFIG_INT) | config_type_bit(CONFIG_SIZE))
 #define CONFIG_LIST_TYPES (config_type_bit(CONFIG_LIST) | config_type_bit(CONFIG_RESTRICTIONS))
 
@@ -877,6 +930,95 @@ config_rate_lookup(const struct config *cfg, const char *domain, uint64_t *delay
 	return true;
 }
 
+/* ---- content filters ---- */
+
+/* The transports a content filter may name: the agents that reach one. */
+static const char *const config_filter_transports[] = { "smtp", "lmtp" };
+
+/* host (a name or an IPv4 address) or [literal], then an optional :port;
+ * for lmtp's inet: the brackets are optional as well. */
+static bool
+config_filter_hostport(const char *s, size_t len, char *why, size_t whysz)
+{
+	const char *colon;
+	size_t hlen;
+	unsigned port;
+
+	if (len > 0 && s[0] == '[') {
+		const char *close = memchr(s, ']', len);
+
+		if (close == NULL || close == s + 1) {
+			snprintf(why, whysz, "unclosed or empty [host] in the next hop");
+			return false;
+		}
+		hlen = (size_t)(close - s) + 1;
+		if (hlen < len && s[hlen] != ':') {
+			snprintf(why, whysz, "text after [host] in the next hop");
+			return false;
+		}
+	} else {
+		colon = memchr(s, ':', len);
+		hlen = colon != NULL ? (size_t)(colon - s) : len;
+		if (hlen == 0) {
+			snprintf(why, whysz, "no host in the next hop");
+			return false;
+		}
+	}
+	if (hlen < len && !config_value_port(s + hlen + 1, len - hlen - 1, &port)) {
+		snprintf(why, whysz, "bad port in the next hop (1..65535)");
+		return false;
+	}
+	return true;
+}
+
+bool
+config_filter_valid(const char *s, size_t len, char *why, size_t whysz)
+{
+	const char *colon = memchr(s, ':', len), *hop;
+	size_t tlen, hlen, i;
+
+	if (len > CONFIG_FILTER_MAX) {
+		snprintf(why, whysz, "longer than %d bytes", CONFIG_FILTER_MAX);
+		return false;
+	}
+	for (i = 0; i < len; i++)
+		if (s[i] <= ' ' || s[i] >= 0x7f) {
+			snprintf(why, whysz, "white space or a byte that is not printable ASCII");
+			return false;
+		}
+	if (colon == NULL || colon + 1 == s + len) {
+		snprintf(why, whysz, "not transport:nexthop (e.g. smtp:[127.0.0.1]:10024)");
+		return false;
+	}
+	tlen = (size_t)(colon - s);
+	for (i = 0; i < sizeof(config_filter_transports) / sizeof(config_filter_transports[0]); i++)
+		if (strlen(config_filter_transports[i]) == tlen &&
+		    memcmp(config_filter_transports[i], s, tlen) == 0)
+			break;
+	if (i == sizeof(config_filter_transports) / sizeof(config_filter_transports[0])) {
+		snprintf(why, whysz, "transport \"%.*s\": a content filter is reached with smtp or "
+		    "lmtp", (int)(tlen > 64 ? 64 : tlen), s);
+		return false;
+	}
+	hop = colon + 1;
+	hlen = len - tlen - 1;
+	if (strcmp(config_filter_transports[i], "lmtp") == 0) {
+		if (hlen > strlen("unix:") && memcmp(hop, "unix:", strlen("unix:")) == 0) {
+			if (hop[strlen("unix:")] != '/') {
+				snprintf(why, whysz, "lmtp:unix: needs an absolute path");
+				return false;
+			}
+			return true;
+		}
+		if (hlen > strlen("inet:") && memcmp(hop, "inet:", strlen("inet:")) == 0)
+			return config_filter_hostport(hop + strlen("inet:"), hlen - strlen("inet:"), why,
+			    whysz);
+		snprintf(why, whysz, "an lmtp next hop is inet:host[:port] or unix:/path");
+		return false;
+	}
+	return config_filter_hostport(hop, hlen, why, whysz);
+}
+
 /* ---- networks ---- */
 
 /* Do the first prefix bits of a and b agree? */
@@ -919,13 +1061,15 @@ config_networks_match(const struct config_network *nets, size_t n, int family,
 
 /* ---- dump ---- */
 
-/* One `name = value` line; '$' doubled so that loading it gives value. */
+/* One `name = value` line; '$' doubled so that loading it gives value
+ * (not for a raw parameter, which is loaded as written). */
 static void
-config_dump_line(struct buf *out, const char *prefix, const char *name, const char *value)
+config_dump_line(struct buf *out, const char *prefix, const char *name, const char *value,
+    bool raw)
 {
 	buf_append_printf(out, "%s%s =%s", prefix, name, *value ? " " : "");
 	for (; *value != '\0'; value++) {
-		if (*value == '$')
+		if (*value == '$' && !raw)
 			buf_append_char(out, '$');
 		buf_append_char(out, *value);
 	}
@@ -941,16 +1085,18 @@ config_dump(const struct config *cfg, struct buf *out)
 	for (p = 0; p < CONFIG_PARAM_COUNT; p++)
 		config_dump_line(out, "", config_params[p].name,
 		    cfg->val[CONFIG_LISTENER_GLOBAL][p].text ?
-		    cfg->val[CONFIG_LISTENER_GLOBAL][p].text : "");
+		    cfg->val[CONFIG_LISTENER_GLOBAL][p].text : "",
+		    config_param_raw((enum config_param)p));
 	for (l = 0; l < CONFIG_LISTENER_COUNT; l++) {
 		for (p = 0; p < CONFIG_PARAM_COUNT; p++) {
 			v = &cfg->val[l][p];
 			if (v->set)
 				config_dump_line(out, config_listeners[l].prefix,
-				    config_params[p].name, v->text);
+				    config_params[p].name, v->text,
+				    config_param_raw((enum config_param)p));
 		}
 	}
 	for (p = 0; p < cfg->ntvals; p++)
 		config_dump_line(out, cfg->tvals[p].transport,
-		    config_transport_rest(cfg->tvals[p].param), cfg->tvals[p].val.text);
+		    config_transport_rest(cfg->tvals[p].param), cfg->tvals[p].val.text, false);
 }

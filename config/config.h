@@ -8,7 +8,8 @@
  * malformed value: accessors cannot fail.
  *
  * Per-listener overrides (master.cf -o style): a parameter flagged
- * CONFIG_F_LISTENER may also be set as `submission_NAME` or `smtps_NAME`;
+ * CONFIG_F_LISTENER may also be set as `submission_NAME`, `smtps_NAME`
+ * or `reinject_NAME` (the re-injection listener, with defaults of its own);
  * config_l*() accessors return the override for that listener, else the
  * global value.
  *
@@ -52,6 +53,7 @@ enum config_type {
 	CONFIG_LISTEN,		/* list of address:port ([v6]:port) */
 	CONFIG_NETWORKS,	/* list of CIDR networks / addresses */
 	CONFIG_RATES,		/* list of DOMAIN=RATE (destination_rate_limits) */
+	CONFIG_FILTER,		/* "" or transport:nexthop (content_filter); read as a string */
 };
 
 /* Table flags. */
@@ -60,6 +62,8 @@ enum config_type {
 #define CONFIG_F_UNIT_HOUR  0x04	/* ... hours */
 #define CONFIG_F_UNIT_DAY   0x08	/* ... days */
 #define CONFIG_F_TRANSPORT  0x10	/* default_REST: may be overridden as TRANSPORT_REST */
+#define CONFIG_F_RAW        0x20	/* CONFIG_STR: no $expansion at load (a template whose
+					 * $names the role fills in, as Postfix's raw parameters) */
 
 /* Longest transport name in a TRANSPORT_REST override. */
 #define CONFIG_TRANSPORT_NAME_MAX 64
@@ -73,6 +77,12 @@ enum config_listener {
 	/* queue_directory/public/sendmail, the local submission socket of
 	 * the sendmail command (doc/sendmail.md): global values, no prefix */
 	CONFIG_LISTENER_SENDMAIL,
+	/* reinject_listen, prefix reinject_: where an after-queue content
+	 * filter hands mail back (doc/content_filter.md). Never filtered
+	 * (reinject_content_filter may only be empty); its own defaults for
+	 * the restriction lists, mynetworks and AUTH, as Postfix's
+	 * FILTER_README sets up its 10025 smtpd. No TLS: a loopback port. */
+	CONFIG_LISTENER_REINJECT,
 	CONFIG_LISTENER_COUNT
 };
 
@@ -180,11 +190,26 @@ int64_t config_ttime(const struct config *cfg, const char *transport, enum confi
 const char *config_param_name(enum config_param p);
 const char *config_param_doc(enum config_param p);
 enum config_type config_param_type(enum config_param p);
+/* Is p's value kept as written, without $expansion (CONFIG_F_RAW)? */
+bool config_param_raw(enum config_param p);
 /* The listener's name ("smtp", "submission", "smtps"). */
 const char *config_listener_name(enum config_listener l);
 /* The listener so named (len bytes of name, no NUL needed), or
  * CONFIG_LISTENER_GLOBAL when none is ("global" included). */
 enum config_listener config_listener_named(const char *name, size_t len);
+
+/*
+ * A content filter's next hop, "transport:nexthop" (content_filter, the
+ * FILTER action of an access map): transport smtp or lmtp (the agents a
+ * filter listens behind), then a next hop that agent understands: for
+ * smtp host, host:port, [host] or [host]:port; for lmtp inet:host[:port]
+ * or unix:/path. Printable ASCII without white space, at most
+ * CONFIG_FILTER_MAX bytes. Tern has no empty next hop (Postfix 2.7+ would
+ * take the recipient's domain): the filter is one place. len bytes of s,
+ * no NUL needed. true when valid; else false with a reason in why.
+ */
+#define CONFIG_FILTER_MAX 512
+bool config_filter_valid(const char *s, size_t len, char *why, size_t whysz);
 
 /* Does addr (AF_INET/AF_INET6 bytes) fall in one of the networks? */
 bool config_networks_match(const struct config_network *nets, size_t n, int family,

@@ -262,7 +262,10 @@ config_expand_param(struct config_expand *x, enum config_param p)
 	x->state[p] = CONFIG_EXPAND_BUSY;
 	x->stack[x->depth++] = p;
 	buf_init(&out, CONFIG_EXPAND_VALUE_MAX);
-	ok = config_expand_into(x, raw, strlen(raw), &who, &out);
+	if (config_param_raw(p))
+		ok = buf_append_str(&out, raw) == BUF_OK;
+	else
+		ok = config_expand_into(x, raw, strlen(raw), &who, &out);
 	x->depth--;
 	x->state[p] = ok ? CONFIG_EXPAND_DONE : CONFIG_EXPAND_FAILED;
 	if (ok && (x->done[p] = strdup(buf_cstr(&out))) == NULL)

@@ -10,7 +10,7 @@
  * spelling); NULL elsewhere.
  *
  * CONFIG_F_LISTENER marks what a listener may override (submission_NAME,
- * smtps_NAME). CONFIG_F_TRANSPORT marks what a transport may override
+ * smtps_NAME, reinject_NAME). CONFIG_F_TRANSPORT marks what a transport may override
  * (TRANSPORT_REST for default_REST); only INT, SIZE and TIME parameters
  * named default_... may carry it.
  */
@@ -81,8 +81,9 @@ CONFIG_PARAM(P_DNS_SERVERS, "dns_servers", CONFIG_LIST, 0, "", NULL,
 	"resolvers to use instead of /etc/resolv.conf (ip[:port] list)")
 CONFIG_PARAM(P_INET_PROTOCOLS, "inet_protocols", CONFIG_ENUM, 0, "all", "all|ipv4|ipv6",
 	"address families used for outbound connections")
-CONFIG_PARAM(P_CONTENT_FILTER, "content_filter", CONFIG_STR, L, "", NULL,
-	"after-queue filter next hop, e.g. smtp:[127.0.0.1]:10024")
+CONFIG_PARAM(P_CONTENT_FILTER, "content_filter", CONFIG_FILTER, L, "", NULL,
+	"after-queue filter next hop, e.g. smtp:[127.0.0.1]:10024: every recipient of mail "
+	"received goes there (empty: none); the filter hands it back on reinject_listen")
 CONFIG_PARAM(P_HOPCOUNT_LIMIT, "hopcount_limit", CONFIG_INT, 0, "50", NULL,
 	"most Received headers a message may carry before it is a loop (554 5.4.6)")
 
@@ -93,6 +94,9 @@ CONFIG_PARAM(P_SUBMISSION_LISTEN, "submission_listen", CONFIG_LISTEN, 0, "0.0.0.
 	"address:port list of the submission listener (587)")
 CONFIG_PARAM(P_SMTPS_LISTEN, "smtps_listen", CONFIG_LISTEN, 0, "", NULL,
 	"address:port list of the implicit-TLS submission listener (465)")
+CONFIG_PARAM(P_REINJECT_LISTEN, "reinject_listen", CONFIG_LISTEN, 0, "", NULL,
+	"address:port list of the listener a content filter re-injects mail into "
+	"(never filtered; e.g. 127.0.0.1:10025)")
 
 /* ---- spool, processes, logging ---- */
 CONFIG_PARAM(P_QUEUE_DIRECTORY, "queue_directory", CONFIG_STR, 0, "/var/spool/tern", NULL,
@@ -185,7 +189,13 @@ CONFIG_PARAM(P_NON_FQDN_REJECT_CODE, "non_fqdn_reject_code", CONFIG_INT, L, "504
 CONFIG_PARAM(P_INVALID_HOSTNAME_REJECT_CODE, "invalid_hostname_reject_code", CONFIG_INT, L, "501", NULL,
 	"reply code of reject_invalid_helo_hostname")
 CONFIG_PARAM(P_MAPS_RBL_REJECT_CODE, "maps_rbl_reject_code", CONFIG_INT, L, "554", NULL,
-	"reply code of reject_rbl_client for a listed client")
+	"reply code of reject_rbl_client and reject_rhsbl_* for a listed client or name ($rbl_code)")
+CONFIG_PARAM(P_DEFAULT_RBL_REPLY, "default_rbl_reply", CONFIG_STR, L | CONFIG_F_RAW,
+	"$rbl_code Service unavailable; $rbl_class [$rbl_what] blocked using "
+	"$rbl_domain${rbl_reason?; $rbl_reason}", NULL,
+	"the reply to a client, name or address on a DNS list; its $names ($rbl_code, "
+	"$rbl_class, $rbl_what, $rbl_domain, $rbl_reason, $client_address, ...) are filled "
+	"in when it is used, not when the file is read")
 CONFIG_PARAM(P_ACCESS_MAP_REJECT_CODE, "access_map_reject_code", CONFIG_INT, L, "554", NULL,
 	"reply code of a REJECT action in an access map or from a policy server")
 CONFIG_PARAM(P_ACCESS_MAP_DEFER_CODE, "access_map_defer_code", CONFIG_INT, L, "450", NULL,

@@ -5,9 +5,7 @@
  */
 #include "config/config_restrictions.h"
 
-#include <arpa/inet.h>
 #include <ctype.h>
-#include <netinet/in.h>
 #include <string.h>
 #include <strings.h>
 
@@ -16,8 +14,6 @@
 
 /* RFC 1035 section 2.3.4: a domain name is at most 255 octets (253 as text). */
 #define CONFIG_RESTRICTIONS_DOMAIN_MAX 253
-/* An IPv4 literal as text, with its NUL. */
-#define CONFIG_RESTRICTIONS_IPV4_TEXT_MAX sizeof("255.255.255.255")
 
 #define R(word, code, arg) { word, word, CONFIG_RESTRICTIONS_##code, CONFIG_RESTRICTIONS_ARG_##arg }
 #define ALIAS(word, canonical, code) { word, canonical, CONFIG_RESTRICTIONS_##code, CONFIG_RESTRICTIONS_ARG_NONE }
@@ -64,6 +60,30 @@ const struct config_restrictions_entry config_restrictions_table[] = {
 	R("reject_unknown_recipient_domain", REJECT_UNKNOWN_RECIPIENT_DOMAIN, NONE),
 	R("reject_unlisted_recipient", REJECT_UNLISTED_RECIPIENT, NONE),
 	R("check_recipient_access", CHECK_RECIPIENT_ACCESS, MAP),
+	/* DNS lists of names and DNS allow lists (Postfix's words) */
+	R("reject_rhsbl_client", REJECT_RHSBL_CLIENT, DNSBL),
+	R("reject_rhsbl_reverse_client", REJECT_RHSBL_REVERSE_CLIENT, DNSBL),
+	R("reject_rhsbl_helo", REJECT_RHSBL_HELO, DNSBL),
+	R("reject_rhsbl_sender", REJECT_RHSBL_SENDER, DNSBL),
+	R("reject_rhsbl_recipient", REJECT_RHSBL_RECIPIENT, DNSBL),
+	R("permit_dnswl_client", PERMIT_DNSWL_CLIENT, DNSBL),
+	R("permit_rhswl_client", PERMIT_RHSWL_CLIENT, DNSBL),
+	/* access maps over the MX hosts, name servers and addresses of a name */
+	R("check_client_mx_access", CHECK_CLIENT_MX_ACCESS, MAP),
+	R("check_client_ns_access", CHECK_CLIENT_NS_ACCESS, MAP),
+	R("check_client_a_access", CHECK_CLIENT_A_ACCESS, MAP),
+	R("check_reverse_client_hostname_mx_access", CHECK_REVERSE_CLIENT_MX_ACCESS, MAP),
+	R("check_reverse_client_hostname_ns_access", CHECK_REVERSE_CLIENT_NS_ACCESS, MAP),
+	R("check_reverse_client_hostname_a_access", CHECK_REVERSE_CLIENT_A_ACCESS, MAP),
+	R("check_helo_mx_access", CHECK_HELO_MX_ACCESS, MAP),
+	R("check_helo_ns_access", CHECK_HELO_NS_ACCESS, MAP),
+	R("check_helo_a_access", CHECK_HELO_A_ACCESS, MAP),
+	R("check_sender_mx_access", CHECK_SENDER_MX_ACCESS, MAP),
+	R("check_sender_ns_access", CHECK_SENDER_NS_ACCESS, MAP),
+	R("check_sender_a_access", CHECK_SENDER_A_ACCESS, MAP),
+	R("check_recipient_mx_access", CHECK_RECIPIENT_MX_ACCESS, MAP),
+	R("check_recipient_ns_access", CHECK_RECIPIENT_NS_ACCESS, MAP),
+	R("check_recipient_a_access", CHECK_RECIPIENT_A_ACCESS, MAP),
 };
 
 #undef R
@@ -105,23 +125,118 @@ config_restrictions_domain_ok(const char *s, size_t len)
 	return true;
 }
 
-/* zone or zone=d.d.d.d (only that reply address counts as listed). */
+/* One decimal number 0..255 at s[*i]; advances *i. */
+static bool
+config_restrictions_octet(const char *s, size_t len, size_t *i, unsigned *v)
+{
+	size_t start = *i;
+
+	*v = 0;
+	while (*i < len && isdigit((unsigned char)s[*i]) && *i - start < 3)
+		*v = *v * 10 + (unsigned)(s[(*i)++] - '0');
+	return *i > start && *v <= 255 && (*i == len || !isdigit((unsigned char)s[*i]));
+}
+
+static void
+config_restrictions_allow(struct config_restrictions_ip_pattern *p, int field, unsigned lo,
+    unsigned hi)
+{
+	unsigned v;
+
+	for (v = lo; v <= hi; v++)
+		p->allowed[field][v / 8] |= (unsigned char)(1u << (v % 8));
+}
+
+/* "[" member (";" member)* "]", member = N or N..M with N <= M. */
+static bool
+config_restrictions_ip_set(const char *s, size_t len, size_t *i,
+    struct config_restrictions_ip_pattern *p, int field)
+{
+	unsigned lo, hi;
+
+	(*i)++;		/* '[' */
+	for (;;) {
+		if (!config_restrictions_octet(s, len, i, &lo))
+			return false;
+		hi = lo;
+		if (*i + 1 < len && s[*i] == '.' && s[*i + 1] == '.') {
+			*i += 2;
+			if (!config_restrictions_octet(s, len, i, &hi) || hi < lo)
+				return false;
+		}
+		config_restrictions_allow(p, field, lo, hi);
+		if (*i < len && s[*i] == ';') {
+			(*i)++;
+			continue;
+		}
+		if (*i < len && s[*i] == ']') {
+			(*i)++;
+			return true;
+		}
+		return false;
+	}
+}
+
+bool
+config_restrictions_ip_pattern_parse(const char *s, size_t len,
+    struct config_restrictions_ip_pattern *out)
+{
+	size_t i = 0, depth = 0, close = 0;
+	unsigned v;
+	int field;
+
+	memset(out, 0, sizeof(*out));
+	/* Postfix strips one "[...]" around the whole pattern. */
+	if (len > 0 && s[0] == '[') {
+		for (close = 0; close < len; close++) {
+			if (s[close] == '[')
+				depth++;
+			else if (s[close] == ']' && --depth == 0)
+				break;
+		}
+		if (close == len - 1) {
+			s++;
+			len -= 2;
+		}
+	}
+	for (field = 0; field < 4; field++) {
+		if (field > 0 && (i >= len || s[i++] != '.'))
+			return false;
+		if (i < len && s[i] == '[') {
+			if (!config_restrictions_ip_set(s, len, &i, out, field))
+				return false;
+		} else {
+			if (!config_restrictions_octet(s, len, &i, &v))
+				return false;
+			config_restrictions_allow(out, field, v, v);
+		}
+	}
+	return i == len;
+}
+
+bool
+config_restrictions_ip_pattern_match(const struct config_restrictions_ip_pattern *p,
+    const unsigned char addr[4])
+{
+	int field;
+
+	for (field = 0; field < 4; field++)
+		if ((p->allowed[field][addr[field] / 8] & (1u << (addr[field] % 8))) == 0)
+			return false;
+	return true;
+}
+
+/* zone or zone=PATTERN (only a reply the pattern matches lists). */
 static bool
 config_restrictions_dnsbl_ok(const char *arg)
 {
 	const char *eq = strchr(arg, '=');
-	char reply[CONFIG_RESTRICTIONS_IPV4_TEXT_MAX];
-	struct in_addr in;
-	size_t rlen;
+	struct config_restrictions_ip_pattern p;
 
 	if (eq == NULL)
 		return config_restrictions_domain_ok(arg, strlen(arg));
-	rlen = strlen(eq + 1);
-	if (rlen >= sizeof(reply))
-		return false;
-	memcpy(reply, eq + 1, rlen + 1);
 	return config_restrictions_domain_ok(arg, (size_t)(eq - arg)) &&
-	    inet_pton(AF_INET, reply, &in) == 1;
+	    config_restrictions_ip_pattern_parse(eq + 1, strlen(eq + 1), &p);
 }
 
 /* inet:HOST:PORT (HOST may be [v6]) or unix:PATH. */

@@ -53,12 +53,35 @@ enum config_restrictions_code {
 	CONFIG_RESTRICTIONS_CHECK_SENDER_ACCESS,
 	CONFIG_RESTRICTIONS_CHECK_RECIPIENT_ACCESS,
 	CONFIG_RESTRICTIONS_CHECK_HELO_ACCESS,
+	/* DNS-based words (smtpd/smtpd_dnsbl.c, smtpd/smtpd_dnsaccess.c) */
+	CONFIG_RESTRICTIONS_REJECT_RHSBL_CLIENT,
+	CONFIG_RESTRICTIONS_REJECT_RHSBL_REVERSE_CLIENT,
+	CONFIG_RESTRICTIONS_REJECT_RHSBL_HELO,
+	CONFIG_RESTRICTIONS_REJECT_RHSBL_SENDER,
+	CONFIG_RESTRICTIONS_REJECT_RHSBL_RECIPIENT,
+	CONFIG_RESTRICTIONS_PERMIT_DNSWL_CLIENT,
+	CONFIG_RESTRICTIONS_PERMIT_RHSWL_CLIENT,
+	CONFIG_RESTRICTIONS_CHECK_CLIENT_MX_ACCESS,
+	CONFIG_RESTRICTIONS_CHECK_CLIENT_NS_ACCESS,
+	CONFIG_RESTRICTIONS_CHECK_CLIENT_A_ACCESS,
+	CONFIG_RESTRICTIONS_CHECK_REVERSE_CLIENT_MX_ACCESS,
+	CONFIG_RESTRICTIONS_CHECK_REVERSE_CLIENT_NS_ACCESS,
+	CONFIG_RESTRICTIONS_CHECK_REVERSE_CLIENT_A_ACCESS,
+	CONFIG_RESTRICTIONS_CHECK_HELO_MX_ACCESS,
+	CONFIG_RESTRICTIONS_CHECK_HELO_NS_ACCESS,
+	CONFIG_RESTRICTIONS_CHECK_HELO_A_ACCESS,
+	CONFIG_RESTRICTIONS_CHECK_SENDER_MX_ACCESS,
+	CONFIG_RESTRICTIONS_CHECK_SENDER_NS_ACCESS,
+	CONFIG_RESTRICTIONS_CHECK_SENDER_A_ACCESS,
+	CONFIG_RESTRICTIONS_CHECK_RECIPIENT_MX_ACCESS,
+	CONFIG_RESTRICTIONS_CHECK_RECIPIENT_NS_ACCESS,
+	CONFIG_RESTRICTIONS_CHECK_RECIPIENT_A_ACCESS,
 };
 
 /* The argument a restriction takes (the next list item), if any. */
 enum config_restrictions_arg {
 	CONFIG_RESTRICTIONS_ARG_NONE = 0,
-	CONFIG_RESTRICTIONS_ARG_DNSBL,		/* zone, optionally zone=d.d.d.d */
+	CONFIG_RESTRICTIONS_ARG_DNSBL,		/* zone, optionally zone=PATTERN (d.d.d.d) */
 	CONFIG_RESTRICTIONS_ARG_POLICY,		/* inet:HOST:PORT or unix:PATH */
 	CONFIG_RESTRICTIONS_ARG_MAP,		/* TYPE:NAME, e.g. lmdb:/etc/tern/access */
 	CONFIG_RESTRICTIONS_ARG_SECONDS,	/* a time, bare number = seconds */
@@ -80,6 +103,24 @@ config_restrictions_takes_argument(const struct config_restrictions_entry *e)
 {
 	return e->arg != CONFIG_RESTRICTIONS_ARG_NONE;
 }
+
+/*
+ * The reply filter of a DNS list, ZONE=PATTERN (Postfix's ip_match
+ * syntax, Postfix 2.8 and later): four fields separated by '.', each a
+ * number 0..255 or "[" members "]", the members separated by ';', each
+ * a number or LOW..HIGH; the whole may be wrapped in "[...]". So
+ * 127.0.0.2, 127.0.0.[2..11] and 127.0.[0;1].[2;4..6].
+ */
+struct config_restrictions_ip_pattern {
+	unsigned char allowed[4][256 / 8];	/* bit v of allowed[i]: field i may be v */
+};
+
+/* Parse len bytes of s into *out; false when malformed. */
+bool config_restrictions_ip_pattern_parse(const char *s, size_t len,
+                                          struct config_restrictions_ip_pattern *out);
+/* Does the IPv4 address (4 bytes, network order) match? */
+bool config_restrictions_ip_pattern_match(const struct config_restrictions_ip_pattern *p,
+                                          const unsigned char addr[4]);
 
 /* The entry for word (case-insensitive), or NULL when it is unknown. */
 const struct config_restrictions_entry *config_restrictions_lookup(const char *word);

@@ -250,6 +250,23 @@ config_value_parse_str(struct config_value *v, unsigned flags, const char *choic
 	return true;
 }
 
+/* FILTER: empty, or config_filter_valid(). */
+static bool
+config_value_parse_filter(struct config_value *v, unsigned flags, const char *choices,
+                          struct buf *why)
+{
+	char reason[160];
+
+	(void)flags, (void)choices;
+	if (v->text[0] == '\0' || config_filter_valid(v->text, strlen(v->text), reason,
+	    sizeof(reason)))
+		return true;
+	buf_append_str(why, "bad content filter ");
+	config_value_quote(why, v->text, strlen(v->text));
+	buf_append_printf(why, ": %s\n", reason);
+	return false;
+}
+
 static bool
 config_value_parse_bool(struct config_value *v, unsigned flags, const char *choices,
                         struct buf *why)
@@ -839,6 +856,7 @@ static config_value_parser *const config_value_parsers[] = {
 	[CONFIG_LISTEN] = config_value_parse_listen,
 	[CONFIG_NETWORKS] = config_value_parse_networks,
 	[CONFIG_RATES] = config_value_parse_rates,
+	[CONFIG_FILTER] = config_value_parse_filter,
 };
 
 bool

@@ -30,6 +30,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <limits.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
@@ -210,7 +211,7 @@ master_open_log(struct master *m)
 static void
 master_lock_spool(struct master *m)
 {
-	char path[4096], pid[32];
+	char path[4096], pid[32], conf[PATH_MAX], text[PATH_MAX + 64];
 	int n;
 
 	snprintf(path, sizeof(path), "%s/master.lock", config_str(m->cfg, P_QUEUE_DIRECTORY));
@@ -225,11 +226,19 @@ master_lock_spool(struct master *m)
 	if (flock(m->lock_fd, LOCK_EX | LOCK_NB) < 0) {
 		n = (int)read(m->lock_fd, pid, sizeof(pid) - 1);
 		pid[n > 0 ? n : 0] = '\0';
+		pid[strcspn(pid, "\n")] = '\0';	/* the config= line after it */
 		fatal("the mail system is already running on %s (pid %s)",
 		    config_str(m->cfg, P_QUEUE_DIRECTORY), n > 0 ? pid : "unknown");
 	}
-	n = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
-	if (ftruncate(m->lock_fd, 0) < 0 || pwrite(m->lock_fd, pid, (size_t)n, 0) != n)
+	/* The pid, then the file the master reads on SIGHUP, absolute (empty:
+	 * the development defaults), so that ternctl reload checks that file
+	 * and not its own (tools/masterpid.h). */
+	conf[0] = '\0';
+	if (m->opt->config_path != NULL && realpath(m->opt->config_path, conf) == NULL)
+		snprintf(conf, sizeof(conf), "%s", m->opt->config_path);
+	n = snprintf(text, sizeof(text), "%ld\nconfig=%s\n", (long)getpid(), conf);
+	if (n < 0 || (size_t)n >= sizeof(text) || ftruncate(m->lock_fd, 0) < 0 ||
+	    pwrite(m->lock_fd, text, (size_t)n, 0) != n)
 		log_warning("cannot write %s: %s", path, strerror(errno));
 }
 

@@ -29,7 +29,7 @@ struct master_listeners {
 	char name[MASTER_LISTENERS_MAX][MASTER_LISTEN_NAME_MAX];
 };
 
-/* Bind every address of smtpd_listen, submission_listen, smtps_listen,
+/* Bind every address of smtpd_listen, submission_listen, smtps_listen, reinject_listen,
  * and the sendmail socket.
  * 0, or -1 with "bind 127.0.0.1:25: Address already in use" in err. */
 int master_listeners_open(struct master_listeners *ls, const struct config *cfg, char *err,

@@ -54,6 +54,10 @@ enum envelope_tag {
 	ENVELOPE_TAG_SASL_USERNAME = 13,
 	ENVELOPE_TAG_LISTENER = 14,
 	ENVELOPE_TAG_HOLD = 15,		/* u8 1, written only when set */
+	/* string "transport:nexthop", written only when set. A reader older
+	 * than this tag skips it and routes the message normally: a
+	 * downgrade with filtered mail in the queue bypasses the filter. */
+	ENVELOPE_TAG_FILTER = 16,
 	ENVELOPE_TAG_RCPTS = 20,	/* u32 count, then count recipient blocks */
 	/* Known tags stay below 32: the decoder keeps a 32-bit "seen" mask. */
 };
@@ -77,8 +81,8 @@ envelope_init(struct envelope *env)
 	memset(env, 0, sizeof(*env));
 }
 
-static void
-envelope_free_strings(struct envelope *env)
+void
+envelope_clear_rcpts(struct envelope *env)
 {
 	size_t i;
 
@@ -88,6 +92,12 @@ envelope_free_strings(struct envelope *env)
 		free(env->rcpts[i].target);
 	}
 	env->nrcpt = 0;
+}
+
+static void
+envelope_free_strings(struct envelope *env)
+{
+	envelope_clear_rcpts(env);
 	free(env->sender);
 	free(env->envid);
 	free(env->client_name);
@@ -97,6 +107,7 @@ envelope_free_strings(struct envelope *env)
 	free(env->sasl_method);
 	free(env->sasl_username);
 	free(env->listener);
+	free(env->filter);
 }
 
 void
@@ -197,6 +208,7 @@ envelope_copy(struct envelope *dst, const struct envelope *src)
 	envelope_set(&dst->sasl_method, src->sasl_method);
 	envelope_set(&dst->sasl_username, src->sasl_username);
 	envelope_set(&dst->listener, src->listener);
+	envelope_set(&dst->filter, src->filter);
 }
 
 /* ---- encoding ---- */
@@ -216,6 +228,7 @@ static const struct envelope_str_field envelope_str_fields[] = {
 	{ ENVELOPE_TAG_SASL_METHOD, offsetof(struct envelope, sasl_method) },
 	{ ENVELOPE_TAG_SASL_USERNAME, offsetof(struct envelope, sasl_username) },
 	{ ENVELOPE_TAG_LISTENER, offsetof(struct envelope, listener) },
+	{ ENVELOPE_TAG_FILTER, offsetof(struct envelope, filter) },
 };
 #define ENVELOPE_STR_FIELDS (sizeof(envelope_str_fields) / sizeof(envelope_str_fields[0]))
 

@@ -60,6 +60,10 @@ struct envelope {
 	char *sasl_method;	/* NULL when not authenticated */
 	char *sasl_username;
 	char *listener;		/* "smtp", "submission", "smtps", "local" */
+	/* The after-queue content filter, "transport:nexthop" (content_filter
+	 * or a FILTER action), or NULL: qmgr sends every recipient there
+	 * instead of routing it (doc/content_filter.md). */
+	char *filter;
 };
 
 /* Largest encoded record we accept when decoding. */
@@ -78,6 +82,8 @@ void envelope_set(char **field, const char *s);
  * with envelope_set(&env->rcpts[env->nrcpt - 1].target, ...)). */
 void envelope_add_rcpt(struct envelope *env, const char *addr, const char *orcpt,
                        unsigned notify);
+/* Drop every recipient (a REDIRECT action), keeping the array's storage. */
+void envelope_clear_rcpts(struct envelope *env);
 
 /* Append the record of env to out. BUF_TOO_BIG when out's max is passed. */
 enum buf_result envelope_encode(const struct envelope *env, struct buf *out);

@@ -148,7 +148,9 @@ qmgr_load(struct qmgr *q, const char *id, const struct envelope *env, bool held,
 		int64_t next = now;
 		char err[200];
 
-		switch (qmgr_route_rcpt(q->cfg, q->addr, q->transport_maps, &env->rcpts[i], &rt,
+		/* A content filter takes every recipient (doc/content_filter.md). */
+		switch (env->filter != NULL ? qmgr_route_filter(env->filter, &rt, err, sizeof(err)) :
+		        qmgr_route_rcpt(q->cfg, q->addr, q->transport_maps, &env->rcpts[i], &rt,
 		                        err, sizeof(err))) {
 		case 0:
 			break;

@@ -221,3 +221,16 @@ qmgr_route_rcpt(const struct config *cfg, struct addr_resolver *classes,
 	}
 	return qmgr_route(cfg, classes, transport, r->addr, out, err, errsz);
 }
+
+int
+qmgr_route_filter(const char *filter, struct qmgr_route *out, char *err, size_t errsz)
+{
+	out->klass = "filter";
+	if (qmgr_route_split(filter, "", out, err, errsz) < 0)
+		return -1;
+	if (out->nexthop[0] == '\0') {
+		snprintf(err, errsz, "content filter \"%.60s\" without a next hop", filter);
+		return -1;
+	}
+	return 0;
+}

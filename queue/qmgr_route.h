@@ -68,6 +68,17 @@ int qmgr_route_rcpt(const struct config *cfg, struct addr_resolver *classes,
                     struct map_list *transport, const struct envelope_rcpt *r,
                     struct qmgr_route *out, char *err, size_t errsz);
 
+/*
+ * The route of every recipient of a message that carries a content filter
+ * (the envelope's filter, "transport:nexthop", from content_filter or a
+ * FILTER action): that transport and next hop, whatever the address's
+ * class, transport_maps or an alias target say, so that the whole message
+ * goes to the filter as one delivery (Postfix's qmgr: the content filter
+ * overrides the address resolver). klass "filter". -1 with a reason when
+ * the value is malformed or has no next hop.
+ */
+int qmgr_route_filter(const char *filter, struct qmgr_route *out, char *err, size_t errsz);
+
 /* Split "transport[:nexthop]" into its parts; default_nexthop when none. */
 int qmgr_route_split(const char *value, const char *default_nexthop, struct qmgr_route *out,
                      char *err, size_t errsz);

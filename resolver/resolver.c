@@ -42,6 +42,7 @@
 #define DNS_NAME_WIRE_MAX 255		/* RFC 1035 section 2.3.4 */
 #define DNS_CLASS_IN 1
 #define DNS_TYPE_A 1
+#define DNS_TYPE_NS 2
 #define DNS_TYPE_CNAME 5
 #define DNS_TYPE_SOA 6
 #define DNS_TYPE_PTR 12
@@ -298,6 +299,7 @@ resolver_type_name(uint16_t qtype)
 	case DNS_TYPE_MX: return "MX";
 	case DNS_TYPE_TXT: return "TXT";
 	case DNS_TYPE_PTR: return "PTR";
+	case DNS_TYPE_NS: return "NS";
 	default: return "?";
 	}
 }
@@ -718,6 +720,7 @@ wire_record(const struct wire *w, const struct wire_rr *rr, struct resolver_answ
 		k = wire_rdata_name(w, rr->rdata + 2, end, name);
 		break;
 	case DNS_TYPE_PTR:
+	case DNS_TYPE_NS:
 		k = wire_rdata_name(w, rr->rdata, end, name);
 		if (k == WIRE_NAME_ROOT)
 			k = WIRE_NAME_OTHER;
@@ -1261,6 +1264,14 @@ resolver_txt(struct resolver *r, const char *name, resolver_cb *cb, void *arg)
 }
 
 struct resolver_query *
+resolver_ns(struct resolver *r, const char *domain, resolver_cb *cb, void *arg)
+{
+	static const uint16_t types[] = { DNS_TYPE_NS };
+
+	return resolver_query_start(r, domain, types, 1, cb, arg);
+}
+
+struct resolver_query *
 resolver_ptr(struct resolver *r, const struct sockaddr *sa, resolver_cb *cb, void *arg)
 {
 	static const uint16_t types[] = { DNS_TYPE_PTR };
@@ -1320,8 +1331,14 @@ resolver_deliver(struct resolver_query *q)
 		res.mx = res.n_mx ? a->mx : NULL;
 		res.n_txt = a->txt ? a->n : 0;
 		res.txt = res.n_txt ? a->txt : NULL;
-		res.n_ptr = a->ptr ? a->n : 0;
-		res.ptr = res.n_ptr ? a->ptr : NULL;
+		/* PTR and NS targets share the answer's name array. */
+		if (a->qtype == DNS_TYPE_NS) {
+			res.n_ns = a->ptr ? a->n : 0;
+			res.ns = res.n_ns ? a->ptr : NULL;
+		} else {
+			res.n_ptr = a->ptr ? a->n : 0;
+			res.ptr = res.n_ptr ? a->ptr : NULL;
+		}
 		res.n_addr = a->addr ? a->n : 0;
 		res.addr = res.n_addr ? a->addr : NULL;
 	}

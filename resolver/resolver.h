@@ -1,5 +1,5 @@
 /*
- * resolver: asynchronous DNS lookups (MX, A/AAAA, TXT, PTR) through
+ * resolver: asynchronous DNS lookups (MX, A/AAAA, TXT, PTR, NS) through
  * c-ares, driven by our event loop. One struct resolver per process.
  *
  * What it owns: the c-ares channel, one ev_io per c-ares socket, one
@@ -123,7 +123,7 @@ struct resolver_name {
 struct resolver_result {
 	enum resolver_status status;
 	const char *name;	/* as asked, lower case, no trailing dot (PTR: the .arpa name) */
-	const char *type;	/* "MX", "A", "AAAA", "TXT", "PTR" (the failing one for A+AAAA) */
+	const char *type;	/* "MX", "A", "AAAA", "TXT", "PTR", "NS" (the failing one for A+AAAA) */
 	const char *canonical;	/* the name after CNAMEs (== name without any) */
 	/* When status != RESOLVER_OK, Postfix's wording, e.g. "Host or domain
 	 * name not found. Name service error for name=example.invalid
@@ -140,6 +140,8 @@ struct resolver_result {
 	const struct resolver_txt *txt;
 	size_t n_ptr;
 	const struct resolver_name *ptr;
+	size_t n_ns;
+	const struct resolver_name *ns;		/* NS targets, in answer order */
 };
 
 struct resolver;
@@ -196,6 +198,8 @@ struct resolver_query *resolver_host_af(struct resolver *r, const char *name, in
                                         resolver_cb *cb, void *arg);
 /* TXT records; name may hold underscores (_dmarc.example.org). */
 struct resolver_query *resolver_txt(struct resolver *r, const char *name, resolver_cb *cb, void *arg);
+/* NS records of a domain (check_*_ns_access). */
+struct resolver_query *resolver_ns(struct resolver *r, const char *domain, resolver_cb *cb, void *arg);
 /* PTR of an AF_INET or AF_INET6 address (a v4-mapped IPv6 address is
  * looked up as IPv4); another family gives RESOLVER_BADNAME. */
 struct resolver_query *resolver_ptr(struct resolver *r, const struct sockaddr *sa, resolver_cb *cb, void *arg);

@@ -1,16 +1,20 @@
 /*
- * smtpd_dnsbl: reject_rbl_client ZONE[=d.d.d.d]. The client's address,
- * reversed (IPv4 octets, IPv6 nibbles), under the zone is looked up as an
- * A record; an answer (or, with =d.d.d.d, that very address) means
- * "listed", and the zone's TXT records under the same name become the
- * reason in the reply, as Postfix's default_rbl_reply has it.
+ * smtpd_dnsbl: DNS list lookups for reject_rbl_client, reject_rhsbl_*,
+ * permit_dnswl_client and permit_rhswl_client, and the reply text of a
+ * listing (Postfix's default_rbl_reply).
  *
- * The name building, the listing test and the reply text are pure
- * functions; smtpd_dnsbl_start() runs the two lookups on the resolver
- * (never blocking the loop). Errors are results: a DNS failure other than
- * "no such name / no record" is SMTPD_DNSBL_TEMPFAIL with the resolver's
- * text. Ownership: a lookup is owned by this module until its callback
- * returned or it was cancelled.
+ * A list is asked an A record: for an address, its reversed form under
+ * the zone (IPv4 octets, IPv6 nibbles: "4.3.2.1.ZONE"); for a name (RHS
+ * lists), "NAME.ZONE". An answer (or, with ZONE=PATTERN, an answer the
+ * pattern matches) means "listed", and the TXT records under the same
+ * name become the reason.
+ *
+ * The name building, the listing test, the reason and the reply template
+ * are pure functions; smtpd_dnsbl_start() runs the two lookups on the
+ * resolver (never blocking the loop). Errors are results: a DNS failure
+ * other than "no such name / no record" is SMTPD_DNSBL_TEMPFAIL with the
+ * resolver's text. Ownership: a lookup is owned by this module until its
+ * callback returned or it was cancelled.
  */
 #ifndef TERN_SMTPD_DNSBL_H
 #define TERN_SMTPD_DNSBL_H
@@ -18,18 +22,27 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "config/config_restrictions.h"
 #include "resolver/resolver.h"
 
 /* Longest reason kept from TXT records (Postfix's RBL_TXT_LIMIT). */
 #define SMTPD_DNSBL_TXT_MAX 500
+/* Postfix's default_rbl_reply. */
+#define SMTPD_DNSBL_REPLY_DEFAULT \
+	"$rbl_code Service unavailable; $rbl_class [$rbl_what] blocked using " \
+	"$rbl_domain${rbl_reason?; $rbl_reason}"
+/* Longest expanded reply, bytes (an SMTP reply line is 512 with CRLF). */
+#define SMTPD_DNSBL_REPLY_MAX 500
+/* Deepest ${name?...} nesting in a reply template. */
+#define SMTPD_DNSBL_REPLY_DEPTH_MAX 4
 
 struct smtpd_dnsbl_spec {
 	char zone[RESOLVER_NAME_SIZE];	/* lower case, no trailing dot */
-	bool filter;			/* zone=d.d.d.d was given */
-	unsigned char want[4];		/* that address */
+	bool filter;			/* ZONE=PATTERN was given */
+	struct config_restrictions_ip_pattern want;
 };
 
-/* "zone" or "zone=d.d.d.d"; 0, or -1 when malformed. */
+/* "zone" or "zone=PATTERN"; 0, or -1 when malformed. */
 int smtpd_dnsbl_spec_parse(const char *arg, struct smtpd_dnsbl_spec *out);
 
 /*
@@ -41,17 +54,64 @@ int smtpd_dnsbl_spec_parse(const char *arg, struct smtpd_dnsbl_spec *out);
 int smtpd_dnsbl_query_name(int family, const unsigned char *addr, const char *zone,
                            char *out, size_t outsz);
 
-/* Does this A answer list the client under spec? (RFC 5782 section 2.1:
- * any 127.0.0.0/8 answer; with a filter, exactly that address.) */
+/*
+ * The query name of an RHS list for what (a host name, or an address
+ * whose domain is used): "domain.zone". -1 when Postfix skips the lookup:
+ * an address literal, an empty or invalid host name, a name whose last
+ * label is all digits (some lists refuse "IP queries"), or too long.
+ */
+int smtpd_dnsbl_domain_query_name(const char *what, const char *zone, char *out, size_t outsz);
+
+/* Does this A answer list the name under spec? (RFC 5782 section 2.1:
+ * any answer; with a pattern, one the pattern matches.) */
 bool smtpd_dnsbl_listed(const struct smtpd_dnsbl_spec *spec, const struct resolver_addr *addrs,
                         size_t n);
 
 /*
- * Join TXT records into reason ("; " between them), replacing bytes that
- * are not printable ASCII by '?' (the reason goes into an SMTP reply and
- * a log line), and cut at SMTPD_DNSBL_TXT_MAX. reasonsz > that maximum.
+ * Join TXT records into reason (" / " between them, as Postfix), cut at
+ * SMTPD_DNSBL_TXT_MAX. Bytes that may not go into a reply or a log line
+ * become '_' later, in smtpd_dnsbl_reply(). reasonsz > that maximum.
  */
 void smtpd_dnsbl_reason(const struct resolver_txt *txt, size_t n, char *reason, size_t reasonsz);
+
+/* The values of a reply template's $names; NULL reads as "". */
+struct smtpd_dnsbl_vars {
+	int rbl_code;			/* maps_rbl_reject_code */
+	const char *rbl_domain;		/* the zone, without =PATTERN */
+	const char *rbl_reason;		/* the TXT text (also $rbl_txt) */
+	const char *rbl_what;		/* what is listed: address, name, mail address */
+	const char *rbl_class;		/* "Client host", "Sender address", ... */
+	const char *client;		/* name[address] */
+	const char *client_address;
+	const char *client_name;
+	const char *reverse_client_name;
+	const char *helo_name;
+	const char *sender;		/* "" for the null sender, NULL before MAIL */
+	const char *recipient;		/* NULL outside RCPT */
+};
+
+/*
+ * Expand template ($name, ${name}, $(name), ${name?text}, ${name:text},
+ * $$; the names of struct smtpd_dnsbl_vars, plus sender_name,
+ * sender_domain, recipient_name, recipient_domain), bytes outside
+ * printable ASCII replaced by '_' (Postfix's smtpd_expand_filter), into
+ * out. 0, or -1 with why for an unknown name or a syntax error.
+ */
+int smtpd_dnsbl_expand(const char *template, const struct smtpd_dnsbl_vars *v, char *out,
+                       size_t outsz, char *why, size_t whysz);
+
+/* Check a template with empty values: 0, or -1 with why (load time). */
+int smtpd_dnsbl_template_check(const char *template, char *why, size_t whysz);
+
+/*
+ * The reply of a listing from the expanded template, as Postfix's
+ * rbl_reject_reply: it must start with a 4xx or 5xx code and a space
+ * (else -1: the caller logs "rbl response code configuration error"
+ * and answers 450 4.7.1 Service unavailable); an enhanced status code
+ * after it is used, else 4.7.1; its class is forced to the code's.
+ * text gets the rest ("Service unavailable" when empty).
+ */
+int smtpd_dnsbl_reply_split(const char *expanded, int *code, char dsn[16], const char **text);
 
 enum smtpd_dnsbl_status {
 	SMTPD_DNSBL_NOT_LISTED = 0,
@@ -66,11 +126,17 @@ typedef void smtpd_dnsbl_cb(void *arg, enum smtpd_dnsbl_status st, const char *r
 
 struct smtpd_dnsbl_lookup;
 
-/* Start a lookup; NULL (and no callback) when the address has no DNSBL
- * form (not IPv4/IPv6): the caller treats the client as not listed. */
+/* Start a lookup of an address; NULL (and no callback) when the address
+ * has no DNSBL form (not IPv4/IPv6): the caller treats it as not listed. */
 struct smtpd_dnsbl_lookup *smtpd_dnsbl_start(struct resolver *r, const struct smtpd_dnsbl_spec *spec,
                                              int family, const unsigned char *addr,
                                              smtpd_dnsbl_cb *cb, void *arg);
+/* The same for a name (RHS lists); NULL when Postfix skips the name
+ * (see smtpd_dnsbl_domain_query_name). */
+struct smtpd_dnsbl_lookup *smtpd_dnsbl_start_domain(struct resolver *r,
+                                                    const struct smtpd_dnsbl_spec *spec,
+                                                    const char *what, smtpd_dnsbl_cb *cb,
+                                                    void *arg);
 void smtpd_dnsbl_cancel(struct smtpd_dnsbl_lookup *l);
 
 #endif

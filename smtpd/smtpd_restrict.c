@@ -30,6 +30,7 @@
 #include "config/config_value.h"
 #include "config/map.h"
 #include "resolver/resolver.h"
+#include "smtpd/smtpd_dnsaccess.h"
 #include "smtpd/smtpd_dnsbl.h"
 #include "smtpd/smtpd_policy.h"
 
@@ -141,6 +142,7 @@ struct smtpd_restrict_check {
 	char dns_name[RESOLVER_NAME_SIZE];
 	struct resolver_query *q;
 	struct smtpd_dnsbl_lookup *dl;
+	struct smtpd_dnsaccess_lookup *da;	/* check_*_{mx,ns,a}_access */
 	struct smtpd_policy_req *pr;
 	struct ev_timer sleep;
 	smtpd_restrict_cb *cb;
@@ -474,6 +476,9 @@ smtpd_restrict_action_parse(const char *value, struct smtpd_action *a)
 		{ "HOLD", SMTPD_ACTION_HOLD, false },
 		{ "WARN", SMTPD_ACTION_WARN, false },
 		{ "INFO", SMTPD_ACTION_INFO, false },
+		{ "FILTER", SMTPD_ACTION_FILTER, true },
+		{ "REDIRECT", SMTPD_ACTION_REDIRECT, true },
+		{ "BCC", SMTPD_ACTION_BCC, true },
 	};
 	size_t i, wlen, dl;
 	const char *p;
@@ -516,7 +521,10 @@ smtpd_restrict_action_parse(const char *value, struct smtpd_action *a)
 			a->why = "unknown or unsupported action";
 			return;
 		}
-		if (a->kind == SMTPD_ACTION_BAD || a->kind == SMTPD_ACTION_PREPEND)
+		/* These take their text whole: no enhanced status code. */
+		if (a->kind == SMTPD_ACTION_BAD || a->kind == SMTPD_ACTION_PREPEND ||
+		    a->kind == SMTPD_ACTION_FILTER || a->kind == SMTPD_ACTION_REDIRECT ||
+		    a->kind == SMTPD_ACTION_BCC)
 			return;
 	}
 	dl = smtpd_dsn_len(p);
@@ -528,6 +536,27 @@ smtpd_restrict_action_parse(const char *value, struct smtpd_action *a)
 			p++;
 		a->text = p;
 	}
+}
+
+bool
+smtpd_restrict_action_address(const char *text, struct mailaddr *out, const char **why)
+{
+	size_t len = strlen(text), used = 0;
+
+	while (len > 0 && (text[len - 1] == ' ' || text[len - 1] == '\t'))
+		len--;
+	if (mailaddr_parse_path(text, len, MAILADDR_ALLOW_NO_BRACKETS | MAILADDR_ALLOW_UTF8, out,
+	    &used, why) != MAILADDR_OK)
+		return false;
+	if (used != len) {
+		*why = "text after the address";
+		return false;
+	}
+	if (out->null || out->domain[0] == '\0') {
+		*why = "needs user@domain";
+		return false;
+	}
+	return true;
 }
 
 /* ---- rule sets ---- */
@@ -643,7 +672,7 @@ smtpd_ruleset_list(struct smtpd_restrict *rs, struct smtpd_ruleset *set,
 			break;
 		case CONFIG_RESTRICTIONS_ARG_DNSBL:
 			if (smtpd_dnsbl_spec_parse(r->arg, &r->dnsbl) < 0) {
-				buf_append_printf(diag, "reject_rbl_client: bad zone \"%s\"\n", r->arg);
+				buf_append_printf(diag, "%s: bad zone \"%s\"\n", r->e->name, r->arg);
 				problems++;
 			}
 			break;
@@ -689,6 +718,24 @@ smtpd_ruleset_relay_safe(const struct smtpd_ruleset *set, enum config_listener l
 	return false;
 }
 
+/* default_rbl_reply is kept raw by config/: its $names are checked here. */
+static unsigned
+smtpd_ruleset_rbl_reply(const struct config *cfg, enum config_listener l, struct buf *diag)
+{
+	const char *t = config_lstr(cfg, l, P_DEFAULT_RBL_REPLY);
+	char why[256];
+
+	if (l != CONFIG_LISTENER_GLOBAL &&
+	    strcmp(t, config_lstr(cfg, CONFIG_LISTENER_GLOBAL, P_DEFAULT_RBL_REPLY)) == 0)
+		return 0;	/* reported once, as the global value */
+	if (smtpd_dnsbl_template_check(t, why, sizeof(why)) == 0)
+		return 0;
+	buf_append_printf(diag, "%s%sdefault_rbl_reply: %s\n",
+	    l == CONFIG_LISTENER_GLOBAL ? "" : config_listener_name(l),
+	    l == CONFIG_LISTENER_GLOBAL ? "" : "_", why);
+	return 1;
+}
+
 static struct smtpd_ruleset *
 smtpd_ruleset_new(struct smtpd_restrict *rs, struct buf *diag)
 {
@@ -706,8 +753,10 @@ smtpd_ruleset_new(struct smtpd_restrict *rs, struct buf *diag)
 			problems += smtpd_ruleset_list(rs, set,
 			    config_llist(rs->cfg, (enum config_listener)l, smtpd_list_param[k]),
 			    &set->lists[l][k], diag);
-	for (l = 0; l < CONFIG_LISTENER_COUNT; l++)
+	for (l = 0; l < CONFIG_LISTENER_COUNT; l++) {
 		set->relay_safe[l] = smtpd_ruleset_relay_safe(set, (enum config_listener)l);
+		problems += smtpd_ruleset_rbl_reply(rs->cfg, (enum config_listener)l, diag);
+	}
 	if (map_list_open(config_list(rs->cfg, P_SMTPD_SENDER_LOGIN_MAPS), 0, &set->login_maps,
 	    diag) != MAP_OK)
 		problems++;
@@ -912,6 +961,15 @@ smtpd_keys_domain(struct buf *keys, size_t *n, const char *name)
 	}
 }
 
+size_t
+smtpd_restrict_domain_keys(const char *name, struct buf *keys)
+{
+	size_t n = 0;
+
+	smtpd_keys_domain(keys, &n, name);
+	return n;
+}
+
 /* user+ext@domain, user@domain, the domain walk, user+ext@, user@. */
 static void
 smtpd_keys_address(struct buf *keys, size_t *n, const struct mailaddr *a, const char *delims)
@@ -940,6 +998,20 @@ smtpd_keys_address(struct buf *keys, size_t *n, const struct mailaddr *a, const 
 
 static enum smtpd_step smtpd_restrict_apply_action(struct smtpd_restrict_check *c,
     const char *value, const char *source, const char *name, const char *klass);
+
+/* An access map that cannot be read: 451 4.3.0, the sender retries. */
+static enum smtpd_step
+smtpd_restrict_map_error(struct smtpd_restrict_check *c, const struct smtpd_rule *r,
+    const char *name, const char *err)
+{
+	log_warning("%s: %s", r->e->name, err);
+	c->res.verdict = SMTPD_VERDICT_DEFER;
+	c->res.reply.code = 451;
+	c->res.reply.enh = NULL;
+	snprintf(c->res.reply.text, sizeof(c->res.reply.text), "4.3.0 <%s>: Temporary lookup failure",
+	    name);
+	return STEP_STOP;
+}
 
 static enum smtpd_step
 smtpd_restrict_access(struct smtpd_restrict_check *c, const struct smtpd_rule *r)
@@ -1000,17 +1072,57 @@ smtpd_restrict_access(struct smtpd_restrict_check *c, const struct smtpd_rule *r
 		snprintf(source, sizeof(source), "%s %s", r->e->name, r->arg);
 		step = smtpd_restrict_apply_action(c, buf_cstr(&value), source, name, klass);
 	} else if (mr == MAP_ERROR) {
-		log_warning("%s: %s", r->e->name, err);
-		c->res.verdict = SMTPD_VERDICT_DEFER;
-		c->res.reply.code = 451;
-		c->res.reply.enh = NULL;
-		snprintf(c->res.reply.text, sizeof(c->res.reply.text), "4.3.0 <%s>: Temporary lookup failure",
-		    name);
-		step = STEP_STOP;
+		step = smtpd_restrict_map_error(c, r, name, err);
 	}
 	buf_free(&value);
 	buf_free(&keys);
 	return step;
+}
+
+/*
+ * FILTER transport:destination, REDIRECT user@domain, BCC user@domain:
+ * remembered for the whole message, the last one of each kind winning
+ * (Postfix 3.0's BCC too), and logged in Postfix's words ("<a@b>:
+ * Recipient address triggers FILTER smtp:[127.0.0.1]:10024"); the list
+ * goes on as after DUNNO. A malformed argument is our trouble: 451 4.3.5,
+ * where Postfix warns and goes on, so that a typo never lets mail bypass
+ * a filter silently (doc/restrictions.md).
+ */
+static enum smtpd_step
+smtpd_restrict_message_action(struct smtpd_restrict_check *c, const struct smtpd_action *a,
+    const char *source, const char *name, const char *klass)
+{
+	char what[SMTPD_RESTRICT_TEXT_LOG_MAX], why[160], *dst;
+	const char *bad = NULL, *arg = a->text, *word, *logword;
+	struct mailaddr m;
+	size_t dstsz;
+
+	switch (a->kind) {
+	case SMTPD_ACTION_FILTER:
+		word = "FILTER", logword = "filter";
+		dst = c->res.filter, dstsz = sizeof(c->res.filter);
+		if (!config_filter_valid(a->text, strlen(a->text), why, sizeof(why)))
+			bad = why;
+		break;
+	case SMTPD_ACTION_REDIRECT:
+		word = "REDIRECT", logword = "redirect";
+		dst = c->res.redirect, dstsz = sizeof(c->res.redirect);
+		break;
+	default:
+		word = "BCC", logword = "bcc";
+		dst = c->res.bcc, dstsz = sizeof(c->res.bcc);
+		break;
+	}
+	if (a->kind != SMTPD_ACTION_FILTER && smtpd_restrict_action_address(a->text, &m, &bad))
+		arg = m.addr;
+	if (bad != NULL) {
+		log_warning("%s: %s %s: %s", source, word, a->text, bad);
+		return smtpd_restrict_trouble(c, "4.3.5", "Server configuration error");
+	}
+	snprintf(dst, dstsz, "%s", arg);
+	snprintf(what, sizeof(what), "<%s>: %s triggers %s %s", name, klass, word, arg);
+	smtpd_restrict_log(c, logword, 0, what);
+	return STEP_NEXT;
 }
 
 /* An access(5) action, from a map or a policy server. */
@@ -1078,6 +1190,10 @@ smtpd_restrict_apply_action(struct smtpd_restrict_check *c, const char *value, c
 	case SMTPD_ACTION_INFO:
 		smtpd_restrict_log(c, a.kind == SMTPD_ACTION_WARN ? "warn" : "info", 0, a.text);
 		return STEP_NEXT;
+	case SMTPD_ACTION_FILTER:
+	case SMTPD_ACTION_REDIRECT:
+	case SMTPD_ACTION_BCC:
+		return smtpd_restrict_message_action(c, &a, source, name, klass);
 	default:
 		log_warning("%s: %s: \"%s\"", source, a.why, value);
 		return smtpd_restrict_trouble(c, "4.3.5", "Server configuration error");
@@ -1214,23 +1330,193 @@ smtpd_restrict_dns_cb(const struct resolver_result *res, void *arg)
 		smtpd_restrict_resume(c, step);
 }
 
+/* ---- DNS lists and DNS-based access maps (smtpd_dnsbl, smtpd_dnsaccess) ---- */
+
+/* What a DNS-based word looks at (NULL: nothing, the word is skipped),
+ * the class its replies name and the name they quote. */
+static const char *
+smtpd_restrict_dns_subject(const struct smtpd_restrict_check *c, enum config_restrictions_code code,
+    const char **klass, const char **reply_name)
+{
+	switch (code) {
+	case CONFIG_RESTRICTIONS_REJECT_RBL_CLIENT:
+	case CONFIG_RESTRICTIONS_PERMIT_DNSWL_CLIENT:
+		*klass = "Client host";
+		*reply_name = c->client_addr;
+		return c->client_addr;
+	case CONFIG_RESTRICTIONS_REJECT_RHSBL_CLIENT:
+	case CONFIG_RESTRICTIONS_PERMIT_RHSWL_CLIENT:
+	case CONFIG_RESTRICTIONS_CHECK_CLIENT_MX_ACCESS:
+	case CONFIG_RESTRICTIONS_CHECK_CLIENT_NS_ACCESS:
+	case CONFIG_RESTRICTIONS_CHECK_CLIENT_A_ACCESS:
+		*klass = "Client host";
+		*reply_name = code == CONFIG_RESTRICTIONS_REJECT_RHSBL_CLIENT ||
+		    code == CONFIG_RESTRICTIONS_PERMIT_RHSWL_CLIENT ? c->client_name : c->namaddr;
+		return strcasecmp(c->client_name, "unknown") != 0 ? c->client_name : NULL;
+	case CONFIG_RESTRICTIONS_REJECT_RHSBL_REVERSE_CLIENT:
+	case CONFIG_RESTRICTIONS_CHECK_REVERSE_CLIENT_MX_ACCESS:
+	case CONFIG_RESTRICTIONS_CHECK_REVERSE_CLIENT_NS_ACCESS:
+	case CONFIG_RESTRICTIONS_CHECK_REVERSE_CLIENT_A_ACCESS:
+		*klass = "Unverified Client host";
+		*reply_name = code == CONFIG_RESTRICTIONS_REJECT_RHSBL_REVERSE_CLIENT ? c->reverse_name :
+		    c->namaddr;
+		return strcasecmp(c->reverse_name, "unknown") != 0 ? c->reverse_name : NULL;
+	case CONFIG_RESTRICTIONS_REJECT_RHSBL_HELO:
+	case CONFIG_RESTRICTIONS_CHECK_HELO_MX_ACCESS:
+	case CONFIG_RESTRICTIONS_CHECK_HELO_NS_ACCESS:
+	case CONFIG_RESTRICTIONS_CHECK_HELO_A_ACCESS:
+		*klass = "Helo command";
+		*reply_name = c->helo;
+		return c->helo[0] != '\0' ? c->helo : NULL;
+	case CONFIG_RESTRICTIONS_REJECT_RHSBL_SENDER:
+	case CONFIG_RESTRICTIONS_CHECK_SENDER_MX_ACCESS:
+	case CONFIG_RESTRICTIONS_CHECK_SENDER_NS_ACCESS:
+	case CONFIG_RESTRICTIONS_CHECK_SENDER_A_ACCESS:
+		*klass = "Sender address";
+		*reply_name = c->sender.addr;
+		return c->f.sender != NULL && !c->sender.null ? c->sender.addr : NULL;
+	default:	/* the recipient words */
+		*klass = "Recipient address";
+		*reply_name = c->rcpt.addr;
+		return c->f.rcpt != NULL && c->rcpt.addr[0] != '\0' ? c->rcpt.addr : NULL;
+	}
+}
+
+static bool
+smtpd_restrict_dns_permits(enum config_restrictions_code code)
+{
+	return code == CONFIG_RESTRICTIONS_PERMIT_DNSWL_CLIENT ||
+	    code == CONFIG_RESTRICTIONS_PERMIT_RHSWL_CLIENT;
+}
+
+/* A listed name or address: default_rbl_reply, expanded. */
+static enum smtpd_step
+smtpd_restrict_rbl_refuse(struct smtpd_restrict_check *c, const char *what, const char *klass,
+    const char *reason)
+{
+	char expanded[SMTPD_DNSBL_REPLY_MAX + 1], why[256], dsn[16];
+	const char *template = config_lstr(c->rs->cfg, c->f.listener, P_DEFAULT_RBL_REPLY), *text;
+	struct smtpd_dnsbl_vars v = {
+		.rbl_code = smtpd_restrict_code(c, P_MAPS_RBL_REJECT_CODE),
+		.rbl_domain = c->rule->dnsbl.zone, .rbl_reason = reason, .rbl_what = what,
+		.rbl_class = klass, .client = c->namaddr, .client_address = c->client_addr,
+		.client_name = c->client_name, .reverse_client_name = c->reverse_name,
+		.helo_name = c->helo, .sender = c->f.sender != NULL ? c->sender.addr : NULL,
+		.recipient = c->f.rcpt != NULL ? c->rcpt.addr : NULL,
+	};
+	int code;
+
+	/* The template was checked at start; fall back to Postfix's if a
+	 * listener override is bad anyway. */
+	if (smtpd_dnsbl_expand(template, &v, expanded, sizeof(expanded), why, sizeof(why)) < 0) {
+		log_warning("default_rbl_reply: %s; using the built-in reply", why);
+		(void)smtpd_dnsbl_expand(SMTPD_DNSBL_REPLY_DEFAULT, &v, expanded, sizeof(expanded), why,
+		    sizeof(why));
+	}
+	if (smtpd_dnsbl_reply_split(expanded, &code, dsn, &text) < 0) {
+		log_warning("rbl response code configuration error: %s", expanded);
+		return smtpd_restrict_refuse(c, 450, "4.7.1", "Service unavailable");
+	}
+	return smtpd_restrict_refuse(c, code, dsn, "%s", text);
+}
+
 static void
 smtpd_restrict_dnsbl_cb(void *arg, enum smtpd_dnsbl_status st, const char *reason,
     const char *query)
 {
 	struct smtpd_restrict_check *c = arg;
+	enum config_restrictions_code code = c->rule->e->code;
+	const char *klass, *what, *reply_name;
 	enum smtpd_step step = STEP_NEXT;
 
 	c->dl = NULL;
-	if (st == SMTPD_DNSBL_LISTED)
-		step = smtpd_restrict_refuse(c, smtpd_restrict_code(c, P_MAPS_RBL_REJECT_CODE), "5.7.1",
-		    "Service unavailable; Client host [%s] blocked using %s%s%s", c->client_addr,
-		    c->rule->dnsbl.zone, reason[0] != '\0' ? "; " : "", reason);
-	else if (st == SMTPD_DNSBL_TEMPFAIL)
-		/* Postfix gives the client the benefit of the doubt: a DNSBL
-		 * that cannot answer must not stop all mail. */
+	what = smtpd_restrict_dns_subject(c, code, &klass, &reply_name);
+	if (st == SMTPD_DNSBL_TEMPFAIL) {
+		/* Postfix gives the client the benefit of the doubt: a DNS list
+		 * that cannot answer must not stop all mail. An allow list that
+		 * cannot answer must not let a later refusal be final either. */
 		log_warning("%s: RBL lookup error: %s", query, reason);
+		if (smtpd_restrict_dns_permits(code))
+			step = smtpd_restrict_defer_if(c, false, 450, "4.7.1",
+			    "<%s>: %s rejected: Service unavailable", what, klass);
+	} else if (st == SMTPD_DNSBL_LISTED) {
+		step = smtpd_restrict_dns_permits(code) ? STEP_PERMIT :
+		    smtpd_restrict_rbl_refuse(c, what, klass, reason);
+	}
 	smtpd_restrict_resume(c, step);
+}
+
+/* reject_rbl_client, reject_rhsbl_*, permit_dnswl_client, permit_rhswl_client. */
+static enum smtpd_step
+smtpd_restrict_dnsxl(struct smtpd_restrict_check *c, const struct smtpd_rule *r)
+{
+	enum config_restrictions_code code = r->e->code;
+	const char *klass, *reply_name, *what = smtpd_restrict_dns_subject(c, code, &klass, &reply_name);
+
+	if (what == NULL)
+		return STEP_NEXT;
+	/* Postfix: an allow list never permits a recipient that
+	 * reject_unauth_destination would refuse. */
+	if (smtpd_restrict_dns_permits(code) && c->stage == SMTPD_RESTRICT_RCPT && c->f.rcpt != NULL &&
+	    smtpd_restrict_relay_decide(c->rs->cfg, c->rs->addr, &c->rcpt) != SMTPD_RELAY_AUTH)
+		return STEP_NEXT;
+	c->rule = r;
+	if (code == CONFIG_RESTRICTIONS_REJECT_RBL_CLIENT || code == CONFIG_RESTRICTIONS_PERMIT_DNSWL_CLIENT)
+		c->dl = smtpd_dnsbl_start(c->rs->resolver, &r->dnsbl, c->f.family, c->f.addr,
+		    smtpd_restrict_dnsbl_cb, c);
+	else
+		c->dl = smtpd_dnsbl_start_domain(c->rs->resolver, &r->dnsbl, what,
+		    smtpd_restrict_dnsbl_cb, c);
+	return c->dl != NULL ? STEP_WAIT : STEP_NEXT;
+}
+
+static void
+smtpd_restrict_dnsaccess_cb(void *arg, struct smtpd_dnsaccess_walk *w)
+{
+	struct smtpd_restrict_check *c = arg;
+	const struct smtpd_rule *r = c->rule;
+	const char *klass, *reply_name, *what;
+	char source[MAP_SPEC_MAX + 64];
+	struct smtpd_action a;
+	enum smtpd_step step = STEP_NEXT;
+
+	c->da = NULL;
+	what = smtpd_restrict_dns_subject(c, r->e->code, &klass, &reply_name);
+	if (w->result == SMTPD_DNSACCESS_ERROR) {
+		step = smtpd_restrict_map_error(c, r, reply_name, w->err);
+	} else if (w->result == SMTPD_DNSACCESS_FOUND) {
+		smtpd_restrict_action_parse(buf_cstr(&w->value), &a);
+		if (a.kind == SMTPD_ACTION_OK) {
+			/* Postfix's forbid_whitelist: a host of a name says
+			 * nothing good about the mail. */
+			log_warning("restriction %s returns OK for %s", r->e->name, what);
+			log_warning("this is not allowed for security reasons");
+			log_warning("use DUNNO instead of OK if you want to make an exception");
+			step = smtpd_restrict_trouble(c, "4.3.5", "Server configuration error");
+		} else {
+			snprintf(source, sizeof(source), "%s %s", r->e->name, r->arg);
+			step = smtpd_restrict_apply_action(c, buf_cstr(&w->value), source, reply_name,
+			    klass);
+		}
+	}
+	smtpd_restrict_resume(c, step);
+}
+
+static enum smtpd_step
+smtpd_restrict_dnsaccess(struct smtpd_restrict_check *c, const struct smtpd_rule *r,
+    enum smtpd_dnsaccess_type type)
+{
+	const char *klass, *reply_name, *what = smtpd_restrict_dns_subject(c, r->e->code, &klass,
+	    &reply_name);
+	char subject[SMTPD_DNSACCESS_SUBJECT_MAX];
+
+	if (what == NULL)
+		return STEP_NEXT;
+	snprintf(subject, sizeof(subject), "%s %s", klass, reply_name);
+	c->rule = r;
+	c->da = smtpd_dnsaccess_start(c->rs->loop, c->rs->resolver, type, r->map, what, subject,
+	    smtpd_restrict_dnsaccess_cb, c);
+	return STEP_WAIT;
 }
 
 /* ---- policy service ---- */
@@ -1509,10 +1795,32 @@ smtpd_restrict_rule(struct smtpd_restrict_check *c, const struct smtpd_rule *r)
 	case CONFIG_RESTRICTIONS_REJECT_UNKNOWN_REVERSE_CLIENT_HOSTNAME:
 		return smtpd_restrict_unknown_client(c, r);
 	case CONFIG_RESTRICTIONS_REJECT_RBL_CLIENT:
-		c->rule = r;
-		c->dl = smtpd_dnsbl_start(c->rs->resolver, &r->dnsbl, c->f.family, c->f.addr,
-		    smtpd_restrict_dnsbl_cb, c);
-		return c->dl != NULL ? STEP_WAIT : STEP_NEXT;
+	case CONFIG_RESTRICTIONS_REJECT_RHSBL_CLIENT:
+	case CONFIG_RESTRICTIONS_REJECT_RHSBL_REVERSE_CLIENT:
+	case CONFIG_RESTRICTIONS_REJECT_RHSBL_HELO:
+	case CONFIG_RESTRICTIONS_REJECT_RHSBL_SENDER:
+	case CONFIG_RESTRICTIONS_REJECT_RHSBL_RECIPIENT:
+	case CONFIG_RESTRICTIONS_PERMIT_DNSWL_CLIENT:
+	case CONFIG_RESTRICTIONS_PERMIT_RHSWL_CLIENT:
+		return smtpd_restrict_dnsxl(c, r);
+	case CONFIG_RESTRICTIONS_CHECK_CLIENT_MX_ACCESS:
+	case CONFIG_RESTRICTIONS_CHECK_REVERSE_CLIENT_MX_ACCESS:
+	case CONFIG_RESTRICTIONS_CHECK_HELO_MX_ACCESS:
+	case CONFIG_RESTRICTIONS_CHECK_SENDER_MX_ACCESS:
+	case CONFIG_RESTRICTIONS_CHECK_RECIPIENT_MX_ACCESS:
+		return smtpd_restrict_dnsaccess(c, r, SMTPD_DNSACCESS_MX);
+	case CONFIG_RESTRICTIONS_CHECK_CLIENT_NS_ACCESS:
+	case CONFIG_RESTRICTIONS_CHECK_REVERSE_CLIENT_NS_ACCESS:
+	case CONFIG_RESTRICTIONS_CHECK_HELO_NS_ACCESS:
+	case CONFIG_RESTRICTIONS_CHECK_SENDER_NS_ACCESS:
+	case CONFIG_RESTRICTIONS_CHECK_RECIPIENT_NS_ACCESS:
+		return smtpd_restrict_dnsaccess(c, r, SMTPD_DNSACCESS_NS);
+	case CONFIG_RESTRICTIONS_CHECK_CLIENT_A_ACCESS:
+	case CONFIG_RESTRICTIONS_CHECK_REVERSE_CLIENT_A_ACCESS:
+	case CONFIG_RESTRICTIONS_CHECK_HELO_A_ACCESS:
+	case CONFIG_RESTRICTIONS_CHECK_SENDER_A_ACCESS:
+	case CONFIG_RESTRICTIONS_CHECK_RECIPIENT_A_ACCESS:
+		return smtpd_restrict_dnsaccess(c, r, SMTPD_DNSACCESS_A);
 	case CONFIG_RESTRICTIONS_CHECK_POLICY_SERVICE:
 		return smtpd_restrict_policy(c, r);
 	case CONFIG_RESTRICTIONS_CHECK_CLIENT_ACCESS:
@@ -1599,6 +1907,7 @@ smtpd_restrict_check_free(struct smtpd_restrict_check *c)
 	evloop_timer_stop(c->rs->loop, &c->sleep);
 	resolver_cancel(c->q);
 	smtpd_dnsbl_cancel(c->dl);
+	smtpd_dnsaccess_cancel(c->da);
 	smtpd_policy_cancel(c->pr);
 	smtpd_ruleset_release(c->rs, c->set);
 	free(c);

@@ -116,6 +116,12 @@ struct smtpd_restrict_result {
 	char prepend[SMTPD_RESTRICT_PREPEND_MAX];
 	bool discard;			/* a DISCARD action: accept, then drop */
 	bool hold;			/* a HOLD action: queue the message on hold */
+	/* FILTER, REDIRECT, BCC actions (access(5)): "" when none fired, else
+	 * the last one's argument, checked (config_filter_valid(); an
+	 * address with a domain). Each applies to the whole message. */
+	char filter[CONFIG_FILTER_MAX + 1];
+	char redirect[MAILADDR_PATH_MAX + 1];
+	char bcc[MAILADDR_PATH_MAX + 1];
 };
 
 struct smtpd_restrict;
@@ -209,6 +215,11 @@ bool smtpd_restrict_helo_fqdn(const char *name);
  * shorter at each ':'. Returns how many were written (at most max). */
 size_t smtpd_restrict_client_keys(const char *addr, char keys[][64], size_t max);
 
+/* The keys an access map is tried with for a host name: the name, then
+ * each parent as "parent" and ".parent" (none for an address literal).
+ * Appended NUL-separated to keys; returns how many. */
+size_t smtpd_restrict_domain_keys(const char *name, struct buf *keys);
+
 /*
  * An access(5) action as a verdict: kind, code, dsn and text. For the
  * unit tests and the evaluation: SMTPD_ACTION_BAD when malformed or
@@ -217,7 +228,8 @@ size_t smtpd_restrict_client_keys(const char *addr, char keys[][64], size_t max)
 enum smtpd_action_kind {
 	SMTPD_ACTION_OK, SMTPD_ACTION_DUNNO, SMTPD_ACTION_REJECT, SMTPD_ACTION_DEFER,
 	SMTPD_ACTION_DEFER_IF_REJECT, SMTPD_ACTION_DEFER_IF_PERMIT, SMTPD_ACTION_PREPEND,
-	SMTPD_ACTION_DISCARD, SMTPD_ACTION_HOLD, SMTPD_ACTION_WARN, SMTPD_ACTION_INFO, SMTPD_ACTION_BAD,
+	SMTPD_ACTION_DISCARD, SMTPD_ACTION_HOLD, SMTPD_ACTION_WARN, SMTPD_ACTION_INFO,
+	SMTPD_ACTION_FILTER, SMTPD_ACTION_REDIRECT, SMTPD_ACTION_BCC, SMTPD_ACTION_BAD,
 };
 
 struct smtpd_action {
@@ -229,5 +241,12 @@ struct smtpd_action {
 };
 
 void smtpd_restrict_action_parse(const char *value, struct smtpd_action *a);
+
+/*
+ * The argument of a REDIRECT or BCC action: one address with a domain
+ * (user@domain, with or without < >, UTF-8 allowed), nothing after it.
+ * true with out filled, or false with a reason in *why.
+ */
+bool smtpd_restrict_action_address(const char *text, struct mailaddr *out, const char **why);
 
 #endif

@@ -17,6 +17,7 @@
 #include "config/config.h"
 #include "queue/envelope.h"
 #include "queue/spool.h"
+#include "smtpd/smtpd_actions.h"
 #include "smtpd/smtpd_auth.h"
 #include "smtpd/smtpd_command.h"
 #include "smtpd/smtpd_data.h"
@@ -147,6 +148,7 @@ struct smtpd_session {
 	struct buf prepend;		/* PREPEND headers for the message */
 	bool discard;			/* a DISCARD action: accept, then drop */
 	bool hold;			/* a HOLD action: queue it on hold */
+	struct smtpd_actions actions;	/* FILTER, REDIRECT, BCC actions */
 	char instance[48];		/* policy "instance": one per transaction */
 	/* SMTP AUTH (smtpd_auth_cmd.c). */
 	struct smtpd_auth *auth;	/* the exchange in progress, or NULL */

@@ -138,6 +138,7 @@ smtpd_verbs_reset(struct smtpd_session *s)
 	buf_free(&s->prepend);
 	s->discard = false;
 	s->hold = false;
+	memset(&s->actions, 0, sizeof(s->actions));
 	s->carry_mail = false;
 	s->instance[0] = '\0';
 	if (s->state & (SMTPD_STATE_MAIL | SMTPD_STATE_RCPT | SMTPD_STATE_CHUNKING))
@@ -304,7 +305,8 @@ smtpd_stage_active(const struct smtpd_session *s, enum smtpd_restrict_stage stag
 	    smtpd_restrict_stage_active(s->srv->rules, s->listener, stage);
 }
 
-/* Keep what a check added for the message: PREPEND headers, DISCARD. */
+/* Keep what a check added for the message: PREPEND headers, DISCARD,
+ * HOLD, FILTER, REDIRECT, BCC. */
 static void
 smtpd_check_keep(struct smtpd_session *s, const struct smtpd_restrict_result *res)
 {
@@ -319,6 +321,7 @@ smtpd_check_keep(struct smtpd_session *s, const struct smtpd_restrict_result *re
 		s->discard = true;
 	if (res->hold)
 		s->hold = true;
+	smtpd_actions_keep(&s->actions, res);
 }
 
 static bool
@@ -915,6 +918,9 @@ smtpd_message_commit(struct smtpd_session *s)
 	struct timeval tv;
 	struct spool_msg *m;
 
+	if (!s->discard)
+		smtpd_actions_apply(&s->actions, s->srv->cfg, s->listener, s->srv->addr,
+		                    spool_msg_id(s->msg), &s->env);
 	if (s->discard || s->env.nrcpt == 0) {
 		/* Claim delivery, keep nothing: Postfix's DISCARD; or every
 		 * RCPT expanded to nothing (empty :include: files), which

@@ -16,8 +16,8 @@
 #include <time.h>
 #include <unistd.h>
 
-/* The pid file holds a decimal pid and a newline. */
-#define MASTERPID_FILE_MAX 32
+/* The pid file holds a decimal pid and a newline, then "config=PATH\n". */
+#define MASTERPID_FILE_MAX (32 + 7 + sizeof(((struct masterpid *)0)->config))
 /* /proc/PID/cmdline bytes looked at (ternd's arguments are few). */
 #define MASTERPID_CMDLINE_MAX 4096
 #define MASTERPID_POLL_MS 50
@@ -68,6 +68,29 @@ masterpid_is_ternd(pid_t pid, char *err, size_t errsz)
 	return true;
 }
 
+/* "config=PATH\n" after the pid line (at p: its newline), bounded by the
+ * read; absent or cut short: not known. */
+static void
+masterpid_config_line(const char *p, struct masterpid *mp)
+{
+	static const char key[] = "config=";
+	const char *nl;
+	size_t len;
+
+	if (*p != '\n' || strncmp(p + 1, key, sizeof(key) - 1) != 0)
+		return;
+	p += 1 + sizeof(key) - 1;
+	nl = strchr(p, '\n');
+	if (nl == NULL)
+		return;
+	len = (size_t)(nl - p);
+	if (len >= sizeof(mp->config))
+		return;
+	memcpy(mp->config, p, len);
+	mp->config[len] = '\0';
+	mp->config_known = true;
+}
+
 int
 masterpid_find(const char *queue_directory, struct masterpid *mp, char *err, size_t errsz)
 {
@@ -77,6 +100,8 @@ masterpid_find(const char *queue_directory, struct masterpid *mp, char *err, siz
 
 	mp->pid = 0;
 	mp->lock_fd = -1;
+	mp->config_known = false;
+	mp->config[0] = '\0';
 	if ((size_t)snprintf(path, sizeof(path), "%s/master.lock", queue_directory) >= sizeof(path)) {
 		snprintf(err, errsz, "queue_directory too long");
 		return EX_SOFTWARE;
@@ -109,6 +134,7 @@ masterpid_find(const char *queue_directory, struct masterpid *mp, char *err, siz
 		return EX_SOFTWARE;
 	}
 	mp->pid = (pid_t)v;
+	masterpid_config_line(end, mp);
 	if (!masterpid_is_ternd(mp->pid, err, errsz)) {
 		masterpid_close(mp);
 		return EX_SOFTWARE;

@@ -2,7 +2,8 @@
  * masterpid: find the running ternd master of a spool, for the commands
  * that signal it (ternctl reload / stop, sendmail -bi).
  *
- * The master writes its pid into queue_directory/master.lock and holds
+ * The master writes its pid into queue_directory/master.lock (a line,
+ * then "config=PATH": the file it was started with) and holds
  * an exclusive flock() on that file for as long as it runs: the lock,
  * not the file's presence, says the pid is current (a master killed
  * with SIGKILL leaves a stale file, and its lock with it goes away).
@@ -19,6 +20,11 @@
 struct masterpid {
 	pid_t pid;
 	int lock_fd;	/* open on master.lock while found; -1 otherwise */
+	/* The configuration file the master reads on SIGHUP, absolute, from
+	 * the file's "config=PATH" line; "" for the development defaults.
+	 * config_known is false for a master that wrote no such line. */
+	bool config_known;
+	char config[4096];
 };
 
 /*

@@ -48,6 +48,7 @@
 #include "tools/sendmail_args.h"
 #include "tools/sendmail_headers.h"
 #include "tools/sendmail_smtp.h"
+#include "tools/ternctl_common.h"
 
 #define SENDMAIL_CONFIG_DEFAULT "/etc/tern/tern.conf"
 /* Bytes read from stdin at a time. */
@@ -742,9 +743,19 @@ main(int argc, char **argv)
 	switch (a.mode) {
 	case SENDMAIL_MODE_DELIVER: rc = sendmail_deliver(&a, cfg); break;
 	case SENDMAIL_MODE_SMTP: rc = sendmail_proxy(cfg, a.verbose); break;
-	case SENDMAIL_MODE_LIST: rc = qlist_print(cfg, false, sendmail_prog); break;
+	case SENDMAIL_MODE_LIST:
+		/* One clear line for a caller the spool's modes will refuse
+		 * (doc/sendmail.md: no set-gid helper), not a raw EACCES. */
+		rc = tools_access_check(cfg, sendmail_prog, "listing the queue");
+		if (rc == EX_OK)
+			rc = qlist_print(cfg, false, sendmail_prog);
+		break;
 	case SENDMAIL_MODE_ALIASES: rc = sendmail_newaliases(cfg); break;
-	case SENDMAIL_MODE_FLUSH: rc = sendmail_flush(&a, cfg); break;
+	case SENDMAIL_MODE_FLUSH:
+		rc = tools_access_check(cfg, sendmail_prog, "flushing the queue");
+		if (rc == EX_OK)
+			rc = sendmail_flush(&a, cfg);
+		break;
 	case SENDMAIL_MODE_NOTHING: break;
 	}
 	config_free(cfg);

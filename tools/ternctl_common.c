@@ -103,6 +103,12 @@ ternctl_in_group(gid_t gid)
 int
 ternctl_access_check(const struct config *cfg, const char *what)
 {
+	return tools_access_check(cfg, "ternctl", what);
+}
+
+int
+tools_access_check(const struct config *cfg, const char *prog, const char *what)
+{
 	const char *owner = config_str(cfg, P_MAIL_OWNER);
 	const struct passwd *pw;
 	const struct group *gr;
@@ -115,8 +121,8 @@ ternctl_access_check(const struct config *cfg, const char *what)
 		return EX_OK;
 	gr = pw != NULL ? getgrgid(pw->pw_gid) : NULL;
 	snprintf(gname, sizeof(gname), "%s", gr != NULL ? gr->gr_name : owner);
-	fprintf(stderr, "ternctl: permission denied: %s needs root or the mail owner's group "
-	        "(root or group %s only)\n", what, gname);
+	fprintf(stderr, "%s: permission denied: %s needs root or the mail owner's group "
+	        "(root or group %s only)\n", prog, what, gname);
 	return EX_NOPERM;
 }
 

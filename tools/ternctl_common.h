@@ -28,6 +28,9 @@ struct config *ternctl_config_load(const char *path);
  * group G only)".
  */
 int ternctl_access_check(const struct config *cfg, const char *what);
+/* The same for another program of ours (mailq, sendmail -q): "PROG:
+ * permission denied: WHAT needs ...". */
+int tools_access_check(const struct config *cfg, const char *prog, const char *what);
 
 /* Write out to stdout; EX_OK or EX_IOERR (printed). */
 int ternctl_write(const struct buf *out);

@@ -413,6 +413,10 @@ ternctl_trace(const char *conf, int argc, char **argv)
 			fprintf(stderr, "ternctl: trace: more than %u messages open at once in the log; "
 			        "%llu lines of others were not followed\n", (unsigned)TRACE_OPEN_MAX,
 			        (unsigned long long)trace_skipped_count(t));
+		if (trace_noqueue_left_out(t) > 0)
+			fprintf(stderr, "ternctl: trace: more than %u NOQUEUE lines matched; %llu more "
+			        "were left out\n", (unsigned)TRACE_NOQUEUE_MAX,
+			        (unsigned long long)trace_noqueue_left_out(t));
 		if (rc == EX_OK && n == 0) {
 			if (!json)
 				fprintf(stderr, "ternctl: trace: no message matched in %s\n", log);

@@ -3,6 +3,8 @@
  *
  * reload: the configuration is loaded here first, so a file with errors
  * is reported (FILE:LINE) and the master is not bothered; then SIGHUP.
+ * The file checked is the master's own (master.lock names it) when that
+ * is not ternctl's: ternctl's file only says where the spool is.
  * The master checks it again and keeps the old one if it fails.
  * stop: SIGTERM, then wait until the master has exited (its lock on
  * master.lock is free), at most smtpd_drain_timeout plus the master's
@@ -11,7 +13,9 @@
 #include "tools/ternctl_master.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <sysexits.h>
@@ -23,6 +27,21 @@
 
 /* The master's own grace after the drain timeout (master.c) and ours. */
 #define TM_STOP_GRACE_S (10 + 5)
+
+/* Is the master's configuration file another than ours? */
+static bool
+tm_other_config(const char *ours, const struct masterpid *mp)
+{
+	char real[PATH_MAX];
+
+	if (!mp->config_known || mp->config[0] == '\0')
+		return false;	/* unknown, or the defaults: nothing to read */
+	if (ours == NULL)
+		return true;
+	if (realpath(ours, real) == NULL)
+		snprintf(real, sizeof(real), "%s", ours);
+	return strcmp(real, mp->config) != 0;
+}
 
 static int
 tm_signal(const struct masterpid *mp, int signo, const char *verb)
@@ -46,6 +65,7 @@ ternctl_master(const char *conf, const char *verb, int argc, char **argv)
 	struct masterpid mp;
 	struct config *cfg;
 	char err[600];
+	const char *path;
 	int64_t wait_s;
 	int rc;
 
@@ -53,7 +73,8 @@ ternctl_master(const char *conf, const char *verb, int argc, char **argv)
 		fprintf(stderr, "ternctl: %s takes no arguments (\"%s\")\n", verb, argv[0]);
 		return EX_USAGE;
 	}
-	cfg = ternctl_config_load(ternctl_config_path(conf));
+	path = ternctl_config_path(conf);
+	cfg = ternctl_config_load(path);
 	rc = ternctl_access_check(cfg, verb);
 	if (rc != EX_OK) {
 		config_free(cfg);
@@ -70,6 +91,12 @@ ternctl_master(const char *conf, const char *verb, int argc, char **argv)
 	if (rc != 0) {
 		fprintf(stderr, "ternctl: %s: %s\n", verb, err);
 		return rc;
+	}
+	if (!stop && tm_other_config(path, &mp)) {
+		/* Exits with the FILE:LINE errors when it does not load. */
+		config_free(ternctl_config_load(mp.config));
+		printf("ternctl: reload: checked %s, the file ternd (pid %ld) was started with\n",
+		       mp.config, (long)mp.pid);
 	}
 	rc = tm_signal(&mp, stop ? SIGTERM : SIGHUP, verb);
 	if (rc == EX_OK && !stop) {

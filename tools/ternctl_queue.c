@@ -188,6 +188,7 @@ tq_show_text(struct buf *out, const struct tq_show *s)
 	tq_text_field(out, "HELO:", e->helo);
 	tq_text_field(out, "Protocol:", e->proto);
 	tq_text_field(out, "Listener:", e->listener);
+	tq_text_field(out, "Filter:", e->filter);
 	if (e->sasl_username != NULL) {
 		tq_text_field(out, "SASL user:", e->sasl_username);
 		tq_text_field(out, "SASL method:", e->sasl_method);
@@ -265,6 +266,7 @@ tq_show_json(struct buf *out, const struct tq_show *s)
 	tq_json_kv(out, "helo", e->helo);
 	tq_json_kv(out, "proto", e->proto);
 	tq_json_kv(out, "listener", e->listener);
+	tq_json_kv(out, "filter", e->filter);
 	tq_json_kv(out, "sasl_method", e->sasl_method);
 	tq_json_kv(out, "sasl_username", e->sasl_username);
 	tq_json_kv(out, "envid", e->envid);

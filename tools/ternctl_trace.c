@@ -54,6 +54,11 @@ struct trace {
 	struct trace_msg **buckets;
 	size_t nbuckets, n;
 	uint64_t seq, skipped;
+	/* Matching NOQUEUE lines (a refusal before any queue id): one
+	 * record each, outside the table; at most TRACE_NOQUEUE_MAX. */
+	struct trace_msg **noqueue;
+	size_t nnoqueue, noqueue_cap;
+	uint64_t noqueue_left_out;
 };
 
 /* ---- the table ---- */
@@ -303,17 +308,11 @@ trace_parse_time(const char *line, size_t len, int64_t now, size_t *used)
 	return trace_time_syslog(line, len, now, used);
 }
 
-/*
- * After the timestamp: "host prog[pid]: ID: rest". The id is letters and
- * digits with at least one digit ("warning:", "fatal:" are not ids;
- * NOQUEUE has no digit either). Returns rest, or NULL.
- */
+/* After the timestamp: "host prog[pid]: TEXT"; TEXT, or NULL. */
 static const char *
-trace_split(const char *p, const char *end, char *id)
+trace_text(const char *p, const char *end)
 {
-	const char *sp, *q;
-	bool digit = false;
-	size_t n;
+	const char *sp;
 
 	sp = memchr(p, ' ', (size_t)(end - p));	/* after the host */
 	if (sp == NULL)
@@ -322,7 +321,21 @@ trace_split(const char *p, const char *end, char *id)
 	sp = memchr(p, ' ', (size_t)(end - p));	/* after "prog[pid]:" */
 	if (sp == NULL || sp == p || sp[-1] != ':')
 		return NULL;
-	p = sp + 1;
+	return sp + 1;
+}
+
+/*
+ * TEXT is "ID: rest". The id is letters and digits with at least one
+ * digit ("warning:", "fatal:" are not ids; NOQUEUE has no digit either).
+ * Returns rest, or NULL.
+ */
+static const char *
+trace_split(const char *p, const char *end, char *id)
+{
+	const char *q;
+	bool digit = false;
+	size_t n;
+
 	for (q = p; q < end && isalnum((unsigned char)*q); q++)
 		digit |= *q >= '0' && *q <= '9';
 	n = (size_t)(q - p);
@@ -352,7 +365,9 @@ trace_addr_at(const char *p, const char *end, const char *key, const char **a, s
 	return true;
 }
 
-/* key<addr> anywhere after a ", " or at the start of rest. */
+/* key<addr> at the start of rest or after a space: qmgr's "from=<a>,
+ * size=", an agent's "to=<b>, orig_to=<c>", smtpd's refusals "...;
+ * from=<a> to=<b> proto=". */
 static bool
 trace_addr_find(const char *rest, const char *end, const char *key, const char **a, size_t *alen)
 {
@@ -360,8 +375,8 @@ trace_addr_find(const char *rest, const char *end, const char *key, const char *
 
 	if (trace_addr_at(rest, end, key, a, alen))
 		return true;
-	for (const char *p = rest; p + k + 2 <= end; p++)
-		if ((p[0] == ',' || p[0] == ' ') && p[1] == ' ' && trace_addr_at(p + 2, end, key, a, alen))
+	for (const char *p = rest; p + k + 1 <= end; p++)
+		if (p[0] == ' ' && trace_addr_at(p + 1, end, key, a, alen))
 			return true;
 	return false;
 }
@@ -457,7 +472,7 @@ trace_judge(struct trace *t, struct trace_msg *m, const char *rest, const char *
 		if (t->f.from != NULL && trace_addr_match(t->f.from, a, n))
 			m->from_ok = true;
 	}
-	if (t->f.to != NULL && ((trace_addr_at(rest, end, "to=<", &a, &n) &&
+	if (t->f.to != NULL && ((trace_addr_find(rest, end, "to=<", &a, &n) &&
 	                         trace_addr_match(t->f.to, a, n)) ||
 	                        (trace_addr_find(rest, end, "orig_to=<", &a, &n) &&
 	                         trace_addr_match(t->f.to, a, n))))
@@ -471,11 +486,54 @@ trace_satisfied(const struct trace *t, const struct trace_msg *m)
 	       (t->f.id == NULL || strcasecmp(t->f.id, m->id) == 0);
 }
 
+/*
+ * "NOQUEUE: reject: RCPT from ...; from=<a> to=<b> ...": a refusal (or a
+ * warning, hold, discard) before the message had a queue id. It belongs to
+ * no message, so it is judged alone: kept when the --from and --to given
+ * hold for the line itself; never with --id.
+ */
+static void
+trace_noqueue(struct trace *t, int64_t when, const char *line, size_t len, const char *rest)
+{
+	struct trace_msg m0, *m;
+
+	if (t->f.id != NULL)
+		return;
+	memset(&m0, 0, sizeof(m0));
+	trace_judge(t, &m0, rest, line + len);
+	if (!trace_satisfied(t, &m0)) {
+		free(m0.sender);
+		return;
+	}
+	if (t->nnoqueue >= TRACE_NOQUEUE_MAX) {
+		t->noqueue_left_out++;
+		free(m0.sender);
+		return;
+	}
+	if (t->nnoqueue == t->noqueue_cap) {
+		t->noqueue_cap = t->noqueue_cap ? t->noqueue_cap * 2 : 16;
+		t->noqueue = realloc(t->noqueue, t->noqueue_cap * sizeof(*t->noqueue));
+		if (t->noqueue == NULL)
+			fatal("out of memory");
+	}
+	m = calloc(1, sizeof(*m));
+	if (m == NULL)
+		fatal("out of memory");
+	*m = m0;
+	snprintf(m->id, sizeof(m->id), "NOQUEUE");
+	m->seq = t->seq++;
+	m->matched = true;
+	m->removed = true;	/* nothing of it was queued */
+	trace_keep(m, when, line, len);
+	t->noqueue[t->nnoqueue++] = m;
+}
+
 void
 trace_line(struct trace *t, const char *line, size_t len)
 {
+	static const char noqueue[] = "NOQUEUE: ";
 	char id[TRACE_ID_MAX + 1], cid[TRACE_ID_MAX + 1];
-	const char *rest, *end = line + len;
+	const char *text, *rest, *end = line + len;
 	struct trace_msg *m, *c;
 	size_t used;
 	int64_t when;
@@ -484,7 +542,15 @@ trace_line(struct trace *t, const char *line, size_t len)
 	when = trace_parse_time(line, len, t->now, &used);
 	if (when < 0 || (t->f.since > 0 && when < t->f.since))
 		return;
-	rest = trace_split(line + used, end, id);
+	text = trace_text(line + used, end);
+	if (text == NULL)
+		return;
+	if ((size_t)(end - text) >= sizeof(noqueue) - 1 &&
+	    memcmp(text, noqueue, sizeof(noqueue) - 1) == 0) {
+		trace_noqueue(t, when, line, len, text + sizeof(noqueue) - 1);
+		return;
+	}
+	rest = trace_split(text, end, id);
 	if (rest == NULL)
 		return;
 	m = trace_find(t, id);
@@ -537,6 +603,9 @@ trace_free(struct trace *t)
 	for (size_t i = 0; i < t->nbuckets; i++)
 		while (t->buckets[i] != NULL)
 			trace_msg_free(t, t->buckets[i]);
+	for (size_t i = 0; i < t->nnoqueue; i++)
+		trace_msg_free(t, t->noqueue[i]);
+	free(t->noqueue);
 	free(t->buckets);
 	free(t);
 }
@@ -551,6 +620,12 @@ uint64_t
 trace_skipped_count(const struct trace *t)
 {
 	return t->skipped;
+}
+
+uint64_t
+trace_noqueue_left_out(const struct trace *t)
+{
+	return t->noqueue_left_out;
 }
 
 static int
@@ -584,6 +659,13 @@ trace_render_one(struct buf *out, const struct trace_msg *m, bool json, bool fir
 		return;
 	}
 	buf_append_printf(out, "*** %s", m->id);
+	if (m->parent == NULL && strcmp(m->id, "NOQUEUE") == 0) {
+		/* One refused transaction: the line says it all. */
+		buf_append_char(out, '\n');
+		qlist_text_str(out, m->lines[0].text);
+		buf_append_str(out, "\n\n");
+		return;
+	}
 	if (m->sender != NULL) {
 		buf_append_str(out, "  from=<");
 		qlist_text_str(out, m->sender);
@@ -609,13 +691,15 @@ trace_render(struct trace *t, struct buf *out, bool json)
 	struct trace_msg **all;
 	size_t n = 0;
 
-	all = calloc(t->n ? t->n : 1, sizeof(*all));
+	all = calloc(t->n + t->nnoqueue + 1, sizeof(*all));
 	if (all == NULL)
 		fatal("out of memory");
 	for (size_t i = 0; i < t->nbuckets; i++)
 		for (struct trace_msg *m = t->buckets[i]; m != NULL; m = m->hnext)
 			if (m->matched && m->nlines > 0)
 				all[n++] = m;
+	for (size_t i = 0; i < t->nnoqueue; i++)
+		all[n++] = t->noqueue[i];
 	qsort(all, n, sizeof(*all), trace_seq_cmp);
 	if (json)
 		buf_append_char(out, '[');

@@ -14,6 +14,11 @@
  * TRACE_OPEN_MAX ids are followed at once and TRACE_LINES_MAX lines kept
  * per message; what passes the limits is counted and reported.
  *
+ * smtpd's refusals before a queue id ("NOQUEUE: reject: RCPT from ...;
+ * from=<a> to=<b> ...") belong to no message: each matching one (by
+ * --from and --to; never by --id) is shown alone, in time order with the
+ * messages, headed "*** NOQUEUE".
+ *
  * Lines are syslog's ("Nov 21 09:45:26 host prog[pid]: ID: text", the year
  * inferred from `now`) or RFC 3339 ("2024-11-21T09:45:26.123+01:00 host
  * ..."); anything else is skipped. Log lines are untrusted text: they are
@@ -32,6 +37,7 @@
 #define TRACE_LINE_MAX 4096	/* a longer line is kept cut, with "..." */
 #define TRACE_LINES_MAX 1000	/* lines kept per message */
 #define TRACE_OPEN_MAX 1000000	/* queue ids followed at once */
+#define TRACE_NOQUEUE_MAX 100000	/* matching NOQUEUE lines kept */
 
 struct trace_filter {
 	const char *from;	/* sender: an address, "@domain", or "<>"; NULL: any */
@@ -64,6 +70,8 @@ size_t trace_render(struct trace *t, struct buf *out, bool json);
  * because TRACE_OPEN_MAX was reached. */
 size_t trace_open_count(const struct trace *t);
 uint64_t trace_skipped_count(const struct trace *t);
+/* Matching NOQUEUE lines not kept because TRACE_NOQUEUE_MAX were. */
+uint64_t trace_noqueue_left_out(const struct trace *t);
 
 /* Parse a log line's timestamp; the seconds since the epoch and *used
  * (its length, and the space after it), or -1 when there is none. */

@@ -77,6 +77,7 @@
 # Knobs (environment): BENCH_REPEAT (rounds, 3), BENCH_LMTP_CASES ("NAME:N:S[:R]
 # ..."), BENCH_MESSAGES (if set, N for every case: a quick check),
 # BENCH_SESSIONS (20: injecting sessions = mailboxes per recipient rank),
+# BENCH_LMTP_CONCURRENCY (20: both systems' LMTP connections to Dovecot),
 # BENCH_SYSTEMS ("tern postfix"), TERN_BUILD, BENCH_TIME_LIMIT (whole run,
 # 3600 s), BENCH_KEEP=1 (keep the temporary directory: logs, Maildirs),
 # BENCH_POSTFIX_CONF ("name=value ..." added to Postfix's main.cf, for
@@ -96,7 +97,7 @@ SYSTEMS=${BENCH_SYSTEMS:-tern postfix}
 TIME_LIMIT=${BENCH_TIME_LIMIT:-3600}
 KEEP=${BENCH_KEEP:-0}
 PFX_CONF=${BENCH_POSTFIX_CONF:-}
-CONCURRENCY=20
+CONCURRENCY=${BENCH_LMTP_CONCURRENCY:-20}
 DOMAIN=lmtp.test
 INJECT_TIMEOUT=600	# the smtp-source processes, per run
 DELIVER_TIMEOUT=900	# until every result, per run
@@ -350,7 +351,7 @@ maildir_check() {
 # tern_start DIR SOCKET MAP: a fresh ternd delivering lmtp.test to SOCKET;
 # sets TERN_PID, TERN_PORT, QMGR_PID, AGENT_PID (once the agent is connected).
 tern_start() {
-	local dir=$1 line
+	local dir=$1
 	TERN_PORT=$(free_port)
 	cat >"$dir/tern.conf" <<EOC
 queue_directory = $dir/spool
@@ -368,66 +369,19 @@ default_destination_concurrency_limit = $CONCURRENCY
 minimal_backoff_time = 3600s
 maximal_backoff_time = 3600s
 EOC
-	"$TERN_BUILD/bin/ternd" -n -c "$dir/tern.conf" >"$dir/check.out" 2>&1 ||
-		die "ternd -n rejects the bench config: $(cat "$dir/check.out")"
-	run_in_cgroup tern "$TERN_BUILD/bin/ternd" -f -c "$dir/tern.conf" >>"$dir/ternd.out" 2>&1
-	TERN_PID=$RUN_PID
-	wait_greeting "$TERN_PORT" 30 || { tail -20 "$dir/ternd.out" >&2; die "tern: no greeting on port $TERN_PORT"; }
-	QMGR_PID="" AGENT_PID=""
-	for _ in $(seq 100); do
-		line=$(grep -m1 -o 'tern/qmgr\[[0-9]*\]: agent lmtp\[[0-9]*\] connected' "$dir/maillog" 2>/dev/null)
-		if [ -n "$line" ]; then
-			QMGR_PID=$(echo "$line" | sed 's/^tern\/qmgr\[\([0-9]*\)\].*/\1/')
-			AGENT_PID=$(echo "$line" | sed 's/.*agent lmtp\[\([0-9]*\)\].*/\1/')
-			break
-		fi
-		sleep 0.1
-	done
-	[ -n "$AGENT_PID" ] && kill -0 "$AGENT_PID" 2>/dev/null && kill -0 "$QMGR_PID" 2>/dev/null ||
-		die "tern: the lmtp agent did not connect to qmgr within 10 s"
-	grep -q '^tern_version=' "$RESULTS" ||
-		res "tern_version=$(grep -m1 -o 'daemon started -- version [^,]*' "$dir/maillog" | awk '{print $NF}')"
+	tern_start_agent "$dir" lmtp
 }
 
 # ---- Postfix ------------------------------------------------------------------
 
 # pfx_start DIR SOCKET MAP: a fresh private Postfix delivering lmtp.test to
-# SOCKET; sets PFX, PFX_PORT, QMGR_PID. Its lmtp processes start through a
-# wrapper that moves them into the postfix/lmtp cgroup (master.cf names
-# commands relative to daemon_directory: the wrapper is reached through "..").
+# SOCKET; sets PFX, PFX_PORT, QMGR_PID (lib.sh's pfx_start_agent: its lmtp
+# processes in the postfix/lmtp cgroup).
 pfx_start() {
-	local dir=$1 up master
-	PFX_PORT=$(free_port)
-	cat >"$TMP/pfx-lmtp" <<EOW
-#!/bin/sh
-echo \$\$ >$CG/postfix/lmtp/cgroup.procs || exit 1
-exec $PFX_DAEMON_DIR/lmtp "\$@"
-EOW
-	chmod 755 "$TMP/pfx-lmtp"
-	up=$(echo "$PFX_DAEMON_DIR" | sed 's|/[^/]*|../|g')
-	postfix_setup "$dir" "$PFX_PORT" || die "postfix setup failed"
-	PFX=$dir
-	sed -i "s|^\(lmtp \+unix .*\) lmtp\$|\1 ${up%/}$TMP/pfx-lmtp|" "$dir/etc/master.cf"
-	grep -q "pfx-lmtp" "$dir/etc/master.cf" || die "cannot point master.cf's lmtp at the wrapper"
-	# lib.sh's instance holds every message; this one delivers.
-	postconf -c "$dir/etc" -e 'smtpd_data_restrictions =' "virtual_mailbox_domains = $DOMAIN" \
+	pfx_start_agent "$1" lmtp "virtual_mailbox_domains = $DOMAIN" \
 		"virtual_mailbox_maps = texthash:$3" "virtual_transport = lmtp:unix:$2" \
 		"default_destination_concurrency_limit = $CONCURRENCY" 'minimal_backoff_time = 3600s' \
-		'maximal_backoff_time = 3600s' || die "postconf failed"
-	if [ -n "$PFX_CONF" ]; then
-		# shellcheck disable=SC2086
-		postconf -c "$dir/etc" -e $PFX_CONF || die "postconf $PFX_CONF failed"
-	fi
-	postfix -c "$dir/etc" check >"$dir/check.log" 2>&1 || { cat "$dir/check.log" >&2; die "postfix check"; }
-	postfix_start "$dir" "$PFX_PORT" || die "postfix did not start"
-	master=$(postfix_master_pid "$dir") || die "postfix: no master"
-	QMGR_PID=""
-	for _ in $(seq 100); do
-		QMGR_PID=$(pgrep -P "$master" -x qmgr | head -1)
-		[ -n "$QMGR_PID" ] && break
-		sleep 0.1
-	done
-	[ -n "$QMGR_PID" ] || die "postfix: no qmgr under master $master"
+		'maximal_backoff_time = 3600s'
 }
 
 # ---- one run -------------------------------------------------------------------

@@ -263,7 +263,7 @@ sink_count() {
 # tern_start DIR SINKPORT C: a fresh ternd relaying to the sink; sets
 # TERN_PID, TERN_PORT, QMGR_PID, AGENT_PID (once the agent is connected).
 tern_start() {
-	local dir=$1 line
+	local dir=$1
 	TERN_PORT=$(free_port)
 	mkdir -p "$dir"
 	chmod 755 "$dir"
@@ -282,65 +282,18 @@ default_destination_concurrency_limit = $3
 minimal_backoff_time = 3600s
 maximal_backoff_time = 3600s
 EOC
-	"$TERN_BUILD/bin/ternd" -n -c "$dir/tern.conf" >"$dir/check.out" 2>&1 ||
-		die "ternd -n rejects the bench config: $(cat "$dir/check.out")"
-	run_in_cgroup tern "$TERN_BUILD/bin/ternd" -f -c "$dir/tern.conf" >>"$dir/ternd.out" 2>&1
-	TERN_PID=$RUN_PID
-	wait_greeting "$TERN_PORT" 30 || { tail -20 "$dir/ternd.out" >&2; die "tern: no greeting on port $TERN_PORT"; }
-	QMGR_PID="" AGENT_PID=""
-	for _ in $(seq 100); do
-		line=$(grep -m1 -o 'tern/qmgr\[[0-9]*\]: agent smtp\[[0-9]*\] connected' "$dir/maillog" 2>/dev/null)
-		if [ -n "$line" ]; then
-			QMGR_PID=$(echo "$line" | sed 's/^tern\/qmgr\[\([0-9]*\)\].*/\1/')
-			AGENT_PID=$(echo "$line" | sed 's/.*agent smtp\[\([0-9]*\)\].*/\1/')
-			break
-		fi
-		sleep 0.1
-	done
-	[ -n "$AGENT_PID" ] && kill -0 "$AGENT_PID" 2>/dev/null && kill -0 "$QMGR_PID" 2>/dev/null ||
-		die "tern: the smtp agent did not connect to qmgr within 10 s"
-	[ -z "$(grep -m1 '^tern_version=' "$RESULTS")" ] &&
-		res "tern_version=$(grep -m1 -o 'daemon started -- version [^,]*' "$dir/maillog" | awk '{print $NF}')"
+	tern_start_agent "$dir" smtp
 }
 
 # ---- Postfix ------------------------------------------------------------------
 
 # pfx_start DIR SINKPORT C: a fresh private Postfix relaying to the sink;
-# sets PFX, PFX_PORT, QMGR_PID. Its smtp processes start through a wrapper
-# that moves them into the postfix/smtp cgroup (master.cf names commands
-# relative to daemon_directory: the wrapper is reached through "..").
+# sets PFX, PFX_PORT, QMGR_PID (lib.sh's pfx_start_agent: its smtp processes
+# in the postfix/smtp cgroup).
 pfx_start() {
-	local dir=$1 up master
-	PFX_PORT=$(free_port)
-	cat >"$TMP/pfx-smtp" <<EOW
-#!/bin/sh
-echo \$\$ >$CG/postfix/smtp/cgroup.procs || exit 1
-exec $PFX_DAEMON_DIR/smtp "\$@"
-EOW
-	chmod 755 "$TMP/pfx-smtp"
-	up=$(echo "$PFX_DAEMON_DIR" | sed 's|/[^/]*|../|g')
-	postfix_setup "$dir" "$PFX_PORT" || die "postfix setup failed"
-	PFX=$dir
-	sed -i "s|^\(smtp \+unix .*\) smtp\$|\1 ${up%/}$TMP/pfx-smtp|" "$dir/etc/master.cf"
-	grep -q "pfx-smtp" "$dir/etc/master.cf" || die "cannot point master.cf's smtp at the wrapper"
-	# lib.sh's instance holds every message; this one relays to the sink.
-	postconf -c "$dir/etc" -e 'smtpd_data_restrictions =' "relayhost = [127.0.0.1]:$2" \
+	pfx_start_agent "$1" smtp "relayhost = [127.0.0.1]:$2" \
 		"default_destination_concurrency_limit = $3" 'minimal_backoff_time = 3600s' \
-		'maximal_backoff_time = 3600s' || die "postconf failed"
-	if [ -n "$PFX_CONF" ]; then
-		# shellcheck disable=SC2086
-		postconf -c "$dir/etc" -e $PFX_CONF || die "postconf $PFX_CONF failed"
-	fi
-	postfix -c "$dir/etc" check >"$dir/check.log" 2>&1 || { cat "$dir/check.log" >&2; die "postfix check"; }
-	postfix_start "$dir" "$PFX_PORT" || die "postfix did not start"
-	master=$(postfix_master_pid "$dir") || die "postfix: no master"
-	QMGR_PID=""
-	for _ in $(seq 100); do
-		QMGR_PID=$(pgrep -P "$master" -x qmgr | head -1)
-		[ -n "$QMGR_PID" ] && break
-		sleep 0.1
-	done
-	[ -n "$QMGR_PID" ] || die "postfix: no qmgr under master $master"
+		'maximal_backoff_time = 3600s'
 }
 
 # ---- one case -----------------------------------------------------------------

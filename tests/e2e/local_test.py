@@ -18,14 +18,13 @@ import pwd
 import re
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import ternlib  # noqa: E402
-from ternlib import TestFailure, wait_until  # noqa: E402
+from ternlib import wait_until  # noqa: E402
 
 suite = ternlib.Suite("local")
 
@@ -39,15 +38,8 @@ USER3 = f"tlw{PID}"      # removed while its message waits: unknown user
 NOBODY = pwd.getpwnam("nobody")
 
 
-def useradd(name):
-    r = subprocess.run(["useradd", "--no-create-home", "--user-group", "--shell",
-                        "/usr/sbin/nologin", name], capture_output=True, text=True)
-    if r.returncode != 0:
-        raise TestFailure(f"useradd {name}: {r.stderr.strip()}")
-
-
-def userdel(name):
-    subprocess.run(["userdel", name], capture_output=True)
+useradd = ternlib.useradd
+userdel = ternlib.userdel
 
 
 def spool_dir(prefix):
@@ -74,11 +66,7 @@ MBOX_GROUP = dict(COMMON, mail_spool_directory=MBOXES)
 
 
 def maildir_new(user):
-    d = os.path.join(MAILDIRS, user, "new")
-    try:
-        return sorted(os.path.join(d, f) for f in os.listdir(d))
-    except FileNotFoundError:
-        return []
+    return ternlib.maildir_new(MAILDIRS, user)
 
 
 def wait_new_message(user, before, timeout=10):

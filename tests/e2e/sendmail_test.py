@@ -259,6 +259,14 @@ def test_mailq_and_flush(s, t):
             f"mailq shows the message, its reason and its recipient:\n{out}")
     r2 = sendmail(t, ["-bp"])
     s.eq(r2.stdout, r.stdout, "sendmail -bp is mailq")
+    # Another user: one clear line, not the spool's EACCES.
+    for args, prog, what in (([], MAILQ, "listing the queue"), (["-q"], SENDMAIL,
+                                                                 "flushing the queue")):
+        r3 = sendmail(t, args, user="nobody", prog=prog)
+        err = r3.stderr.decode(errors="replace")
+        s.eq(r3.returncode, 77, f"{os.path.basename(prog)} {args} as nobody: EX_NOPERM ({err!r})")
+        s.check(f"permission denied: {what} needs root or the mail owner's group" in err and
+                "Permission denied" not in err, f"one clear line: {err!r}")
     mx = fakemx.FakeMX("127.0.0.1", t.relay_port).start()
     try:
         r = sendmail(t, ["-q"])
@@ -277,11 +285,7 @@ def test_mailq_and_flush(s, t):
 
 
 def maildir_new(user):
-    d = os.path.join(MAILDIRS, user, "new")
-    try:
-        return sorted(os.path.join(d, f) for f in os.listdir(d))
-    except FileNotFoundError:
-        return []
+    return ternlib.maildir_new(MAILDIRS, user)
 
 
 def wait_maildir(user, before, timeout=15):

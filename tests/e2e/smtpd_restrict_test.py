@@ -11,6 +11,8 @@ private network namespace (networld.py):
 - a DNSBL zone served by dnsmasq: a listed client is refused with the
   TXT record as the reason, an unlisted one passes; reject_unknown_sender_domain
   (450 4.1.8 for a domain that does not exist, 550 5.7.27 for a null MX);
+- an RHS list (reject_rhsbl_sender), a DNS allow list (permit_dnswl_client)
+  and check_sender_mx_access with a map of bad MX hosts and networks;
 - a policy server that accepts and never answers: RCPT gets 451 4.3.5
   after smtpd_policy_service_timeout, while a session on another listener
   completes a whole transaction in the meantime.
@@ -215,6 +217,16 @@ ZONES = {
     "mx.test": {"MX": [(10, "known.test")]},
     "nullmx.test": {15: b"\x00\x00\x00"},
     "tempfail.test": "SERVFAIL",
+    # RHS list, DNS allow list, and a sender domain whose MX is a bad host
+    "spam.test.rhs.test": {"A": "127.0.0.2", "TXT": ["spammer domain, see http://rhs.test/"]},
+    "5.0.0.127.wl.test": {"A": "127.0.5.1"},
+    "5.0.0.127.bl.test": {"A": "127.0.0.2"},
+    "badmx.test": {"MX": [(10, "mx.evil.test"), (20, "backup.good.test")]},
+    "mx.evil.test": {"A": "192.0.2.66"},
+    "backup.good.test": {"A": "192.0.2.67"},
+    "evilnet.test": {"MX": [(10, "mail.evilnet.test")]},
+    "mail.evilnet.test": {"A": "198.51.100.25"},
+    "okmx.test": {"A": "192.0.2.81"},
 }
 
 
@@ -261,6 +273,64 @@ def test_dnsbl_unlisted(s, t):
         s.reply(r, 450, "4.1.8", "temporary DNS failure: defer_if_permit")
     finally:
         c.close()
+
+
+# ---- RHS lists, DNS allow lists, MX access ----
+
+def test_rhsbl_sender(s, t):
+    mark = t.log_mark()
+    c = Client(t.port, source="127.0.0.3")
+    try:
+        r = transaction(c, "a@spam.test", "v@tern.test")
+    finally:
+        c.close()
+    s.eq(r.text, "554 5.7.1 Service unavailable; Sender address [a@spam.test] blocked using "
+         "rhs.test; spammer domain, see http://rhs.test/", "Postfix's default_rbl_reply")
+    s.check(t.wait_log(r"NOQUEUE: reject: RCPT from unknown\[127\.0\.0\.3\]: 554 5\.7\.1 Service "
+                       r"unavailable; Sender address \[a@spam\.test\] blocked using rhs\.test; "
+                       r"spammer domain, see http://rhs\.test/; from=<a@spam\.test> "
+                       r"to=<v@tern\.test> proto=ESMTP helo=<client\.test>", mark), "NOQUEUE line")
+
+
+def test_dnswl_permits(s, t):
+    # 127.0.0.5 is on wl.test (any answer) and on bl.test: the allow list
+    # comes first and ends the client list; 127.0.0.2 is refused as before.
+    c = Client(t.port, source="127.0.0.5")
+    try:
+        s.reply(transaction(c, "a@known.test", "v@tern.test"), 250, "2.1.5", "allow-listed")
+    finally:
+        c.close()
+    c = Client(t.port, source="127.0.0.2")
+    try:
+        s.reply(transaction(c, "a@known.test", "v@tern.test"), 554, "5.7.1", "not allow-listed")
+    finally:
+        c.close()
+
+
+def test_mx_access(s, t):
+    mark = t.log_mark()
+    c = Client(t.port, source="127.0.0.3")
+    try:
+        r = transaction(c, "a@badmx.test", "v@tern.test")
+        s.eq(r.text, "554 5.7.1 <a@badmx.test>: Sender address rejected: bad MX host",
+             "an MX host named in the map")
+        s.reply(c.cmd("RSET"), 250, what="RSET")
+        r = transaction(c, "b@evilnet.test", "v@tern.test")
+        s.eq(r.text, "554 5.7.1 <b@evilnet.test>: Sender address rejected: MX in a bad network",
+             "an MX host's address in a mapped network")
+        s.reply(c.cmd("RSET"), 250, what="RSET")
+        s.reply(transaction(c, "a@known.test", "v@tern.test"), 250, "2.1.5",
+                "a domain without MX, its own address not mapped")
+        s.reply(c.cmd("RSET"), 250, what="RSET")
+        s.reply(transaction(c, "a@okmx.test", "v@tern.test"), 451, "4.3.5",
+                "OK from an MX map is refused as a configuration error")
+    finally:
+        c.close()
+    s.check(t.wait_log(r"NOQUEUE: reject: RCPT from unknown\[127\.0\.0\.3\]: 554 5\.7\.1 "
+                       r"<a@badmx\.test>: Sender address rejected: bad MX host; "
+                       r"from=<a@badmx\.test> to=<v@tern\.test>", mark), "NOQUEUE line")
+    s.check(t.wait_log(r"warning: restriction check_sender_mx_access returns OK for "
+                       r"a@okmx\.test", mark), "OK is not allowed: warning")
 
 
 # ---- a policy server that never answers ----
@@ -391,6 +461,23 @@ def main():
             ("DNSBL: listed client refused with the TXT reason", test_dnsbl_listed),
             ("DNSBL: zone=d.d.d.d filters answers", test_dnsbl_filter),
             ("DNSBL: unlisted client; reject_unknown_sender_domain", test_dnsbl_unlisted),
+        ])
+        with open(os.path.join(d, "badmx"), "w") as f:
+            f.write("mx.evil.test REJECT bad MX host\n"
+                    "198.51.100 REJECT MX in a bad network\n"
+                    "okmx.test OK\n")
+        os.chmod(os.path.join(d, "badmx"), 0o644)
+        suite.group("dns-words", {
+            "mynetworks": "127.0.0.1/32",
+            "dns_servers": dns.server,
+            "smtpd_client_restrictions":
+                "permit_dnswl_client wl.test, reject_rbl_client bl.test=127.0.0.[2..11]",
+            "smtpd_sender_restrictions":
+                f"reject_rhsbl_sender rhs.test, check_sender_mx_access texthash:{d}/badmx",
+        }, [
+            ("RHS list: a listed sender domain refused with default_rbl_reply", test_rhsbl_sender),
+            ("DNS allow list: a listed client is permitted", test_dnswl_permits),
+            ("check_sender_mx_access: bad MX names and networks", test_mx_access),
         ])
         silent = SilentPolicy(silent_port)
         suite.group("policy-timeout", {

@@ -29,6 +29,7 @@ MAPS_DIR, _files = ternlib.shared_files("ternctl-maps", {
                   "bounce.test  error:5.1.1 no such user here\n"
                   "defer.test   retry:4.4.1 remote end not ready\n"),
     "retry_rules": "*  *  F,1d,1h\n",
+    "access": "refused.test  REJECT no mail for refused.test here\n",
 })
 TRANSPORT = _files["transport"]
 
@@ -36,6 +37,7 @@ PARAMS = {
     "transport_maps": f"texthash:{TRANSPORT}",
     "retry_rules": _files["retry_rules"],
     "default_transport": "retry:4.4.0 nowhere to go in this test",
+    "smtpd_recipient_restrictions": f"check_recipient_access texthash:{_files['access']}",
 }
 
 
@@ -226,6 +228,19 @@ def test_trace(s, t):
     s.eq([(e["id"], e["parent"]) for e in j], [(qid, None), (dsn, qid)], "trace --from --json")
     j = ctl_json(s, t, "trace", "--id", dsn, "--since", "1h", "--log", t.logfile, "--json")
     s.eq([e["id"] for e in j], [qid, dsn], "trace --id of the DSN finds its message")
+    # A refusal before any queue id: the NOQUEUE line, alone.
+    with t.raw() as c:
+        c.cmd("EHLO client.test")
+        c.cmd("MAIL FROM:<tracer@ok.test>")
+        s.eq(c.cmd("RCPT TO:<x@refused.test>").code, 554, "RCPT refused by the access map")
+        c.cmd("QUIT")
+    need_log(t, r"NOQUEUE: reject: RCPT from .*to=<x@refused\.test>")
+    r = ctl(t, "trace", "--to", "x@refused.test")
+    s.eq(r.returncode, 0, f"trace --to a refused recipient: {r.stderr}")
+    s.check("*** NOQUEUE\n" in r.stdout and "no mail for refused.test here" in r.stdout,
+            f"trace shows the refusal:\n{r.stdout}")
+    j = ctl_json(s, t, "trace", "--from", "tracer@ok.test", "--json")
+    s.eq([e["id"] for e in j], [qid, dsn, "NOQUEUE"], "trace --from: messages and refusal in time order")
     r = ctl(t, "trace", "--to", "nobody-at-all@nowhere.test")
     s.eq(r.returncode, 1, "trace of nothing: exit 1, like grep")
     s.eq(ctl(t, "trace").returncode, EX_USAGE, "trace without a criterion")
@@ -251,6 +266,28 @@ def test_reload(s, t):
                        timeout=30)
     s.eq(r.returncode, 78, f"reload with a broken file: EX_CONFIG ({r.stderr})")
     s.check(f"{bad}:" in r.stderr, f"FILE:LINE message: {r.stderr}")
+    s.check(t.running(), "ternd still running")
+    # ternctl with another file (the same spool) checks the master's file,
+    # the one the master will read, not its own.
+    other = os.path.join(t.dir, "other.conf")
+    with open(t.conf) as f:
+        good = f.read()
+    with open(other, "w") as g:
+        g.write(good)
+    try:
+        with open(t.conf, "a") as f:
+            f.write("this is not a parameter line either\n")
+        r = subprocess.run([ternlib.TERNCTL, "-c", other, "reload"], capture_output=True,
+                           text=True, timeout=30)
+        s.eq(r.returncode, 78, f"reload when ternd's own file is broken: EX_CONFIG ({r.stderr})")
+        s.check(f"{os.path.realpath(t.conf)}:" in r.stderr, f"names ternd's file: {r.stderr}")
+    finally:
+        with open(t.conf, "w") as f:
+            f.write(good)
+    r = subprocess.run([ternlib.TERNCTL, "-c", other, "reload"], capture_output=True, text=True,
+                       timeout=30)
+    s.eq(r.returncode, 0, f"reload with another file: {r.stderr}")
+    s.check(f"checked {os.path.realpath(t.conf)}" in r.stdout, f"says which file: {r.stdout}")
     s.check(t.running(), "ternd still running")
 
 

@@ -755,6 +755,28 @@ def ternctl_run(t, *args):
                           timeout=60)
 
 
+def useradd(name):
+    """A system user for deliveries as that user (no home, no shell)."""
+    r = subprocess.run(["useradd", "--no-create-home", "--user-group", "--shell",
+                        "/usr/sbin/nologin", name], capture_output=True, text=True)
+    if r.returncode != 0:
+        raise TestFailure(f"useradd {name}: {r.stderr.strip()}")
+
+
+def userdel(name):
+    subprocess.run(["userdel", name], capture_output=True)
+
+
+def maildir_new(spool, user):
+    """The files of user's Maildir new/ under spool (mail_spool_directory
+    without its final '/'), sorted; [] when there is none yet."""
+    d = os.path.join(spool, user, "new")
+    try:
+        return sorted(os.path.join(d, f) for f in os.listdir(d))
+    except FileNotFoundError:
+        return []
+
+
 def shared_files(prefix, files):
     """A directory under /var/tmp the unprivileged roles can read, holding
     files {name: text}; returns (dir, {name: path}). The caller removes it."""

@@ -155,6 +155,7 @@ test_render(struct buf *out, const struct config *cfg, enum config_listener l,
 	switch (config_param_type(p)) {
 	case CONFIG_STR:
 	case CONFIG_ENUM:
+	case CONFIG_FILTER:
 		buf_append_str(out, config_lstr(cfg, l, p));
 		break;
 	case CONFIG_BOOL:
@@ -187,6 +188,7 @@ struct value_case {
 #define SUB CONFIG_LISTENER_SUBMISSION
 #define SMTPS CONFIG_LISTENER_SMTPS
 #define SMTP CONFIG_LISTENER_SMTP
+#define REINJ CONFIG_LISTENER_REINJECT
 #define HOST "myhostname = mail.example.com\n"
 
 static const struct value_case value_cases[] = {
@@ -352,6 +354,37 @@ static const struct value_case value_cases[] = {
 	  P_CONTENT_FILTER, "" },
 	{ HOST "submission_content_filter =\ncontent_filter = smtp:[127.0.0.1]:10024\n", G,
 	  P_CONTENT_FILTER, "smtp:[127.0.0.1]:10024" },
+	/* content_filter: transport:nexthop for the smtp or lmtp agent */
+	{ HOST, G, P_CONTENT_FILTER, "" },
+	{ HOST "content_filter = lmtp:inet:127.0.0.1:10024\n", G, P_CONTENT_FILTER,
+	  "lmtp:inet:127.0.0.1:10024" },
+	{ HOST "content_filter = lmtp:unix:/run/amavis/lmtp\n", G, P_CONTENT_FILTER,
+	  "lmtp:unix:/run/amavis/lmtp" },
+	{ HOST "content_filter = smtp:localhost:10024\n", G, P_CONTENT_FILTER,
+	  "smtp:localhost:10024" },
+	{ HOST "content_filter = smtp:[::1]:10024\n", G, P_CONTENT_FILTER, "smtp:[::1]:10024" },
+	{ HOST "content_filter = smtp:filter.example\n", G, P_CONTENT_FILTER,
+	  "smtp:filter.example" },
+	{ HOST "content_filter = smtp:[127.0.0.1]:10024\n", CONFIG_LISTENER_SENDMAIL,
+	  P_CONTENT_FILTER, "smtp:[127.0.0.1]:10024" },
+	/* the re-injection listener: never a filter, its own defaults, the rest global */
+	{ HOST "reinject_listen = 127.0.0.1:10025\n", G, P_REINJECT_LISTEN, "127.0.0.1:10025" },
+	{ HOST, G, P_REINJECT_LISTEN, "" },
+	{ HOST "content_filter = smtp:[127.0.0.1]:10024\n", REINJ, P_CONTENT_FILTER, "" },
+	{ HOST "reinject_content_filter =\n", REINJ, P_CONTENT_FILTER, "" },
+	{ HOST "smtpd_recipient_restrictions = reject_unauth_destination\n", REINJ,
+	  P_SMTPD_RECIPIENT_RESTRICTIONS, "permit_mynetworks|reject" },
+	{ HOST "reinject_smtpd_recipient_restrictions = permit_mynetworks, "
+	  "reject_unauth_destination\n", REINJ, P_SMTPD_RECIPIENT_RESTRICTIONS,
+	  "permit_mynetworks|reject_unauth_destination" },
+	{ HOST "smtpd_client_restrictions = reject_rbl_client zen.example\n", REINJ,
+	  P_SMTPD_CLIENT_RESTRICTIONS, "" },
+	{ HOST, REINJ, P_SMTPD_RELAY_RESTRICTIONS, "" },
+	{ HOST "mynetworks = 10.0.0.0/8\n", REINJ, P_MYNETWORKS, "127.0.0.0/8 [::1]/128" },
+	{ HOST "reinject_mynetworks = 127.0.0.1/32\n", REINJ, P_MYNETWORKS, "127.0.0.1/32" },
+	{ HOST "smtpd_sasl_auth_enable = yes\n", REINJ, P_SMTPD_SASL_AUTH_ENABLE, "no" },
+	{ HOST "smtpd_timeout = 1m\n", REINJ, P_SMTPD_TIMEOUT, "60" },
+	{ HOST "reinject_message_size_limit = 0\n", REINJ, P_MESSAGE_SIZE_LIMIT, "0" },
 	/* a parameter whose own name starts like a listener prefix */
 	{ HOST "submission_listen = 127.0.0.1:587\nsmtps_listen = [::1]:465\n", G,
 	  P_SUBMISSION_LISTEN, "127.0.0.1:587" },
@@ -793,6 +826,37 @@ static const struct error_case error_cases[] = {
 	  "(use a number of bytes with an optional k, m or g suffix)\n"
 	  "@:4: smtpd_timeout: bad time \"5x\" "
 	  "(use a number with an optional s, m, h, d or w suffix)\n" },
+	/* content_filter syntax, everywhere it may be set */
+	{ HOST "content_filter = scan:localhost:10024\n", "@:2: content_filter: bad content "
+	  "filter \"scan:localhost:10024\": transport \"scan\": a content filter is reached with "
+	  "smtp or lmtp\n" },
+	{ HOST "content_filter = smtp\n", "@:2: content_filter: bad content filter \"smtp\": "
+	  "not transport:nexthop (e.g. smtp:[127.0.0.1]:10024)\n" },
+	{ HOST "content_filter = smtp:\n", "@:2: content_filter: bad content filter \"smtp:\": "
+	  "not transport:nexthop (e.g. smtp:[127.0.0.1]:10024)\n" },
+	{ HOST "content_filter = smtp:[127.0.0.1]:0\n", "@:2: content_filter: bad content filter "
+	  "\"smtp:[127.0.0.1]:0\": bad port in the next hop (1..65535)\n" },
+	{ HOST "content_filter = smtp:[127.0.0.1\n", "@:2: content_filter: bad content filter "
+	  "\"smtp:[127.0.0.1\": unclosed or empty [host] in the next hop\n" },
+	{ HOST "content_filter = smtp:[127.0.0.1]x\n", "@:2: content_filter: bad content filter "
+	  "\"smtp:[127.0.0.1]x\": text after [host] in the next hop\n" },
+	{ HOST "content_filter = smtp::10024\n", "@:2: content_filter: bad content filter "
+	  "\"smtp::10024\": no host in the next hop\n" },
+	{ HOST "content_filter = lmtp:/run/x\n", "@:2: content_filter: bad content filter "
+	  "\"lmtp:/run/x\": an lmtp next hop is inet:host[:port] or unix:/path\n" },
+	{ HOST "content_filter = lmtp:unix:run/x\n", "@:2: content_filter: bad content filter "
+	  "\"lmtp:unix:run/x\": lmtp:unix: needs an absolute path\n" },
+	{ HOST "submission_content_filter = smtp:[a] :10\n", "@:2: submission_content_filter: bad "
+	  "content filter \"smtp:[a] :10\": white space or a byte that is not printable ASCII\n" },
+	/* the re-injection listener never filters: mail would loop */
+	{ HOST "reinject_content_filter = smtp:[127.0.0.1]:10024\n", "@:2: "
+	  "reinject_content_filter: the re-injection listener never filters (mail would loop back "
+	  "to the filter); leave it empty\n" },
+	{ HOST "content_filter = smtp:[127.0.0.1]:10024\nreinject_content_filter = $content_filter\n",
+	  "@:3: reinject_content_filter: the re-injection listener never filters (mail would loop "
+	  "back to the filter); leave it empty\n" },
+	{ HOST "reinject_listen = 127.0.0.1\n", "@:2: reinject_listen: bad listen address "
+	  "\"127.0.0.1\" (missing :port)\n" },
 	/* a bad value reported where it was set last */
 	{ HOST "smtpd_timeout = 5x\nsmtpd_timeout = 5y\n", "@:3: smtpd_timeout: bad time \"5y\" "
 	  "(use a number with an optional s, m, h, d or w suffix)\n" },
@@ -1294,6 +1358,17 @@ static const char dump_tail[] =
 	"submission_smtpd_tls_security_level = encrypt\n"
 	"smtps_smtpd_banner = $$ mail.example.com\n"
 	"smtps_smtpd_helo_required = yes\n"
+	/* the re-injection listener's own defaults, in table order */
+	"reinject_mynetworks = 127.0.0.0/8 [::1]/128\n"
+	"reinject_content_filter =\n"
+	"reinject_smtpd_client_restrictions =\n"
+	"reinject_smtpd_helo_restrictions =\n"
+	"reinject_smtpd_sender_restrictions =\n"
+	"reinject_smtpd_relay_restrictions =\n"
+	"reinject_smtpd_recipient_restrictions = permit_mynetworks, reject\n"
+	"reinject_smtpd_data_restrictions =\n"
+	"reinject_smtpd_end_of_data_restrictions =\n"
+	"reinject_smtpd_sasl_auth_enable = no\n"
 	"relay_destination_recipient_limit = 11\n"
 	"slow_destination_concurrency_limit = 2\n"
 	"slow_destination_rate_delay = 2m\n"

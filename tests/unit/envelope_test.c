@@ -40,6 +40,7 @@ env_full(struct envelope *e)
 	envelope_set(&e->sasl_method, "PLAIN");
 	envelope_set(&e->sasl_username, "alice");
 	envelope_set(&e->listener, "submission");
+	envelope_set(&e->filter, "smtp:[127.0.0.1]:10024");
 }
 
 /* The null sender, one recipient, nothing optional. */
@@ -130,6 +131,7 @@ assert_env_eq(const struct envelope *a, const struct envelope *b)
 	assert_str_eq(a->sasl_method, b->sasl_method, "sasl_method");
 	assert_str_eq(a->sasl_username, b->sasl_username, "sasl_username");
 	assert_str_eq(a->listener, b->listener, "listener");
+	assert_str_eq(a->filter, b->filter, "filter");
 }
 
 static void
@@ -140,6 +142,7 @@ assert_env_empty(const struct envelope *e)
 	ck_assert_ptr_null(e->envid);
 	ck_assert_ptr_null(e->client_addr);
 	ck_assert_ptr_null(e->helo);
+	ck_assert_ptr_null(e->filter);
 	ck_assert_uint_eq(e->size, 0);
 	ck_assert_int_eq(e->arrival, 0);
 }
@@ -388,6 +391,13 @@ static void b_ret_len(struct buf *b) { w_valid(b); w_field(b, 2, "\x01\x00", 2);
 static void b_size_len(struct buf *b) { w_valid(b); w_field(b, 6, "1234567", 7); }
 static void b_arrival_len(struct buf *b) { w_valid(b); w_field(b, 7, "123456789", 9); }
 static void b_trunc_field_hdr(struct buf *b) { w_valid(b); buf_append(b, "\x63\x00\x00", 3); }
+static void b_dupfilter(struct buf *b)
+{
+	w_valid(b);
+	w_field(b, 16, "smtp:[127.0.0.1]:10024", 22);
+	w_field(b, 16, "lmtp:inet:127.0.0.1:10024", 25);
+}
+static void b_filter_nul(struct buf *b) { w_valid(b); w_field(b, 16, "smtp:\0", 6); }
 
 static const struct bad_row bad_rows[] = {
 	{ "bad magic", b_magic, "bad magic" },
@@ -416,6 +426,8 @@ static const struct bad_row bad_rows[] = {
 	{ "SIZE of seven bytes", b_size_len, "bad length" },
 	{ "ARRIVAL of nine bytes", b_arrival_len, "bad length" },
 	{ "truncated field header", b_trunc_field_hdr, "truncated field header" },
+	{ "two content filters", b_dupfilter, "duplicate field" },
+	{ "NUL in the content filter", b_filter_nul, "NUL" },
 };
 #define NBAD ((int)(sizeof(bad_rows) / sizeof(bad_rows[0])))
 
@@ -452,6 +464,40 @@ START_TEST(test_valid_handmade)
 	ck_assert_str_eq(e.sender, "a@b");
 	ck_assert_uint_eq(e.nrcpt, 1);
 	ck_assert_str_eq(e.rcpts[0].addr, "c@d");
+	/* A record written before the content filter existed: no filter. */
+	ck_assert_ptr_null(e.filter);
+	envelope_free(&e);
+	buf_free(&b);
+}
+END_TEST
+
+/* The content filter's tag (16) as an older tern's record plus the field,
+ * and an encoded envelope without a filter carries no tag 16 at all. */
+START_TEST(test_filter_field)
+{
+	struct envelope e;
+	struct buf b;
+	char err[128] = "";
+	size_t off;
+
+	envelope_init(&e);
+	buf_init(&b, REC_MAX);
+	w_valid(&b);
+	w_field(&b, 16, "smtp:[127.0.0.1]:10024", 22);
+	ck_assert_msg(envelope_decode(buf_data(&b), buf_len(&b), &e, err, sizeof(err)) == 0, "%s", err);
+	ck_assert_str_eq(e.filter, "smtp:[127.0.0.1]:10024");
+	envelope_set(&e.filter, NULL);
+	buf_reset(&b);
+	ck_assert_int_eq(envelope_encode(&e, &b), BUF_OK);
+	/* Walk the top-level fields: none is tag 16. */
+	for (off = 6; off + 5 <= buf_len(&b);) {
+		const unsigned char *p = (const unsigned char *)buf_data(&b) + off;
+		uint32_t n = (uint32_t)p[1] << 24 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 8 | p[4];
+
+		ck_assert_uint_ne(p[0], 16);
+		off += 5 + n;
+	}
+	ck_assert_uint_eq(off, buf_len(&b));
 	envelope_free(&e);
 	buf_free(&b);
 }
@@ -579,6 +625,7 @@ envelope_suite(void)
 	tcase_add_loop_test(tc, test_bad_record, 0, NBAD);
 	tcase_add_test(tc, test_valid_handmade);
 	tcase_add_test(tc, test_unknown_tags);
+	tcase_add_test(tc, test_filter_field);
 	tcase_add_test(tc, test_record_max);
 	tcase_add_loop_test(tc, test_fuzz, 0, 3);
 	suite_add_tcase(s, tc);

@@ -194,6 +194,47 @@ START_TEST(test_resolver_classes)
 }
 END_TEST
 
+/* A content filter takes every recipient whatever its class, transport_maps
+ * or alias target say; a value without next hop or transport is refused. */
+START_TEST(test_filter)
+{
+	static const struct {
+		const char *filter;
+		const char *transport, *nexthop;	/* NULL: refused */
+	} rows[] = {
+		{ "smtp:[127.0.0.1]:10024", "smtp", "[127.0.0.1]:10024" },
+		{ "lmtp:inet:127.0.0.1:10024", "lmtp", "inet:127.0.0.1:10024" },
+		{ "lmtp:unix:/run/amavis/lmtp", "lmtp", "unix:/run/amavis/lmtp" },
+		{ "smtp:", NULL, NULL },
+		{ "smtp", NULL, NULL },
+		{ ":[127.0.0.1]:10024", NULL, NULL },
+		{ "SMTP:[127.0.0.1]:10024", NULL, NULL },
+	};
+	struct config *cfg = conf(BASE);
+	struct envelope_rcpt local = { .addr = "alice@example.org", .target = "|/bin/cat" };
+	struct qmgr_route r;
+	char err[200];
+
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		memset(&r, 0, sizeof(r));
+		if (rows[i].transport == NULL) {
+			ck_assert_msg(qmgr_route_filter(rows[i].filter, &r, err, sizeof(err)) == -1,
+			              "%s: accepted", rows[i].filter);
+			continue;
+		}
+		ck_assert_msg(qmgr_route_filter(rows[i].filter, &r, err, sizeof(err)) == 0, "%s: %s",
+		              rows[i].filter, err);
+		ck_assert_str_eq(r.transport, rows[i].transport);
+		ck_assert_str_eq(r.nexthop, rows[i].nexthop);
+		ck_assert_str_eq(r.klass, "filter");
+	}
+	/* Unfiltered, the same recipient goes to local for its target. */
+	ck_assert_int_eq(qmgr_route_rcpt(cfg, NULL, NULL, &local, &r, err, sizeof(err)), 0);
+	ck_assert_str_eq(r.transport, "local");
+	config_free(cfg);
+}
+END_TEST
+
 START_TEST(test_split_errors)
 {
 	struct qmgr_route r;
@@ -230,6 +271,7 @@ main(void)
 	tcase_add_test(tc, test_relayhost_and_default_transport);
 	tcase_add_test(tc, test_transport_maps);
 	tcase_add_test(tc, test_split_errors);
+	tcase_add_test(tc, test_filter);
 	tcase_add_test(tc, test_resolver_classes);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);

@@ -21,6 +21,7 @@
 #include "resolver/resolver.h"
 
 #define T_A 1
+#define T_NS 2
 #define T_CNAME 5
 #define T_SOA 6
 #define T_PTR 12
@@ -330,6 +331,10 @@ answer(const struct query_in *q, struct pkt *p, int tcp)
 		putbytes(p, "\3a\0b", 4);
 		rr_end(p, m);
 		p->an++;
+	} else if (strcmp(n, "ns.example") == 0 && t == T_NS) {
+		add_name_rr(p, n, T_NS, 300, "NS1.Example.");
+		add_name_rr(p, n, T_NS, 300, "ns2.example");
+		add_name_rr(p, n, T_NS, 300, "bad!ns.example");	/* skipped */
 	} else if (strcmp(n, "1.2.0.192.in-addr.arpa") == 0) {
 		add_name_rr(p, n, T_PTR, 300, "Host.Example.");
 	} else if (strncmp(n, "1.0.0.0.", 8) == 0 && strstr(n, "8.b.d.0.1.0.0.2.ip6.arpa") != NULL) {
@@ -520,7 +525,7 @@ on_result(const struct resolver_result *r, void *arg)
 	g->ttl = r->ttl;
 	g->cached = r->cached;
 	g->list[0] = '\0';
-	g->n = r->n_mx + r->n_addr + r->n_txt + r->n_ptr;
+	g->n = r->n_mx + r->n_addr + r->n_txt + r->n_ptr + r->n_ns;
 	for (i = 0; i < r->n_mx; i++) {
 		snprintf(s, sizeof(s), "%u %s", r->mx[i].preference, r->mx[i].exchange);
 		list_add(g, s);
@@ -536,6 +541,8 @@ on_result(const struct resolver_result *r, void *arg)
 	}
 	for (i = 0; i < r->n_ptr; i++)
 		list_add(g, r->ptr[i].name);
+	for (i = 0; i < r->n_ns; i++)
+		list_add(g, r->ns[i].name);
 	if (r->status == RESOLVER_OK)
 		ck_assert_str_eq(r->text, "");
 	if (++done == want)
@@ -858,6 +865,24 @@ START_TEST(test_txt_ptr)
 	ck_assert_str_eq(p6.list, "v6host.example");
 	ck_assert_str_eq(pm.list, "host.example");
 	ck_assert_int_eq(bad.status, RESOLVER_BADNAME);
+}
+END_TEST
+
+START_TEST(test_ns)
+{
+	struct got g = { 0 }, none = { 0 };
+
+	in_request = true;
+	resolver_ns(res, "NS.example", on_result, &g);
+	resolver_ns(res, "nodata.example", on_result, &none);
+	in_request = false;
+	run(2);
+	ck_assert_int_eq(g.status, RESOLVER_OK);
+	ck_assert_str_eq(g.type, "NS");
+	ck_assert_str_eq(g.list, "ns1.example,ns2.example");	/* the bad name is skipped */
+	ck_assert_int_eq(g.n, 2);
+	ck_assert_int_eq(none.status, RESOLVER_NODATA);
+	ck_assert_str_eq(none.type, "NS");
 }
 END_TEST
 
@@ -1282,6 +1307,7 @@ main(void)
 	tcase_add_test(tc, test_malformed);
 	tcase_add_test(tc, test_truncated_retries_over_tcp);
 	tcase_add_test(tc, test_txt_ptr);
+	tcase_add_test(tc, test_ns);
 	tcase_add_test(tc, test_badname);
 	tcase_add_test(tc, test_cache_hit);
 	tcase_add_test(tc, test_cache_ttl);

@@ -5,7 +5,8 @@
  * whole stages (order, smtpd_delay_reject, warn_if_reject,
  * defer_if_permit, access maps) on a real configuration. Only rules that
  * need no network are evaluated here; DNS, DNSBL and policy services are
- * exercised by tests/e2e/smtpd_restrict_test.py.
+ * exercised by tests/e2e/smtpd_restrict_test.py (DNS lists and DNS
+ * access maps by tests/unit/smtpd_dnsbl_test.c and smtpd_dnsaccess_test.c).
  */
 #include <arpa/inet.h>
 #include <check.h>
@@ -17,7 +18,6 @@
 #include "common/evloop.h"
 #include "common/mailaddr.h"
 #include "config/config.h"
-#include "smtpd/smtpd_dnsbl.h"
 #include "smtpd/smtpd_restrict.h"
 
 struct tmp {
@@ -79,6 +79,11 @@ static const struct {
 	{ "smtpd_data_restrictions = reject_unauth_pipelining, warn_if_reject", "must be followed" },
 	{ "smtpd_end_of_data_restrictions = sleep forever", "bad argument" },
 	{ "smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destinations", "unknown restriction" },
+	{ "smtpd_sender_restrictions = reject_rhsbl_sender", "missing argument" },
+	{ "smtpd_client_restrictions = permit_dnswl_client wl.test=127.0.[0..3", "bad argument" },
+	{ "smtpd_client_restrictions = reject_rhsbl_client rhs.test=127.0.0.[9..2]", "bad argument" },
+	{ "smtpd_sender_restrictions = check_sender_mx_access badmx", "bad argument" },
+	{ "smtpd_helo_restrictions = check_helo_a_acess texthash:/x", "did you mean \"check_helo_a_access\"" },
 };
 
 START_TEST(test_parse_errors)
@@ -135,8 +140,14 @@ static const struct {
 	{ "INFO fyi", SMTPD_ACTION_INFO, 0, "", "fyi" },
 	{ "HOLD", SMTPD_ACTION_HOLD, 0, "", "" },
 	{ "HOLD look at it", SMTPD_ACTION_HOLD, 0, "", "look at it" },
-	{ "FILTER smtp:[127.0.0.1]:10025", SMTPD_ACTION_BAD, 0, "", "smtp:[127.0.0.1]:10025" },
-	{ "REDIRECT a@b", SMTPD_ACTION_BAD, 0, "", "a@b" },
+	{ "FILTER smtp:[127.0.0.1]:10025", SMTPD_ACTION_FILTER, 0, "", "smtp:[127.0.0.1]:10025" },
+	{ "filter lmtp:unix:/run/f", SMTPD_ACTION_FILTER, 0, "", "lmtp:unix:/run/f" },
+	{ "FILTER", SMTPD_ACTION_BAD, 0, "", "" },
+	{ "REDIRECT a@b", SMTPD_ACTION_REDIRECT, 0, "", "a@b" },
+	{ "REDIRECT 5.7.1@b", SMTPD_ACTION_REDIRECT, 0, "", "5.7.1@b" },
+	{ "REDIRECT", SMTPD_ACTION_BAD, 0, "", "" },
+	{ "BCC archive@example.org", SMTPD_ACTION_BCC, 0, "", "archive@example.org" },
+	{ "BCC", SMTPD_ACTION_BAD, 0, "", "" },
 	{ "permit_mynetworks", SMTPD_ACTION_BAD, 0, "", "" },
 	{ "REJECT 5.7 not a dsn", SMTPD_ACTION_REJECT, 0, "", "5.7 not a dsn" },
 	{ "", SMTPD_ACTION_BAD, 0, "", "" },
@@ -277,54 +288,51 @@ START_TEST(test_client_keys)
 }
 END_TEST
 
-/* ---- DNSBL names, answers and reasons ---- */
+/* ---- default_rbl_reply: kept as written, its $names checked at start ---- */
 
-START_TEST(test_dnsbl)
+START_TEST(test_rbl_reply_template)
 {
-	struct smtpd_dnsbl_spec spec;
-	struct resolver_addr ans[2];
-	struct resolver_txt txt[2];
-	unsigned char a6[16];
-	unsigned char a4[4] = { 192, 0, 2, 1 };
-	char name[RESOLVER_NAME_SIZE], reason[SMTPD_DNSBL_TXT_MAX + 1];
+	static const struct {
+		const char *line;
+		const char *diag;	/* NULL: smtpd starts */
+	} rows[] = {
+		{ "default_rbl_reply = $rbl_code 5.7.1 $rbl_what on $rbl_domain${rbl_reason?: $rbl_reason}",
+		  NULL },
+		{ "default_rbl_reply = $rbl_code $rbl_bogus", "default_rbl_reply: unknown name \"rbl_bogus\"" },
+		{ "submission_default_rbl_reply = ${rbl_code", "submission_default_rbl_reply: bad ${...}" },
+	};
+	struct smtpd_restrict *rs;
+	struct evloop *loop = evloop_new();
+	struct buf errors;
+	struct config *cfg;
+	struct tmp t;
+	char conf[512];
+	size_t i;
 
-	ck_assert_int_eq(smtpd_dnsbl_spec_parse("zen.example", &spec), 0);
-	ck_assert(!spec.filter);
-	ck_assert_int_eq(smtpd_dnsbl_spec_parse("ZEN.Example.=127.0.0.4", &spec), 0);
-	ck_assert_str_eq(spec.zone, "zen.example");
-	ck_assert(spec.filter);
-	ck_assert_int_eq(smtpd_dnsbl_spec_parse("zen.example=127.0.0", &spec), -1);
-	ck_assert_int_eq(smtpd_dnsbl_spec_parse("=127.0.0.2", &spec), -1);
-
-	ck_assert_int_eq(smtpd_dnsbl_query_name(AF_INET, a4, "bl.test", name, sizeof(name)), 0);
-	ck_assert_str_eq(name, "1.2.0.192.bl.test");
-	ck_assert_int_eq(inet_pton(AF_INET6, "2001:db8::567:89ab", a6), 1);
-	ck_assert_int_eq(smtpd_dnsbl_query_name(AF_INET6, a6, "bl.test", name, sizeof(name)), 0);
-	/* RFC 5782 section 2.4's example. */
-	ck_assert_str_eq(name, "b.a.9.8.7.6.5.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.bl.test");
-	ck_assert_int_eq(inet_pton(AF_INET6, "::ffff:192.0.2.1", a6), 1);
-	ck_assert_int_eq(smtpd_dnsbl_query_name(AF_INET6, a6, "bl.test", name, sizeof(name)), 0);
-	ck_assert_str_eq(name, "1.2.0.192.bl.test");
-	ck_assert_int_eq(smtpd_dnsbl_query_name(AF_UNIX, a4, "bl.test", name, sizeof(name)), -1);
-
-	memset(ans, 0, sizeof(ans));
-	ans[0].family = AF_INET;
-	memcpy(ans[0].addr, (unsigned char[]){ 127, 0, 0, 2 }, 4);
-	ck_assert_int_eq(smtpd_dnsbl_spec_parse("bl.test", &spec), 0);
-	ck_assert(smtpd_dnsbl_listed(&spec, ans, 1));
-	ck_assert(!smtpd_dnsbl_listed(&spec, ans, 0));
-	ck_assert_int_eq(smtpd_dnsbl_spec_parse("bl.test=127.0.0.4", &spec), 0);
-	ck_assert(!smtpd_dnsbl_listed(&spec, ans, 1));
-	ans[1].family = AF_INET;
-	memcpy(ans[1].addr, (unsigned char[]){ 127, 0, 0, 4 }, 4);
-	ck_assert(smtpd_dnsbl_listed(&spec, ans, 2));
-
-	txt[0].data = (char *)"bad\r\nguy\x01";
-	txt[0].len = strlen(txt[0].data);
-	txt[1].data = (char *)"see http://x/";
-	txt[1].len = strlen(txt[1].data);
-	smtpd_dnsbl_reason(txt, 2, reason, sizeof(reason));
-	ck_assert_str_eq(reason, "bad??guy?; see http://x/");
+	for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		snprintf(conf, sizeof(conf), "myhostname = tern.test\ndns_servers = 127.0.0.1:9\n%s\n",
+		    rows[i].line);
+		tmp_conf(&t, conf);
+		buf_init(&errors, 65536);
+		cfg = config_load(t.path, &errors);
+		ck_assert_msg(cfg != NULL, "%s: %s", rows[i].line, buf_cstr(&errors));
+		/* Loaded raw: no $expansion when the file is read. */
+		if (i == 0)
+			ck_assert_str_eq(config_str(cfg, P_DEFAULT_RBL_REPLY), rows[i].line +
+			    strlen("default_rbl_reply = "));
+		rs = smtpd_restrict_new(loop, cfg, NULL, &errors);
+		if (rows[i].diag == NULL) {
+			ck_assert_msg(rs != NULL, "%s", buf_cstr(&errors));
+			smtpd_restrict_free(rs);
+		} else {
+			ck_assert_ptr_null(rs);
+			ck_assert_msg(strstr(buf_cstr(&errors), rows[i].diag) != NULL, "%s", buf_cstr(&errors));
+		}
+		config_free(cfg);
+		buf_free(&errors);
+		tmp_free(&t);
+	}
+	evloop_free(loop);
 }
 END_TEST
 
@@ -450,8 +458,27 @@ static const struct stage_row stage_rows[] = {
 	  "192.0.2.1", "liar.tern.test", "a@x.test", "v@tern.test", SMTPD_RESTRICT_RCPT, false,
 	  SMTPD_VERDICT_REJECT, "554 5.7.1 <liar.tern.test>: Helo command rejected: you are not us" },
 	{ "bad table action", "smtpd_recipient_restrictions = check_recipient_access texthash:DIR/access\n",
-	  "192.0.2.1", "c.test", "a@x.test", "filtered@tern.test", SMTPD_RESTRICT_RCPT, false,
+	  "192.0.2.1", "c.test", "a@x.test", "badfilter@tern.test", SMTPD_RESTRICT_RCPT, false,
 	  SMTPD_VERDICT_DEFER, "451 4.3.5 Server configuration error" },
+	{ "bad redirect", "smtpd_recipient_restrictions = check_recipient_access texthash:DIR/access\n",
+	  "192.0.2.1", "c.test", "a@x.test", "badredirect@tern.test", SMTPD_RESTRICT_RCPT, false,
+	  SMTPD_VERDICT_DEFER, "451 4.3.5 Server configuration error" },
+	/* FILTER, REDIRECT, BCC go on as DUNNO, and the result carries them */
+	{ "filter goes on", "smtpd_recipient_restrictions = check_recipient_access texthash:DIR/access\n",
+	  "192.0.2.1", "c.test", "a@x.test", "filtered@tern.test", SMTPD_RESTRICT_RCPT, false,
+	  SMTPD_VERDICT_PERMIT, NULL },
+	{ "redirect goes on", "smtpd_recipient_restrictions = check_recipient_access texthash:DIR/access\n",
+	  "192.0.2.1", "c.test", "a@x.test", "redirected@tern.test", SMTPD_RESTRICT_RCPT, false,
+	  SMTPD_VERDICT_PERMIT, NULL },
+	{ "bcc goes on", "smtpd_recipient_restrictions = check_recipient_access texthash:DIR/access, "
+	  "check_sender_access texthash:DIR/access\n",
+	  "192.0.2.1", "c.test", "copier@x.test", "copied@tern.test", SMTPD_RESTRICT_RCPT, false,
+	  SMTPD_VERDICT_PERMIT, NULL },
+	/* ... then a later rule may still refuse */
+	{ "filter then reject", "smtpd_recipient_restrictions = check_recipient_access "
+	  "texthash:DIR/access, reject\n",
+	  "192.0.2.1", "c.test", "a@x.test", "filtered@tern.test", SMTPD_RESTRICT_RCPT, false,
+	  SMTPD_VERDICT_REJECT, "554 5.7.1" },
 	/* HOLD goes on as DUNNO; the list's end permits */
 	{ "hold goes on", "smtpd_recipient_restrictions = check_recipient_access texthash:DIR/access\n",
 	  "192.0.2.1", "c.test", "a@x.test", "held@tern.test", SMTPD_RESTRICT_RCPT, false,
@@ -468,6 +495,23 @@ static const struct stage_row stage_rows[] = {
 	{ "per-listener list", "submission_smtpd_recipient_restrictions = reject\n",
 	  "192.0.2.1", "c.test", "a@x.test", "v@tern.test", SMTPD_RESTRICT_RCPT, false,
 	  SMTPD_VERDICT_PERMIT, NULL },
+	/* DNS words that need no lookup here (DNS itself: smtpd_dnsbl_test,
+	 * smtpd_dnsaccess_test and the e2e test) */
+	{ "rhsbl client: no name, no lookup", "smtpd_client_restrictions = reject_rhsbl_client rhs.test, "
+	  "permit_rhswl_client wl.test, check_client_mx_access texthash:DIR/access\n",
+	  "192.0.2.1", "c.test", "a@x.test", "v@tern.test", SMTPD_RESTRICT_RCPT, false,
+	  SMTPD_VERDICT_PERMIT, NULL },
+	{ "rhsbl sender: null sender and literals skipped",
+	  "smtpd_sender_restrictions = reject_rhsbl_sender rhs.test, check_sender_ns_access "
+	  "texthash:DIR/access\n", "192.0.2.1", "c.test", "", "v@tern.test", SMTPD_RESTRICT_RCPT,
+	  false, SMTPD_VERDICT_PERMIT, NULL },
+	{ "rhsbl sender: an address literal is no name",
+	  "smtpd_sender_restrictions = reject_rhsbl_sender rhs.test=127.0.0.[2..11]\n", "192.0.2.1",
+	  "c.test", "a@[192.0.2.1]", "v@tern.test", SMTPD_RESTRICT_RCPT, false, SMTPD_VERDICT_PERMIT,
+	  NULL },
+	{ "dnswl never permits a relay", "smtpd_relay_restrictions = permit_dnswl_client wl.test, "
+	  "reject_unauth_destination\n", "192.0.2.1", "c.test", "a@x.test", "v@other.test",
+	  SMTPD_RESTRICT_RCPT, false, SMTPD_VERDICT_REJECT, "554 5.7.1 <v@other.test>: Relay access denied" },
 };
 
 /*
@@ -532,6 +576,11 @@ static const char access_text[] =
 	"liar.tern.test REJECT you are not us\n"
 	"held@tern.test HOLD\n"
 	"filtered@tern.test FILTER smtp:[127.0.0.1]:10025\n"
+	"badfilter@tern.test FILTER scan:[127.0.0.1]:10025\n"
+	"redirected@tern.test REDIRECT <Quarantine@tern.test>\n"
+	"badredirect@tern.test REDIRECT nobody\n"
+	"copied@tern.test BCC archive@tern.test\n"
+	"copier@x.test BCC second@tern.test\n"
 	"tagged@tern.test PREPEND X-Tag: yes\n";
 
 struct stage_outcome {
@@ -633,6 +682,12 @@ stage_check(const struct stage_row *row, const struct names_row *nm)
 	}
 	if (strcmp(row->name, "prepend goes on") == 0)
 		ck_assert_str_eq(res.prepend, "X-Tag: yes\n");
+	ck_assert_str_eq(res.filter, strncmp(row->name, "filter ", 7) == 0 ?
+	    "smtp:[127.0.0.1]:10025" : "");
+	ck_assert_str_eq(res.redirect, strcmp(row->name, "redirect goes on") == 0 ?
+	    "Quarantine@tern.test" : "");
+	/* Two BCC actions in one check: the last one counts (Postfix 3.0). */
+	ck_assert_str_eq(res.bcc, strcmp(row->name, "bcc goes on") == 0 ? "second@tern.test" : "");
 	smtpd_restrict_free(rs);
 	evloop_free(loop);
 	config_free(cfg);
@@ -655,6 +710,41 @@ START_TEST(test_names)
 	};
 
 	stage_check(&row, nm);
+}
+END_TEST
+
+/* The argument of REDIRECT and BCC: one address with a domain. */
+static const struct {
+	const char *text;
+	const char *addr;	/* NULL: refused */
+} action_address_rows[] = {
+	{ "a@b.example", "a@b.example" },
+	{ "<a@b.example>", "a@b.example" },
+	{ "<a@b.example>  ", "a@b.example" },
+	{ "\"x y\"@b.example", "\"x y\"@b.example" },
+	{ "j\xc3\xb6rg@b.example", "j\xc3\xb6rg@b.example" },
+	{ "nobody", NULL },
+	{ "<>", NULL },
+	{ "", NULL },
+	{ "a@b.example c@d.example", NULL },
+	{ "a@b.example, c@d.example", NULL },
+	{ "a@", NULL },
+	{ "<a@b.example", NULL },
+};
+
+START_TEST(test_action_address)
+{
+	struct mailaddr m;
+	const char *why = NULL;
+	bool ok = smtpd_restrict_action_address(action_address_rows[_i].text, &m, &why);
+
+	if (action_address_rows[_i].addr == NULL) {
+		ck_assert_msg(!ok, "row %d \"%s\": accepted", _i, action_address_rows[_i].text);
+		ck_assert_ptr_nonnull(why);
+	} else {
+		ck_assert_msg(ok, "row %d \"%s\": %s", _i, action_address_rows[_i].text, why);
+		ck_assert_str_eq(m.addr, action_address_rows[_i].addr);
+	}
 }
 END_TEST
 
@@ -715,14 +805,16 @@ restrict_suite(void)
 
 	tcase_add_loop_test(tc, test_parse_errors, 0, sizeof(parse_rows) / sizeof(parse_rows[0]));
 	tcase_add_loop_test(tc, test_actions, 0, sizeof(action_rows) / sizeof(action_rows[0]));
+	tcase_add_loop_test(tc, test_action_address, 0,
+	    sizeof(action_address_rows) / sizeof(action_address_rows[0]));
 	tcase_add_loop_test(tc, test_relay, 0, sizeof(relay_rows) / sizeof(relay_rows[0]));
 	tcase_add_test(tc, test_relay_syntax);
 	tcase_add_test(tc, test_helo);
 	tcase_add_test(tc, test_client_keys);
-	tcase_add_test(tc, test_dnsbl);
 	tcase_add_loop_test(tc, test_stage, 0, sizeof(stage_rows) / sizeof(stage_rows[0]));
 	tcase_add_loop_test(tc, test_names, 0, sizeof(names_rows) / sizeof(names_rows[0]));
 	tcase_add_test(tc, test_carry);
+	tcase_add_test(tc, test_rbl_reply_template);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -79,6 +79,90 @@ static const struct {
 	{ NULL, "@net", NULL, 0, 0, NULL, "***" },	/* a domain is a whole label */
 };
 
+/* The demo log, then refusals: before a queue id (NOQUEUE) and within a
+ * queued transaction (a second RCPT refused after the first was taken). */
+static const char *const refusal_log[] = {
+	"Nov 21 09:45:26 mail tern/smtpd[30656]: A33AC101BACA8F: client=host[192.0.2.1]",
+	"Nov 21 09:45:26 mail tern/qmgr[28292]: A33AC101BACA8F: from=<a@example.org>, size=1523, nrcpt=1 (queue active)",
+	"Nov 21 09:45:27 mail tern/smtpd[30656]: A33AC101BACA8F: reject: RCPT from host[192.0.2.1]: 550 5.1.1 <w@example.org>: Recipient address rejected: User unknown; from=<a@example.org> to=<w@example.org> proto=ESMTP helo=<host>",
+	"Nov 21 09:45:27 mail tern/qmgr[28292]: A33AC101BACA8F: removed",
+	"Nov 21 09:47:00 mail tern/smtpd[30656]: NOQUEUE: reject: RCPT from unknown[192.0.2.9]: 554 5.7.1 <v@other.test>: Relay access denied; from=<a@example.org> to=<v@other.test> proto=ESMTP helo=<client.test>",
+	"Nov 21 09:47:01 mail tern/smtpd[30656]: NOQUEUE: reject: CONNECT from unknown[192.0.2.9]: 554 5.7.1 Access denied; proto=SMTP",
+	"Nov 21 09:47:02 mail tern/smtpd[30656]: NOQUEUE: reject_warning: RCPT from unknown[192.0.2.9]: 450 4.7.1 <x@example.org>: test; from=<> to=<x@example.org> proto=ESMTP helo=<c>",
+};
+
+static const struct {
+	const char *from, *to, *id;
+	size_t messages;
+	const char *has, *lacks;
+} refusal_rows[] = {
+	{ NULL, "v@other.test", NULL, 1, "*** NOQUEUE\n", "A33AC101BACA8F" },
+	{ NULL, "v@other.test", NULL, 1, "Relay access denied", "proto=SMTP\n" },
+	{ "a@example.org", NULL, NULL, 2, "*** A33AC101BACA8F", "reject_warning" },
+	{ "a@example.org", "v@other.test", NULL, 1, "Relay access denied", "A33AC" },
+	{ "<>", NULL, NULL, 1, "reject_warning: RCPT", "Relay" },
+	/* a refused recipient of a queued message finds that message */
+	{ NULL, "w@example.org", NULL, 1, "*** A33AC101BACA8F", "NOQUEUE" },
+	/* a NOQUEUE line has no id to match */
+	{ NULL, NULL, "A33AC101BACA8F", 1, "A33AC101BACA8F: removed", "NOQUEUE" },
+	{ "b@example.org", NULL, NULL, 0, NULL, "***" },
+};
+
+START_TEST(test_refusals)
+{
+	struct trace_filter f = { refusal_rows[_i].from, refusal_rows[_i].to, refusal_rows[_i].id, 0 };
+	struct trace *t = run(&f, refusal_log, sizeof(refusal_log) / sizeof(refusal_log[0]));
+	struct buf out;
+	size_t n = render(t, &out, false);
+	const char *s = buf_cstr(&out);
+
+	ck_assert_msg(n == refusal_rows[_i].messages, "row %d: %zu messages:\n%s", _i, n, s);
+	if (refusal_rows[_i].has)
+		ck_assert_msg(strstr(s, refusal_rows[_i].has) != NULL, "row %d lacks %s:\n%s", _i,
+		              refusal_rows[_i].has, s);
+	if (refusal_rows[_i].lacks)
+		ck_assert_msg(strstr(s, refusal_rows[_i].lacks) == NULL, "row %d has %s:\n%s", _i,
+		              refusal_rows[_i].lacks, s);
+	buf_free(&out);
+	trace_free(t);
+}
+END_TEST
+
+/* Messages and NOQUEUE lines come out in time order; JSON names them. */
+START_TEST(test_refusal_order)
+{
+	struct trace_filter f = { "a@example.org", NULL, NULL, 0 };
+	struct trace *t = run(&f, refusal_log, sizeof(refusal_log) / sizeof(refusal_log[0]));
+	struct buf out;
+	const char *s, *a, *nq;
+
+	render(t, &out, false);
+	s = buf_cstr(&out);
+	a = strstr(s, "*** A33AC101BACA8F");
+	nq = strstr(s, "*** NOQUEUE");
+	ck_assert(a != NULL && nq != NULL && a < nq);
+	buf_free(&out);
+	ck_assert_uint_eq(render(t, &out, true), 2);
+	ck_assert(strstr(buf_cstr(&out), "\"id\": \"NOQUEUE\"") != NULL);
+	buf_free(&out);
+	trace_free(t);
+}
+END_TEST
+
+/* Matching NOQUEUE lines are kept up to TRACE_NOQUEUE_MAX, then counted. */
+START_TEST(test_refusal_limit)
+{
+	struct trace_filter f = { NULL, "@other.test", NULL, 0 };
+	struct trace *t = trace_new(&f, NOW);
+	const char *line = refusal_log[4];
+
+	for (size_t i = 0; i < TRACE_NOQUEUE_MAX + 5; i++)
+		trace_line(t, line, strlen(line));
+	ck_assert_uint_eq(trace_noqueue_left_out(t), 5);
+	trace_free(t);
+}
+END_TEST
+
 START_TEST(test_rows)
 {
 	struct trace_filter f = { rows[_i].from, rows[_i].to, rows[_i].id, rows[_i].since };
@@ -188,11 +272,12 @@ START_TEST(test_hostile)
 	struct buf out;
 	size_t n = render(t, &out, false);
 
-	/* Only E5's well-formed lines: to= matched it; the escape is escaped. */
-	ck_assert_uint_eq(n, 1);
+	/* E5's well-formed lines (to= matched it; the escape is escaped) and
+	 * the NOQUEUE refusal, which names the address too. */
+	ck_assert_uint_eq(n, 2);
 	ck_assert(strstr(buf_cstr(&out), "\x1b") == NULL);
 	ck_assert(strstr(buf_cstr(&out), "\\033[31m") != NULL);
-	ck_assert(strstr(buf_cstr(&out), "NOQUEUE") == NULL);
+	ck_assert(strstr(buf_cstr(&out), "*** NOQUEUE\n") != NULL);
 	ck_assert(strstr(buf_cstr(&out), "Foo 21") == NULL);
 	buf_free(&out);
 	trace_free(t);
@@ -281,6 +366,9 @@ main(void)
 	tzset();
 	tcase_add_loop_test(tc, test_rows, 0, sizeof(rows) / sizeof(rows[0]));
 	tcase_add_test(tc, test_order);
+	tcase_add_loop_test(tc, test_refusals, 0, sizeof(refusal_rows) / sizeof(refusal_rows[0]));
+	tcase_add_test(tc, test_refusal_order);
+	tcase_add_test(tc, test_refusal_limit);
 	tcase_add_test(tc, test_forgets);
 	tcase_add_test(tc, test_bounded);
 	tcase_add_test(tc, test_hostile);
