@@ -50,6 +50,24 @@ smtpd_peer_names_unknown(struct smtpd_peer_names *n, enum smtpd_peer_status st)
 }
 
 bool
+smtpd_peer_localhost(int af, const unsigned char *addr, struct smtpd_peer_names *n)
+{
+	static const unsigned char v4[4] = { 127, 0, 0, 1 };
+	static const unsigned char v6[16] = { [15] = 1 };
+	static const unsigned char mapped[16] = { [10] = 0xff, [11] = 0xff, 127, 0, 0, 1 };
+
+	if (!(af == AF_INET && memcmp(addr, v4, sizeof(v4)) == 0) &&
+	    !(af == AF_INET6 && (memcmp(addr, v6, sizeof(v6)) == 0 ||
+	                         memcmp(addr, mapped, sizeof(mapped)) == 0)))
+		return false;
+	smtpd_peer_set(n->name, "localhost");
+	smtpd_peer_set(n->reverse_name, "localhost");
+	n->name_status = SMTPD_PEER_OK;
+	n->reverse_name_status = SMTPD_PEER_OK;
+	return true;
+}
+
+bool
 smtpd_peer_name_valid(const char *name, char out[RESOLVER_NAME_SIZE])
 {
 	unsigned char bin[sizeof(struct in6_addr)];

@@ -71,6 +71,16 @@ const char *smtpd_peer_status_name(enum smtpd_peer_status st);
 void smtpd_peer_names_unknown(struct smtpd_peer_names *n, enum smtpd_peer_status st);
 
 /*
+ * The loopback address itself (127.0.0.1, ::1, ::ffff:127.0.0.1): true
+ * with both names "localhost", status OK, and no DNS question. Postfix
+ * gets the same from /etc/hosts through the C library; we ask only the
+ * DNS, and a local webmail or cron job connecting to 127.0.0.1 must not
+ * wait for a DNS server that does not answer. Other 127/8 addresses are
+ * looked up like any client (/etc/hosts names them per machine).
+ */
+bool smtpd_peer_localhost(int af, const unsigned char *addr, struct smtpd_peer_names *n);
+
+/*
  * Is name (from a PTR record) usable as a client name? Normalised into out
  * (RESOLVER_NAME_SIZE bytes: lower case, no trailing dot). True for a host
  * name (resolver_name_normalize's syntax) that is not an address ("numeric

@@ -316,8 +316,11 @@ smtpd_session_set_names(struct smtpd_session *s, const struct smtpd_peer_names *
 		smtpd_peer_names_unknown(&unknown, st);
 		n = &unknown;
 	}
-	snprintf(s->client_name, sizeof(s->client_name), "%s", n->name);
-	snprintf(s->reverse_name, sizeof(s->reverse_name), "%s", n->reverse_name);
+	/* Both fit (RESOLVER_NAME_SIZE); the precision says so to the compiler. */
+	snprintf(s->client_name, sizeof(s->client_name), "%.*s", (int)sizeof(s->client_name) - 1,
+	    n->name);
+	snprintf(s->reverse_name, sizeof(s->reverse_name), "%.*s",
+	    (int)sizeof(s->reverse_name) - 1, n->reverse_name);
 	s->name_status = n->name_status;
 	s->reverse_name_status = n->reverse_name_status;
 }
@@ -374,6 +377,7 @@ smtpd_session_lookup(struct smtpd_session *s)
 {
 	const struct config *cfg = s->srv->cfg;
 	struct resolver *r = s->srv->rules != NULL ? smtpd_restrict_resolver(s->srv->rules) : NULL;
+	struct smtpd_peer_names local;
 	unsigned char addr[16];
 	int64_t timeout_s;
 	int af;
@@ -386,6 +390,10 @@ smtpd_session_lookup(struct smtpd_session *s)
 		return false;
 	if (r == NULL || !config_lbool(cfg, s->listener, P_SMTPD_PEERNAME_LOOKUP))
 		return false;
+	if (smtpd_peer_localhost(af, addr, &local)) {
+		smtpd_session_set_names(s, &local, SMTPD_PEER_OK);
+		return false;
+	}
 	/* 0s would give up before asking; a second is the least we wait. */
 	timeout_s = config_ltime(cfg, s->listener, P_SMTPD_PEERNAME_LOOKUP_TIMEOUT);
 	if (timeout_s < 1)

@@ -266,6 +266,39 @@ START_TEST(test_timeout)
 }
 END_TEST
 
+/* The loopback address is "localhost" without a question; the rest of
+ * 127/8 and other addresses are not. */
+static const struct {
+	const char *addr;
+	bool local;
+} localhost_rows[] = {
+	{ "127.0.0.1", true },
+	{ "::1", true },
+	{ "::ffff:127.0.0.1", true },
+	{ "127.0.0.2", false },
+	{ "127.0.1.1", false },
+	{ "192.0.2.1", false },
+	{ "::2", false },
+	{ "::ffff:127.0.0.2", false },
+	{ "2001:db8::1", false },
+};
+
+START_TEST(test_localhost)
+{
+	unsigned char bin[16];
+	struct smtpd_peer_names n;
+	int af = strchr(localhost_rows[_i].addr, ':') != NULL ? AF_INET6 : AF_INET;
+
+	ck_assert_int_eq(inet_pton(af, localhost_rows[_i].addr, bin), 1);
+	smtpd_peer_names_unknown(&n, SMTPD_PEER_PERM);
+	ck_assert_msg(smtpd_peer_localhost(af, bin, &n) == localhost_rows[_i].local, "%s",
+	              localhost_rows[_i].addr);
+	ck_assert_str_eq(n.name, localhost_rows[_i].local ? "localhost" : "unknown");
+	ck_assert_str_eq(n.reverse_name, localhost_rows[_i].local ? "localhost" : "unknown");
+	ck_assert_int_eq(n.name_status, localhost_rows[_i].local ? SMTPD_PEER_OK : SMTPD_PEER_PERM);
+}
+END_TEST
+
 START_TEST(test_status_names)
 {
 	ck_assert_str_eq(smtpd_peer_status_name(SMTPD_PEER_OK), "OK");
@@ -287,6 +320,8 @@ peer_suite(void)
 	tcase_add_loop_test(tc, test_forward, 0, (int)(sizeof(fwd_rows) / sizeof(fwd_rows[0])));
 	tcase_add_test(tc, test_timeout);
 	tcase_add_test(tc, test_status_names);
+	tcase_add_loop_test(tc, test_localhost, 0,
+	                    (int)(sizeof(localhost_rows) / sizeof(localhost_rows[0])));
 	suite_add_tcase(s, tc);
 	return s;
 }

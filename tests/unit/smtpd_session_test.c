@@ -444,8 +444,13 @@ START_TEST(test_content_byte_exact)
 	n = fread(file, 1, sizeof(file) - 1, f);
 	fclose(f);
 	file[n] = '\0';
-	ck_assert_msg(strncmp(file, "Received: from c (unknown [127.0.0.1])\r\n\tby tern.test (tern) with ESMTP id ", 73) == 0,
-	    "header: %s", file);
+	/* 127.0.0.1 is "localhost" without a DNS question (smtpd_peer.h). */
+	{
+		static const char received[] =
+		    "Received: from c (localhost [127.0.0.1])\r\n\tby tern.test (tern) with ESMTP id ";
+
+		ck_assert_msg(strncmp(file, received, sizeof(received) - 1) == 0, "header: %s", file);
+	}
 	ck_assert_ptr_nonnull(strstr(file, "\r\n\tfor <b@tern.test>; "));
 	/* The header ends at the first CRLF not followed by a TAB. */
 	for (p = strstr(file, "\r\n"); p != NULL && p[2] == '\t'; p = strstr(p + 2, "\r\n"))
