@@ -736,7 +736,7 @@ config_get(const struct config *cfg, enum config_listener l, enum config_param p
 }
 
 #define CONFIG_STR_TYPES (config_type_bit(CONFIG_STR) | config_type_bit(CONFIG_ENUM) | \
-                          config_type_bit(CONFIG_FILTER))
+                          config_type_bit(CONFIG_FILTER) | config_type_bit(CONFIG_RBL_REPLY))
 #define CONFIG_INT_TYPES (config_type_bit(CONFIG_INT) | config_type_bit(CONFIG_SIZE))
 #define CONFIG_LIST_TYPES (config_type_bit(CONFIG_LIST) | config_type_bit(CONFIG_RESTRICTIONS))
 

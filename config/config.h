@@ -54,6 +54,8 @@ enum config_type {
 	CONFIG_NETWORKS,	/* list of CIDR networks / addresses */
 	CONFIG_RATES,		/* list of DOMAIN=RATE (destination_rate_limits) */
 	CONFIG_FILTER,		/* "" or transport:nexthop (content_filter); read as a string */
+	CONFIG_RBL_REPLY,	/* a default_rbl_reply template (config_rbl_reply.h), its $names
+				 * checked at load; read as a string */
 };
 
 /* Table flags. */
@@ -62,8 +64,9 @@ enum config_type {
 #define CONFIG_F_UNIT_HOUR  0x04	/* ... hours */
 #define CONFIG_F_UNIT_DAY   0x08	/* ... days */
 #define CONFIG_F_TRANSPORT  0x10	/* default_REST: may be overridden as TRANSPORT_REST */
-#define CONFIG_F_RAW        0x20	/* CONFIG_STR: no $expansion at load (a template whose
-					 * $names the role fills in, as Postfix's raw parameters) */
+#define CONFIG_F_RAW        0x20	/* CONFIG_STR, CONFIG_RBL_REPLY: no $expansion at load
+					 * (a template whose $names the role fills in, as
+					 * Postfix's raw parameters) */
 
 /* Longest transport name in a TRANSPORT_REST override. */
 #define CONFIG_TRANSPORT_NAME_MAX 64

@@ -190,12 +190,12 @@ CONFIG_PARAM(P_INVALID_HOSTNAME_REJECT_CODE, "invalid_hostname_reject_code", CON
 	"reply code of reject_invalid_helo_hostname")
 CONFIG_PARAM(P_MAPS_RBL_REJECT_CODE, "maps_rbl_reject_code", CONFIG_INT, L, "554", NULL,
 	"reply code of reject_rbl_client and reject_rhsbl_* for a listed client or name ($rbl_code)")
-CONFIG_PARAM(P_DEFAULT_RBL_REPLY, "default_rbl_reply", CONFIG_STR, L | CONFIG_F_RAW,
+CONFIG_PARAM(P_DEFAULT_RBL_REPLY, "default_rbl_reply", CONFIG_RBL_REPLY, L | CONFIG_F_RAW,
 	"$rbl_code Service unavailable; $rbl_class [$rbl_what] blocked using "
 	"$rbl_domain${rbl_reason?; $rbl_reason}", NULL,
 	"the reply to a client, name or address on a DNS list; its $names ($rbl_code, "
 	"$rbl_class, $rbl_what, $rbl_domain, $rbl_reason, $client_address, ...) are filled "
-	"in when it is used, not when the file is read")
+	"in when it is used; unknown names are errors when the file is read")
 CONFIG_PARAM(P_ACCESS_MAP_REJECT_CODE, "access_map_reject_code", CONFIG_INT, L, "554", NULL,
 	"reply code of a REJECT action in an access map or from a policy server")
 CONFIG_PARAM(P_ACCESS_MAP_DEFER_CODE, "access_map_defer_code", CONFIG_INT, L, "450", NULL,

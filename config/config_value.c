@@ -19,6 +19,7 @@
 #include <sys/socket.h>
 
 #include "common/log.h"
+#include "config/config_rbl_reply.h"
 #include "config/config_restrictions.h"
 
 #define CONFIG_VALUE_PORT_MAX 65535
@@ -248,6 +249,20 @@ config_value_parse_str(struct config_value *v, unsigned flags, const char *choic
 {
 	(void)v, (void)flags, (void)choices, (void)why;
 	return true;
+}
+
+/* RBL_REPLY: a template whose $names and ${...} forms config_rbl_reply_check() knows. */
+static bool
+config_value_parse_rbl_reply(struct config_value *v, unsigned flags, const char *choices,
+                             struct buf *why)
+{
+	char reason[160];
+
+	(void)flags, (void)choices;
+	if (config_rbl_reply_check(v->text, reason, sizeof(reason)) == 0)
+		return true;
+	buf_append_printf(why, "%s\n", reason);
+	return false;
 }
 
 /* FILTER: empty, or config_filter_valid(). */
@@ -857,6 +872,7 @@ static config_value_parser *const config_value_parsers[] = {
 	[CONFIG_NETWORKS] = config_value_parse_networks,
 	[CONFIG_RATES] = config_value_parse_rates,
 	[CONFIG_FILTER] = config_value_parse_filter,
+	[CONFIG_RBL_REPLY] = config_value_parse_rbl_reply,
 };
 
 bool

@@ -1,7 +1,8 @@
 /*
  * smtpd_dnsbl: DNS list lookups for reject_rbl_client, reject_rhsbl_*,
- * permit_dnswl_client and permit_rhswl_client, and the reply text of a
- * listing (Postfix's default_rbl_reply).
+ * permit_dnswl_client and permit_rhswl_client, and the reply code and
+ * status of a listing (the default_rbl_reply template itself is expanded
+ * by config/config_rbl_reply.c, which also checks it at load time).
  *
  * A list is asked an A record: for an address, its reversed form under
  * the zone (IPv4 octets, IPv6 nibbles: "4.3.2.1.ZONE"); for a name (RHS
@@ -9,7 +10,7 @@
  * pattern matches) means "listed", and the TXT records under the same
  * name become the reason.
  *
- * The name building, the listing test, the reason and the reply template
+ * The name building, the listing test, the reason and the reply split
  * are pure functions; smtpd_dnsbl_start() runs the two lookups on the
  * resolver (never blocking the loop). Errors are results: a DNS failure
  * other than "no such name / no record" is SMTPD_DNSBL_TEMPFAIL with the
@@ -27,14 +28,6 @@
 
 /* Longest reason kept from TXT records (Postfix's RBL_TXT_LIMIT). */
 #define SMTPD_DNSBL_TXT_MAX 500
-/* Postfix's default_rbl_reply. */
-#define SMTPD_DNSBL_REPLY_DEFAULT \
-	"$rbl_code Service unavailable; $rbl_class [$rbl_what] blocked using " \
-	"$rbl_domain${rbl_reason?; $rbl_reason}"
-/* Longest expanded reply, bytes (an SMTP reply line is 512 with CRLF). */
-#define SMTPD_DNSBL_REPLY_MAX 500
-/* Deepest ${name?...} nesting in a reply template. */
-#define SMTPD_DNSBL_REPLY_DEPTH_MAX 4
 
 struct smtpd_dnsbl_spec {
 	char zone[RESOLVER_NAME_SIZE];	/* lower case, no trailing dot */
@@ -70,38 +63,9 @@ bool smtpd_dnsbl_listed(const struct smtpd_dnsbl_spec *spec, const struct resolv
 /*
  * Join TXT records into reason (" / " between them, as Postfix), cut at
  * SMTPD_DNSBL_TXT_MAX. Bytes that may not go into a reply or a log line
- * become '_' later, in smtpd_dnsbl_reply(). reasonsz > that maximum.
+ * become '_' later, in config_rbl_reply_expand(). reasonsz > that maximum.
  */
 void smtpd_dnsbl_reason(const struct resolver_txt *txt, size_t n, char *reason, size_t reasonsz);
-
-/* The values of a reply template's $names; NULL reads as "". */
-struct smtpd_dnsbl_vars {
-	int rbl_code;			/* maps_rbl_reject_code */
-	const char *rbl_domain;		/* the zone, without =PATTERN */
-	const char *rbl_reason;		/* the TXT text (also $rbl_txt) */
-	const char *rbl_what;		/* what is listed: address, name, mail address */
-	const char *rbl_class;		/* "Client host", "Sender address", ... */
-	const char *client;		/* name[address] */
-	const char *client_address;
-	const char *client_name;
-	const char *reverse_client_name;
-	const char *helo_name;
-	const char *sender;		/* "" for the null sender, NULL before MAIL */
-	const char *recipient;		/* NULL outside RCPT */
-};
-
-/*
- * Expand template ($name, ${name}, $(name), ${name?text}, ${name:text},
- * $$; the names of struct smtpd_dnsbl_vars, plus sender_name,
- * sender_domain, recipient_name, recipient_domain), bytes outside
- * printable ASCII replaced by '_' (Postfix's smtpd_expand_filter), into
- * out. 0, or -1 with why for an unknown name or a syntax error.
- */
-int smtpd_dnsbl_expand(const char *template, const struct smtpd_dnsbl_vars *v, char *out,
-                       size_t outsz, char *why, size_t whysz);
-
-/* Check a template with empty values: 0, or -1 with why (load time). */
-int smtpd_dnsbl_template_check(const char *template, char *why, size_t whysz);
 
 /*
  * The reply of a listing from the expanded template, as Postfix's

@@ -26,6 +26,7 @@
 #include <sys/socket.h>
 
 #include "common/log.h"
+#include "config/config_rbl_reply.h"
 #include "config/config_restrictions.h"
 #include "config/config_value.h"
 #include "config/map.h"
@@ -718,24 +719,6 @@ smtpd_ruleset_relay_safe(const struct smtpd_ruleset *set, enum config_listener l
 	return false;
 }
 
-/* default_rbl_reply is kept raw by config/: its $names are checked here. */
-static unsigned
-smtpd_ruleset_rbl_reply(const struct config *cfg, enum config_listener l, struct buf *diag)
-{
-	const char *t = config_lstr(cfg, l, P_DEFAULT_RBL_REPLY);
-	char why[256];
-
-	if (l != CONFIG_LISTENER_GLOBAL &&
-	    strcmp(t, config_lstr(cfg, CONFIG_LISTENER_GLOBAL, P_DEFAULT_RBL_REPLY)) == 0)
-		return 0;	/* reported once, as the global value */
-	if (smtpd_dnsbl_template_check(t, why, sizeof(why)) == 0)
-		return 0;
-	buf_append_printf(diag, "%s%sdefault_rbl_reply: %s\n",
-	    l == CONFIG_LISTENER_GLOBAL ? "" : config_listener_name(l),
-	    l == CONFIG_LISTENER_GLOBAL ? "" : "_", why);
-	return 1;
-}
-
 static struct smtpd_ruleset *
 smtpd_ruleset_new(struct smtpd_restrict *rs, struct buf *diag)
 {
@@ -753,10 +736,8 @@ smtpd_ruleset_new(struct smtpd_restrict *rs, struct buf *diag)
 			problems += smtpd_ruleset_list(rs, set,
 			    config_llist(rs->cfg, (enum config_listener)l, smtpd_list_param[k]),
 			    &set->lists[l][k], diag);
-	for (l = 0; l < CONFIG_LISTENER_COUNT; l++) {
+	for (l = 0; l < CONFIG_LISTENER_COUNT; l++)
 		set->relay_safe[l] = smtpd_ruleset_relay_safe(set, (enum config_listener)l);
-		problems += smtpd_ruleset_rbl_reply(rs->cfg, (enum config_listener)l, diag);
-	}
 	if (map_list_open(config_list(rs->cfg, P_SMTPD_SENDER_LOGIN_MAPS), 0, &set->login_maps,
 	    diag) != MAP_OK)
 		problems++;
@@ -1394,9 +1375,9 @@ static enum smtpd_step
 smtpd_restrict_rbl_refuse(struct smtpd_restrict_check *c, const char *what, const char *klass,
     const char *reason)
 {
-	char expanded[SMTPD_DNSBL_REPLY_MAX + 1], why[256], dsn[16];
+	char expanded[CONFIG_RBL_REPLY_MAX + 1], why[256], dsn[16];
 	const char *template = config_lstr(c->rs->cfg, c->f.listener, P_DEFAULT_RBL_REPLY), *text;
-	struct smtpd_dnsbl_vars v = {
+	struct config_rbl_reply_vars v = {
 		.rbl_code = smtpd_restrict_code(c, P_MAPS_RBL_REJECT_CODE),
 		.rbl_domain = c->rule->dnsbl.zone, .rbl_reason = reason, .rbl_what = what,
 		.rbl_class = klass, .client = c->namaddr, .client_address = c->client_addr,
@@ -1406,13 +1387,11 @@ smtpd_restrict_rbl_refuse(struct smtpd_restrict_check *c, const char *what, cons
 	};
 	int code;
 
-	/* The template was checked at start; fall back to Postfix's if a
-	 * listener override is bad anyway. */
-	if (smtpd_dnsbl_expand(template, &v, expanded, sizeof(expanded), why, sizeof(why)) < 0) {
-		log_warning("default_rbl_reply: %s; using the built-in reply", why);
-		(void)smtpd_dnsbl_expand(SMTPD_DNSBL_REPLY_DEFAULT, &v, expanded, sizeof(expanded), why,
-		    sizeof(why));
-	}
+	/* config_rbl_reply_check() passed this template at load time, and
+	 * a checked template expands whatever the values. */
+	if (config_rbl_reply_expand(template, &v, expanded, sizeof(expanded), why,
+	    sizeof(why)) < 0)
+		panic("default_rbl_reply: %s, though checked at load", why);
 	if (smtpd_dnsbl_reply_split(expanded, &code, dsn, &text) < 0) {
 		log_warning("rbl response code configuration error: %s", expanded);
 		return smtpd_restrict_refuse(c, 450, "4.7.1", "Service unavailable");

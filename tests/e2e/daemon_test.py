@@ -19,7 +19,8 @@ def test_check_config(s, t):
     bad = os.path.join(t.dir, "bad.conf")
     with open(bad, "w") as f:
         f.write("myhostname = a.test\nmyhostnme = b\nmessage_size_limit = lots\n"
-                "smtpd_recipient_restrictions = permit_mynetworks, rejct\n")
+                "smtpd_recipient_restrictions = permit_mynetworks, rejct\n"
+                "submission_default_rbl_reply = $rbl_code ${rbl_reason?; $rbl_resaon}\n")
     r = subprocess.run([TERND, "-n", "-c", bad], capture_output=True, text=True, timeout=30)
     s.eq(r.returncode, 1, "ternd -n on a bad file")
     lines = r.stderr.strip().splitlines()
@@ -28,6 +29,8 @@ def test_check_config(s, t):
     s.check(any(l.startswith(bad + ":3: ") for l in lines), f"line 3 reported: {r.stderr!r}")
     s.check(any(l.startswith(bad + ":4: ") and "reject" in l for l in lines),
             f"line 4 reported: {r.stderr!r}")
+    s.check(bad + ':5: submission_default_rbl_reply: unknown name "rbl_resaon"' in lines,
+            f"a bad reply template is caught by ternd -n: {r.stderr!r}")
     r = subprocess.run([TERND, "-c", bad, "-f"], capture_output=True, text=True, timeout=30)
     s.eq(r.returncode, 78, "ternd refuses to start on a bad file (EX_CONFIG)")
     # A malformed retry_rules file is a FILE:LINE: error too.

@@ -17,7 +17,15 @@ in a private network namespace (networld.py) with dnsmasq as the DNS:
   reject_unknown_client_hostname answers 450 although the reject code is
   550; meanwhile another client is served; SIGTERM during the wait gives
   the client 421 and ternd exits 0;
-- smtpd_peername_lookup = no: unknown for good.
+- smtpd_peername_lookup = no: unknown for good;
+- the DNS words on the client's names: reject_rhsbl_client refuses a
+  confirmed name on an RHS list with Postfix's default_rbl_reply and
+  skips a PTR name that is not confirmed, which reject_rhsbl_reverse_client
+  refuses; check_client_a_access refuses a confirmed name with an address
+  in a bad network (multi.client.test, 127.0.0.17 and 198.51.100.7), and
+  check_reverse_client_hostname_a_access a PTR name whose address is in
+  one (127.0.0.18 -> stray.client.test, 198.51.100.8), which
+  check_client_a_access skips.
 """
 import os
 import shutil
@@ -56,11 +64,19 @@ ZONES = {
     "15.0.0.127.in-addr.arpa": {"PTR": wire_name("host.slow.test")},
     "slow.test": "TIMEOUT",
     "16.0.0.127.in-addr.arpa": {"PTR": wire_name("127.0.0.16")},
+    # The DNS words: an RHS list naming the confirmed and the PTR-only
+    # name, a confirmed name with a second address in a bad network, and
+    # a PTR-only name whose address is in it.
+    "good.client.test.rhs.test": {"A": "127.0.0.2", "TXT": ["confirmed name listed"]},
+    "liar.client.test.rhs.test": {"A": "127.0.0.2", "TXT": ["PTR name listed"]},
+    "multi.client.test": {"A": ["127.0.0.17", "198.51.100.7"]},
+    "18.0.0.127.in-addr.arpa": {"PTR": wire_name("stray.client.test")},
+    "stray.client.test": {"A": "198.51.100.8"},
 }
 
-GOOD, LIAR, NOPTR, SERVFAIL, DEAD, SLOW, NUMERIC = (
+GOOD, LIAR, NOPTR, SERVFAIL, DEAD, SLOW, NUMERIC, MULTI, STRAY = (
     "127.0.0.10", "127.0.0.11", "127.0.0.12", "127.0.0.13", "127.0.0.14", "127.0.0.15",
-    "127.0.0.16")
+    "127.0.0.16", "127.0.0.17", "127.0.0.18")
 
 
 class Client:
@@ -380,10 +396,66 @@ def test_lookup_off(s, t):
     s.check(t.wait_log(r"connect from unknown\[127\.0\.0\.10\]$", mark), "connect from unknown")
 
 
+# ---- the DNS words on the client's names ----
+
+def words_rcpt(port, source):
+    c = Client(port, source)
+    try:
+        return rcpt(c)
+    finally:
+        c.close()
+
+
+def test_rhsbl_confirmed(s, t):
+    mark = t.log_mark()
+    r = words_rcpt(t.port, GOOD)
+    s.eq(r.text, "554 5.7.1 Service unavailable; Client host [good.client.test] blocked using "
+         "rhs.test; confirmed name listed", "reject_rhsbl_client: Postfix's default_rbl_reply")
+    s.check(t.wait_log(r"NOQUEUE: reject: RCPT from good\.client\.test\[127\.0\.0\.10\]: 554 "
+                       r"5\.7\.1 Service unavailable; Client host \[good\.client\.test\] blocked "
+                       r"using rhs\.test; confirmed name listed; from=<a@sender\.test> "
+                       r"to=<v@tern\.test> proto=ESMTP helo=<helo\.test>$", mark), "NOQUEUE line")
+    # A confirmed name is the reverse name too.
+    r = words_rcpt(t.submission_port, GOOD)
+    s.eq(r.text, "554 5.7.1 Service unavailable; Unverified Client host [good.client.test] "
+         "blocked using rhs.test; confirmed name listed", "reject_rhsbl_reverse_client")
+
+
+def test_rhsbl_unconfirmed(s, t):
+    mark = t.log_mark()
+    s.reply(words_rcpt(t.port, LIAR), 250, "2.1.5",
+            "reject_rhsbl_client skips a PTR name that is not confirmed")
+    r = words_rcpt(t.submission_port, LIAR)
+    s.eq(r.text, "554 5.7.1 Service unavailable; Unverified Client host [liar.client.test] "
+         "blocked using rhs.test; PTR name listed", "reject_rhsbl_reverse_client refuses it")
+    s.check(t.wait_log(r"NOQUEUE: reject: RCPT from unknown\[127\.0\.0\.11\]: 554 5\.7\.1 "
+                       r"Service unavailable; Unverified Client host \[liar\.client\.test\] "
+                       r"blocked using rhs\.test; PTR name listed; ", mark), "NOQUEUE line")
+
+
+def test_a_access(s, t):
+    r = words_rcpt(t.port, MULTI)
+    s.eq(r.text, "554 5.7.1 <multi.client.test[127.0.0.17]>: Client host rejected: "
+         "name in a bad network", "check_client_a_access: one address of the name is mapped")
+    # The confirmed name is the reverse name too.
+    r = words_rcpt(t.submission_port, MULTI)
+    s.eq(r.text, "554 5.7.1 <multi.client.test[127.0.0.17]>: Unverified Client host rejected: "
+         "name in a bad network", "check_reverse_client_hostname_a_access")
+
+
+def test_reverse_a_access(s, t):
+    s.reply(words_rcpt(t.port, STRAY), 250, "2.1.5",
+            "check_client_a_access skips a PTR name that is not confirmed")
+    r = words_rcpt(t.submission_port, STRAY)
+    s.eq(r.text, "554 5.7.1 <unknown[127.0.0.18]>: Unverified Client host rejected: "
+         "name in a bad network", "check_reverse_client_hostname_a_access")
+
+
 def main():
     d, _ = ternlib.shared_files("peer", {
         "access": "client.test PREPEND X-Client-Match: by name\n"
                   "liar.client.test REJECT matched the PTR name\n",
+        "badnet": "198.51.100 REJECT name in a bad network\n",
     })
     dns = networld.DnsWorld(ZONES, local=("test", "in-addr.arpa"))
     policy = None
@@ -426,6 +498,20 @@ def main():
              test_dead_ptr),
             ("forward lookup never answered", test_dead_forward),
             ("SIGTERM while a client waits for its names", test_drain_during_lookup),
+        ])
+        suite.group("dns-words", dict(base, **{
+            "smtpd_client_restrictions":
+                f"reject_rhsbl_client rhs.test, check_client_a_access texthash:{d}/badnet",
+            "submission_smtpd_client_restrictions":
+                f"reject_rhsbl_reverse_client rhs.test, "
+                f"check_reverse_client_hostname_a_access texthash:{d}/badnet",
+        }), [
+            ("reject_rhsbl_client: a confirmed name on an RHS list", test_rhsbl_confirmed),
+            ("reject_rhsbl_reverse_client: a PTR name that is not confirmed",
+             test_rhsbl_unconfirmed),
+            ("check_client_a_access: a name with an address in a bad network", test_a_access),
+            ("check_reverse_client_hostname_a_access: a PTR name in a bad network",
+             test_reverse_a_access),
         ])
         suite.group("lookup-off", dict(strict, smtpd_peername_lookup="no"), [
             ("smtpd_peername_lookup = no: unknown, permanent", test_lookup_off),

@@ -12,7 +12,9 @@ private network namespace (networld.py):
   TXT record as the reason, an unlisted one passes; reject_unknown_sender_domain
   (450 4.1.8 for a domain that does not exist, 550 5.7.27 for a null MX);
 - an RHS list (reject_rhsbl_sender), a DNS allow list (permit_dnswl_client)
-  and check_sender_mx_access with a map of bad MX hosts and networks;
+  and check_sender_mx_access with a map of bad MX hosts and networks (the
+  words on the client's names, which need PTR records, are in
+  smtpd_peer_test.py);
 - a policy server that accepts and never answers: RCPT gets 451 4.3.5
   after smtpd_policy_service_timeout, while a session on another listener
   completes a whole transaction in the meantime.

@@ -20,6 +20,7 @@
 
 #include "common/buf.h"
 #include "config/config.h"
+#include "config/config_rbl_reply.h"
 #include "config/config_restrictions.h"
 
 #define TEST_ERRORS_MAX (1024 * 1024)
@@ -156,6 +157,7 @@ test_render(struct buf *out, const struct config *cfg, enum config_listener l,
 	case CONFIG_STR:
 	case CONFIG_ENUM:
 	case CONFIG_FILTER:
+	case CONFIG_RBL_REPLY:
 		buf_append_str(out, config_lstr(cfg, l, p));
 		break;
 	case CONFIG_BOOL:
@@ -459,6 +461,15 @@ static const struct value_case value_cases[] = {
 	  P_DESTINATION_RATE_LIMITS, "example.com=1000 .example.com=250" },
 	{ HOST "destination_rate_limits = a.example=9223372036854775807ms\n", G,
 	  P_DESTINATION_RATE_LIMITS, "a.example=9223372036854775807" },
+	/* default_rbl_reply: kept as written (no $expansion at load), its
+	 * names checked; a listener may override it */
+	{ HOST, G, P_DEFAULT_RBL_REPLY, CONFIG_RBL_REPLY_DEFAULT },
+	{ HOST "default_rbl_reply = $rbl_code 5.7.1 $rbl_what on $rbl_domain${rbl_reason?: $rbl_reason}\n",
+	  G, P_DEFAULT_RBL_REPLY, "$rbl_code 5.7.1 $rbl_what on $rbl_domain${rbl_reason?: $rbl_reason}" },
+	{ HOST "submission_default_rbl_reply = $rbl_code 4.7.1 $$5 ${client_name:unnamed}\n", SUB,
+	  P_DEFAULT_RBL_REPLY, "$rbl_code 4.7.1 $$5 ${client_name:unnamed}" },
+	{ HOST "submission_default_rbl_reply = $rbl_code 4.7.1 later\n", SMTPS, P_DEFAULT_RBL_REPLY,
+	  CONFIG_RBL_REPLY_DEFAULT },
 	/* transport overrides leave the global and the listeners alone */
 	{ HOST "slow_destination_concurrency_limit = 2\n", G,
 	  P_DEFAULT_DESTINATION_CONCURRENCY_LIMIT, "20" },
@@ -857,6 +868,18 @@ static const struct error_case error_cases[] = {
 	  "back to the filter); leave it empty\n" },
 	{ HOST "reinject_listen = 127.0.0.1\n", "@:2: reinject_listen: bad listen address "
 	  "\"127.0.0.1\" (missing :port)\n" },
+	/* default_rbl_reply: names and forms checked at load, in both arms */
+	{ HOST "default_rbl_reply = $rbl_code $rbl_bogus\n",
+	  "@:2: default_rbl_reply: unknown name \"rbl_bogus\"\n" },
+	{ HOST "default_rbl_reply = ${rbl_code\n", "@:2: default_rbl_reply: bad ${...} reference\n" },
+	{ HOST "default_rbl_reply = $rbl_code ${rbl_reason?; $rbl_resaon}\n",
+	  "@:2: default_rbl_reply: unknown name \"rbl_resaon\"\n" },
+	{ HOST "default_rbl_reply = $rbl_code ${rbl_reason?; $rbl_reason\n",
+	  "@:2: default_rbl_reply: missing \"}\"\n" },
+	{ HOST "submission_default_rbl_reply = $(rbl_code 5.7.1\n",
+	  "@:2: submission_default_rbl_reply: bad $(...) reference\n" },
+	{ HOST "smtps_default_rbl_reply = ${rbl_code?${rbl_code?${rbl_code?${rbl_code?"
+	  "${rbl_code?x}}}}}\n", "@:2: smtps_default_rbl_reply: ${...} nested too deep\n" },
 	/* a bad value reported where it was set last */
 	{ HOST "smtpd_timeout = 5x\nsmtpd_timeout = 5y\n", "@:3: smtpd_timeout: bad time \"5y\" "
 	  "(use a number with an optional s, m, h, d or w suffix)\n" },

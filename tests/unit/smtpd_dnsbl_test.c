@@ -2,8 +2,9 @@
  * Unit tests for smtpd_dnsbl: zone specs and their reply patterns
  * (Postfix's ip_match syntax), query names for addresses and for names
  * (RHS lists, with Postfix's skips), the listing test on made-up A
- * answers, TXT reasons, and the default_rbl_reply template: expansion,
- * the reply it gives, and what makes it bad. The lookups themselves run
+ * answers, TXT reasons, and the reply code and status taken from an
+ * expanded default_rbl_reply (the template language is tested in
+ * config_rbl_reply_test.c). The lookups themselves run
  * against dnsmasq in tests/e2e/smtpd_restrict_test.py.
  */
 #include <arpa/inet.h>
@@ -176,73 +177,7 @@ START_TEST(test_reason)
 }
 END_TEST
 
-/* ---- reply templates ---- */
-
-static const struct smtpd_dnsbl_vars vars = {
-	.rbl_code = 554, .rbl_domain = "rhs.test", .rbl_reason = "bad\r\nguy",
-	.rbl_what = "a@spam.example", .rbl_class = "Sender address",
-	.client = "mail.example[192.0.2.9]", .client_address = "192.0.2.9",
-	.client_name = "mail.example", .reverse_client_name = "mail.example",
-	.helo_name = "helo.example", .sender = "a@spam.example", .recipient = NULL,
-};
-
-static const struct {
-	const char *template;
-	const char *out;	/* NULL: the template is bad */
-} expand_rows[] = {
-	{ SMTPD_DNSBL_REPLY_DEFAULT, "554 Service unavailable; Sender address [a@spam.example] "
-	  "blocked using rhs.test; bad__guy" },
-	{ "$rbl_code ${rbl_what} $(rbl_class) $rbl_txt", "554 a@spam.example Sender address bad__guy" },
-	{ "$client / $client_address / $client_name / $reverse_client_name / $helo_name",
-	  "mail.example[192.0.2.9] / 192.0.2.9 / mail.example / mail.example / helo.example" },
-	{ "$sender $sender_name $sender_domain", "a@spam.example a spam.example" },
-	{ "<$recipient> <$recipient_name> <$recipient_domain>", "<> <> <>" },
-	{ "${recipient?has}${recipient:none} ${sender?{$sender_domain}}", "none {spam.example}" },
-	{ "cost $$5, $ alone, 100%", "cost $5, $ alone, 100%" },
-	{ "${rbl_reason?${rbl_domain?nested $rbl_domain}}", "nested rhs.test" },
-	{ "$rbl_nope", NULL },
-	{ "${rbl_code", NULL },
-	{ "${rbl_code?unclosed", NULL },
-	{ "${}", NULL },
-	{ "${a?${a?${a?${a?${a?deep}}}}}", NULL },
-};
-
-START_TEST(test_expand)
-{
-	char out[SMTPD_DNSBL_REPLY_MAX + 1], why[256] = "";
-	int rc;
-
-	rc = smtpd_dnsbl_expand(expand_rows[_i].template, &vars, out, sizeof(out), why, sizeof(why));
-	if (expand_rows[_i].out == NULL) {
-		ck_assert_msg(rc < 0, "%s: expanded to %s", expand_rows[_i].template, out);
-		ck_assert_msg(why[0] != '\0', "no reason given");
-		ck_assert_int_eq(smtpd_dnsbl_template_check(expand_rows[_i].template, why,
-		    sizeof(why)), -1);
-		return;
-	}
-	ck_assert_msg(rc == 0, "%s: %s", expand_rows[_i].template, why);
-	ck_assert_str_eq(out, expand_rows[_i].out);
-}
-END_TEST
-
-START_TEST(test_expand_bounded)
-{
-	char out[32], why[64];
-	struct smtpd_dnsbl_vars v = vars;
-
-	v.rbl_reason = "a reason far longer than the room the caller has for it";
-	ck_assert_int_eq(smtpd_dnsbl_expand("$rbl_code $rbl_reason", &v, out, sizeof(out), why,
-	    sizeof(why)), 0);
-	ck_assert_uint_eq(strlen(out), sizeof(out) - 1);
-	ck_assert_int_eq(strncmp(out, "554 a reason", 12), 0);
-	ck_assert_int_eq(smtpd_dnsbl_template_check(SMTPD_DNSBL_REPLY_DEFAULT, why, sizeof(why)), 0);
-	/* The null sender. */
-	v.sender = "";
-	ck_assert_int_eq(smtpd_dnsbl_expand("[$sender|$sender_name|$sender_domain]", &v, out,
-	    sizeof(out), why, sizeof(why)), 0);
-	ck_assert_str_eq(out, "[<>|<>|]");
-}
-END_TEST
+/* ---- the reply of a listing ---- */
 
 static const struct {
 	const char *expanded;
@@ -291,8 +226,6 @@ smtpd_dnsbl_suite(void)
 	tcase_add_test(tc, test_listed_families);
 	tcase_add_test(tc, test_query_names);
 	tcase_add_test(tc, test_reason);
-	tcase_add_loop_test(tc, test_expand, 0, sizeof(expand_rows) / sizeof(expand_rows[0]));
-	tcase_add_test(tc, test_expand_bounded);
 	tcase_add_loop_test(tc, test_reply_split, 0, sizeof(split_rows) / sizeof(split_rows[0]));
 	suite_add_tcase(s, tc);
 	return s;

@@ -288,54 +288,6 @@ START_TEST(test_client_keys)
 }
 END_TEST
 
-/* ---- default_rbl_reply: kept as written, its $names checked at start ---- */
-
-START_TEST(test_rbl_reply_template)
-{
-	static const struct {
-		const char *line;
-		const char *diag;	/* NULL: smtpd starts */
-	} rows[] = {
-		{ "default_rbl_reply = $rbl_code 5.7.1 $rbl_what on $rbl_domain${rbl_reason?: $rbl_reason}",
-		  NULL },
-		{ "default_rbl_reply = $rbl_code $rbl_bogus", "default_rbl_reply: unknown name \"rbl_bogus\"" },
-		{ "submission_default_rbl_reply = ${rbl_code", "submission_default_rbl_reply: bad ${...}" },
-	};
-	struct smtpd_restrict *rs;
-	struct evloop *loop = evloop_new();
-	struct buf errors;
-	struct config *cfg;
-	struct tmp t;
-	char conf[512];
-	size_t i;
-
-	for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
-		snprintf(conf, sizeof(conf), "myhostname = tern.test\ndns_servers = 127.0.0.1:9\n%s\n",
-		    rows[i].line);
-		tmp_conf(&t, conf);
-		buf_init(&errors, 65536);
-		cfg = config_load(t.path, &errors);
-		ck_assert_msg(cfg != NULL, "%s: %s", rows[i].line, buf_cstr(&errors));
-		/* Loaded raw: no $expansion when the file is read. */
-		if (i == 0)
-			ck_assert_str_eq(config_str(cfg, P_DEFAULT_RBL_REPLY), rows[i].line +
-			    strlen("default_rbl_reply = "));
-		rs = smtpd_restrict_new(loop, cfg, NULL, &errors);
-		if (rows[i].diag == NULL) {
-			ck_assert_msg(rs != NULL, "%s", buf_cstr(&errors));
-			smtpd_restrict_free(rs);
-		} else {
-			ck_assert_ptr_null(rs);
-			ck_assert_msg(strstr(buf_cstr(&errors), rows[i].diag) != NULL, "%s", buf_cstr(&errors));
-		}
-		config_free(cfg);
-		buf_free(&errors);
-		tmp_free(&t);
-	}
-	evloop_free(loop);
-}
-END_TEST
-
 /* ---- whole stages ---- */
 
 struct stage_row {
@@ -814,7 +766,6 @@ restrict_suite(void)
 	tcase_add_loop_test(tc, test_stage, 0, sizeof(stage_rows) / sizeof(stage_rows[0]));
 	tcase_add_loop_test(tc, test_names, 0, sizeof(names_rows) / sizeof(names_rows[0]));
 	tcase_add_test(tc, test_carry);
-	tcase_add_test(tc, test_rbl_reply_template);
 	suite_add_tcase(s, tc);
 	return s;
 }
