@@ -292,6 +292,25 @@ postfix_unheld() {
 		"$1/spool/maildrop" -type f 2>/dev/null | wc -l
 }
 
+# kill_cgroup DIR: kill what is left in a cgroup v2 directory of the bench
+# (cgroup.kill where the kernel has it), then remove it (bounded).
+kill_cgroup() {
+	local d=$1
+	[ -d "$d" ] || return 0
+	if [ -s "$d/cgroup.procs" ]; then
+		if [ -e "$d/cgroup.kill" ]; then
+			echo 1 >"$d/cgroup.kill" 2>/dev/null
+		else
+			xargs -r kill -9 <"$d/cgroup.procs" 2>/dev/null
+		fi
+	fi
+	for _ in $(seq 50); do
+		[ -s "$d/cgroup.procs" ] || break
+		sleep 0.1
+	done
+	rmdir "$d" 2>/dev/null
+}
+
 # ---- a tern or Postfix whose delivery agent is measured apart ----------------
 # (bench/outbound: smtp; bench/lmtp: lmtp.) Both expect the caller's globals
 # TERN_BUILD, RESULTS, res(), CG (with cgroups tern/ and postfix/AGENT/),

@@ -153,24 +153,6 @@ SAMPLER_PID=""
 WATCHDOG=""
 EXTRA_CG=()	# cgroups of ours beside lib.sh's
 
-# kill_cgroup DIR: kill what is left in a cgroup of ours, remove it (bounded).
-kill_cgroup() {
-	local d=$1
-	[ -d "$d" ] || return 0
-	if [ -s "$d/cgroup.procs" ]; then
-		if [ -e "$d/cgroup.kill" ]; then
-			echo 1 >"$d/cgroup.kill" 2>/dev/null
-		else
-			xargs -r kill -9 <"$d/cgroup.procs" 2>/dev/null
-		fi
-	fi
-	for _ in $(seq 50); do
-		[ -s "$d/cgroup.procs" ] || break
-		sleep 0.1
-	done
-	rmdir "$d" 2>/dev/null
-}
-
 dovecot_stop() {
 	[ -n "$DOVECOT_PID" ] || return 0
 	kill -TERM "$DOVECOT_PID" 2>/dev/null

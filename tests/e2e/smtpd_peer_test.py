@@ -39,7 +39,7 @@ import networld  # noqa: E402
 networld.enter_private_netns()  # before any thread
 
 import ternlib  # noqa: E402
-from ternlib import Reply, TestFailure  # noqa: E402
+from ternlib import TestFailure  # noqa: E402
 
 suite = ternlib.Suite("smtpd_peer")
 
@@ -79,41 +79,10 @@ GOOD, LIAR, NOPTR, SERVFAIL, DEAD, SLOW, NUMERIC, MULTI, STRAY = (
     "127.0.0.16", "127.0.0.17", "127.0.0.18")
 
 
-class Client:
+def Client(port, source, timeout=20.0, greet=True):
     """An SMTP client bound to a chosen loopback source address."""
-
-    def __init__(self, port, source, timeout=20.0, greet=True):
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.settimeout(timeout)
-        self.sock.bind((source, 0))
-        self.sock.connect(("127.0.0.1", port))
-        self.buf = b""
-        self.greeting = self.reply() if greet else None
-
-    def reply(self):
-        lines = []
-        while True:
-            while b"\n" not in self.buf:
-                data = self.sock.recv(65536)
-                if not data:
-                    raise TestFailure(f"connection closed; got {lines!r}")
-                self.buf += data
-            line, self.buf = self.buf.split(b"\n", 1)
-            line = line.rstrip(b"\r").decode(errors="replace")
-            lines.append(line)
-            if len(line) < 4 or line[3] != "-":
-                return Reply(lines)
-
-    def cmd(self, line):
-        self.sock.sendall(line.encode() + b"\r\n")
-        return self.reply()
-
-    def close(self):
-        try:
-            self.sock.sendall(b"QUIT\r\n")
-        except OSError:
-            pass
-        self.sock.close()
+    return ternlib.RawSMTP(port, timeout=timeout, greeting=greet, source=source,
+                           quit_on_close=True)
 
 
 def rcpt(c, helo="helo.test"):

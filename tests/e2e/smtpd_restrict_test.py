@@ -21,7 +21,6 @@ private network namespace (networld.py):
 """
 import os
 import re
-import select
 import shutil
 import socket
 import subprocess
@@ -34,53 +33,14 @@ import networld  # noqa: E402
 networld.enter_private_netns()  # before any thread
 
 import ternlib  # noqa: E402
-from ternlib import Reply, TestFailure, wait_until  # noqa: E402
+from ternlib import TestFailure, wait_until  # noqa: E402
 
 suite = ternlib.Suite("smtpd_restrict")
 
 
-class Client:
+def Client(port, source="127.0.0.1", timeout=20.0):
     """An SMTP client bound to a chosen loopback source address."""
-
-    def __init__(self, port, source="127.0.0.1", timeout=20.0):
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.settimeout(timeout)
-        self.sock.bind((source, 0))
-        self.sock.connect(("127.0.0.1", port))
-        self.buf = b""
-        self.greeting = self.reply()
-
-    def reply(self):
-        lines = []
-        while True:
-            while b"\n" not in self.buf:
-                data = self.sock.recv(65536)
-                if not data:
-                    raise TestFailure(f"connection closed; got {lines!r}")
-                self.buf += data
-            line, self.buf = self.buf.split(b"\n", 1)
-            line = line.rstrip(b"\r").decode(errors="replace")
-            lines.append(line)
-            if len(line) < 4 or line[3] != "-":
-                return Reply(lines)
-
-    def cmd(self, line):
-        self.sock.sendall(line.encode() + b"\r\n")
-        return self.reply()
-
-    def pending(self):
-        """Has the server sent anything not read yet (without waiting)?"""
-        if self.buf:
-            return True
-        r, _, _ = select.select([self.sock], [], [], 0)
-        return bool(r)
-
-    def close(self):
-        try:
-            self.sock.sendall(b"QUIT\r\n")
-        except OSError:
-            pass
-        self.sock.close()
+    return ternlib.RawSMTP(port, timeout=timeout, source=source, quit_on_close=True)
 
 
 def transaction(c, sender, rcpt):
@@ -447,7 +407,8 @@ def main():
         try:
             pg = start_postgrey(d, pg_port)
         except TestFailure as e:
-            suite.case("postgrey starts", lambda s: (_ for _ in ()).throw(e))
+            # e is unbound after the except clause: the lambda keeps its own.
+            suite.case("postgrey starts", lambda s, err=e: (_ for _ in ()).throw(err))
         if pg is not None:
             suite.group("postgrey", {
                 "mynetworks": "127.0.0.1/32",

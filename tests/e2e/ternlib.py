@@ -25,6 +25,7 @@ Run with /usr/bin/python3 (Debian's, for its modules), with TERN_BUILD
 import json
 import os
 import re
+import select
 import shutil
 import signal
 import socket
@@ -197,11 +198,23 @@ class Reply:
 class RawSMTP:
     """An SMTP connection where we write exact bytes and read whole replies."""
 
-    def __init__(self, port, timeout=10.0, greeting=True):
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    def __init__(self, port, timeout=10.0, greeting=True, source=None, quit_on_close=False):
+        """source: a loopback address to connect from (tests of client
+        addresses and names); quit_on_close: close() says QUIT first."""
+        self.sock = socket.create_connection(
+            ("127.0.0.1", port), timeout=timeout,
+            source_address=(source, 0) if source is not None else None)
         self.sock.settimeout(timeout)
         self.buf = b""
+        self.quit_on_close = quit_on_close
         self.greeting = self.reply() if greeting else None
+
+    def pending(self):
+        """Has the server sent anything not read yet (without waiting)?"""
+        if self.buf:
+            return True
+        r, _, _ = select.select([self.sock], [], [], 0)
+        return bool(r)
 
     def send(self, data):
         if isinstance(data, str):
@@ -259,6 +272,11 @@ class RawSMTP:
         raise TestFailure(f"connection not closed after {timeout} s; replies {out}")
 
     def close(self):
+        if self.quit_on_close:
+            try:
+                self.sock.sendall(b"QUIT\r\n")
+            except OSError:
+                pass
         try:
             self.sock.close()
         except OSError:
