@@ -181,7 +181,8 @@ def test_filtered_once(s, t):
     s.check(b"\nX-Filtered: yes\n" in data, "with the filter's header")
     s.check(b"Subject: scan me\n" in data, "the message itself")
     # The re-injected copy went to the local agent, not back to the filter.
-    m = re.search(rf"local\[\d+\]: ([0-9A-F]{{14}}): to=<{re.escape(rcpt)}>", t.log_since(mark))
+    # The Maildir file appears before local logs its to= line: wait for it.
+    m = t.wait_log(rf"local\[\d+\]: ([0-9A-F]{{14}}): to=<{re.escape(rcpt)}>", mark, 15)
     s.check(m and m.group(1) != qid, "delivered by local under the re-injected queue id")
     s.check(settle(t, mark, [qid] + ([m.group(1)] if m else [])), "both copies left the queue")
     s.eq(FLT.handler.count() - n0, 1, "the filter saw the message exactly once (no loop)")
