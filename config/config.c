@@ -103,6 +103,7 @@ static const struct {
 	{ P_SMTPD_END_OF_DATA_RESTRICTIONS, "" },
 	{ P_MYNETWORKS, "127.0.0.0/8 [::1]/128" },
 	{ P_SMTPD_SASL_AUTH_ENABLE, "no" },
+	{ P_SMTPD_AUTHORIZED_XFORWARD_HOSTS, "127.0.0.0/8 [::1]/128" },
 };
 
 /* One TRANSPORT_REST override of a loaded config. */

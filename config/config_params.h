@@ -146,6 +146,8 @@ CONFIG_PARAM(P_SMTPD_PEERNAME_LOOKUP, "smtpd_peername_lookup", CONFIG_BOOL, L, "
 	"give the client's address back); no: every client is \"unknown\", no DNS")
 CONFIG_PARAM(P_SMTPD_PEERNAME_LOOKUP_TIMEOUT, "smtpd_peername_lookup_timeout", CONFIG_TIME, L, "10s", NULL,
 	"longest wait for those lookups; past it the names are \"unknown\" (a temporary failure)")
+CONFIG_PARAM(P_SMTPD_AUTHORIZED_XFORWARD_HOSTS, "smtpd_authorized_xforward_hosts", CONFIG_NETWORKS, L,
+	"", NULL, "clients allowed to use XFORWARD (reinject_listen: 127.0.0.0/8 [::1]/128)")
 
 /* ---- restrictions ---- */
 CONFIG_PARAM(P_SMTPD_CLIENT_RESTRICTIONS, "smtpd_client_restrictions", CONFIG_RESTRICTIONS, L, "", NULL,
@@ -241,6 +243,8 @@ CONFIG_PARAM(P_SMTP_MX_SESSION_LIMIT, "smtp_mx_session_limit", CONFIG_INT, 0, "2
 	"most SMTP sessions (connections that got a greeting) per delivery (0 = no limit)")
 CONFIG_PARAM(P_SMTP_CONNECTION_CACHE_TIME_LIMIT, "smtp_connection_cache_time_limit", CONFIG_TIME, 0,
 	"2s", NULL, "how long an idle connection is kept for the next message to its destination")
+CONFIG_PARAM(P_SMTP_SEND_XFORWARD_COMMAND, "smtp_send_xforward_command", CONFIG_BOOL, 0, "no", NULL,
+	"send XFORWARD to every server that offers it (the content filter always gets it)")
 CONFIG_PARAM(P_SMTP_TLS_SECURITY_LEVEL, "smtp_tls_security_level", CONFIG_ENUM, 0, "may",
 	"none|may|encrypt|verify", "outbound TLS policy")
 CONFIG_PARAM(P_SMTP_TLS_CAFILE, "smtp_tls_CAfile", CONFIG_STR, 0, "/etc/ssl/certs/ca-certificates.crt", NULL,

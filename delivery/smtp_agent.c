@@ -57,6 +57,7 @@ smtp_settings_load(struct smtp_settings *s, const struct config *cfg, bool lmtp)
 	s->mx_address_limit = (unsigned)config_int(cfg, P_SMTP_MX_ADDRESS_LIMIT);
 	s->mx_session_limit = (unsigned)config_int(cfg, P_SMTP_MX_SESSION_LIMIT);
 	s->cache_ms = seconds_ms(cfg, P_SMTP_CONNECTION_CACHE_TIME_LIMIT);
+	s->send_xforward = !lmtp && config_bool(cfg, P_SMTP_SEND_XFORWARD_COMMAND);
 	/* The parameter is an enum the configuration has checked. */
 	if (smtp_tls_level_parse(config_str(cfg, P_SMTP_TLS_SECURITY_LEVEL), &s->tls_level) < 0)
 		panic("smtp_tls_security_level = %s passed the configuration check",

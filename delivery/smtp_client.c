@@ -122,6 +122,7 @@ enum smtp_expect {
 	EXP_QUIT,
 	EXP_RSET,	/* a cached connection taken for a new job */
 	EXP_AUTH,	/* AUTH, or a response to its 334 challenge */
+	EXP_XFORWARD,	/* XFORWARD before MAIL (Postfix's XFORWARD_README) */
 };
 
 struct smtp_pending {
@@ -146,6 +147,7 @@ struct smtp_client {
 	struct buf out;
 	struct smtp_caps caps;
 	bool pipelining;
+	unsigned xforward_owed;	/* XFORWARD replies still to come */
 
 	struct smtp_pending *pend;	/* replies expected, in order */
 	size_t pend_head, pend_n, pend_cap;
@@ -212,6 +214,8 @@ closing_add(struct smtp_client *c)
 static void client_io(struct ev_io *io, unsigned revents);
 static void client_connect(struct smtp_client *c);
 static void client_tls_failed(struct smtp_client *c, const char *detail);
+static void client_mail_group(struct smtp_client *c);
+static void client_output_full(struct smtp_client *c);
 static int client_credentials(const struct smtp_client *c, char *user, char *password);
 
 static int64_t
@@ -287,6 +291,7 @@ expect_stage(enum smtp_expect e)
 	case EXP_AUTH:
 		return SMTP_STAGE_AUTH;
 	case EXP_MAIL:
+	case EXP_XFORWARD:
 		return SMTP_STAGE_MAIL;
 	case EXP_RCPT:
 		return SMTP_STAGE_RCPT;
@@ -801,6 +806,67 @@ client_quit_after(struct smtp_client *c)
 	client_finish(c, false, NULL, false);
 }
 
+/* One "NAME=value" of XFORWARD, xtext-encoded; "[UNAVAILABLE]" for "". */
+static void
+xforward_attr(struct buf *line, const char *name, const char *value)
+{
+	(void)buf_append_printf(line, " %s=", name);
+	xtext(line, value != NULL && value[0] != '\0' ? value : "[UNAVAILABLE]");
+}
+
+/*
+ * XFORWARD (Postfix's XFORWARD_README): the message's origin, for a server
+ * that offers it, when the job goes to the content filter (the hop the
+ * command exists for, so no setting is needed) or when
+ * smtp_send_xforward_command = yes. Two commands as Postfix sends them,
+ * each well within 512 octets (values are at most 255 characters, the
+ * envelope's names far less in practice; the buffer grows if not). Only
+ * the attributes the server named; PORT is not kept in the envelope, so
+ * it goes as [UNAVAILABLE]. False only when the output buffer is full.
+ */
+static bool
+client_xforward(struct smtp_client *c)
+{
+	const struct agent_job *j = &c->job->j;
+	unsigned x = c->caps.xforward;
+	struct buf line;
+	bool ok = true;
+
+	c->xforward_owed = 0;
+	if (!smtp_caps_has(&c->caps, SMTP_CAPS_XFORWARD) || c->agent->set.lmtp ||
+	    !(j->to_filter || c->agent->set.send_xforward))
+		return true;
+	buf_init(&line, 4096);
+	if (x & (SMTP_XFORWARD_NAME | SMTP_XFORWARD_ADDR | SMTP_XFORWARD_PORT)) {
+		(void)buf_append_str(&line, "XFORWARD");
+		if (x & SMTP_XFORWARD_NAME)
+			xforward_attr(&line, "NAME", j->client_name);
+		if (x & SMTP_XFORWARD_ADDR)
+			xforward_attr(&line, "ADDR", j->client_addr);
+		if (x & SMTP_XFORWARD_PORT)
+			xforward_attr(&line, "PORT", NULL);
+		ok = client_cmd(c, EXP_XFORWARD, 0, "%s", buf_cstr(&line));
+		c->xforward_owed += ok;
+	}
+	buf_reset(&line);
+	if (ok && (x & (SMTP_XFORWARD_PROTO | SMTP_XFORWARD_HELO | SMTP_XFORWARD_IDENT |
+	                SMTP_XFORWARD_SOURCE))) {
+		(void)buf_append_str(&line, "XFORWARD");
+		if (x & SMTP_XFORWARD_PROTO)
+			xforward_attr(&line, "PROTO", j->client_proto);
+		if (x & SMTP_XFORWARD_HELO)
+			xforward_attr(&line, "HELO", j->client_helo);
+		if (x & SMTP_XFORWARD_IDENT)
+			xforward_attr(&line, "IDENT", j->queue_id);
+		if (x & SMTP_XFORWARD_SOURCE)
+			xforward_attr(&line, "SOURCE", j->local_source ? "LOCAL" : "REMOTE");
+		ok = client_cmd(c, EXP_XFORWARD, 0, "%s", buf_cstr(&line));
+		c->xforward_owed += ok;
+	}
+	buf_free(&line);
+	return ok;
+}
+
 /* After EHLO/HELO: checks, then MAIL (and RCPTs and DATA under PIPELINING). */
 static void
 client_transaction(struct smtp_client *c)
@@ -827,6 +893,22 @@ client_transaction(struct smtp_client *c)
 		return;
 	}
 	c->pipelining = smtp_caps_has(&c->caps, SMTP_CAPS_PIPELINING);
+	if (!client_xforward(c))
+		goto too_big;
+	/* Without PIPELINING, MAIL waits for the XFORWARD replies. */
+	if (c->xforward_owed == 0 || c->pipelining)
+		client_mail_group(c);
+	return;
+too_big:
+	client_output_full(c);
+}
+
+/* MAIL, and under PIPELINING the RCPTs and DATA with it. */
+static void
+client_mail_group(struct smtp_client *c)
+{
+	const struct agent_job *j = &c->job->j;
+
 	if (!client_mail(c))
 		goto too_big;
 	if (c->pipelining) {
@@ -838,6 +920,14 @@ client_transaction(struct smtp_client *c)
 	}
 	return;
 too_big:
+	client_output_full(c);
+}
+
+static void
+client_output_full(struct smtp_client *c)
+{
+	struct smtp_class_result cr;
+
 	/* Cannot happen within SMTP_CLIENT_OUT_MAX (1000 recipients of at
 	 * most ~1.5 KB each); if it does, defer rather than send half. */
 	classify(c, SMTP_STAGE_MAIL, SMTP_EVENT_LOST, 0, NULL, 0, &cr);
@@ -1490,6 +1580,21 @@ on_reply(struct smtp_client *c, const struct smtp_reply *r)
 		return;
 	case EXP_AUTH:
 		client_auth_reply(c, r);
+		return;
+	case EXP_XFORWARD:
+		/* Postfix only warns: the origin is for the logs, the
+		 * message goes on without it. A 421 still ends the session. */
+		if (!ok) {
+			reply_text(c, r, "XFORWARD", text, sizeof(text));
+			log_warning("%s: %s", c->job->j.queue_id, text);
+			if (r->code == 421) {
+				classify(c, SMTP_STAGE_MAIL, SMTP_EVENT_REPLY, r->code, r->enh, 0, &cr);
+				client_fail(c, &cr, r->code, text);
+				return;
+			}
+		}
+		if (c->xforward_owed > 0 && --c->xforward_owed == 0 && !c->pipelining)
+			client_mail_group(c);
 		return;
 	case EXP_MAIL:
 		if (ok) {

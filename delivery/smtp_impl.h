@@ -64,6 +64,7 @@ struct smtp_settings {
 	int64_t min_backoff_us;
 	/* Client AUTH (smtp_sasl.h). */
 	bool sasl_enable;		/* smtp_sasl_auth_enable */
+	bool send_xforward;		/* smtp_send_xforward_command */
 	unsigned sasl_flags;		/* smtp_sasl_security_options, SASL_SEC_* */
 	unsigned sasl_tls_flags;	/* smtp_sasl_tls_security_options */
 	char sasl_mech_filter[512];	/* smtp_sasl_mechanism_filter, space-separated */

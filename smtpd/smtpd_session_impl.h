@@ -25,6 +25,7 @@
 #include "smtpd/smtpd_restrict.h"
 #include "smtpd/smtpd_server.h"
 #include "smtpd/smtpd_session.h"
+#include "smtpd/smtpd_xforward.h"
 
 /* Bytes asked of read(2) at a time. */
 #define SMTPD_READ_CHUNK 16384
@@ -159,6 +160,9 @@ struct smtpd_session {
 	 * sender login maps look at. */
 	char sasl_method[SMTPD_AUTH_MECH_MAX + 1];
 	char sasl_username[SMTPD_AUTH_USERNAME_MAX + 1];
+	/* XFORWARD (smtpd_xforward.h): the origin a trusted content filter
+	 * named for the current transaction; forgotten when it ends. */
+	struct smtpd_xforward xforward;
 
 	struct smtpd_counter count[SMTPD_VERB_COUNT];
 	struct smtpd_counter count_all;
