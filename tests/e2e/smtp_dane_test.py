@@ -35,6 +35,8 @@ dnssec, and a policy map):
                                           TLSA is not looked at)
   policy with an unknown attribute     -> deferred 4.7.5, a warning names it
   policy protocols=TLSv1.3, a TLS 1.2 server -> handshake failure, deferred
+  policy verify match=hostname:nexthop -> a certificate for the domain is
+                                          Verified; plain verify refuses it
 Group "no-dnssec" (smtp_dns_support_level = enabled): dane degrades to
 "may" with Postfix's warning; queries carry neither DO nor AD.
 """
@@ -118,6 +120,9 @@ TA_CHAIN, TA_KEY, TA_CA = ca_and_leaf("mx.ta.test")
 # The same CA's certificate for a name that is neither the MX host nor the domain.
 TA2_CHAIN, TA2_KEY, TA2_CA = ca_and_leaf("elsewhere.example")
 PLAIN = ee_cert("mx.plainish.test")
+# Named after the next-hop domain, not the MX host; trusted through the CA file.
+VFY = ee_cert("vfy.test")
+VFYHOST = ee_cert("vfyhost.test")
 
 # ---- the DNS ----------------------------------------------------------------------
 
@@ -167,6 +172,10 @@ ZONES = {
     "bogus.test": {"MX": [(10, "mx.ee.test")]},
     "proto.test": {"MX": [(10, "mx.proto.test")]},
     "mx.proto.test": {"A": "127.0.0.43"},
+    "vfy.test": {"MX": [(10, "mx.vfy.test")], "insecure": True},
+    "mx.vfy.test": {"A": "127.0.0.44"},
+    "vfyhost.test": {"MX": [(10, "mx.vfyhost.test")], "insecure": True},
+    "mx.vfyhost.test": {"A": "127.0.0.45"},
 }
 
 POLICY = ("daneonly.test dane-only\n"
@@ -174,7 +183,9 @@ POLICY = ("daneonly.test dane-only\n"
           "none.test none\n"
           ".parent.test may\n"
           "bogus.test encrypt foo=bar\n"
-          "proto.test encrypt protocols=TLSv1.3 ciphers=high\n")
+          "proto.test encrypt protocols=TLSv1.3 ciphers=high\n"
+          "vfy.test verify match=hostname:nexthop ciphers=high\n"
+          "vfyhost.test verify\n")
 
 
 def encode_name(name):
@@ -306,11 +317,21 @@ MX = {
                             cert=PLAIN),
     "proto": fakemx.FakeMX("127.0.0.43", mode="starttls", hostname="mx.proto.test", cert=PLAIN,
                            tls_max="TLSv1.2"),
+    "vfy": fakemx.FakeMX("127.0.0.44", mode="starttls", hostname="mx.vfy.test", cert=VFY),
+    "vfyhost": fakemx.FakeMX("127.0.0.45", mode="starttls", hostname="mx.vfyhost.test",
+                             cert=VFYHOST),
 }
 for m in MX.values():
     m.start()
 
-FILES_DIR, FILES = ternlib.shared_files("dane", {"tls_policy": POLICY})
+
+def read(path):
+    with open(path) as f:
+        return f.read()
+
+
+FILES_DIR, FILES = ternlib.shared_files("dane", {"tls_policy": POLICY,
+                                                 "ca.pem": read(VFY[0]) + read(VFYHOST[0])})
 
 PARAMS = {
     "dns_servers": f"{DNS_ADDR}:53",
@@ -322,6 +343,7 @@ PARAMS = {
     "smtp_dns_support_level": "dnssec",
     "smtp_tls_policy_maps": f"texthash:{FILES['tls_policy']}",
     "smtp_connection_cache_time_limit": "0",
+    "smtp_tls_CAfile": FILES["ca.pem"],
 }
 
 send = ternlib.send_message
@@ -487,6 +509,27 @@ def test_policy_protocols(s, t):
              "deferred")
 
 
+def test_policy_verify_match(s, t):
+    mark = t.log_mark()
+    qid = send(t, "ann@tern.test", ["val@vfy.test"], subject="verify match")
+    s.check(t.wait_log(tls_line("Verified", "mx.vfy.test", "127.0.0.44"), mark),
+            "match=hostname:nexthop: the certificate names the next-hop domain")
+    sent(s, t, qid, "val@vfy.test", "mx.vfy.test", "127.0.0.44", mark, "sent")
+
+
+def test_policy_verify_default(s, t):
+    mark = t.log_mark()
+    qid = send(t, "ann@tern.test", ["vic@vfyhost.test"], subject="verify hostname")
+    s.check(t.wait_log(r"server certificate verification failed for "
+                       + relay("mx.vfyhost.test", "127.0.0.45")
+                       + r": server certificate name does not match mx\.vfyhost\.test", mark),
+            "verify without match=: the MX host's name only")
+    s.check(t.wait_log(tls_line("Trusted", "mx.vfyhost.test", "127.0.0.45"), mark),
+            "the chain is trusted, the name is not")
+    deferred(s, t, qid, "vic@vfyhost.test", "4.7.5", r"Server certificate not verified", mark,
+             "deferred 4.7.5")
+
+
 def test_no_dnssec(s, t):
     mark = t.log_mark()
     before = len(dns.questions())
@@ -517,6 +560,8 @@ try:
         ("policy .parent: subdomains", test_policy_parent),
         ("policy with an unknown attribute: deferred", test_policy_bad_attribute),
         ("policy protocols=TLSv1.3: no TLS 1.2", test_policy_protocols),
+        ("policy verify match=hostname:nexthop: Verified", test_policy_verify_match),
+        ("policy verify (hostname): another name is refused", test_policy_verify_default),
     ])
     suite.group("no-dnssec", dict(PARAMS, smtp_dns_support_level="enabled"), [
         ("dane without DNSSEC lookups: may, with a warning", test_no_dnssec),
