@@ -369,12 +369,31 @@ def deferred(s, t, qid, rcpt, dsn, text, mark, what):
     return ok
 
 
-def test_ee_match(s, t):
+def verified_and_sent(s, t, rcpt, host, addr, what):
+    """Send to rcpt: "Verified TLS connection" to host, then sent; the qid."""
     mark = t.log_mark()
-    qid = send(t, "ann@tern.test", ["bob@ee.test"], subject="dane-ee")
-    s.check(t.wait_log(tls_line("Verified", "mx.ee.test", "127.0.0.31"), mark),
-            "Postfix's line: Verified TLS connection")
-    sent(s, t, qid, "bob@ee.test", "mx.ee.test", "127.0.0.31", mark, "sent")
+    qid = send(t, "ann@tern.test", [rcpt], subject=what)
+    s.check(t.wait_log(tls_line("Verified", host, addr), mark), what)
+    sent(s, t, qid, rcpt, host, addr, mark, "sent")
+    return qid
+
+
+def not_verified(s, t, rcpt, mx, host, addr, why, trust, what):
+    """Send to rcpt: Postfix's verification failure (why), the connection
+    logged as trust, deferred 4.7.5, nothing at mx."""
+    mark = t.log_mark()
+    qid = send(t, "ann@tern.test", [rcpt], subject=what)
+    s.check(t.wait_log(r"server certificate verification failed for " + relay(host, addr)
+                       + ": " + why, mark), what)
+    s.check(t.wait_log(tls_line(trust, host, addr), mark), f"the connection logged {trust}")
+    deferred(s, t, qid, rcpt, "4.7.5", r"Server certificate not verified", mark,
+             "deferred 4.7.5")
+    s.eq(len(MX[mx].messages()), 0, "nothing sent")
+
+
+def test_ee_match(s, t):
+    verified_and_sent(s, t, "bob@ee.test", "mx.ee.test", "127.0.0.31",
+                      "DANE-EE: Postfix's line, Verified TLS connection")
     msgs = MX["ee"].messages()
     s.eq(len(msgs), 1, "one message at mx.ee.test")
     if msgs:
@@ -388,43 +407,25 @@ def test_ee_match(s, t):
 
 
 def test_ee_mismatch(s, t):
-    mark = t.log_mark()
-    qid = send(t, "ann@tern.test", ["bob@bad.test"], subject="dane-bad")
-    s.check(t.wait_log(r"server certificate verification failed for "
-                       + relay("mx.bad.test", "127.0.0.32") + ": ", mark),
-            "Postfix's verification failure line")
-    s.check(t.wait_log(tls_line("Untrusted", "mx.bad.test", "127.0.0.32"), mark),
-            "the connection logged Untrusted")
-    deferred(s, t, qid, "bob@bad.test", "4.7.5", r"Server certificate not verified", mark,
-             "deferred 4.7.5")
-    s.eq(len(MX["bad"].messages()), 0, "nothing sent to the impostor")
+    not_verified(s, t, "bob@bad.test", "bad", "mx.bad.test", "127.0.0.32",
+                 r"num=65:no matching DANE TLSA records", "Untrusted",
+                 "DANE-EE digest of another key: Postfix's verification failure line")
 
 
 def test_ta(s, t):
-    mark = t.log_mark()
-    qid = send(t, "ann@tern.test", ["tia@ta.test"], subject="dane-ta")
-    s.check(t.wait_log(tls_line("Verified", "mx.ta.test", "127.0.0.33"), mark),
-            "DANE-TA: the chain to the CA in the TLSA record, the name matched")
-    sent(s, t, qid, "tia@ta.test", "mx.ta.test", "127.0.0.33", mark, "sent")
+    verified_and_sent(s, t, "tia@ta.test", "mx.ta.test", "127.0.0.33",
+                      "DANE-TA: the chain to the CA in the TLSA record, the name matched")
 
 
 def test_ta_name(s, t):
-    mark = t.log_mark()
-    qid = send(t, "ann@tern.test", ["tom@taname.test"], subject="dane-ta-name")
-    s.check(t.wait_log(r"server certificate verification failed for "
-                       + relay("mx.taname.test", "127.0.0.34"), mark),
-            "DANE-TA checks names: elsewhere.example is not the MX host or the domain")
-    deferred(s, t, qid, "tom@taname.test", "4.7.5", r"Server certificate not verified", mark,
-             "deferred 4.7.5")
-    s.eq(len(MX["taname"].messages()), 0, "nothing sent")
+    not_verified(s, t, "tom@taname.test", "taname", "mx.taname.test", "127.0.0.34",
+                 r"num=62:hostname mismatch", "Untrusted",
+                 "DANE-TA checks names: elsewhere.example is not the MX host or the domain")
 
 
 def test_cname(s, t):
-    mark = t.log_mark()
-    qid = send(t, "ann@tern.test", ["cy@cname.test"], subject="dane-cname")
-    s.check(t.wait_log(tls_line("Verified", "mx.cname.test", "127.0.0.35"), mark),
-            "TLSA at the CNAME target (RFC 7672 section 2.2.2)")
-    sent(s, t, qid, "cy@cname.test", "mx.cname.test", "127.0.0.35", mark, "sent")
+    verified_and_sent(s, t, "cy@cname.test", "mx.cname.test", "127.0.0.35",
+                      "TLSA at the CNAME target (RFC 7672 section 2.2.2)")
     sess = [x for x in MX["cname"].sessions() if x.tls]
     s.check(sess and sess[0].tls_sni == "real.cname.test", "SNI: the base domain, the target")
 
@@ -510,24 +511,14 @@ def test_policy_protocols(s, t):
 
 
 def test_policy_verify_match(s, t):
-    mark = t.log_mark()
-    qid = send(t, "ann@tern.test", ["val@vfy.test"], subject="verify match")
-    s.check(t.wait_log(tls_line("Verified", "mx.vfy.test", "127.0.0.44"), mark),
-            "match=hostname:nexthop: the certificate names the next-hop domain")
-    sent(s, t, qid, "val@vfy.test", "mx.vfy.test", "127.0.0.44", mark, "sent")
+    verified_and_sent(s, t, "val@vfy.test", "mx.vfy.test", "127.0.0.44",
+                      "match=hostname:nexthop: the certificate names the next-hop domain")
 
 
 def test_policy_verify_default(s, t):
-    mark = t.log_mark()
-    qid = send(t, "ann@tern.test", ["vic@vfyhost.test"], subject="verify hostname")
-    s.check(t.wait_log(r"server certificate verification failed for "
-                       + relay("mx.vfyhost.test", "127.0.0.45")
-                       + r": server certificate name does not match mx\.vfyhost\.test", mark),
-            "verify without match=: the MX host's name only")
-    s.check(t.wait_log(tls_line("Trusted", "mx.vfyhost.test", "127.0.0.45"), mark),
-            "the chain is trusted, the name is not")
-    deferred(s, t, qid, "vic@vfyhost.test", "4.7.5", r"Server certificate not verified", mark,
-             "deferred 4.7.5")
+    not_verified(s, t, "vic@vfyhost.test", "vfyhost", "mx.vfyhost.test", "127.0.0.45",
+                 r"server certificate name does not match mx\.vfyhost\.test", "Trusted",
+                 "verify without match=: the MX host's name only, the chain is trusted")
 
 
 def test_no_dnssec(s, t):
