@@ -722,8 +722,10 @@ wire_tlsa(const struct wire *w, const struct wire_rr *rr, struct resolver_tlsa *
 	const unsigned char *p = w->msg + rr->rdata;
 
 	memset(t, 0, sizeof(*t));
-	if (rr->rdlen < 3)
+	if (rr->rdlen < 3) {
+		t->len = rr->rdlen;	/* for the caller's warning */
 		return;
+	}
 	t->len_ok = true;
 	t->usage = p[0];
 	t->selector = p[1];

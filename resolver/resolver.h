@@ -127,12 +127,13 @@ struct resolver_name {
 /* One TLSA record (RFC 6698 section 2.1), its RDATA as received: the
  * three one-octet fields when there are at least three octets, the rest
  * as data. Whether it is usable is the caller's question (a record of
- * fewer than three octets comes with len_ok false and no fields). */
+ * fewer than three octets comes with len_ok false, no fields, no data,
+ * and len the RDATA's length). */
 struct resolver_tlsa {
 	bool len_ok;			/* the RDATA held at least 3 octets */
 	uint8_t usage, selector, mtype;
 	size_t len;			/* certificate association data */
-	unsigned char *data;
+	unsigned char *data;		/* NUL-terminated copy; NULL when !len_ok */
 };
 
 /*

@@ -593,7 +593,7 @@ on_result(const struct resolver_result *r, void *arg)
 			snprintf(s, sizeof(s), "%u %u %u %zu", r->tlsa[i].usage, r->tlsa[i].selector,
 			    r->tlsa[i].mtype, r->tlsa[i].len);
 		else
-			snprintf(s, sizeof(s), "short");
+			snprintf(s, sizeof(s), "short %zu", r->tlsa[i].len);
 		list_add(g, s);
 	}
 	g->n += r->n_tlsa;
@@ -1267,7 +1267,7 @@ START_TEST(test_tlsa_dnssec)
 	ck_assert_str_eq(g.type, "TLSA");
 	ck_assert(g.secure);
 	/* Every record comes back; usability is the caller's matter. */
-	ck_assert_str_eq(g.list, "3 1 1 32,short");
+	ck_assert_str_eq(g.list, "3 1 1 32,short 2");
 	resolver_tlsa(res, "_25._tcp.alias.tlsa.example", on_result, &h);
 	run(1);
 	ck_assert_int_eq(h.status, RESOLVER_OK);
