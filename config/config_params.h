@@ -246,9 +246,19 @@ CONFIG_PARAM(P_SMTP_CONNECTION_CACHE_TIME_LIMIT, "smtp_connection_cache_time_lim
 CONFIG_PARAM(P_SMTP_SEND_XFORWARD_COMMAND, "smtp_send_xforward_command", CONFIG_BOOL, 0, "no", NULL,
 	"send XFORWARD to every server that offers it (the content filter always gets it)")
 CONFIG_PARAM(P_SMTP_TLS_SECURITY_LEVEL, "smtp_tls_security_level", CONFIG_ENUM, 0, "may",
-	"none|may|encrypt|verify", "outbound TLS policy")
+	"none|may|encrypt|verify|dane|dane-only", "outbound TLS policy (dane: RFC 7672, needs "
+	"smtp_dns_support_level = dnssec)")
 CONFIG_PARAM(P_SMTP_TLS_CAFILE, "smtp_tls_CAfile", CONFIG_STR, 0, "/etc/ssl/certs/ca-certificates.crt", NULL,
 	"CA bundle for smtp_tls_security_level = verify")
+CONFIG_PARAM(P_SMTP_TLS_POLICY_MAPS, "smtp_tls_policy_maps", CONFIG_LIST, 0, "", NULL,
+	"maps of next hop -> TLS policy (\"verify match=hostname:nexthop\", \"dane-only\", ...)")
+CONFIG_PARAM(P_SMTP_TLS_PROTOCOLS, "smtp_tls_protocols", CONFIG_STR, 0, ">=TLSv1.2", NULL,
+	"TLS protocols for opportunistic TLS (may); tern never goes below TLSv1.2")
+CONFIG_PARAM(P_SMTP_TLS_MANDATORY_PROTOCOLS, "smtp_tls_mandatory_protocols", CONFIG_STR, 0,
+	">=TLSv1.2", NULL, "TLS protocols for mandatory TLS (encrypt, verify, dane)")
+CONFIG_PARAM(P_SMTP_DNS_SUPPORT_LEVEL, "smtp_dns_support_level", CONFIG_ENUM, 0, "enabled",
+	"enabled|dnssec", "dnssec: ask for DNSSEC and trust the AD bit of the resolver (a local "
+	"validating one, such as unbound); needed by the dane TLS levels")
 
 /* ---- SASL ---- */
 CONFIG_PARAM(P_SMTPD_SASL_AUTH_ENABLE, "smtpd_sasl_auth_enable", CONFIG_BOOL, L, "no", NULL,

@@ -68,9 +68,17 @@
  *            errors, class tls_required: the next address, then deferred.
  *   verify   encrypt, and the chain verified against smtp_tls_CAfile and
  *            the host name matched (Postfix's smtp_tls_verify_cert_match =
- *            hostname: the MX host's name). Else "Server certificate not
- *            verified" (4.7.5, tls_required), after a QUIT over the TLS
- *            session, which still works ("we can even be polite").
+ *            hostname: the MX host's name; a policy's match= names). Else
+ *            "Server certificate not verified" (4.7.5, tls_required), after
+ *            a QUIT over the TLS session, which still works ("we can even
+ *            be polite").
+ *   dane     (a host with usable TLSA records; smtp_job.c decides which
+ *            level a dane host gets) encrypt, and OpenSSL's DANE
+ *            verification against the TLSA records, SNI the TLSA base
+ *            domain; a failure is "Server certificate not verified" too.
+ * The policy's protocols= (else smtp_tls_protocols for may,
+ * smtp_tls_mandatory_protocols above) and ciphers=high apply per
+ * connection.
  * After the 220 to STARTTLS, whatever else was read is dropped (RFC 3207
  * section 6; the client's side of CVE-2011-0411) and the reply parser
  * starts afresh. After the handshake the extensions are forgotten and EHLO
@@ -175,7 +183,8 @@ struct smtp_client {
 	bool authed;
 
 	/* TLS */
-	enum smtp_tls_level tls_level;	/* the agent's; NONE on a plain-text retry */
+	enum smtp_tls_level tls_level;	/* the host's (smtp_job.c); NONE on a
+					 * plain-text retry */
 	struct smtp_tls_conn *tls;	/* from the 220 to STARTTLS on */
 	bool tls_up;		/* handshake done: all I/O through tls */
 	bool tls_want_write;	/* OpenSSL needs the socket writable to go on */
@@ -1264,13 +1273,13 @@ client_tls_up(struct smtp_client *c)
 {
 	struct smtp_tls_peer p;
 	struct smtp_class_result cr;
-	bool verify = c->tls_level == SMTP_TLS_VERIFY;
+	bool verify = c->tls_level == SMTP_TLS_VERIFY || c->tls_level == SMTP_TLS_DANE;
 
 	c->tls_up = true;
 	c->tls_want_write = false;
-	smtp_tls_conn_peer(c->tls, verify, &p);
+	smtp_tls_conn_peer(c->tls, c->tls_level == SMTP_TLS_VERIFY, &p);
 	if (verify && !p.matched)
-		log_info("certificate verification failed for %s: %s", c->relay, p.why);
+		log_info("server certificate verification failed for %s: %s", c->relay, p.why);
 	log_info("%s TLS connection established to %s: %s with cipher %s (%d/%d bits)",
 	         smtp_tls_peer_trust(&p), c->relay, p.protocol, p.cipher, p.bits, p.alg_bits);
 	if (verify && !p.matched) {
@@ -1310,6 +1319,38 @@ client_tls_step(struct smtp_client *c)
 	}
 }
 
+/* The destination's policy for this connection: protocols, ciphers,
+ * reference names, DANE. */
+static int
+client_tls_apply(struct smtp_client *c, char *err, size_t errsz)
+{
+	const struct smtp_settings *set = &c->agent->set;
+	const struct smtp_job *job = c->job;
+	const struct smtp_host_tls *ht;
+	const char *names[SMTP_TLS_MATCH_MAX];
+	struct smtp_tls_conn_opts o;
+	struct smtp_tls_protocols pr;
+
+	if (job == NULL)
+		return 0;
+	ht = &job->host_tls;
+	memset(&o, 0, sizeof(o));
+	pr = job->tls.have_protocols ? job->tls.protocols
+	     : c->tls_level == SMTP_TLS_MAY ? set->tls_protocols : set->tls_mandatory_protocols;
+	o.min_version = pr.min;
+	o.max_version = pr.max;
+	o.high_ciphers = job->tls.grade == SMTP_TLS_GRADE_HIGH;
+	for (size_t i = 0; i < ht->n_names; i++)
+		names[i] = ht->names[i];
+	o.names = names;
+	o.n_names = ht->n_names;
+	if (c->tls_level == SMTP_TLS_DANE) {
+		o.dane_base = ht->dane_base;
+		o.dane = &ht->dane;
+	}
+	return smtp_tls_conn_apply(c->tls, &o, err, errsz);
+}
+
 /* 2xx to STARTTLS: start the handshake on the same socket. */
 static void
 client_tls_start(struct smtp_client *c)
@@ -1328,6 +1369,10 @@ client_tls_start(struct smtp_client *c)
 		snprintf(err, sizeof(err), "TLS engine unavailable");
 	else
 		c->tls = smtp_tls_conn_new(ctx, c->fd, c->t.host, err, sizeof(err));
+	if (c->tls != NULL && client_tls_apply(c, err, sizeof(err)) < 0) {
+		smtp_tls_conn_free(c->tls);
+		c->tls = NULL;
+	}
 	if (c->tls == NULL) {
 		client_tls_failed(c, err);
 		return;
@@ -2008,7 +2053,9 @@ smtp_client_start(struct smtp_job *job, const struct smtp_target *t)
 	client_rcpt_arrays(c, job->j.nrcpt);
 	evloop_timer_init(&c->timer, client_timeout, c);
 	c->t_start_us = agent_link_now_us();
-	c->tls_level = a->set.tls_level;
+	/* The host's level: the next hop's policy, DANE decided per host
+	 * (smtp_job.c). */
+	c->tls_level = job->host_tls.level;
 	client_connect(c);
 	return c;
 }
