@@ -69,6 +69,51 @@ unsigned map_parse_text(const char *text, size_t len, const char *file, unsigned
 enum map_status map_load_file(const char *path, unsigned flags, struct map_table *t,
                               struct buf *diag);
 
+/* Read the whole file at path into b (up to b's maximum). MAP_OK,
+ * MAP_ERR_NOINPUT or MAP_ERR_IO, reported in diag as "PATH: ...". */
+enum map_status map_read_file(const char *path, struct buf *b, struct buf *diag);
+
+/* Logical lines of regexp: and cidr: sources (map_parse.c has the rules). */
+struct map_lines {
+	const char *p, *end;
+	unsigned lineno;	/* physical lines read so far */
+	unsigned line;		/* where the current logical line starts */
+	bool too_long;
+	struct buf logical;	/* the current logical line, trailing blanks cut */
+};
+
+void map_lines_init(struct map_lines *ls, const char *text, size_t len);
+void map_lines_free(struct map_lines *ls);
+/* The next logical line in ls->logical (1), or the end (0). Lines that
+ * cannot be used (NUL byte, too long) are reported to d and skipped. */
+int map_lines_next(struct map_lines *ls, struct map_diag *d);
+
+/* ---- map_regexp.c: regexp_table(5) ---- */
+
+struct map_regexp;
+
+/* Parse a source (len bytes; file names it in messages). MAP_OK with *out,
+ * or MAP_ERR_DATA with every problem in diag. */
+enum map_status map_regexp_parse(const char *text, size_t len, const char *file,
+                                 struct map_regexp **out, struct buf *diag);
+void map_regexp_free(struct map_regexp *r);
+size_t map_regexp_count(const struct map_regexp *r);
+/* key as given (the i flag decides about case). As map_lookup(). */
+enum map_result map_regexp_lookup(const struct map_regexp *r, const char *spec, const char *key,
+                                  struct buf *value, char *err, size_t errsz);
+
+/* ---- map_cidr.c: cidr_table(5) ---- */
+
+struct map_cidr;
+
+enum map_status map_cidr_parse(const char *text, size_t len, const char *file,
+                               struct map_cidr **out, struct buf *diag);
+void map_cidr_free(struct map_cidr *c);
+size_t map_cidr_count(const struct map_cidr *c);
+/* key: an IPv4 or IPv6 address (else not found). As map_lookup(). */
+enum map_result map_cidr_lookup(const struct map_cidr *c, const char *spec, const char *key,
+                                struct buf *value, char *err, size_t errsz);
+
 /* ---- map_lmdb.c ---- */
 
 struct map_lmdb;

@@ -1043,6 +1043,20 @@ smtpd_restrict_access(struct smtpd_restrict_check *c, const struct smtpd_rule *r
 		smtpd_keys_address(&keys, &n, &c->rcpt, config_str(c->rs->cfg, P_RECIPIENT_DELIMITER));
 		break;
 	}
+	if (!map_fixed(r->map) && n > 1) {
+		/* A regexp: or cidr: table sees the whole string only
+		 * (access(5)): the client's name and address, else the
+		 * first key, never parent domains, subnets or parts. */
+		if (r->e->code == CONFIG_RESTRICTIONS_CHECK_CLIENT_ACCESS) {
+			buf_reset(&keys);
+			n = 0;
+			if (strcmp(c->client_name, "unknown") != 0)
+				smtpd_keys_add(&keys, &n, c->client_name, strlen(c->client_name));
+			smtpd_keys_add(&keys, &n, c->client_addr, strlen(c->client_addr));
+		} else {
+			n = 1;
+		}
+	}
 	buf_init(&value, MAP_VALUE_MAX);
 	k = buf_data(&keys);
 	for (i = 0; i < n && mr == MAP_NOTFOUND; i++, k += strlen(k) + 1)
