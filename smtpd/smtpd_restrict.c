@@ -177,6 +177,12 @@ smtpd_dsn_len(const char *p)
 	return i;
 }
 
+size_t
+smtpd_restrict_dsn_len(const char *p)
+{
+	return smtpd_dsn_len(p);
+}
+
 /* "NOQUEUE: WHAT: VERB from host[addr]: CODE TEXT; from=<> to=<> proto=ESMTP helo=<h>" */
 static void
 smtpd_restrict_log(const struct smtpd_restrict_check *c, const char *what, int code,

@@ -242,6 +242,10 @@ struct smtpd_action {
 
 void smtpd_restrict_action_parse(const char *value, struct smtpd_action *a);
 
+/* The length of the RFC 3463 status code ("5.7.1") p starts with, followed
+ * by white space or the end; 0 when it starts with none. */
+size_t smtpd_restrict_dsn_len(const char *p);
+
 /*
  * The argument of a REDIRECT or BCC action: one address with a domain
  * (user@domain, with or without < >, UTF-8 allowed), nothing after it.
