@@ -725,6 +725,39 @@ smtpd_ruleset_relay_safe(const struct smtpd_ruleset *set, enum config_listener l
 	return false;
 }
 
+int
+smtpd_restrict_config_check(const struct config *cfg, struct buf *errors)
+{
+	const struct config_restrictions_entry *e;
+	const struct config_list *list;
+	struct map_list *ml;
+	struct map *m;
+	unsigned bad = 0;
+	size_t i, k;
+	int l;
+
+	for (l = 0; l < CONFIG_LISTENER_COUNT; l++) {
+		for (k = 0; k < LK_COUNT; k++) {
+			list = config_llist(cfg, (enum config_listener)l, smtpd_list_param[k]);
+			for (i = 0; i + 1 < list->n; i++) {
+				e = config_restrictions_lookup(list->items[i]);
+				if (e == NULL || e->arg != CONFIG_RESTRICTIONS_ARG_MAP)
+					continue;
+				if (map_open(list->items[++i], 0, &m, errors) == MAP_OK)
+					map_close(m);
+				else
+					bad++;
+			}
+		}
+		if (map_list_open(config_llist(cfg, (enum config_listener)l,
+		    P_SMTPD_SENDER_LOGIN_MAPS), 0, &ml, errors) == MAP_OK)
+			map_list_close(ml);
+		else
+			bad++;
+	}
+	return bad > 0 ? -1 : 0;
+}
+
 static struct smtpd_ruleset *
 smtpd_ruleset_new(struct smtpd_restrict *rs, struct buf *diag)
 {
