@@ -253,6 +253,33 @@ def test_listeners(s, t):
     s.reply(r, 250, None, "the re-injection listener has no header or body checks by default")
 
 
+def test_reload(s, t):
+    r, _ = transaction(t.port, message("new-rule"))
+    s.reply(r, 250, None, "before the reload")
+    path = FILES["header_checks"]
+    with open(path) as f:
+        old = f.read()
+    mark = t.log_mark()
+    with open(path, "w") as f:
+        f.write("/^Subject: new-rule/ REJECT 5.7.9 reloaded\n/^Subject: (broken/ X\n")
+    r = ternlib.ternctl_run(t, "reload")
+    s.check(t.wait_log(r"master\[\d+\]: error: \S+/header_checks:2: bad regular expression",
+                       mark, 10),
+            "a broken file at reload: the master logs FILE:LINE and keeps the old config")
+    r, _ = transaction(t.port, message("new-rule"))
+    s.reply(r, 250, None, "the old rules still in use")
+    mark = t.log_mark()
+    with open(path, "w") as f:
+        f.write("/^Subject: new-rule/ REJECT 5.7.9 reloaded\n")
+    r = ternlib.ternctl_run(t, "reload")
+    s.eq(r.returncode, 0, f"ternctl reload: {r.stderr}")
+    s.check(t.wait_log(r"smtpd\[\d+\]: reload: configuration", mark, 10), "smtpd reloaded")
+    r, _ = transaction(t.port, message("new-rule"))
+    s.reply(r, 550, "5.7.9", "the new rule after the reload")
+    with open(path, "w") as f:
+        f.write(old)
+
+
 # ---- maps in restrictions ------------------------------------------------------------------
 
 
@@ -306,6 +333,7 @@ try:
         ("MIME part headers", test_mime),
         ("sendmail -t", test_sendmail),
         ("per-listener overrides: submission, reinject", test_listeners),
+        ("reload: new rules; a broken file keeps the old ones", test_reload),
     ])
     suite.group("maps", {
         "smtpd_client_restrictions": f"check_client_access cidr:{FILES['client_cidr']}",
