@@ -28,8 +28,6 @@
 
 #include "common/log.h"
 
-/* Deepest nesting of if ... endif. */
-#define MAP_CIDR_IF_DEPTH_MAX 100
 /* Longest network text ("[" v6 address "]/128"). */
 #define MAP_CIDR_NET_MAX (INET6_ADDRSTRLEN + 8)
 #define MAP_CIDR_ADDR_BYTES 16
@@ -200,20 +198,21 @@ map_cidr_keyword(const char *s, const char *end, const char *kw, const char **re
 	return true;
 }
 
+/* One logical line (map_rule_line_fn). */
 static void
-map_cidr_line(struct map_cidr *c, const char *s, size_t len, unsigned line, size_t *open,
-              size_t *depth, struct map_diag *d)
+map_cidr_line(void *arg, const char *s, size_t len, unsigned line, struct map_ifs *ifs,
+              struct map_diag *d)
 {
+	struct map_cidr *c = arg;
 	const char *end = s + len, *q;
 	struct map_cidr_rule *rule;
+	size_t at;
 
 	if (map_cidr_keyword(s, end, "endif", &q)) {
-		if (q < end)
+		if (q < end) {
 			map_diag_add(d, line, false, "text after endif");
-		else if (*depth == 0)
-			map_diag_add(d, line, false, "endif without if");
-		else {
-			c->v[open[--*depth]].skip = c->n + 1;
+		} else if (map_ifs_pop(ifs, &at, line, d)) {
+			c->v[at].skip = c->n + 1;	/* a failed if goes on after it */
 			(void)map_cidr_push(c, MAP_CIDR_ENDIF, line);
 		}
 		return;
@@ -226,15 +225,10 @@ map_cidr_line(struct map_cidr *c, const char *s, size_t len, unsigned line, size
 		}
 		while (q < end && map_cidr_space(*q))
 			q++;
-		if (q < end) {
+		if (q < end)
 			map_diag_add(d, line, false, "text after the network of if");
+		if (q < end || !map_ifs_push(ifs, c->n - 1, line, d))
 			c->n--;
-		} else if (*depth == MAP_CIDR_IF_DEPTH_MAX) {
-			map_diag_add(d, line, false, "if nested deeper than %d", MAP_CIDR_IF_DEPTH_MAX);
-			c->n--;
-		} else {
-			open[(*depth)++] = c->n - 1;
-		}
 		return;
 	}
 	rule = map_cidr_push(c, MAP_CIDR_RULE, line);
@@ -260,22 +254,12 @@ enum map_status
 map_cidr_parse(const char *text, size_t len, const char *file, struct map_cidr **out,
                struct buf *diag)
 {
-	struct map_diag d = { .out = diag, .file = file };
 	struct map_cidr *c = map_xmalloc(sizeof(*c));
-	size_t open[MAP_CIDR_IF_DEPTH_MAX], depth = 0;
-	struct map_lines ls;
 
 	memset(c, 0, sizeof(*c));
-	map_lines_init(&ls, text, len);
-	while (map_lines_next(&ls, &d) > 0)
-		map_cidr_line(c, buf_data(&ls.logical), buf_len(&ls.logical), ls.line, open, &depth,
-		              &d);
-	map_lines_free(&ls);
-	while (depth > 0)
-		map_diag_add(&d, c->v[open[--depth]].line, false, "if without endif");
-	if (d.errors > 0) {
+	*out = NULL;
+	if (map_rules_parse(text, len, file, map_cidr_line, c, diag) > 0) {
 		map_cidr_free(c);
-		*out = NULL;
 		return MAP_ERR_DATA;
 	}
 	*out = c;

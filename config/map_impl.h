@@ -73,20 +73,35 @@ enum map_status map_load_file(const char *path, unsigned flags, struct map_table
  * MAP_ERR_NOINPUT or MAP_ERR_IO, reported in diag as "PATH: ...". */
 enum map_status map_read_file(const char *path, struct buf *b, struct buf *diag);
 
-/* Logical lines of regexp: and cidr: sources (map_parse.c has the rules). */
-struct map_lines {
-	const char *p, *end;
-	unsigned lineno;	/* physical lines read so far */
-	unsigned line;		/* where the current logical line starts */
-	bool too_long;
-	struct buf logical;	/* the current logical line, trailing blanks cut */
+/* ---- rule tables (regexp:, cidr:): map_parse.c ---- */
+
+/* Deepest nesting of if ... endif. */
+#define MAP_IF_DEPTH_MAX 100
+
+/* The ifs open while a rule table is read: their rule indexes and lines. */
+struct map_ifs {
+	size_t at[MAP_IF_DEPTH_MAX];
+	unsigned line[MAP_IF_DEPTH_MAX];
+	size_t depth;
 };
 
-void map_lines_init(struct map_lines *ls, const char *text, size_t len);
-void map_lines_free(struct map_lines *ls);
-/* The next logical line in ls->logical (1), or the end (0). Lines that
- * cannot be used (NUL byte, too long) are reported to d and skipped. */
-int map_lines_next(struct map_lines *ls, struct map_diag *d);
+/* Open an if (the rule at index at, on line). false after reporting
+ * that they nest too deep. */
+bool map_ifs_push(struct map_ifs *ifs, size_t at, unsigned line, struct map_diag *d);
+/* Close the innermost if: its rule index in *at. false after reporting
+ * "endif without if". */
+bool map_ifs_pop(struct map_ifs *ifs, size_t *at, unsigned line, struct map_diag *d);
+
+/* One logical line (len bytes at s, trailing blanks cut) of a rule table
+ * that starts on line; problems to d. */
+typedef void map_rule_line_fn(void *arg, const char *s, size_t len, unsigned line,
+                              struct map_ifs *ifs, struct map_diag *d);
+
+/* Read a rule table (len bytes; file names it in messages): each logical
+ * line to fn, then "if without endif" for each if left open. Returns the
+ * number of errors. */
+unsigned map_rules_parse(const char *text, size_t len, const char *file, map_rule_line_fn *fn,
+                         void *arg, struct buf *diag);
 
 /* ---- map_regexp.c: regexp_table(5) ---- */
 

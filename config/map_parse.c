@@ -700,7 +700,16 @@ map_load_file(const char *path, unsigned flags, struct map_table *t, struct buf 
 
 /* ---- logical lines of the pattern tables (regexp:, cidr:) ---- */
 
-void
+/* Logical lines of a rule table. */
+struct map_lines {
+	const char *p, *end;
+	unsigned lineno;	/* physical lines read so far */
+	unsigned line;		/* where the current logical line starts */
+	bool too_long;
+	struct buf logical;	/* the current logical line, trailing blanks cut */
+};
+
+static void
 map_lines_init(struct map_lines *ls, const char *text, size_t len)
 {
 	memset(ls, 0, sizeof(*ls));
@@ -709,7 +718,7 @@ map_lines_init(struct map_lines *ls, const char *text, size_t len)
 	buf_init(&ls->logical, MAP_LINE_MAX);
 }
 
-void
+static void
 map_lines_free(struct map_lines *ls)
 {
 	buf_free(&ls->logical);
@@ -732,7 +741,7 @@ map_lines_skip(const char *p, size_t len)
  * (its LF dropped, the white space kept, so a pattern may be split
  * anywhere); blank and comment lines are skipped and end nothing.
  */
-int
+static int
 map_lines_next(struct map_lines *ls, struct map_diag *d)
 {
 	const char *lf;
@@ -779,4 +788,44 @@ map_lines_next(struct map_lines *ls, struct map_diag *d)
 		else
 			return 1;
 	}
+}
+
+bool
+map_ifs_push(struct map_ifs *ifs, size_t at, unsigned line, struct map_diag *d)
+{
+	if (ifs->depth == MAP_IF_DEPTH_MAX) {
+		map_diag_add(d, line, false, "if nested deeper than %d", MAP_IF_DEPTH_MAX);
+		return false;
+	}
+	ifs->at[ifs->depth] = at;
+	ifs->line[ifs->depth++] = line;
+	return true;
+}
+
+bool
+map_ifs_pop(struct map_ifs *ifs, size_t *at, unsigned line, struct map_diag *d)
+{
+	if (ifs->depth == 0) {
+		map_diag_add(d, line, false, "endif without if");
+		return false;
+	}
+	*at = ifs->at[--ifs->depth];
+	return true;
+}
+
+unsigned
+map_rules_parse(const char *text, size_t len, const char *file, map_rule_line_fn *fn, void *arg,
+                struct buf *diag)
+{
+	struct map_diag d = { .out = diag, .file = file };
+	struct map_ifs ifs = { .depth = 0 };
+	struct map_lines ls;
+
+	map_lines_init(&ls, text, len);
+	while (map_lines_next(&ls, &d) > 0)
+		fn(arg, buf_data(&ls.logical), buf_len(&ls.logical), ls.line, &ifs, &d);
+	map_lines_free(&ls);
+	while (ifs.depth > 0)
+		map_diag_add(&d, ifs.line[--ifs.depth], false, "if without endif");
+	return d.errors;
 }

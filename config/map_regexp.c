@@ -39,8 +39,6 @@
 
 /* Most groups a result may refer to ($1 .. $99), and regmatch_t slots. */
 #define MAP_REGEXP_GROUPS_MAX 99
-/* Deepest nesting of if ... endif. */
-#define MAP_REGEXP_IF_DEPTH_MAX 100
 /* Longest regcomp(3) error text kept. */
 #define MAP_REGEXP_ERR_MAX 256
 
@@ -254,24 +252,24 @@ map_regexp_keyword(const char *s, size_t len, const char *kw, const char **rest)
 	return true;
 }
 
-/* One logical line; problems go to d. depth: the open ifs. */
+/* One logical line (map_rule_line_fn). */
 static void
-map_regexp_line(struct map_regexp *r, const char *s, size_t len, unsigned line,
-                size_t *open, size_t *depth, struct map_diag *d)
+map_regexp_line(void *arg, const char *s, size_t len, unsigned line, struct map_ifs *ifs,
+                struct map_diag *d)
 {
+	struct map_regexp *r = arg;
 	const char *end = s + len, *q;
 	struct map_regexp_rule *rule;
+	size_t at;
 
 	if (map_regexp_keyword(s, len, "endif", &q)) {
 		while (q < end && map_regexp_space(*q))
 			q++;
-		if (q < end)
+		if (q < end) {
 			map_diag_add(d, line, false, "text after endif");
-		else if (*depth == 0)
-			map_diag_add(d, line, false, "endif without if");
-		else {
+		} else if (map_ifs_pop(ifs, &at, line, d)) {
 			/* A failed if goes on after its endif. */
-			r->v[open[--*depth]].skip = r->n + 1;
+			r->v[at].skip = r->n + 1;
 			(void)map_regexp_push(r, MAP_REGEXP_ENDIF, line);
 		}
 		return;
@@ -286,20 +284,12 @@ map_regexp_line(struct map_regexp *r, const char *s, size_t len, unsigned line,
 		}
 		while (q < end && map_regexp_space(*q))
 			q++;
-		if (q < end) {
+		if (q < end)
 			map_diag_add(d, line, false, "text after the pattern of if");
+		if (q < end || !map_ifs_push(ifs, r->n - 1, line, d)) {
 			map_regexp_pat_free(&rule->p1);
 			r->n--;
-			return;
 		}
-		if (*depth == MAP_REGEXP_IF_DEPTH_MAX) {
-			map_diag_add(d, line, false, "if nested deeper than %d",
-			             MAP_REGEXP_IF_DEPTH_MAX);
-			map_regexp_pat_free(&rule->p1);
-			r->n--;
-			return;
-		}
-		open[(*depth)++] = r->n - 1;
 		return;
 	}
 	rule = map_regexp_push(r, MAP_REGEXP_RULE, line);
@@ -344,22 +334,12 @@ enum map_status
 map_regexp_parse(const char *text, size_t len, const char *file, struct map_regexp **out,
                  struct buf *diag)
 {
-	struct map_diag d = { .out = diag, .file = file };
 	struct map_regexp *r = map_xmalloc(sizeof(*r));
-	size_t open[MAP_REGEXP_IF_DEPTH_MAX], depth = 0;
-	struct map_lines ls;
 
 	memset(r, 0, sizeof(*r));
-	map_lines_init(&ls, text, len);
-	while (map_lines_next(&ls, &d) > 0)
-		map_regexp_line(r, buf_data(&ls.logical), buf_len(&ls.logical), ls.line, open, &depth,
-		                &d);
-	map_lines_free(&ls);
-	while (depth > 0)
-		map_diag_add(&d, r->v[open[--depth]].line, false, "if without endif");
-	if (d.errors > 0) {
+	*out = NULL;
+	if (map_rules_parse(text, len, file, map_regexp_line, r, diag) > 0) {
 		map_regexp_free(r);
-		*out = NULL;
 		return MAP_ERR_DATA;
 	}
 	*out = r;

@@ -4,48 +4,8 @@
  * load errors with their exact FILE:LINE text; reload; and the
  * client-address key of check_client_access style lookups.
  */
-#include <check.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <unistd.h>
-
-#include "common/buf.h"
-#include "config/config.h"
-#include "config/map.h"
-
-#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
-#define DIAG_MAX (64 * 1024)
-#define ERR_SIZE 1024
-#define PATH_SIZE 256
-
-static char test_path[PATH_SIZE];
-
-/* Write text to a fresh file; test_path names it. */
-static void
-table_write(const char *text)
-{
-	FILE *f;
-	int fd;
-
-	snprintf(test_path, sizeof(test_path), "/tmp/tern-map-cidr-XXXXXX");
-	fd = mkstemp(test_path);
-	ck_assert_int_ge(fd, 0);
-	f = fdopen(fd, "w");
-	ck_assert_ptr_nonnull(f);
-	fputs(text, f);
-	fclose(f);
-}
-
-static enum map_status
-table_open(const char *text, struct map **m, struct buf *diag)
-{
-	char spec[PATH_SIZE + 16];
-
-	table_write(text);
-	snprintf(spec, sizeof(spec), "cidr:%s", test_path);
-	return map_open(spec, 0, m, diag);
-}
+#define MAP_RULES_TYPE "cidr"
+#include "map_rules_testlib.h"
 
 struct lookup_case {
 	const char *table;
@@ -91,26 +51,8 @@ static const struct lookup_case lookup_cases[] = {
 START_TEST(test_lookup)
 {
 	const struct lookup_case *c = &lookup_cases[_i];
-	char err[ERR_SIZE] = "";
-	struct buf diag, value;
-	struct map *m = NULL;
-	enum map_result r;
 
-	buf_init(&diag, DIAG_MAX);
-	buf_init(&value, MAP_VALUE_MAX);
-	ck_assert_msg(table_open(c->table, &m, &diag) == MAP_OK, "case %d: %s", _i,
-	              buf_cstr(&diag));
-	r = map_lookup(m, c->key, &value, err, sizeof(err));
-	if (c->want == NULL) {
-		ck_assert_msg(r == MAP_NOTFOUND, "case %d: found %s", _i, buf_cstr(&value));
-	} else {
-		ck_assert_msg(r == MAP_FOUND, "case %d: %d %s", _i, r, err);
-		ck_assert_str_eq(buf_cstr(&value), c->want);
-	}
-	map_close(m);
-	unlink(test_path);
-	buf_free(&value);
-	buf_free(&diag);
+	lookup_check(_i, c->table, c->key, c->want);
 }
 END_TEST
 
@@ -139,24 +81,7 @@ static const struct error_case error_cases[] = {
 
 START_TEST(test_errors)
 {
-	const struct error_case *c = &error_cases[_i];
-	struct buf diag, want;
-	struct map *m = NULL;
-	const char *f;
-
-	buf_init(&diag, DIAG_MAX);
-	buf_init(&want, DIAG_MAX);
-	ck_assert_int_eq(table_open(c->table, &m, &diag), MAP_ERR_DATA);
-	ck_assert_ptr_null(m);
-	for (f = c->want; *f; f++)
-		if (*f == 'F' && (f == c->want || f[-1] == '\n'))
-			buf_append_str(&want, test_path);
-		else
-			buf_append_char(&want, *f);
-	ck_assert_str_eq(buf_cstr(&diag), buf_cstr(&want));
-	unlink(test_path);
-	buf_free(&want);
-	buf_free(&diag);
+	error_check(error_cases[_i].table, error_cases[_i].want, false);
 }
 END_TEST
 
@@ -165,20 +90,15 @@ START_TEST(test_reload)
 	char err[ERR_SIZE];
 	struct buf diag, value;
 	struct map *m = NULL;
-	FILE *f;
 
 	buf_init(&diag, DIAG_MAX);
 	buf_init(&value, MAP_VALUE_MAX);
 	ck_assert_int_eq(table_open("192.0.2.0/24 OLD\n", &m, &diag), MAP_OK);
-	f = fopen(test_path, "w");
-	fputs("192.0.2.0/24 NEW\n192.0.2.1/8 X\n", f);
-	fclose(f);
+	table_write("192.0.2.0/24 NEW\n192.0.2.1/8 X\n", false);
 	ck_assert_int_eq(map_reload(m, &diag), MAP_ERR_DATA);
 	ck_assert_int_eq(map_lookup(m, "192.0.2.1", &value, err, sizeof(err)), MAP_FOUND);
 	ck_assert_str_eq(buf_cstr(&value), "OLD");
-	f = fopen(test_path, "w");
-	fputs("192.0.2.0/24 NEW\n", f);
-	fclose(f);
+	table_write("192.0.2.0/24 NEW\n", false);
 	ck_assert_int_eq(map_reload(m, &diag), MAP_OK);
 	ck_assert_int_eq(map_lookup(m, "192.0.2.1", &value, err, sizeof(err)), MAP_FOUND);
 	ck_assert_str_eq(buf_cstr(&value), "NEW");
