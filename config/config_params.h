@@ -84,6 +84,19 @@ CONFIG_PARAM(P_INET_PROTOCOLS, "inet_protocols", CONFIG_ENUM, 0, "all", "all|ipv
 CONFIG_PARAM(P_CONTENT_FILTER, "content_filter", CONFIG_FILTER, L, "", NULL,
 	"after-queue filter next hop, e.g. smtp:[127.0.0.1]:10024: every recipient of mail "
 	"received goes there (empty: none); the filter hands it back on reinject_listen")
+CONFIG_PARAM(P_HEADER_CHECKS, "header_checks", CONFIG_LIST, L, "", NULL,
+	"maps (regexp:/path ...) the primary message headers are looked up in, "
+	"with header_checks(5) actions (doc/content_checks.md)")
+CONFIG_PARAM(P_MIME_HEADER_CHECKS, "mime_header_checks", CONFIG_LIST, L, "$header_checks", NULL,
+	"maps for MIME headers (Content-*, MIME-Version) and the headers of body parts")
+CONFIG_PARAM(P_NESTED_HEADER_CHECKS, "nested_header_checks", CONFIG_LIST, L, "$header_checks",
+	NULL, "maps for the non-MIME headers of attached messages (message/rfc822)")
+CONFIG_PARAM(P_BODY_CHECKS, "body_checks", CONFIG_LIST, L, "", NULL,
+	"maps the message body is looked up in, one line at a time")
+CONFIG_PARAM(P_HEADER_SIZE_LIMIT, "header_size_limit", CONFIG_SIZE, 0, "102400", NULL,
+	"longest header (continuation lines included) kept and checked; the excess is dropped")
+CONFIG_PARAM(P_BODY_CHECKS_SIZE_LIMIT, "body_checks_size_limit", CONFIG_SIZE, 0, "51200", NULL,
+	"how much of each body part body_checks look at, in bytes")
 CONFIG_PARAM(P_HOPCOUNT_LIMIT, "hopcount_limit", CONFIG_INT, 0, "50", NULL,
 	"most Received headers a message may carry before it is a loop (554 5.4.6)")
 

@@ -119,6 +119,110 @@ smtpd_wrong_state_text(const struct smtpd_session *s, enum smtpd_verb verb)
 	}
 }
 
+/* ---- header and body checks (smtpd_content.h) ---- */
+
+/* Content the checks let through goes to the message file. */
+static void
+smtpd_content_write(void *arg, const char *p, size_t n)
+{
+	struct smtpd_session *s = arg;
+
+	if (s->write_error == SPOOL_OK && s->msg != NULL)
+		s->write_error = spool_msg_write(s->msg, p, n);
+}
+
+/* One action, in the words of Postfix's cleanup: "ID: reject: header
+ * Subject: x from host[addr]; from=<a> to=<b> proto=ESMTP helo=<h>: text".
+ * A local submission (sendmail) is "from local", without proto and helo,
+ * as Postfix's pickup logs it. */
+static void
+smtpd_content_log(void *arg, const char *action, const char *where, const char *content,
+                  const char *text)
+{
+	struct smtpd_session *s = arg;
+	char origin[sizeof(s->client_name) + sizeof(s->client_addr) + 2];
+	char proto[64] = "", helo[SMTPD_HELO_MAX + 16] = "";
+
+	if (s->local) {
+		snprintf(origin, sizeof(origin), "local");
+	} else {
+		snprintf(origin, sizeof(origin), "%s[%s]", s->client_name, s->client_addr);
+		snprintf(proto, sizeof(proto), " proto=%s", smtpd_session_proto(s));
+		if (s->helo[0] != '\0')
+			snprintf(helo, sizeof(helo), " helo=<%s>", s->helo);
+	}
+	log_info("%s: %s: %s %.200s from %s; from=<%s> to=<%s>%s%s%s%s", spool_msg_id(s->msg),
+	    action, where, content, origin, s->env.sender != NULL ? s->env.sender : "",
+	    s->env.nrcpt > 0 ? s->env.rcpts[0].addr : "", proto, helo, text[0] ? ": " : "", text);
+}
+
+static void
+smtpd_content_warning(void *arg, const char *text)
+{
+	struct smtpd_session *s = arg;
+
+	log_warning("%s: %s", spool_msg_id(s->msg), text);
+}
+
+/* Start the checks of the listener, if it has any, for a new message. */
+static void
+smtpd_content_start(struct smtpd_session *s)
+{
+	const struct smtpd_content_hooks hooks = { smtpd_content_write, smtpd_content_log,
+		smtpd_content_warning, s };
+	const struct config *cfg = s->srv->cfg;
+
+	if (!smtpd_content_maps_active(s->srv->content, s->listener))
+		return;
+	s->content_maps = smtpd_content_maps_ref(s->srv->content);
+	s->content = smtpd_content_new(smtpd_content_maps_lists(s->content_maps, s->listener),
+	    smtpd_content_names(), config_int(cfg, P_HEADER_SIZE_LIMIT),
+	    config_int(cfg, P_BODY_CHECKS_SIZE_LIMIT), &hooks);
+}
+
+static void
+smtpd_content_stop(struct smtpd_session *s)
+{
+	smtpd_content_free(s->content);
+	s->content = NULL;
+	smtpd_content_maps_unref(s->content_maps);
+	s->content_maps = NULL;
+}
+
+/*
+ * The end of the content: the checks' verdict. true when the message is
+ * refused (reply r); else their DISCARD, HOLD, FILTER, REDIRECT and BCC
+ * join the restrictions' (later ones win, as the checks come last).
+ */
+static bool
+smtpd_content_verdict(struct smtpd_session *s, struct smtpd_reply *r)
+{
+	const struct smtpd_content_result *res;
+
+	if (s->content == NULL)
+		return false;
+	res = smtpd_content_result(s->content);
+	if (res->code != 0) {
+		memset(r, 0, sizeof(*r));
+		r->code = res->code;
+		r->enh = res->enh;	/* the checker lives until the reply is queued */
+		snprintf(r->text, sizeof(r->text), "%s", res->text);
+		return true;
+	}
+	if (res->discard)
+		s->discard = true;
+	if (res->hold)
+		s->hold = true;
+	if (res->actions.filter[0] != '\0')
+		snprintf(s->actions.filter, sizeof(s->actions.filter), "%s", res->actions.filter);
+	if (res->actions.redirect[0] != '\0')
+		snprintf(s->actions.redirect, sizeof(s->actions.redirect), "%s",
+		    res->actions.redirect);
+	if (res->actions.bcc[0] != '\0')
+		snprintf(s->actions.bcc, sizeof(s->actions.bcc), "%s", res->actions.bcc);
+	return false;
+}
+
 static uint64_t
 smtpd_size_limit(const struct smtpd_session *s)
 {
@@ -132,6 +236,7 @@ smtpd_verbs_reset(struct smtpd_session *s)
 		spool_msg_abort(s->msg);
 		s->msg = NULL;
 	}
+	smtpd_content_stop(s);
 	envelope_clear(&s->env);
 	memset(&s->mail, 0, sizeof(s->mail));
 	s->rcpt_accepted = 0;
@@ -158,6 +263,7 @@ smtpd_verbs_free(struct smtpd_session *s)
 		spool_msg_abort(s->msg);
 		s->msg = NULL;
 	}
+	smtpd_content_stop(s);
 	envelope_free(&s->env);
 	buf_free(&s->decoded);
 	buf_free(&s->prepend);
@@ -871,6 +977,7 @@ smtpd_message_open(struct smtpd_session *s, enum smtpd_data_mode mode)
 	line_max = config_lint(s->srv->cfg, s->listener, P_MESSAGE_LINE_LENGTH_LIMIT);
 	smtpd_data_init(&s->data, mode, nl, smtpd_size_limit(s), line_max);
 	s->write_error = SPOOL_OK;
+	smtpd_content_start(s);
 	return true;
 }
 
@@ -880,7 +987,9 @@ smtpd_message_drain(struct smtpd_session *s)
 {
 	if (buf_len(&s->decoded) == 0)
 		return;
-	if (s->write_error == SPOOL_OK)
+	if (s->content != NULL)
+		smtpd_content_feed(s->content, buf_data(&s->decoded), buf_len(&s->decoded));
+	else if (s->write_error == SPOOL_OK)
 		s->write_error = spool_msg_write(s->msg, buf_data(&s->decoded), buf_len(&s->decoded));
 	buf_reset(&s->decoded);
 }
@@ -947,9 +1056,20 @@ smtpd_message_finish(struct smtpd_session *s, enum smtpd_verb verb)
 	struct smtpd_reply r;
 
 	smtpd_message_drain(s);
+	if (s->content != NULL)
+		smtpd_content_finish(s->content);
 	if (smtpd_message_refusal(s, &r)) {
 		smtpd_reply_error(s, &r);
 		smtpd_log_reject(s, "END-OF-MESSAGE", r.code, r.enh, r.text, NULL);
+		s->state = SMTPD_STATE_READY;
+		smtpd_verbs_reset(s);
+		smtpd_session_error(s);
+		return;
+	}
+	if (smtpd_content_verdict(s, &r)) {
+		/* Logged by the check ("ID: reject: header ..."), as Postfix's
+		 * cleanup does; the file and its id go away unqueued. */
+		smtpd_reply_error(s, &r);
 		s->state = SMTPD_STATE_READY;
 		smtpd_verbs_reset(s);
 		smtpd_session_error(s);
