@@ -22,6 +22,7 @@ import select
 import socket
 import struct
 import sys
+import threading
 
 HEADER = struct.Struct(">HHI")
 PAYLOAD_MAX = 4 * 1024 * 1024
@@ -47,6 +48,8 @@ MESSAGES = {
     DELIVER: [("job_id", "u"), ("queue_id", "s"), ("transport", "s"), ("nexthop", "s"),
               ("sender", "s"), ("envid", "o"), ("ret", "u"), ("body", "u"),
               ("smtputf8", "b"), ("size", "u"), ("arrival", "i"),
+              ("client_name", "s"), ("client_addr", "s"), ("client_helo", "s"),
+              ("client_proto", "s"), ("local_source", "b"), ("to_filter", "b"),
               ("rcpts", [("index", "u"), ("addr", "s"), ("orcpt", "o"), ("notify", "u"),
                          ("target", "o")])],
     RESULT: [("job_id", "u"), ("index", "u"), ("status", "u"), ("err_class", "s"),
@@ -267,6 +270,9 @@ def _selftest():
         DELIVER: {"job_id": 2**64 - 1, "queue_id": "0123456789ABCD", "transport": "smtp",
                   "nexthop": "[10.0.0.5]:25", "sender": "", "envid": None, "ret": 2,
                   "body": 2, "smtputf8": True, "size": 10, "arrival": -5,
+                  "client_name": "mx.example", "client_addr": "192.0.2.1",
+                  "client_helo": "mx.example", "client_proto": "ESMTP", "local_source": False,
+                  "to_filter": True,
                   "rcpts": [{"index": 0, "addr": "a@b", "orcpt": "rfc822;a@b", "notify": 6,
                              "target": None},
                             {"index": 9, "addr": "ü@b", "orcpt": None, "notify": 0,
@@ -296,9 +302,14 @@ def _selftest():
             except ValueError:
                 continue
             raise AssertionError("prefix %d of type %d decoded" % (cut, ftype))
-        for byte in frame:  # one byte at a time through a socket
-            fa.sock.sendall(bytes([byte]))
-        assert fb.recv(timeout=2) == (ftype, msg)
+        # One byte at a time through a socket, from a thread: each send
+        # takes a kernel buffer of its own, so a long frame would fill the
+        # socket before the reader starts.
+        sender = threading.Thread(
+            target=lambda f=frame: [fa.sock.sendall(bytes([byte])) for byte in f])
+        sender.start()
+        assert fb.recv(timeout=10) == (ftype, msg)
+        sender.join(10)
     try:
         decode(DONE, [7, 8])
         raise AssertionError("trailing field accepted")
