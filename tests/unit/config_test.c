@@ -158,6 +158,7 @@ test_render(struct buf *out, const struct config *cfg, enum config_listener l,
 	case CONFIG_ENUM:
 	case CONFIG_FILTER:
 	case CONFIG_RBL_REPLY:
+	case CONFIG_MILTERS:
 		buf_append_str(out, config_lstr(cfg, l, p));
 		break;
 	case CONFIG_BOOL:
