@@ -160,6 +160,10 @@ struct smtpd_session {
 	char sasl_method[SMTPD_AUTH_MECH_MAX + 1];
 	char sasl_username[SMTPD_AUTH_USERNAME_MAX + 1];
 
+	/* Milters (smtpd_milter.h): NULL when the listener has none. */
+	struct smtpd_milter_sess *milter;
+	uint64_t content_off;		/* bytes of our own headers before the client's */
+
 	struct smtpd_counter count[SMTPD_VERB_COUNT];
 	struct smtpd_counter count_all;
 };
