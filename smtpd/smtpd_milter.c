@@ -1741,9 +1741,11 @@ smtpd_milter_log(struct smtpd_session *s, const struct smtpd_milter_verdict *v, 
 		shown = eom && strlen(v->reply) > 4 ? v->reply + 4 : v->reply;
 	crlf = strstr(shown, "\r\n");
 	n = crlf != NULL ? (size_t)(crlf - shown) : strlen(shown);
-	log_info("%s: milter-%s: %s from %s[%s]: %.*s; from=<%s>%s%s%s proto=%s helo=<%s>", id, what,
-	    stage, s->client_name, s->client_addr, (int)n, shown, s->env.sender ? s->env.sender : "",
-	    rcpt ? " to=<" : "", rcpt ? rcpt : "", rcpt ? ">" : "", smtpd_session_proto(s), helo);
+	/* from= and to= only when known, as smtpd_log_reject() writes them. */
+	log_info("%s: milter-%s: %s from %s[%s]: %.*s;%s%s%s%s%s%s proto=%s helo=<%s>", id, what,
+	    stage, s->client_name, s->client_addr, (int)n, shown, s->env.sender ? " from=<" : "",
+	    s->env.sender ? s->env.sender : "", s->env.sender ? ">" : "", rcpt ? " to=<" : "",
+	    rcpt ? rcpt : "", rcpt ? ">" : "", smtpd_session_proto(s), helo);
 }
 
 void
