@@ -1392,6 +1392,7 @@ static const char dump_tail[] =
 	"reinject_smtpd_recipient_restrictions = permit_mynetworks, reject\n"
 	"reinject_smtpd_data_restrictions =\n"
 	"reinject_smtpd_end_of_data_restrictions =\n"
+	"reinject_smtpd_milters =\n"
 	"reinject_smtpd_sasl_auth_enable = no\n"
 	"relay_destination_recipient_limit = 11\n"
 	"slow_destination_concurrency_limit = 2\n"
