@@ -6,6 +6,7 @@
     header add/insert/change/delete; recipients added and deleted; the
     sender changed; the body replaced (DATA and BDAT); quarantine (the
     message is held); the macros it saw (i is the queue id);
+  - non_smtpd_milters: the sendmail command's mail meets the milter;
   - a milter that is down: milter_default_action (tempfail), and the
     per-milter form { ..., default_action=accept };
   - a milter that breaks the protocol (an unreasonable packet length):
@@ -252,6 +253,21 @@ def case_macros(s, t):
     s.eq(seen.get("{client_addr}"), "127.0.0.1", "{client_addr}")
 
 
+def case_sendmail(s, t):
+    """non_smtpd_milters: mail from the sendmail command meets the milter;
+    mail on port 25 (no smtpd_milters) does not."""
+    data = b"From: <a@tern.test>\nTo: <b@tern.test>\nSubject: headers\n\nbody line\n"
+    r = subprocess.run([os.path.join(ternlib.BUILD, "bin", "sendmail"), "-i", "-f",
+                        "a@tern.test", "b@tern.test"], input=data, capture_output=True,
+                       env=dict(os.environ, TERN_CONFIG=t.conf), timeout=60, cwd="/")
+    s.eq(r.returncode, 0, f"sendmail exit status ({r.stderr!r})")
+    heads = [t.msg_bytes(q).split(b"\r\n\r\n", 1)[0] for q in t.queue_by_id()]
+    s.check(any(b"X-Added: added by the milter" in h for h in heads),
+            f"the milter's header in the sendmail message: {heads!r}")
+    r = transaction(t, "a@tern.test", ["b@tern.test"], msg("reject"))
+    queued(s, r, "port 25 has no milter")
+
+
 # ---- milters that are down or broken ----
 
 def case_down_tempfail(s, t):
@@ -381,6 +397,9 @@ def main():
             ("body replaced (DATA and BDAT)", case_body),
             ("quarantine: the message is held", case_quarantine),
             ("macros", case_macros),
+        ])
+        suite.group("sendmail", {"non_smtpd_milters": f"inet:127.0.0.1:{SCRIPT_PORT}"}, [
+            ("non_smtpd_milters for the sendmail command only", case_sendmail),
         ])
         suite.group("down", {"smtpd_milters": f"inet:127.0.0.1:{DOWN_PORT}",
                              "milter_connect_timeout": "5s"}, [
