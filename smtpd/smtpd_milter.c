@@ -1089,13 +1089,17 @@ smtpd_milter_rewrite(struct smtpd_milter_sess *ms)
 		(void)spool_msg_write(m, "\r\n", 2);
 	if (ms->body_replaced) {
 		const char *b = buf_data(&ms->body);
+		size_t len = buf_len(&ms->body), run = 0;
 
 		/* The filter's lines end in CR LF; a bare LF becomes one. */
-		for (i = 0; i < buf_len(&ms->body); i++) {
-			if (b[i] == '\n' && (i == 0 || b[i - 1] != '\r'))
-				(void)spool_msg_write(m, "\r", 1);
-			(void)spool_msg_write(m, b + i, 1);
+		for (i = 0; i < len; i++) {
+			if (b[i] != '\n' || (i > 0 && b[i - 1] == '\r'))
+				continue;
+			(void)spool_msg_write(m, b + run, i - run);
+			(void)spool_msg_write(m, "\r", 1);
+			run = i;
 		}
+		(void)spool_msg_write(m, b + run, len - run);
 	} else {
 		while ((n = pread(ms->fd, chunk, sizeof(chunk), (off_t)pos)) > 0) {
 			(void)spool_msg_write(m, chunk, (size_t)n);
