@@ -1383,8 +1383,9 @@ smtpd_milter_step(struct smtpd_milter_conn *k)
 	if (k->phase == SMTPD_MILTER_PH_DONE)
 		return SMTPD_MILTER_STEP_NEXT;
 	k->phase = SMTPD_MILTER_PH_DONE;
-	return smtpd_milter_send_event(k, ms->event, ms->stage,
-	    ms->event == MILTER_CMD_CONNECT ? k->connect_ms : k->command_ms);
+	/* milter_connect_timeout covers connect(2) and the negotiation; the
+	 * connect event is a command like the others (Postfix). */
+	return smtpd_milter_send_event(k, ms->event, ms->stage, k->command_ms);
 }
 
 /* The edits of the end of the message go to the file. */

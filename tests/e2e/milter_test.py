@@ -9,8 +9,8 @@
   - non_smtpd_milters: the sendmail command's mail meets the milter;
   - a milter that is down: milter_default_action (tempfail), and the
     per-milter form { ..., default_action=accept };
-  - a milter that breaks the protocol (an unreasonable packet length):
-    the default action, and Postfix's warning;
+  - a milter that breaks the protocol (an unreasonable packet length), or
+    says nothing: the default action, and Postfix's warnings;
   - OpenDKIM (Debian's opendkim, a private instance) signing mail from the
     submission listener (submission_smtpd_milters), the signature checked
     with python3-dkim against the key opendkim-genkey made.
@@ -287,9 +287,11 @@ def case_down_accept(s, t):
 
 
 class BadMilter:
-    """Answers OPTNEG, then sends a frame that claims 2 GiB."""
+    """Answers OPTNEG, then sends a frame that claims 2 GiB (or, silent,
+    nothing at all)."""
 
-    def __init__(self, port):
+    def __init__(self, port, silent=False):
+        self.silent = silent
         self.srv = socket.create_server(("127.0.0.1", port))
         self.thread = threading.Thread(target=self.run, daemon=True)
         self.thread.start()
@@ -307,8 +309,10 @@ class BadMilter:
                         continue
                     conn.sendall(b"\x00\x00\x00\x0dO" + b"\x00\x00\x00\x06" + b"\x00" * 8)
                     conn.recv(4096)
-                    conn.sendall(b"\x7f\xff\xff\xffc")
-                    conn.recv(4096)
+                    if not self.silent:
+                        conn.sendall(b"\x7f\xff\xff\xffc")
+                    while conn.recv(4096):
+                        pass
                 except OSError:
                     pass
 
@@ -325,6 +329,19 @@ def case_bad_milter(s, t):
             c.cmd("QUIT")
         logged(s, t, rf"warning: milter inet:127\.0\.0\.1:{BAD_PORT}: unreasonable packet length "
                    r"after SMFIC_CONNECT", mark)
+    finally:
+        bad.close()
+
+
+def case_silent_milter(s, t):
+    bad = BadMilter(BAD_PORT, silent=True)
+    try:
+        mark = t.log_mark()
+        with t.raw() as c:
+            s.reply(c.cmd("EHLO client.test"), 451, "4.7.1", "EHLO after no reply at all")
+            c.cmd("QUIT")
+        logged(s, t, rf"warning: milter inet:127\.0\.0\.1:{BAD_PORT}: can't read SMFIC_CONNECT "
+               r"reply packet header: Connection timed out", mark)
     finally:
         bad.close()
 
@@ -412,6 +429,10 @@ def main():
         suite.group("bad", {"smtpd_milters": f"inet:127.0.0.1:{BAD_PORT}",
                             "milter_command_timeout": "10s"}, [
             ("unreasonable packet length: default action", case_bad_milter),
+        ])
+        suite.group("silent", {"smtpd_milters": f"inet:127.0.0.1:{BAD_PORT}",
+                               "milter_command_timeout": "1s"}, [
+            ("no reply within milter_command_timeout: default action", case_silent_milter),
         ])
         od = None
         try:
