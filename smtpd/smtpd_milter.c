@@ -1209,6 +1209,8 @@ smtpd_milter_send_event(struct smtpd_milter_conn *k, char event, enum milter_sta
 {
 	uint32_t no, nr;
 
+	if (event == MILTER_CMD_MAIL)
+		k->in_tx = true;		/* SMFIC_ABORT when it ends */
 	smtpd_milter_event_bits(event, &no, &nr);
 	if (k->np_mask & no)
 		return SMTPD_MILTER_STEP_NEXT;	/* not in the protocol version we speak */
@@ -1220,8 +1222,6 @@ smtpd_milter_send_event(struct smtpd_milter_conn *k, char event, enum milter_sta
 	if (k->events & no)
 		return SMTPD_MILTER_STEP_NEXT;
 	smtpd_milter_event_frame(k, event);
-	if (event == MILTER_CMD_MAIL)
-		k->in_tx = true;
 	if (k->events & nr)
 		return SMTPD_MILTER_STEP_NEXT;
 	smtpd_milter_wait(k, event, timeout_ms);
@@ -1392,13 +1392,9 @@ smtpd_milter_step(struct smtpd_milter_conn *k)
 static void
 smtpd_milter_content_end(struct smtpd_milter_sess *ms)
 {
-	size_t i;
-
-	for (i = 0; i < ms->n; i++) {
-		ms->c[i].in_tx = false;
-		if (ms->c[i].st == SMTPD_MILTER_ACCEPT_MSG)
-			ms->c[i].st = SMTPD_MILTER_READY;
-	}
+	/* The milters hear SMFIC_ABORT when the session resets the
+	 * transaction after its reply (smtpd_milter_abort), as Postfix's
+	 * smtpd ends every transaction. */
 	if (ms->v.kind == SMTPD_MILTER_CONTINUE || ms->v.kind == SMTPD_MILTER_DISCARD) {
 		if (ms->edit_failed) {
 			log_warning("%s: milter edits exceed the limits (%u header bytes, "

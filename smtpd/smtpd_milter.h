@@ -80,8 +80,9 @@ void smtpd_milter_data(struct smtpd_session *s, smtpd_milter_done *done);
 void smtpd_milter_eom(struct smtpd_session *s, uint64_t content_off, bool bdat,
                       smtpd_milter_done *done);
 
-/* The transaction ended without a verdict at its end (RSET, HELO, error):
- * SMFIC_ABORT to the milters that saw it. */
+/* The transaction ended (its final reply, RSET, HELO, an error):
+ * SMFIC_ABORT to the milters that saw its MAIL, as Postfix's smtpd
+ * sends after every transaction. */
 void smtpd_milter_abort(struct smtpd_session *s);
 /* The session ends: SMFIC_QUIT, close, free. */
 void smtpd_milter_free(struct smtpd_session *s);
