@@ -859,7 +859,12 @@ smtpd_milter_headers_parse(struct smtpd_milter_sess *ms, const char *p, size_t l
 	}
 }
 
-/* Read the header section of the message file. */
+/*
+ * Read the header section of the message file.
+ * XXX pread() on the loop thread, as the body chunks below: the file was
+ * just written and sits in the page cache; Postfix's cleanup reads its
+ * queue file the same way (doc/milter.md, "Non-blocking").
+ */
 static bool
 smtpd_milter_headers_load(struct smtpd_milter_sess *ms, uint64_t content_off)
 {
