@@ -103,6 +103,9 @@ static const struct {
 	{ P_SMTPD_END_OF_DATA_RESTRICTIONS, "" },
 	{ P_MYNETWORKS, "127.0.0.0/8 [::1]/128" },
 	{ P_SMTPD_SASL_AUTH_ENABLE, "no" },
+	/* Mail a filter hands back was inspected on its way in (Postfix's
+	 * FILTER_README: receive_override_options = no_milters). */
+	{ P_SMTPD_MILTERS, "" },
 	{ P_SMTPD_AUTHORIZED_XFORWARD_HOSTS, "127.0.0.0/8 [::1]/128" },
 	{ P_HEADER_CHECKS, "" },
 	{ P_MIME_HEADER_CHECKS, "" },
@@ -741,7 +744,8 @@ config_get(const struct config *cfg, enum config_listener l, enum config_param p
 }
 
 #define CONFIG_STR_TYPES (config_type_bit(CONFIG_STR) | config_type_bit(CONFIG_ENUM) | \
-                          config_type_bit(CONFIG_FILTER) | config_type_bit(CONFIG_RBL_REPLY))
+                          config_type_bit(CONFIG_FILTER) | config_type_bit(CONFIG_RBL_REPLY) | \
+                          config_type_bit(CONFIG_MILTERS))
 #define CONFIG_INT_TYPES (config_type_bit(CONFIG_INT) | config_type_bit(CONFIG_SIZE))
 #define CONFIG_LIST_TYPES (config_type_bit(CONFIG_LIST) | config_type_bit(CONFIG_RESTRICTIONS))
 

@@ -56,6 +56,8 @@ enum config_type {
 	CONFIG_FILTER,		/* "" or transport:nexthop (content_filter); read as a string */
 	CONFIG_RBL_REPLY,	/* a default_rbl_reply template (config_rbl_reply.h), its $names
 				 * checked at load; read as a string */
+	CONFIG_MILTERS,		/* a milter list (config_milter.h), checked at load; read as
+				 * a string */
 };
 
 /* Table flags. */

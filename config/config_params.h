@@ -222,6 +222,44 @@ CONFIG_PARAM(P_REJECT_CODE, "reject_code", CONFIG_INT, L, "554", NULL,
 CONFIG_PARAM(P_DEFER_CODE, "defer_code", CONFIG_INT, L, "450", NULL,
 	"reply code of the defer restriction")
 
+/* ---- Milter (doc/milter.md; Postfix's MILTER_README and postconf(5)) ---- */
+CONFIG_PARAM(P_SMTPD_MILTERS, "smtpd_milters", CONFIG_MILTERS, L, "", NULL,
+	"Milter applications for mail from the network listeners: unix:/path, inet:host:port, "
+	"or { inet:host:port, default_action=accept, command_timeout=10s, ... }")
+CONFIG_PARAM(P_NON_SMTPD_MILTERS, "non_smtpd_milters", CONFIG_MILTERS, 0, "", NULL,
+	"Milter applications for mail submitted with the sendmail command")
+CONFIG_PARAM(P_MILTER_PROTOCOL, "milter_protocol", CONFIG_ENUM, 0, "6", "2|3|4|6",
+	"the Milter protocol version offered to the applications")
+CONFIG_PARAM(P_MILTER_DEFAULT_ACTION, "milter_default_action", CONFIG_ENUM, L, "tempfail",
+	"accept|reject|tempfail|quarantine|shutdown",
+	"what to do when a Milter application is unavailable or misbehaves")
+CONFIG_PARAM(P_MILTER_CONNECT_TIMEOUT, "milter_connect_timeout", CONFIG_TIME, 0, "30s", NULL,
+	"time limit for connecting to a Milter application and negotiating options")
+CONFIG_PARAM(P_MILTER_COMMAND_TIMEOUT, "milter_command_timeout", CONFIG_TIME, 0, "30s", NULL,
+	"time limit for sending an SMTP command to a Milter application and its reply")
+CONFIG_PARAM(P_MILTER_CONTENT_TIMEOUT, "milter_content_timeout", CONFIG_TIME, 0, "300s", NULL,
+	"time limit for sending message content to a Milter application and its reply")
+CONFIG_PARAM(P_MILTER_MACRO_DAEMON_NAME, "milter_macro_daemon_name", CONFIG_STR, 0, "$myhostname",
+	NULL, "the {daemon_name} macro value")
+CONFIG_PARAM(P_MILTER_MACRO_V, "milter_macro_v", CONFIG_STR, 0, "$mail_name " TERN_VERSION, NULL,
+	"the v macro value")
+CONFIG_PARAM(P_MILTER_CONNECT_MACROS, "milter_connect_macros", CONFIG_LIST, 0,
+	"j {daemon_name} {daemon_addr} v _", NULL, "macros sent after the connection is made")
+CONFIG_PARAM(P_MILTER_HELO_MACROS, "milter_helo_macros", CONFIG_LIST, 0,
+	"{tls_version} {cipher} {cipher_bits} {cert_subject} {cert_issuer}", NULL,
+	"macros sent after HELO or EHLO")
+CONFIG_PARAM(P_MILTER_MAIL_MACROS, "milter_mail_macros", CONFIG_LIST, 0,
+	"i {auth_type} {auth_authen} {auth_author} {mail_addr} {mail_host} {mail_mailer}", NULL,
+	"macros sent after MAIL FROM")
+CONFIG_PARAM(P_MILTER_RCPT_MACROS, "milter_rcpt_macros", CONFIG_LIST, 0,
+	"i {rcpt_addr} {rcpt_host} {rcpt_mailer}", NULL, "macros sent after RCPT TO")
+CONFIG_PARAM(P_MILTER_DATA_MACROS, "milter_data_macros", CONFIG_LIST, 0, "i", NULL,
+	"macros sent after DATA")
+CONFIG_PARAM(P_MILTER_END_OF_HEADER_MACROS, "milter_end_of_header_macros", CONFIG_LIST, 0, "i",
+	NULL, "macros sent after the end of the message header")
+CONFIG_PARAM(P_MILTER_END_OF_DATA_MACROS, "milter_end_of_data_macros", CONFIG_LIST, 0, "i", NULL,
+	"macros sent after the end of the message")
+
 /* ---- TLS ---- */
 CONFIG_PARAM(P_SMTPD_TLS_CERT_FILE, "smtpd_tls_cert_file", CONFIG_STR, L, "", NULL,
 	"PEM certificate chain of the listener")

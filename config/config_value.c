@@ -19,6 +19,7 @@
 #include <sys/socket.h>
 
 #include "common/log.h"
+#include "config/config_milter.h"
 #include "config/config_rbl_reply.h"
 #include "config/config_restrictions.h"
 
@@ -279,6 +280,22 @@ config_value_parse_filter(struct config_value *v, unsigned flags, const char *ch
 	buf_append_str(why, "bad content filter ");
 	config_value_quote(why, v->text, strlen(v->text));
 	buf_append_printf(why, ": %s\n", reason);
+	return false;
+}
+
+/* MILTERS: a list config_milter_parse() accepts. */
+static bool
+config_value_parse_milters(struct config_value *v, unsigned flags, const char *choices,
+                           struct buf *why)
+{
+	struct config_milter m[CONFIG_MILTER_MAX];
+	char reason[200];
+	size_t n;
+
+	(void)flags, (void)choices;
+	if (config_milter_parse(v->text, m, &n, reason, sizeof(reason)) == 0)
+		return true;
+	buf_append_printf(why, "%s\n", reason);
 	return false;
 }
 
@@ -873,6 +890,7 @@ static config_value_parser *const config_value_parsers[] = {
 	[CONFIG_RATES] = config_value_parse_rates,
 	[CONFIG_FILTER] = config_value_parse_filter,
 	[CONFIG_RBL_REPLY] = config_value_parse_rbl_reply,
+	[CONFIG_MILTERS] = config_value_parse_milters,
 };
 
 bool

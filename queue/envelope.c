@@ -82,6 +82,18 @@ envelope_init(struct envelope *env)
 }
 
 void
+envelope_remove_rcpt(struct envelope *env, size_t i)
+{
+	if (i >= env->nrcpt)
+		panic("envelope_remove_rcpt: index %zu of %zu", i, env->nrcpt);
+	free(env->rcpts[i].addr);
+	free(env->rcpts[i].orcpt);
+	free(env->rcpts[i].target);
+	memmove(&env->rcpts[i], &env->rcpts[i + 1], (env->nrcpt - i - 1) * sizeof(env->rcpts[0]));
+	env->nrcpt--;
+}
+
+void
 envelope_clear_rcpts(struct envelope *env)
 {
 	size_t i;

@@ -82,6 +82,8 @@ void envelope_set(char **field, const char *s);
  * with envelope_set(&env->rcpts[env->nrcpt - 1].target, ...)). */
 void envelope_add_rcpt(struct envelope *env, const char *addr, const char *orcpt,
                        unsigned notify);
+/* Drop recipient i (i < nrcpt); the later ones move up one place. */
+void envelope_remove_rcpt(struct envelope *env, size_t i);
 /* Drop every recipient (a REDIRECT action), keeping the array's storage. */
 void envelope_clear_rcpts(struct envelope *env);
 

@@ -481,11 +481,82 @@ spool_msg_free(struct spool_msg *m)
 	free(m);
 }
 
+/* The name of the rewrite file of m. */
+static void
+spool_msg_edit_name(const struct spool_msg *m, char *name, size_t size)
+{
+	snprintf(name, size, "%s%s", m->id, SPOOL_EDIT_SUFFIX);
+}
+
+int
+spool_msg_open_read(struct spool_msg *m, char *err, size_t errsz)
+{
+	char name[SPOOL_ID_SIZE + sizeof(SPOOL_EDIT_SUFFIX)];
+	int fd;
+
+	if (spool_msg_flush(m) != SPOOL_OK) {
+		spool_set_err(err, errsz, "%s", m->err);
+		return -1;
+	}
+	if (m->rewriting)
+		spool_msg_edit_name(m, name, sizeof(name));
+	else
+		snprintf(name, sizeof(name), "%s", m->id);
+	fd = openat(m->sp->msg_dirfd, name, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		spool_set_err(err, errsz, "open %s/msg/%s: %s", m->sp->dir, name, strerror(errno));
+	return fd;
+}
+
+enum spool_result
+spool_msg_rewrite_begin(struct spool_msg *m)
+{
+	char name[SPOOL_ID_SIZE + sizeof(SPOOL_EDIT_SUFFIX)];
+	int fd;
+
+	if (m->rewriting)
+		panic("spool_msg_rewrite_begin: %s is being rewritten already", m->id);
+	if (spool_msg_flush(m) != SPOOL_OK)
+		return m->result;
+	spool_msg_edit_name(m, name, sizeof(name));
+	fd = openat(m->sp->msg_dirfd, name, O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC, 0640);
+	if (fd < 0)
+		return spool_msg_fail(m, errno, "create edit file of");
+	close(m->fd);
+	m->fd = fd;
+	m->size = 0;
+	m->rewriting = true;
+	return SPOOL_OK;
+}
+
+enum spool_result
+spool_msg_rewrite_end(struct spool_msg *m)
+{
+	char name[SPOOL_ID_SIZE + sizeof(SPOOL_EDIT_SUFFIX)];
+
+	if (!m->rewriting)
+		panic("spool_msg_rewrite_end: %s is not being rewritten", m->id);
+	if (spool_msg_flush(m) != SPOOL_OK)
+		return m->result;
+	spool_msg_edit_name(m, name, sizeof(name));
+	/* The old file goes in the same step: no moment without msg/ID. */
+	if (renameat(m->sp->msg_dirfd, name, m->sp->msg_dirfd, m->id) < 0)
+		return spool_msg_fail(m, errno, "rename edit file over");
+	m->rewriting = false;
+	return SPOOL_OK;
+}
+
 void
 spool_msg_abort(struct spool_msg *m)
 {
+	char name[SPOOL_ID_SIZE + sizeof(SPOOL_EDIT_SUFFIX)];
+
 	if (m == NULL)
 		return;
+	if (m->rewriting) {
+		spool_msg_edit_name(m, name, sizeof(name));
+		(void)unlinkat(m->sp->msg_dirfd, name, 0);
+	}
 	(void)unlinkat(m->sp->msg_dirfd, m->id, 0);
 	spool_msg_free(m);
 }

@@ -77,6 +77,22 @@ const char *spool_msg_id(const struct spool_msg *m);
 enum spool_result spool_msg_write(struct spool_msg *m, const void *p, size_t n);
 /* Bytes written so far. */
 uint64_t spool_msg_size(const struct spool_msg *m);
+/*
+ * Read back what was written (a before-queue filter reads the message):
+ * flush, then open msg/ID read-only. The caller owns and closes the fd.
+ * -1 with err on failure.
+ */
+int spool_msg_open_read(struct spool_msg *m, char *err, size_t errsz);
+/*
+ * Rewrite the content (a filter's edits): after begin, writes go to a new
+ * file msg/ID.edit and spool_msg_size() counts from 0; end renames it over
+ * msg/ID (made durable by the commit's fsync of the file and of msg/).
+ * Keep a read fd from spool_msg_open_read() to copy from the old content.
+ * Errors are sticky as for spool_msg_write(); an abort removes both files,
+ * and recovery removes a left-over ID.edit.
+ */
+enum spool_result spool_msg_rewrite_begin(struct spool_msg *m);
+enum spool_result spool_msg_rewrite_end(struct spool_msg *m);
 /* Give up: unlink the file and free m. */
 void spool_msg_abort(struct spool_msg *m);
 

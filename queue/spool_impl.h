@@ -38,6 +38,8 @@
 
 /* Length of the short reasons kept with a message. */
 #define SPOOL_ERR_MAX 256
+/* The file a rewrite writes before it replaces msg/ID (spool_msg_rewrite_begin). */
+#define SPOOL_EDIT_SUFFIX ".edit"
 
 struct spool_msg {
 	struct spool *sp;
@@ -48,6 +50,7 @@ struct spool_msg {
 	uint64_t size;			/* bytes accepted by spool_msg_write() */
 	enum spool_result result;	/* sticky: the first error, or the commit's result */
 	char err[SPOOL_ERR_MAX];	/* reason for result */
+	bool rewriting;			/* fd is msg/ID.edit (spool_msg_rewrite_begin) */
 
 	/* Set by spool_msg_commit(); read by the threads. */
 	struct buf record;		/* the encoded envelope */

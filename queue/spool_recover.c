@@ -98,6 +98,14 @@ spool_recover_name(struct spool *sp, DIR *d, const char *name, struct spool_idse
 	struct stat sb;
 	char (*hit)[SPOOL_ID_SIZE];
 
+	/* A rewrite a milter's edits left unfinished: never committed. */
+	if (strlen(name) == SPOOL_ID_LEN + strlen(SPOOL_EDIT_SUFFIX) &&
+	    spool_id_valid(name, SPOOL_ID_LEN) &&
+	    strcmp(name + SPOOL_ID_LEN, SPOOL_EDIT_SUFFIX) == 0) {
+		if (unlinkat(dirfd(d), name, 0) == 0)
+			st->orphan_files++;
+		return;
+	}
 	if (!spool_id_valid(name, strlen(name))) {
 		log_warning("spool recovery: ignoring %s/msg/%s: not a queue id", sp->dir,
 		            log_printable(shown, sizeof(shown), name, strlen(name)));

@@ -7,7 +7,8 @@ build_pkgs=(build-essential cmake pkg-config libssl-dev libc-ares-dev
             liblmdb-dev libsasl2-dev check lmdb-utils)
 peer_pkgs=(postfix swaks dovecot-lmtpd dnsmasq-base php-cli python3
            python3-aiosmtpd iproute2 sasl2-bin libsasl2-modules procps
-           openssl time postgrey libnet-ssleay-perl pflogsumm util-linux)
+           openssl time postgrey libnet-ssleay-perl pflogsumm util-linux
+           python3-milter opendkim opendkim-tools python3-dkim)
 
 want=("${build_pkgs[@]}")
 [ "${1:-}" = "--with-peers" ] && want+=("${peer_pkgs[@]}")

@@ -169,6 +169,10 @@ struct smtpd_session {
 	 * named for the current transaction; forgotten when it ends. */
 	struct smtpd_xforward xforward;
 
+	/* Milters (smtpd_milter.h): NULL when the listener has none. */
+	struct smtpd_milter_sess *milter;
+	uint64_t content_off;		/* bytes of our own headers before the client's */
+
 	struct smtpd_counter count[SMTPD_VERB_COUNT];
 	struct smtpd_counter count_all;
 };

@@ -643,6 +643,18 @@ smtpd_tls_server_fingerprint(const struct smtpd_tls_server *srv, enum config_lis
 /* ---- sessions ---- */
 
 bool
+smtpd_tls_describe(const struct smtpd_session *s, const char **version, const char **cipher,
+    int *bits)
+{
+	if (s->tls == NULL || !s->tls->up || s->tls->io.ssl == NULL)
+		return false;
+	*version = SSL_get_version(s->tls->io.ssl);
+	*cipher = SSL_get_cipher_name(s->tls->io.ssl);
+	*bits = SSL_get_cipher_bits(s->tls->io.ssl, NULL);
+	return true;
+}
+
+bool
 smtpd_tls_active(const struct smtpd_session *s)
 {
 	return s->tls != NULL && s->tls->up;

@@ -115,6 +115,10 @@ bool smtpd_tls_server_fingerprint(const struct smtpd_tls_server *srv, enum confi
 
 /* The handshake has completed on this session. */
 bool smtpd_tls_active(const struct smtpd_session *s);
+/* The protocol ("TLSv1.3"), cipher name and its secret bits of an active
+ * TLS session, for the milter macros; false when TLS is not up. */
+bool smtpd_tls_describe(const struct smtpd_session *s, const char **version, const char **cipher,
+                        int *bits);
 /* Offer STARTTLS in the EHLO reply? (a level other than none, a
  * certificate, and TLS not yet active) */
 bool smtpd_tls_offer_starttls(const struct smtpd_session *s);

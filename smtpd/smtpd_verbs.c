@@ -25,6 +25,7 @@
 #include "common/log.h"
 #include "queue/envelope_expand.h"
 #include "smtpd/smtpd_auth_cmd.h"
+#include "smtpd/smtpd_milter.h"
 #include "smtpd/smtpd_notify.h"
 #include "smtpd/smtpd_received.h"
 #include "smtpd/smtpd_restrict.h"
@@ -43,14 +44,20 @@ struct smtpd_verb_rule {
 
 static void smtpd_helo_done(struct smtpd_session *s, const struct smtpd_restrict_result *res);
 static void smtpd_helo_reply(struct smtpd_session *s);
+static void smtpd_verbs_connect_checks(struct smtpd_session *s);
+static bool smtpd_helo_accept(struct smtpd_session *s);
 static void smtpd_mail_done(struct smtpd_session *s, const struct smtpd_restrict_result *res);
 static void smtpd_rcpt_done(struct smtpd_session *s, const struct smtpd_restrict_result *res);
 static void smtpd_data_done(struct smtpd_session *s, const struct smtpd_restrict_result *res);
 static void smtpd_bdat_done(struct smtpd_session *s, const struct smtpd_restrict_result *res);
 static void smtpd_eod_done(struct smtpd_session *s, const struct smtpd_restrict_result *res);
 static void smtpd_instance_next(struct smtpd_session *s);
+static bool smtpd_mail_accept(struct smtpd_session *s);
+static bool smtpd_rcpt_milter(struct smtpd_session *s);
 static bool smtpd_data_start(struct smtpd_session *s);
 static void smtpd_message_commit(struct smtpd_session *s);
+static void smtpd_message_queue(struct smtpd_session *s);
+static bool smtpd_data_go(struct smtpd_session *s);
 static bool smtpd_rcpt_accept(struct smtpd_session *s, const struct smtpd_rcpt_args *rcpt);
 static bool verb_xforward(struct smtpd_session *s, const struct smtpd_command *cmd);
 static bool smtpd_xforward_allowed(const struct smtpd_session *s);
@@ -251,6 +258,7 @@ smtpd_verbs_reset(struct smtpd_session *s)
 	memset(&s->actions, 0, sizeof(s->actions));
 	s->carry_mail = false;
 	s->instance[0] = '\0';
+	smtpd_milter_abort(s);
 	smtpd_xforward_reset(&s->xforward);
 	if (s->state & (SMTPD_STATE_MAIL | SMTPD_STATE_RCPT | SMTPD_STATE_CHUNKING))
 		s->state = SMTPD_STATE_READY;
@@ -270,6 +278,7 @@ smtpd_verbs_free(struct smtpd_session *s)
 	smtpd_restrict_cancel(s->check);
 	s->check = NULL;
 	smtpd_auth_cmd_free(s);
+	smtpd_milter_free(s);
 }
 
 /* ---- dispatch ---- */
@@ -472,8 +481,33 @@ smtpd_connect_done(struct smtpd_session *s, const struct smtpd_restrict_result *
 	smtpd_greet(s);
 }
 
+/* The milters' word on the connection: a refusal is logged here and
+ * given to every later command (Postfix does the same); 421 closes. */
+static void
+smtpd_connect_milter_done(struct smtpd_session *s, const struct smtpd_milter_verdict *v)
+{
+	if (v->kind == SMTPD_MILTER_SHUTDOWN) {
+		smtpd_milter_reply(s, v, "CONNECT", NULL);
+		smtpd_session_close_after_reply(s);
+		return;
+	}
+	if (v->kind == SMTPD_MILTER_REJECT)
+		smtpd_milter_log(s, v, "reject", "CONNECT", NULL);
+	smtpd_verbs_connect_checks(s);
+}
+
 void
 smtpd_verbs_connect(struct smtpd_session *s)
+{
+	if (smtpd_milter_start(s)) {
+		smtpd_milter_connect(s, smtpd_connect_milter_done);
+		return;
+	}
+	smtpd_verbs_connect_checks(s);
+}
+
+static void
+smtpd_verbs_connect_checks(struct smtpd_session *s)
 {
 	struct smtpd_restrict_facts f;
 
@@ -514,6 +548,47 @@ verb_helo(struct smtpd_session *s, const struct smtpd_command *cmd)
 	}
 	memcpy(s->helo, name, sizeof(s->helo));
 	s->esmtp = cmd->verb == SMTPD_VERB_EHLO;
+	return smtpd_helo_accept(s);
+}
+
+/* A refusal by a milter after any stage: reply, log, count. true when the
+ * command may go on. */
+static bool
+smtpd_milter_passed(struct smtpd_session *s, const struct smtpd_milter_verdict *v,
+    const char *stage, const char *rcpt)
+{
+	if (v->kind == SMTPD_MILTER_REJECT || v->kind == SMTPD_MILTER_SHUTDOWN) {
+		smtpd_milter_reply(s, v, stage, rcpt);
+		if (v->kind == SMTPD_MILTER_SHUTDOWN)
+			smtpd_session_close_after_reply(s);
+		else
+			smtpd_session_error(s);
+		return false;
+	}
+	/* DISCARD before the end of the message: accept it, then drop it. */
+	if (v->kind == SMTPD_MILTER_DISCARD)
+		s->discard = true;
+	return true;
+}
+
+static void
+smtpd_helo_milter_done(struct smtpd_session *s, const struct smtpd_milter_verdict *v)
+{
+	if (!smtpd_milter_passed(s, v, s->esmtp ? "EHLO" : "HELO", NULL))
+		return;
+	smtpd_helo_reply(s);
+	smtpd_count_ok(s, s->esmtp ? SMTPD_VERB_EHLO : SMTPD_VERB_HELO);
+}
+
+/* HELO passed the restrictions: the milters, then 250. true when the
+ * reply went out now. */
+static bool
+smtpd_helo_accept(struct smtpd_session *s)
+{
+	if (smtpd_milter_active(s)) {
+		smtpd_milter_helo(s, smtpd_helo_milter_done);
+		return false;
+	}
 	smtpd_helo_reply(s);
 	return true;
 }
@@ -532,8 +607,8 @@ smtpd_helo_done(struct smtpd_session *s, const struct smtpd_restrict_result *res
 	}
 	memcpy(s->helo, s->wait_helo, sizeof(s->helo));
 	s->esmtp = s->wait_esmtp;
-	smtpd_helo_reply(s);
-	smtpd_count_ok(s, s->esmtp ? SMTPD_VERB_EHLO : SMTPD_VERB_HELO);
+	if (smtpd_helo_accept(s))
+		smtpd_count_ok(s, s->esmtp ? SMTPD_VERB_EHLO : SMTPD_VERB_HELO);
 }
 
 static void
@@ -719,11 +794,37 @@ verb_mail(struct smtpd_session *s, const struct smtpd_command *cmd)
 	s->env.body = s->mail.body;
 	s->env.smtputf8 = s->mail.smtputf8;
 	smtpd_instance_next(s);
+	if (smtpd_milter_active(s))
+		smtpd_milter_args(s, false, s->mail.from.addr, cmd->args, cmd->args_len);
 	if (smtpd_stage_active(s, SMTPD_RESTRICT_MAIL)) {
 		struct smtpd_restrict_facts f;
 
 		smtpd_facts(s, &f, "MAIL", NULL);
 		smtpd_check(s, SMTPD_RESTRICT_MAIL, &f, smtpd_mail_done);
+		return false;
+	}
+	return smtpd_mail_accept(s);
+}
+
+static void
+smtpd_mail_milter_done(struct smtpd_session *s, const struct smtpd_milter_verdict *v)
+{
+	if (!smtpd_milter_passed(s, v, "MAIL", NULL)) {
+		smtpd_verbs_reset(s);
+		return;
+	}
+	s->state = SMTPD_STATE_MAIL;
+	smtpd_reply(s, 250, "2.1.0", "Ok");
+	smtpd_count_ok(s, SMTPD_VERB_MAIL);
+}
+
+/* MAIL passed the restrictions: the milters, then 250. true when the
+ * reply went out now. */
+static bool
+smtpd_mail_accept(struct smtpd_session *s)
+{
+	if (smtpd_milter_active(s)) {
+		smtpd_milter_mail(s, smtpd_mail_milter_done);
 		return false;
 	}
 	s->state = SMTPD_STATE_MAIL;
@@ -745,9 +846,8 @@ smtpd_mail_done(struct smtpd_session *s, const struct smtpd_restrict_result *res
 		s->carried_mail = res->carried;
 	}
 	smtpd_check_keep(s, res);
-	s->state = SMTPD_STATE_MAIL;
-	smtpd_reply(s, 250, "2.1.0", "Ok");
-	smtpd_count_ok(s, SMTPD_VERB_MAIL);
+	if (smtpd_mail_accept(s))
+		smtpd_count_ok(s, SMTPD_VERB_MAIL);
 }
 
 /* Policy servers tell one transaction's requests apart by "instance". */
@@ -878,6 +978,8 @@ verb_rcpt(struct smtpd_session *s, const struct smtpd_command *cmd)
 	/* A local submission (sendmail) is trusted as Postfix trusts
 	 * pickup: no restrictions (the sender is a local user, known by
 	 * uid). */
+	if (smtpd_milter_active(s))
+		smtpd_milter_args(s, true, rcpt.to.addr, cmd->args, cmd->args_len);
 	if (s->srv->rules != NULL && !s->local) {
 		struct smtpd_restrict_facts f;
 
@@ -886,7 +988,29 @@ verb_rcpt(struct smtpd_session *s, const struct smtpd_command *cmd)
 		smtpd_check(s, SMTPD_RESTRICT_RCPT, &f, smtpd_rcpt_done);
 		return false;
 	}
+	if (smtpd_milter_active(s)) {
+		s->wait_rcpt = rcpt;
+		return smtpd_rcpt_milter(s);
+	}
 	return smtpd_rcpt_accept(s, &rcpt);
+}
+
+static void
+smtpd_rcpt_milter_done(struct smtpd_session *s, const struct smtpd_milter_verdict *v)
+{
+	if (!smtpd_milter_passed(s, v, "RCPT", s->wait_rcpt.to.addr))
+		return;
+	if (smtpd_rcpt_accept(s, &s->wait_rcpt))
+		smtpd_count_ok(s, SMTPD_VERB_RCPT);
+}
+
+/* The restrictions passed s->wait_rcpt: the milters decide next (before
+ * the recipient is resolved: doc/milter.md). */
+static bool
+smtpd_rcpt_milter(struct smtpd_session *s)
+{
+	smtpd_milter_rcpt(s, smtpd_rcpt_milter_done);
+	return false;
 }
 
 /* The restrictions passed: resolve and add the recipient. */
@@ -913,6 +1037,10 @@ smtpd_rcpt_done(struct smtpd_session *s, const struct smtpd_restrict_result *res
 		return;
 	}
 	smtpd_check_keep(s, res);
+	if (smtpd_milter_active(s)) {
+		(void)smtpd_rcpt_milter(s);
+		return;
+	}
 	if (smtpd_rcpt_accept(s, &s->wait_rcpt))
 		smtpd_count_ok(s, SMTPD_VERB_RCPT);
 }
@@ -971,6 +1099,11 @@ smtpd_message_open(struct smtpd_session *s, enum smtpd_data_mode mode)
 	}
 	if (smtpd_received_format(&rec, &s->decoded) != BUF_OK)
 		panic("Received header larger than %u bytes", SMTPD_DECODED_MAX);
+	/* Milters see the client's content, not our headers above it.
+	 * XXX header_checks see our Received: too; an edit of theirs to it
+	 * (PREPEND, REPLACE) moves this boundary, and the milters would then
+	 * see or miss a line of ours. */
+	s->content_off = buf_len(&s->decoded);
 
 	bare = config_lstr(s->srv->cfg, s->listener, P_SMTPD_FORBID_BARE_NEWLINE);
 	nl = strcmp(bare, "normalize") == 0 ? SMTPD_DATA_NORMALIZE : SMTPD_DATA_REJECT;
@@ -1101,9 +1234,46 @@ smtpd_eod_done(struct smtpd_session *s, const struct smtpd_restrict_result *res)
 	smtpd_message_commit(s);
 }
 
-/* Hand the message to the spool (or drop it after a DISCARD action). */
+static void
+smtpd_eom_milter_done(struct smtpd_session *s, const struct smtpd_milter_verdict *v)
+{
+	if (v->kind == SMTPD_MILTER_REJECT || v->kind == SMTPD_MILTER_SHUTDOWN) {
+		smtpd_milter_reply(s, v, "END-OF-MESSAGE", NULL);
+		s->state = SMTPD_STATE_READY;
+		smtpd_verbs_reset(s);
+		if (v->kind == SMTPD_MILTER_SHUTDOWN)
+			smtpd_session_close_after_reply(s);
+		else
+			smtpd_session_error(s);
+		return;
+	}
+	if (v->kind == SMTPD_MILTER_DISCARD) {
+		smtpd_milter_log(s, v, "discard", "END-OF-MESSAGE", NULL);
+		s->discard = true;
+	} else if (v->quarantine) {
+		/* SMFIR_QUARANTINE: the message waits on hold (ternctl queue
+		 * release), as Postfix puts it in the hold queue. */
+		smtpd_milter_log(s, v, "hold", "END-OF-MESSAGE", NULL);
+		s->hold = true;
+	}
+	smtpd_message_queue(s);
+}
+
+/* The content passed our checks: the milters have the last word (and
+ * may edit the message), then the spool. */
 static void
 smtpd_message_commit(struct smtpd_session *s)
+{
+	if (smtpd_milter_active(s) && !s->discard) {
+		smtpd_milter_eom(s, s->content_off, s->bdat_last, smtpd_eom_milter_done);
+		return;
+	}
+	smtpd_message_queue(s);
+}
+
+/* Hand the message to the spool (or drop it after a DISCARD action). */
+static void
+smtpd_message_queue(struct smtpd_session *s)
 {
 	struct timeval tv;
 	struct spool_msg *m;
@@ -1174,7 +1344,36 @@ verb_data(struct smtpd_session *s, const struct smtpd_command *cmd)
 		smtpd_check(s, SMTPD_RESTRICT_DATA, &f, smtpd_data_done);
 		return false;
 	}
-	return smtpd_data_start(s);
+	return smtpd_data_go(s);
+}
+
+static void
+smtpd_data_milter_done(struct smtpd_session *s, const struct smtpd_milter_verdict *v)
+{
+	if (!smtpd_milter_passed(s, v, "DATA", NULL)) {
+		/* The transaction stays; only the message file goes. */
+		spool_msg_abort(s->msg);
+		s->msg = NULL;
+		buf_free(&s->decoded);
+		return;
+	}
+	s->state = SMTPD_STATE_DATA;
+	smtpd_reply(s, 354, NULL, "End data with <CR><LF>.<CR><LF>");
+}
+
+/* DATA passed the restrictions: the milters (with the queue id known,
+ * for their macro i), then 354. */
+static bool
+smtpd_data_go(struct smtpd_session *s)
+{
+	if (!smtpd_milter_active(s))
+		return smtpd_data_start(s);
+	if (!smtpd_message_open(s, SMTPD_DATA_DOT)) {
+		smtpd_reply(s, 451, "4.3.0", "Error: queue file write error");
+		return false;
+	}
+	smtpd_milter_data(s, smtpd_data_milter_done);
+	return false;
 }
 
 static bool
@@ -1198,7 +1397,7 @@ smtpd_data_done(struct smtpd_session *s, const struct smtpd_restrict_result *res
 		return;
 	}
 	smtpd_check_keep(s, res);
-	(void)smtpd_data_start(s);
+	(void)smtpd_data_go(s);
 }
 
 static bool

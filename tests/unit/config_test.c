@@ -158,6 +158,7 @@ test_render(struct buf *out, const struct config *cfg, enum config_listener l,
 	case CONFIG_ENUM:
 	case CONFIG_FILTER:
 	case CONFIG_RBL_REPLY:
+	case CONFIG_MILTERS:
 		buf_append_str(out, config_lstr(cfg, l, p));
 		break;
 	case CONFIG_BOOL:
@@ -1396,6 +1397,7 @@ static const char dump_tail[] =
 	"reinject_smtpd_recipient_restrictions = permit_mynetworks, reject\n"
 	"reinject_smtpd_data_restrictions =\n"
 	"reinject_smtpd_end_of_data_restrictions =\n"
+	"reinject_smtpd_milters =\n"
 	"reinject_smtpd_sasl_auth_enable = no\n"
 	"relay_destination_recipient_limit = 11\n"
 	"slow_destination_concurrency_limit = 2\n"
