@@ -103,6 +103,8 @@ static const struct {
 	{ P_SMTPD_END_OF_DATA_RESTRICTIONS, "" },
 	{ P_MYNETWORKS, "127.0.0.0/8 [::1]/128" },
 	{ P_SMTPD_SASL_AUTH_ENABLE, "no" },
+	/* The filter re-injecting is trusted: no anvil limits (doc/anvil.md). */
+	{ P_SMTPD_CLIENT_EVENT_LIMIT_EXCEPTIONS, "127.0.0.0/8 [::1]/128" },
 };
 
 /* One TRANSPORT_REST override of a loaded config. */

@@ -29,6 +29,7 @@
 #include "common/log.h"
 #include "common/rolectl.h"
 #include "queue/spool.h"
+#include "smtpd/smtpd_anvil.h"
 #include "smtpd/smtpd_auth.h"
 #include "smtpd/smtpd_notify.h"
 #include "smtpd/smtpd_restrict.h"
@@ -69,6 +70,7 @@ struct smtpd_role {
 	struct ev_timer drain_timer;	/* smtpd_drain_timeout */
 	struct ev_timer drain_tick;	/* looks whether every session ended */
 	bool tls_keys_seen;		/* the first TLS_KEYS frame arrived */
+	struct ev_timer anvil_timer;	/* the anvil table's expiry, once a unit */
 	int exit_status;
 };
 
@@ -173,6 +175,49 @@ smtpd_auth_setup(struct smtpd_role *role, const struct config *cfg, bool at_star
 	role->srv.auth = set;
 }
 
+/* ---- the anvil table (smtpd_anvil.h, doc/anvil.md) ---- */
+
+/* anvil_rate_time_unit in ms; a second at least. */
+static int64_t
+smtpd_anvil_unit_ms(const struct config *cfg)
+{
+	int64_t unit = config_time(cfg, P_ANVIL_RATE_TIME_UNIT);
+
+	return (unit < 1 ? 1 : unit) * 1000;
+}
+
+/* Once a time unit: give back the memory of clients whose window ended,
+ * and say (once a unit, not once an event) when the table was full. */
+static void
+smtpd_anvil_tick(struct ev_timer *t)
+{
+	struct smtpd_role *role = t->arg;
+	uint64_t evicted, untracked;
+
+	smtpd_anvil_expire(role->srv.anvil, evloop_now(role->srv.loop));
+	if (smtpd_anvil_take_overflow(role->srv.anvil, &evicted, &untracked))
+		log_warning("anvil table full (%u clients and logins): %llu idle entries forgotten "
+		    "before their time unit ended, %llu events not counted",
+		    SMTPD_ANVIL_ENTRIES_MAX, (unsigned long long)evicted,
+		    (unsigned long long)untracked);
+	evloop_timer_start(role->srv.loop, t, smtpd_anvil_unit_ms(role->srv.cfg));
+}
+
+/* Made at start, kept at reload: the counts survive a new configuration;
+ * only the unit changes (open windows are measured against it). */
+static void
+smtpd_anvil_setup(struct smtpd_role *role)
+{
+	int64_t unit = smtpd_anvil_unit_ms(role->srv.cfg);
+
+	if (role->srv.anvil == NULL) {
+		role->srv.anvil = smtpd_anvil_new(SMTPD_ANVIL_ENTRIES_MAX, unit);
+		evloop_timer_init(&role->anvil_timer, smtpd_anvil_tick, role);
+	}
+	smtpd_anvil_set_unit(role->srv.anvil, unit);
+	evloop_timer_start(role->srv.loop, &role->anvil_timer, unit);
+}
+
 static void
 smtpd_reload(struct smtpd_role *role)
 {
@@ -195,6 +240,7 @@ smtpd_reload(struct smtpd_role *role)
 	config_free(role->srv.cfg);
 	role->srv.cfg = cfg;
 	smtpd_rules_reload(&role->srv);
+	smtpd_anvil_setup(role);
 	snprintf(role->srv.hostname, sizeof(role->srv.hostname), "%s", config_str(cfg, P_MYHOSTNAME));
 	log_set_hostname(role->srv.hostname);
 	log_info("reload: configuration %s", role->cfg_path ? role->cfg_path : "(development defaults)");
@@ -519,6 +565,7 @@ smtpd_setup(struct smtpd_role *role, const struct smtpd_listen_fd *fds, size_t n
 	smtpd_addr_setup(&role->srv, role->srv.cfg);
 	smtpd_rules_reload(&role->srv);
 	smtpd_auth_setup(role, role->srv.cfg, true);
+	smtpd_anvil_setup(role);
 	smtpd_listeners_install(role, fds, nfds);
 	if (evloop_set_nonblock(role->control_fd) < 0 ||
 	    evloop_io_add(role->srv.loop, &role->control_io, role->control_fd, EV_READ,
@@ -589,6 +636,8 @@ smtpd_main(const char *cfg_path, struct config *cfg, int control_fd,
 	addr_resolver_free(role->srv.addr);
 	smtpd_auth_set_free(role->srv.auth);
 	smtpd_tls_server_free(role->srv.tls);
+	evloop_timer_stop(role->srv.loop, &role->anvil_timer);
+	smtpd_anvil_free(role->srv.anvil);
 	evloop_free(role->srv.loop);
 	config_free(role->srv.cfg);
 	buf_free(&role->control_in);
