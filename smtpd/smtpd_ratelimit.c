@@ -20,25 +20,44 @@
 #include "smtpd/smtpd_anvil.h"
 #include "smtpd/smtpd_session_impl.h"
 
-/* Is the client counted at all? */
-static bool
-smtpd_ratelimit_applies(const struct smtpd_session *s)
+bool
+smtpd_ratelimit_client_excepted(const struct config *cfg, enum config_listener l,
+    const char *client_addr)
 {
 	const struct config_network *nets;
 	unsigned char addr[16];
 	size_t n;
 	int af;
 
-	if (s->srv->anvil == NULL || s->local)
-		return false;
-	if (inet_pton(AF_INET, s->client_addr, addr) == 1)
+	if (inet_pton(AF_INET, client_addr, addr) == 1)
 		af = AF_INET;
-	else if (inet_pton(AF_INET6, s->client_addr, addr) == 1)
+	else if (inet_pton(AF_INET6, client_addr, addr) == 1)
 		af = AF_INET6;
 	else
-		return false;
-	nets = config_lnetworks(s->srv->cfg, s->listener, P_SMTPD_CLIENT_EVENT_LIMIT_EXCEPTIONS, &n);
-	return !config_networks_match(nets, n, af, addr);
+		return true;
+	nets = config_lnetworks(cfg, l, P_SMTPD_CLIENT_EVENT_LIMIT_EXCEPTIONS, &n);
+	return config_networks_match(nets, n, af, addr);
+}
+
+bool
+smtpd_ratelimit_login_excepted(const struct config *cfg, enum config_listener l,
+    const char *login)
+{
+	const struct config_list *list = config_llist(cfg, l, P_SMTPD_SASL_USER_RATE_LIMIT_EXCEPTIONS);
+	size_t i;
+
+	for (i = 0; i < list->n; i++)
+		if (strcasecmp(list->items[i], login) == 0)
+			return true;
+	return false;
+}
+
+/* Is the client counted at all? */
+static bool
+smtpd_ratelimit_applies(const struct smtpd_session *s)
+{
+	return s->srv->anvil != NULL && !s->local &&
+	       !smtpd_ratelimit_client_excepted(s->srv->cfg, s->listener, s->client_addr);
 }
 
 static uint64_t
@@ -84,20 +103,6 @@ smtpd_ratelimit_client_over(struct smtpd_session *s, enum config_param p,
 	return *rate > limit;
 }
 
-/* Is the login exempt from the per-login limits? */
-static bool
-smtpd_ratelimit_user_excepted(const struct smtpd_session *s)
-{
-	const struct config_list *l;
-	size_t i;
-
-	l = config_llist(s->srv->cfg, s->listener, P_SMTPD_SASL_USER_RATE_LIMIT_EXCEPTIONS);
-	for (i = 0; i < l->n; i++)
-		if (strcasecmp(l->items[i], s->sasl_username) == 0)
-			return true;
-	return false;
-}
-
 /* The same for the session's login (tern's limits). */
 static bool
 smtpd_ratelimit_user_over(struct smtpd_session *s, enum config_param p,
@@ -108,7 +113,7 @@ smtpd_ratelimit_user_over(struct smtpd_session *s, enum config_param p,
 
 	*rate = 0;
 	if (limit == 0 || s->srv->anvil == NULL || s->local || s->sasl_username[0] == '\0' ||
-	    smtpd_ratelimit_user_excepted(s))
+	    smtpd_ratelimit_login_excepted(s->srv->cfg, s->listener, s->sasl_username))
 		return false;
 	k.space = SMTPD_ANVIL_USER;
 	k.listener = 0;

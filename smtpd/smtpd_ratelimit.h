@@ -17,7 +17,19 @@
 
 #include <stdbool.h>
 
+#include "config/config.h"
+
 struct smtpd_session;
+
+/* Is a client at client_addr (an IP address as text) on listener l out
+ * of every client limit (smtpd_client_event_limit_exceptions)? Text that
+ * is no IP address is never counted (true). Pure. */
+bool smtpd_ratelimit_client_excepted(const struct config *cfg, enum config_listener l,
+                                     const char *client_addr);
+/* Is login out of the per-login limits (smtpd_sasl_user_rate_limit_
+ * exceptions, compared without regard to case)? Pure. */
+bool smtpd_ratelimit_login_excepted(const struct config *cfg, enum config_listener l,
+                                    const char *login);
 
 /* The connect stage, before the greeting (after the names are known, and
  * on smtps after the handshake, as Postfix): count the session; false
