@@ -31,11 +31,10 @@ import signal
 import ssl
 import subprocess
 import sys
-import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import ternlib  # noqa: E402
-from ternlib import RawSMTP  # noqa: E402
+from ternlib import RawSMTP, go_tls  # noqa: E402
 
 suite = ternlib.Suite("smtpd_anvil")
 SENDMAIL = os.path.join(ternlib.BUILD, "bin", "sendmail")
@@ -43,25 +42,6 @@ SENDMAIL = os.path.join(ternlib.BUILD, "bin", "sendmail")
 
 def b64(text):
     return base64.b64encode(text.encode()).decode()
-
-
-def make_sasldb(users):
-    """A Cyrus sasl config directory (smtpd.conf, sasldb2) where each of
-    users has the password "secret" in the realm tern.test."""
-    d = tempfile.mkdtemp(prefix="tern-e2e-anvil-sasl-", dir="/var/tmp")
-    os.chmod(d, 0o755)
-    db = os.path.join(d, "sasldb2")
-    with open(os.path.join(d, "smtpd.conf"), "w") as f:
-        f.write(f"pwcheck_method: auxprop\nauxprop_plugin: sasldb\nsasldb_path: {db}\n"
-                "mech_list: PLAIN\n")
-    for u in users:
-        r = subprocess.run(["saslpasswd2", "-c", "-p", "-f", db, "-u", "tern.test", u],
-                           input="secret", capture_output=True, text=True, timeout=30)
-        if r.returncode != 0:
-            raise ternlib.TestFailure(f"saslpasswd2 {u}: {r.stderr.strip()}")
-    os.chmod(db, 0o644)
-    os.chmod(os.path.join(d, "smtpd.conf"), 0o644)
-    return d
 
 
 def make_cert(d):
@@ -84,19 +64,6 @@ def src(n):
 
 def warned(t, text, mark):
     return t.wait_log(r"tern/smtpd\[\d+\]: warning: " + re.escape(text) + "$", mark)
-
-
-def client_ctx():
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    return ctx
-
-
-def go_tls(c):
-    c.sock = client_ctx().wrap_socket(c.sock)
-    c.sock.settimeout(10)
-    return c
 
 
 def closed_quietly(c):
@@ -430,7 +397,7 @@ def test_reload_keeps_counts(s, t):
 
 
 def main():
-    sasl_dir = make_sasldb(["alice", "bob", "carol", "dave"])
+    sasl_dir = ternlib.make_sasldb(["alice", "bob", "carol", "dave"], "PLAIN")
     crt, key = make_cert(sasl_dir)
     smtps_port = ternlib.free_ports(1)[0]
     base = {
