@@ -151,6 +151,9 @@ CONFIG_PARAM(P_SMTPD_PEERNAME_LOOKUP_TIMEOUT, "smtpd_peername_lookup_timeout", C
 CONFIG_PARAM(P_ANVIL_RATE_TIME_UNIT, "anvil_rate_time_unit", CONFIG_TIME, 0, "60s", NULL,
 	"the time unit of every rate limit below (a fixed window per client, opened by its "
 	"first event)")
+CONFIG_PARAM(P_ANVIL_STATUS_UPDATE_TIME, "anvil_status_update_time", CONFIG_TIME, 0, "600s", NULL,
+	"how often smtpd logs the peak client rates and counts (anvil(8)'s \"statistics:\" "
+	"lines), and once more when it stops")
 CONFIG_PARAM(P_SMTPD_CLIENT_EVENT_LIMIT_EXCEPTIONS, "smtpd_client_event_limit_exceptions",
 	CONFIG_NETWORKS, L, "$mynetworks", NULL,
 	"client networks that no client count or rate limit applies to")

@@ -21,6 +21,7 @@
 #include <poll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/buf.h"
@@ -71,6 +72,7 @@ struct smtpd_role {
 	struct ev_timer drain_tick;	/* looks whether every session ended */
 	bool tls_keys_seen;		/* the first TLS_KEYS frame arrived */
 	struct ev_timer anvil_timer;	/* the anvil table's expiry, once a unit */
+	struct ev_timer anvil_status;	/* anvil_status_update_time */
 	int exit_status;
 };
 
@@ -203,6 +205,57 @@ smtpd_anvil_tick(struct ev_timer *t)
 	evloop_timer_start(role->srv.loop, t, smtpd_anvil_unit_ms(role->srv.cfg));
 }
 
+/* One "statistics:" line of anvil(8), for a peak reached at the loop's
+ * time p->when. */
+static void
+smtpd_anvil_log_peak(struct smtpd_role *role, enum smtpd_anvil_stat st,
+    const struct smtpd_anvil_peak *p)
+{
+	static const char *const what[SMTPD_ANVIL_STAT_KINDS] = {
+		[SMTPD_ANVIL_STAT_CONNECT_RATE] = "connection rate",
+		[SMTPD_ANVIL_STAT_COUNT] = "connection count",
+		[SMTPD_ANVIL_STAT_MAIL_RATE] = "message rate",
+		[SMTPD_ANVIL_STAT_RCPT_RATE] = "recipient rate",
+		[SMTPD_ANVIL_STAT_SIZE] = "cache size",
+	};
+	time_t when = time(NULL) - (time_t)((evloop_now(role->srv.loop) - p->when) / 1000);
+	char date[32], rate[32] = "";
+
+	if (ctime_r(&when, date) == NULL || strlen(date) < 19)
+		snprintf(date, sizeof(date), "    (unknown time)");
+	if (st != SMTPD_ANVIL_STAT_COUNT && st != SMTPD_ANVIL_STAT_SIZE)
+		snprintf(rate, sizeof(rate), "/%llds",
+		    (long long)(smtpd_anvil_unit_ms(role->srv.cfg) / 1000));
+	if (st == SMTPD_ANVIL_STAT_SIZE)
+		log_info("statistics: max %s %u at %.15s", what[st], p->value, date + 4);
+	else
+		log_info("statistics: max %s %u%s for (%s:%s) at %.15s", what[st], p->value, rate,
+		    config_listener_name((enum config_listener)p->listener), p->name, date + 4);
+}
+
+/* anvil(8)'s "statistics:" lines: the peaks since the last ones, each
+ * logged only when there was one. */
+static void
+smtpd_anvil_log_status(struct smtpd_role *role)
+{
+	struct smtpd_anvil_peak p;
+	int st;
+
+	for (st = 0; st < SMTPD_ANVIL_STAT_KINDS; st++)
+		if (smtpd_anvil_take_peak(role->srv.anvil, (enum smtpd_anvil_stat)st, &p))
+			smtpd_anvil_log_peak(role, (enum smtpd_anvil_stat)st, &p);
+}
+
+static void
+smtpd_anvil_status_tick(struct ev_timer *t)
+{
+	struct smtpd_role *role = t->arg;
+	int64_t every = config_time(role->srv.cfg, P_ANVIL_STATUS_UPDATE_TIME);
+
+	smtpd_anvil_log_status(role);
+	evloop_timer_start(role->srv.loop, t, (every < 1 ? 1 : every) * 1000);
+}
+
 /* Made at start, kept at reload: the counts survive a new configuration;
  * only the unit changes (open windows are measured against it). */
 static void
@@ -210,12 +263,16 @@ smtpd_anvil_setup(struct smtpd_role *role)
 {
 	int64_t unit = smtpd_anvil_unit_ms(role->srv.cfg);
 
+	int64_t every = config_time(role->srv.cfg, P_ANVIL_STATUS_UPDATE_TIME);
+
 	if (role->srv.anvil == NULL) {
 		role->srv.anvil = smtpd_anvil_new(SMTPD_ANVIL_ENTRIES_MAX, unit);
 		evloop_timer_init(&role->anvil_timer, smtpd_anvil_tick, role);
+		evloop_timer_init(&role->anvil_status, smtpd_anvil_status_tick, role);
 	}
 	smtpd_anvil_set_unit(role->srv.anvil, unit);
 	evloop_timer_start(role->srv.loop, &role->anvil_timer, unit);
+	evloop_timer_start(role->srv.loop, &role->anvil_status, (every < 1 ? 1 : every) * 1000);
 }
 
 static void
@@ -626,6 +683,8 @@ smtpd_main(const char *cfg_path, struct config *cfg, int control_fd,
 	smtpd_control_send(role, FRAME_CHILD_READY, NULL, (uint64_t)getpid());
 
 	evloop_run(role->srv.loop);
+	/* anvil(8) logs its peaks when it stops, too. */
+	smtpd_anvil_log_status(role);
 
 	smtpd_wait_commits(role);
 	smtpd_control_send(role, FRAME_CHILD_DRAINED, NULL, 0);
@@ -637,6 +696,7 @@ smtpd_main(const char *cfg_path, struct config *cfg, int control_fd,
 	smtpd_auth_set_free(role->srv.auth);
 	smtpd_tls_server_free(role->srv.tls);
 	evloop_timer_stop(role->srv.loop, &role->anvil_timer);
+	evloop_timer_stop(role->srv.loop, &role->anvil_status);
 	smtpd_anvil_free(role->srv.anvil);
 	evloop_free(role->srv.loop);
 	config_free(role->srv.cfg);

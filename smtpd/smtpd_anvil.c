@@ -43,6 +43,7 @@ struct smtpd_anvil {
 	int64_t unit;
 	struct smtpd_anvil_entry *head, *tail;	/* the window list */
 	uint64_t evicted, untracked;
+	struct smtpd_anvil_peak peak[SMTPD_ANVIL_STAT_KINDS];
 };
 
 /* The key's bytes: space, listener, then the name (logins lower-cased). */
@@ -206,6 +207,55 @@ smtpd_anvil_make_room(struct smtpd_anvil *a)
 	return false;
 }
 
+/* A new peak of st for e (a client entry) at now? */
+static void
+smtpd_anvil_peak_note(struct smtpd_anvil *a, enum smtpd_anvil_stat st,
+    const struct smtpd_anvil_entry *e, unsigned value, int64_t now)
+{
+	struct smtpd_anvil_peak *p = &a->peak[st];
+	size_t len;
+
+	if (value <= p->value)
+		return;
+	p->value = value;
+	p->when = now;
+	p->listener = 0;
+	p->name[0] = '\0';
+	if (e == NULL)
+		return;
+	p->listener = e->key[1];
+	len = e->keylen - 2;
+	memcpy(p->name, e->key + 2, len);
+	p->name[len] = '\0';
+}
+
+/* Which peak an event's rate feeds, or SMTPD_ANVIL_STAT_KINDS. */
+static enum smtpd_anvil_stat
+smtpd_anvil_stat_of(enum smtpd_anvil_event ev)
+{
+	switch (ev) {
+	case SMTPD_ANVIL_CONNECT:
+		return SMTPD_ANVIL_STAT_CONNECT_RATE;
+	case SMTPD_ANVIL_MAIL:
+		return SMTPD_ANVIL_STAT_MAIL_RATE;
+	case SMTPD_ANVIL_RCPT:
+		return SMTPD_ANVIL_STAT_RCPT_RATE;
+	default:
+		return SMTPD_ANVIL_STAT_KINDS;
+	}
+}
+
+bool
+smtpd_anvil_take_peak(struct smtpd_anvil *a, enum smtpd_anvil_stat st,
+    struct smtpd_anvil_peak *out)
+{
+	if (a->peak[st].value == 0)
+		return false;
+	*out = a->peak[st];
+	memset(&a->peak[st], 0, sizeof(a->peak[st]));
+	return true;
+}
+
 /* The entry of key, made when create is set (NULL: none, or no room). */
 static struct smtpd_anvil_entry *
 smtpd_anvil_get(struct smtpd_anvil *a, int64_t now, const struct smtpd_anvil_key *key, bool create)
@@ -233,6 +283,7 @@ smtpd_anvil_get(struct smtpd_anvil *a, int64_t now, const struct smtpd_anvil_key
 	e->hnext = a->buckets[h & (a->nbuckets - 1)];
 	a->buckets[h & (a->nbuckets - 1)] = e;
 	a->n++;
+	smtpd_anvil_peak_note(a, SMTPD_ANVIL_STAT_SIZE, NULL, (unsigned)a->n, now);
 	return e;
 }
 
@@ -251,6 +302,8 @@ smtpd_anvil_count(struct smtpd_anvil *a, struct smtpd_anvil_entry *e, int64_t no
 	}
 	if (e->rate[ev] < UINT_MAX)
 		e->rate[ev]++;
+	if (e->key[0] == SMTPD_ANVIL_CLIENT && smtpd_anvil_stat_of(ev) != SMTPD_ANVIL_STAT_KINDS)
+		smtpd_anvil_peak_note(a, smtpd_anvil_stat_of(ev), e, e->rate[ev], now);
 	return e->rate[ev];
 }
 
@@ -268,6 +321,7 @@ smtpd_anvil_connect(struct smtpd_anvil *a, int64_t now, const struct smtpd_anvil
 	if (e->count < UINT_MAX)
 		e->count++;
 	*count = e->count;
+	smtpd_anvil_peak_note(a, SMTPD_ANVIL_STAT_COUNT, e, e->count, now);
 	*rate = smtpd_anvil_count(a, e, now, SMTPD_ANVIL_CONNECT);
 	return SMTPD_ANVIL_OK;
 }

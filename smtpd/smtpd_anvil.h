@@ -108,4 +108,31 @@ size_t smtpd_anvil_size(const struct smtpd_anvil *a);
  */
 bool smtpd_anvil_take_overflow(struct smtpd_anvil *a, uint64_t *evicted, uint64_t *untracked);
 
+/*
+ * The peaks of anvil(8)'s "statistics:" lines, over client keys only (as
+ * Postfix's anvil, which knows no logins): the highest rate of an event,
+ * the highest session count, the largest table, each with the key and the
+ * time (the caller's clock) it was reached.
+ */
+enum smtpd_anvil_stat {
+	SMTPD_ANVIL_STAT_CONNECT_RATE,
+	SMTPD_ANVIL_STAT_COUNT,
+	SMTPD_ANVIL_STAT_MAIL_RATE,
+	SMTPD_ANVIL_STAT_RCPT_RATE,
+	SMTPD_ANVIL_STAT_SIZE,		/* name empty, listener 0 */
+	SMTPD_ANVIL_STAT_KINDS
+};
+
+struct smtpd_anvil_peak {
+	unsigned value;
+	int64_t when;
+	unsigned listener;
+	char name[SMTPD_ANVIL_NAME_MAX + 1];
+};
+
+/* The peak of st since the last call, then reset; false (nothing
+ * written) when there was none. */
+bool smtpd_anvil_take_peak(struct smtpd_anvil *a, enum smtpd_anvil_stat st,
+                           struct smtpd_anvil_peak *out);
+
 #endif

@@ -252,6 +252,21 @@ def test_exception(s, t):
             c.close()
 
 
+def after_client_limits(s, t):
+    # anvil(8)'s peaks, logged when smtpd stops: the MAILs of .30 (four
+    # and the one of its second session), the RCPTs of .40, the four
+    # sessions .10 held at once.
+    date = r"at \w{3} [ \d]\d \d\d:\d\d:\d\d$"
+    log = t.log_text()
+    for line in (r"max message rate 5/3600s for \(smtp:127\.0\.0\.30\) ",
+                 r"max recipient rate 4/3600s for \(smtp:127\.0\.0\.40\) ",
+                 r"max connection count 4 for \(smtp:127\.0\.0\.10\) ",
+                 r"max connection rate \d+/3600s for \(smtp:127\.0\.0\.\d+\) ",
+                 r"max cache size \d+ "):
+        s.check(re.search(r"(?m)tern/smtpd\[\d+\]: statistics: " + line + date, log),
+                f"statistics line: {line}")
+
+
 # ---- no exceptions; the sendmail socket --------------------------------------------
 
 
@@ -442,7 +457,7 @@ def main():
             ("new TLS sessions per time unit: STARTTLS", test_starttls_rate),
             ("new TLS sessions per time unit: smtps", with_smtps(test_smtps_rate)),
             ("smtpd_client_event_limit_exceptions", test_exception),
-        ])
+        ], after_stop=after_client_limits)
         suite.group("no exceptions", dict(
             base, smtpd_client_event_limit_exceptions="", smtpd_client_message_rate_limit="1",
         ), [("127.0.0.1 limited; sendmail never", test_no_exceptions)])

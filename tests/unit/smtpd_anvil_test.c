@@ -295,6 +295,50 @@ START_TEST(test_cap_holds)
 }
 END_TEST
 
+/* anvil(8)'s peaks: client keys only, reset once taken. */
+START_TEST(test_peaks)
+{
+	struct smtpd_anvil *a = smtpd_anvil_new(10, 1000);
+	struct smtpd_anvil_key c1 = { C, 2, "192.0.2.1" }, c2 = { C, 1, "192.0.2.2" };
+	struct smtpd_anvil_key u = { U, 0, "bob" };
+	struct smtpd_anvil_peak p;
+	unsigned count, rate, i;
+
+	ck_assert(!smtpd_anvil_take_peak(a, SMTPD_ANVIL_STAT_MAIL_RATE, &p));
+	for (i = 0; i < 5; i++)
+		smtpd_anvil_event(a, 10, &u, MAIL, &rate);
+	ck_assert(!smtpd_anvil_take_peak(a, SMTPD_ANVIL_STAT_MAIL_RATE, &p));
+	smtpd_anvil_event(a, 20, &c1, MAIL, &rate);
+	smtpd_anvil_event(a, 30, &c2, MAIL, &rate);
+	smtpd_anvil_event(a, 40, &c2, MAIL, &rate);
+	smtpd_anvil_connect(a, 50, &c1, &count, &rate);
+	smtpd_anvil_connect(a, 60, &c1, &count, &rate);
+	smtpd_anvil_event(a, 70, &c1, RCPT, &rate);
+	ck_assert(smtpd_anvil_take_peak(a, SMTPD_ANVIL_STAT_MAIL_RATE, &p));
+	ck_assert_uint_eq(p.value, 2);
+	ck_assert_int_eq(p.when, 40);
+	ck_assert_uint_eq(p.listener, 1);
+	ck_assert_str_eq(p.name, "192.0.2.2");
+	ck_assert(!smtpd_anvil_take_peak(a, SMTPD_ANVIL_STAT_MAIL_RATE, &p));
+	ck_assert(smtpd_anvil_take_peak(a, SMTPD_ANVIL_STAT_COUNT, &p));
+	ck_assert_uint_eq(p.value, 2);
+	ck_assert_int_eq(p.when, 60);
+	ck_assert_str_eq(p.name, "192.0.2.1");
+	ck_assert_uint_eq(p.listener, 2);
+	ck_assert(smtpd_anvil_take_peak(a, SMTPD_ANVIL_STAT_CONNECT_RATE, &p));
+	ck_assert_uint_eq(p.value, 2);
+	ck_assert(smtpd_anvil_take_peak(a, SMTPD_ANVIL_STAT_RCPT_RATE, &p));
+	ck_assert_uint_eq(p.value, 1);
+	ck_assert_int_eq(p.when, 70);
+	ck_assert(smtpd_anvil_take_peak(a, SMTPD_ANVIL_STAT_SIZE, &p));
+	ck_assert_uint_eq(p.value, 3);
+	ck_assert_int_eq(p.when, 30);
+	ck_assert_str_eq(p.name, "");
+	ck_assert(!smtpd_anvil_take_peak(a, SMTPD_ANVIL_STAT_SIZE, &p));
+	smtpd_anvil_free(a);
+}
+END_TEST
+
 /* ---- the exception lists (smtpd_ratelimit) ---- */
 
 static struct config *
@@ -415,6 +459,7 @@ anvil_suite(void)
 	tcase_add_test(tc, test_untracked_connect);
 	tcase_add_test(tc, test_long_name);
 	tcase_add_test(tc, test_cap_holds);
+	tcase_add_test(tc, test_peaks);
 	tcase_add_loop_test(tc, test_client_exceptions, 0,
 	                    (int)(sizeof(client_rows) / sizeof(client_rows[0])));
 	tcase_add_loop_test(tc, test_login_exceptions, 0,
