@@ -1384,6 +1384,7 @@ static const char dump_tail[] =
 	/* the re-injection listener's own defaults, in table order */
 	"reinject_mynetworks = 127.0.0.0/8 [::1]/128\n"
 	"reinject_content_filter =\n"
+	"reinject_smtpd_client_event_limit_exceptions = 127.0.0.0/8 [::1]/128\n"
 	"reinject_smtpd_client_restrictions =\n"
 	"reinject_smtpd_helo_restrictions =\n"
 	"reinject_smtpd_sender_restrictions =\n"

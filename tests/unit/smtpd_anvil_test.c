@@ -449,6 +449,53 @@ START_TEST(test_default_exceptions)
 }
 END_TEST
 
+/* A bad mynetworks is reported once (at its line), not again through the
+ * default $mynetworks; a bad value of the parameter itself has its line. */
+static const struct {
+	const char *text;
+	const char *want;	/* in the errors, after the file name */
+	unsigned lines;		/* error lines in all */
+} bad_rows[] = {
+	{ "mynetworks = 10.0.0.0/33\n", ":2: mynetworks: bad network", 1 },
+	{ "smtpd_client_event_limit_exceptions = 10.0.0.0/33\n",
+	  ":2: smtpd_client_event_limit_exceptions: bad network", 1 },
+	{ "mynetworks = 10.0.0.0/33\nsmtpd_client_event_limit_exceptions = $mynetworks\n",
+	  ":3: smtpd_client_event_limit_exceptions: bad network", 2 },
+	{ "smtpd_client_connection_count_limit = many\n",
+	  ":2: smtpd_client_connection_count_limit: ", 1 },
+	{ "anvil_rate_time_unit = soon\n", ":2: anvil_rate_time_unit: ", 1 },
+};
+
+START_TEST(test_bad_values)
+{
+	char path[64], text[256];
+	struct buf errors;
+	const char *e;
+	unsigned lines = 0;
+	FILE *f;
+	int fd;
+
+	snprintf(text, sizeof(text), "myhostname = tern.test\n%s", bad_rows[_i].text);
+	snprintf(path, sizeof(path), "/tmp/anvil_test.XXXXXX");
+	fd = mkstemp(path);
+	ck_assert_int_ge(fd, 0);
+	f = fdopen(fd, "w");
+	ck_assert_ptr_nonnull(f);
+	fputs(text, f);
+	fclose(f);
+	buf_init(&errors, 65536);
+	ck_assert_ptr_null(config_load(path, &errors));
+	unlink(path);
+	ck_assert_msg(strstr(buf_cstr(&errors), bad_rows[_i].want) != NULL, "row %d: %s", _i,
+	    buf_cstr(&errors));
+	for (e = buf_cstr(&errors); *e != '\0'; e++)
+		lines += *e == '\n';
+	ck_assert_msg(lines == bad_rows[_i].lines, "row %d: %u lines: %s", _i, lines,
+	    buf_cstr(&errors));
+	buf_free(&errors);
+}
+END_TEST
+
 static Suite *
 anvil_suite(void)
 {
@@ -465,6 +512,7 @@ anvil_suite(void)
 	tcase_add_loop_test(tc, test_login_exceptions, 0,
 	                    (int)(sizeof(login_rows) / sizeof(login_rows[0])));
 	tcase_add_test(tc, test_default_exceptions);
+	tcase_add_loop_test(tc, test_bad_values, 0, (int)(sizeof(bad_rows) / sizeof(bad_rows[0])));
 	suite_add_tcase(s, tc);
 	return s;
 }
