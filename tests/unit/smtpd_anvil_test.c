@@ -341,26 +341,37 @@ END_TEST
 
 /* ---- the exception lists (smtpd_ratelimit) ---- */
 
+/* config_load() of text, written to a file of its own; errors appended. */
 static struct config *
-load(const char *text, char *path, size_t pathsz)
+try_load(const char *text, struct buf *errors)
 {
-	struct buf errors;
+	char path[64];
 	struct config *cfg;
 	FILE *f;
 	int fd;
 
-	snprintf(path, pathsz, "/tmp/anvil_test.XXXXXX");
+	snprintf(path, sizeof(path), "/tmp/anvil_test.XXXXXX");
 	fd = mkstemp(path);
 	ck_assert_int_ge(fd, 0);
 	f = fdopen(fd, "w");
 	ck_assert_ptr_nonnull(f);
 	fputs(text, f);
 	fclose(f);
+	cfg = config_load(path, errors);
+	unlink(path);
+	return cfg;
+}
+
+static struct config *
+load(const char *text)
+{
+	struct buf errors;
+	struct config *cfg;
+
 	buf_init(&errors, 65536);
-	cfg = config_load(path, &errors);
+	cfg = try_load(text, &errors);
 	ck_assert_msg(cfg != NULL, "%s", buf_cstr(&errors));
 	buf_free(&errors);
-	unlink(path);
 	return cfg;
 }
 
@@ -396,8 +407,7 @@ static const struct {
 
 START_TEST(test_client_exceptions)
 {
-	char path[64];
-	struct config *cfg = load(exceptions_conf, path, sizeof(path));
+	struct config *cfg = load(exceptions_conf);
 
 	ck_assert_msg(smtpd_ratelimit_client_excepted(cfg, client_rows[_i].l, client_rows[_i].addr) ==
 	    client_rows[_i].excepted, "row %d: %s", _i, client_rows[_i].addr);
@@ -421,8 +431,7 @@ static const struct {
 
 START_TEST(test_login_exceptions)
 {
-	char path[64];
-	struct config *cfg = load(exceptions_conf, path, sizeof(path));
+	struct config *cfg = load(exceptions_conf);
 
 	ck_assert_msg(smtpd_ratelimit_login_excepted(cfg, login_rows[_i].l, login_rows[_i].login) ==
 	    login_rows[_i].excepted, "row %d: %s", _i, login_rows[_i].login);
@@ -434,9 +443,7 @@ END_TEST
  * exceptions it falls back from). */
 START_TEST(test_default_exceptions)
 {
-	char path[64];
-	struct config *cfg = load("myhostname = tern.test\nmynetworks = 192.0.2.0/25\n", path,
-	    sizeof(path));
+	struct config *cfg = load("myhostname = tern.test\nmynetworks = 192.0.2.0/25\n");
 
 	ck_assert(smtpd_ratelimit_client_excepted(cfg, CONFIG_LISTENER_SMTP, "192.0.2.5"));
 	ck_assert(!smtpd_ratelimit_client_excepted(cfg, CONFIG_LISTENER_SMTP, "192.0.2.200"));
@@ -468,24 +475,14 @@ static const struct {
 
 START_TEST(test_bad_values)
 {
-	char path[64], text[256];
+	char text[256];
 	struct buf errors;
 	const char *e;
 	unsigned lines = 0;
-	FILE *f;
-	int fd;
 
 	snprintf(text, sizeof(text), "myhostname = tern.test\n%s", bad_rows[_i].text);
-	snprintf(path, sizeof(path), "/tmp/anvil_test.XXXXXX");
-	fd = mkstemp(path);
-	ck_assert_int_ge(fd, 0);
-	f = fdopen(fd, "w");
-	ck_assert_ptr_nonnull(f);
-	fputs(text, f);
-	fclose(f);
 	buf_init(&errors, 65536);
-	ck_assert_ptr_null(config_load(path, &errors));
-	unlink(path);
+	ck_assert_ptr_null(try_load(text, &errors));
 	ck_assert_msg(strstr(buf_cstr(&errors), bad_rows[_i].want) != NULL, "row %d: %s", _i,
 	    buf_cstr(&errors));
 	for (e = buf_cstr(&errors); *e != '\0'; e++)
