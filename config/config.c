@@ -85,9 +85,9 @@ static const struct {
  * smtpd_recipient_restrictions = permit_mynetworks,reject and mynetworks
  * = 127.0.0.0/8, so that the checks the mail passed on its way in are not
  * run twice and only the local filter can hand mail back. The data and
- * end-of-data lists and AUTH are off for the same reason. Its
- * receive_override_options have no counterpart: tern has no header or
- * body checks, and recipients are resolved again (doc/content_filter.md).
+ * end-of-data lists and AUTH are off for the same reason, and so are the
+ * header and body checks (receive_override_options=no_header_body_checks);
+ * recipients are resolved again (doc/content_filter.md).
  */
 static const struct {
 	enum config_param param;
@@ -103,6 +103,11 @@ static const struct {
 	{ P_SMTPD_END_OF_DATA_RESTRICTIONS, "" },
 	{ P_MYNETWORKS, "127.0.0.0/8 [::1]/128" },
 	{ P_SMTPD_SASL_AUTH_ENABLE, "no" },
+	{ P_SMTPD_AUTHORIZED_XFORWARD_HOSTS, "127.0.0.0/8 [::1]/128" },
+	{ P_HEADER_CHECKS, "" },
+	{ P_MIME_HEADER_CHECKS, "" },
+	{ P_NESTED_HEADER_CHECKS, "" },
+	{ P_BODY_CHECKS, "" },
 	/* The filter re-injecting is trusted: no anvil limits (doc/anvil.md). */
 	{ P_SMTPD_CLIENT_EVENT_LIMIT_EXCEPTIONS, "127.0.0.0/8 [::1]/128" },
 };
@@ -807,6 +812,13 @@ config_lnetworks(const struct config *cfg, enum config_listener l, enum config_p
 	v = config_get(cfg, l, p, config_type_bit(CONFIG_NETWORKS), "config_networks");
 	*n = v->nnets;
 	return v->nets;
+}
+
+bool
+config_lset(const struct config *cfg, enum config_listener l, enum config_param p)
+{
+	(void)config_get(cfg, l, p, ~0u, "config_lset");
+	return l != CONFIG_LISTENER_GLOBAL && cfg->val[l][p].set;
 }
 
 unsigned

@@ -172,6 +172,10 @@ const struct config_list *config_llist(const struct config *cfg, enum config_lis
 const struct config_network *config_lnetworks(const struct config *cfg, enum config_listener l,
                                               enum config_param p, size_t *n);
 
+/* Does listener l have its own value of p (a prefixed setting, or the
+ * re-injection listener's own default)? false for the global listener. */
+bool config_lset(const struct config *cfg, enum config_listener l, enum config_param p);
+
 /*
  * The line of the file that set p for listener l (its override, else the
  * global setting), for FILE:LINE messages about a value that parsed but

@@ -84,6 +84,19 @@ CONFIG_PARAM(P_INET_PROTOCOLS, "inet_protocols", CONFIG_ENUM, 0, "all", "all|ipv
 CONFIG_PARAM(P_CONTENT_FILTER, "content_filter", CONFIG_FILTER, L, "", NULL,
 	"after-queue filter next hop, e.g. smtp:[127.0.0.1]:10024: every recipient of mail "
 	"received goes there (empty: none); the filter hands it back on reinject_listen")
+CONFIG_PARAM(P_HEADER_CHECKS, "header_checks", CONFIG_LIST, L, "", NULL,
+	"maps (regexp:/path ...) the primary message headers are looked up in, "
+	"with header_checks(5) actions (doc/content_checks.md)")
+CONFIG_PARAM(P_MIME_HEADER_CHECKS, "mime_header_checks", CONFIG_LIST, L, "$header_checks", NULL,
+	"maps for MIME headers (Content-*, MIME-Version) and the headers of body parts")
+CONFIG_PARAM(P_NESTED_HEADER_CHECKS, "nested_header_checks", CONFIG_LIST, L, "$header_checks",
+	NULL, "maps for the non-MIME headers of attached messages (message/rfc822)")
+CONFIG_PARAM(P_BODY_CHECKS, "body_checks", CONFIG_LIST, L, "", NULL,
+	"maps the message body is looked up in, one line at a time")
+CONFIG_PARAM(P_HEADER_SIZE_LIMIT, "header_size_limit", CONFIG_SIZE, 0, "102400", NULL,
+	"longest header (continuation lines included) kept and checked; the excess is dropped")
+CONFIG_PARAM(P_BODY_CHECKS_SIZE_LIMIT, "body_checks_size_limit", CONFIG_SIZE, 0, "51200", NULL,
+	"how much of each body part body_checks look at, in bytes")
 CONFIG_PARAM(P_HOPCOUNT_LIMIT, "hopcount_limit", CONFIG_INT, 0, "50", NULL,
 	"most Received headers a message may carry before it is a loop (554 5.4.6)")
 
@@ -146,6 +159,8 @@ CONFIG_PARAM(P_SMTPD_PEERNAME_LOOKUP, "smtpd_peername_lookup", CONFIG_BOOL, L, "
 	"give the client's address back); no: every client is \"unknown\", no DNS")
 CONFIG_PARAM(P_SMTPD_PEERNAME_LOOKUP_TIMEOUT, "smtpd_peername_lookup_timeout", CONFIG_TIME, L, "10s", NULL,
 	"longest wait for those lookups; past it the names are \"unknown\" (a temporary failure)")
+CONFIG_PARAM(P_SMTPD_AUTHORIZED_XFORWARD_HOSTS, "smtpd_authorized_xforward_hosts", CONFIG_NETWORKS, L,
+	"", NULL, "clients allowed to use XFORWARD (reinject_listen: 127.0.0.0/8 [::1]/128)")
 
 /* ---- client and SASL-user rate limits (Postfix's anvil(8); doc/anvil.md) ---- */
 CONFIG_PARAM(P_ANVIL_RATE_TIME_UNIT, "anvil_rate_time_unit", CONFIG_TIME, 0, "60s", NULL,
@@ -281,10 +296,22 @@ CONFIG_PARAM(P_SMTP_MX_SESSION_LIMIT, "smtp_mx_session_limit", CONFIG_INT, 0, "2
 	"most SMTP sessions (connections that got a greeting) per delivery (0 = no limit)")
 CONFIG_PARAM(P_SMTP_CONNECTION_CACHE_TIME_LIMIT, "smtp_connection_cache_time_limit", CONFIG_TIME, 0,
 	"2s", NULL, "how long an idle connection is kept for the next message to its destination")
+CONFIG_PARAM(P_SMTP_SEND_XFORWARD_COMMAND, "smtp_send_xforward_command", CONFIG_BOOL, 0, "no", NULL,
+	"send XFORWARD to every server that offers it (the content filter always gets it)")
 CONFIG_PARAM(P_SMTP_TLS_SECURITY_LEVEL, "smtp_tls_security_level", CONFIG_ENUM, 0, "may",
-	"none|may|encrypt|verify", "outbound TLS policy")
+	"none|may|encrypt|verify|dane|dane-only", "outbound TLS policy (dane: RFC 7672, needs "
+	"smtp_dns_support_level = dnssec)")
 CONFIG_PARAM(P_SMTP_TLS_CAFILE, "smtp_tls_CAfile", CONFIG_STR, 0, "/etc/ssl/certs/ca-certificates.crt", NULL,
 	"CA bundle for smtp_tls_security_level = verify")
+CONFIG_PARAM(P_SMTP_TLS_POLICY_MAPS, "smtp_tls_policy_maps", CONFIG_LIST, 0, "", NULL,
+	"maps of next hop -> TLS policy (\"verify match=hostname:nexthop\", \"dane-only\", ...)")
+CONFIG_PARAM(P_SMTP_TLS_PROTOCOLS, "smtp_tls_protocols", CONFIG_STR, 0, ">=TLSv1.2", NULL,
+	"TLS protocols for opportunistic TLS (may); tern never goes below TLSv1.2")
+CONFIG_PARAM(P_SMTP_TLS_MANDATORY_PROTOCOLS, "smtp_tls_mandatory_protocols", CONFIG_STR, 0,
+	">=TLSv1.2", NULL, "TLS protocols for mandatory TLS (encrypt, verify, dane)")
+CONFIG_PARAM(P_SMTP_DNS_SUPPORT_LEVEL, "smtp_dns_support_level", CONFIG_ENUM, 0, "enabled",
+	"enabled|dnssec", "dnssec: ask for DNSSEC and trust the AD bit of the resolver (a local "
+	"validating one, such as unbound); needed by the dane TLS levels")
 
 /* ---- SASL ---- */
 CONFIG_PARAM(P_SMTPD_SASL_AUTH_ENABLE, "smtpd_sasl_auth_enable", CONFIG_BOOL, L, "no", NULL,

@@ -19,10 +19,25 @@
 
 #define MAP_TYPE_TEXTHASH "texthash"
 #define MAP_TYPE_LMDB "lmdb"
+#define MAP_TYPE_REGEXP "regexp"
+#define MAP_TYPE_CIDR "cidr"
 
 enum map_type {
 	MAP_TEXTHASH,
 	MAP_LMDB,
+	MAP_REGEXP,
+	MAP_CIDR,
+};
+
+/* The types, by name. */
+static const struct {
+	const char *name;
+	enum map_type type;
+} map_type_names[] = {
+	{ MAP_TYPE_TEXTHASH, MAP_TEXTHASH },
+	{ MAP_TYPE_LMDB, MAP_LMDB },
+	{ MAP_TYPE_REGEXP, MAP_REGEXP },
+	{ MAP_TYPE_CIDR, MAP_CIDR },
 };
 
 struct map {
@@ -32,6 +47,8 @@ struct map {
 	unsigned flags;
 	struct map_table table;	/* texthash */
 	struct map_lmdb *lmdb;	/* lmdb */
+	struct map_regexp *regexp;	/* regexp */
+	struct map_cidr *cidr;		/* cidr */
 };
 
 struct map_list {
@@ -42,7 +59,7 @@ struct map_list {
 const char *
 map_types(void)
 {
-	return MAP_TYPE_LMDB ": and " MAP_TYPE_TEXTHASH ":";
+	return MAP_TYPE_LMDB ":, " MAP_TYPE_TEXTHASH ":, " MAP_TYPE_REGEXP ": and " MAP_TYPE_CIDR ":";
 }
 
 /* ---- specs ---- */
@@ -52,7 +69,7 @@ static enum map_status
 map_spec_parse(const char *spec, enum map_type *type, const char **path, struct buf *diag)
 {
 	const char *colon = strchr(spec, ':');
-	size_t tlen;
+	size_t tlen, i;
 
 	if (strlen(spec) > MAP_SPEC_MAX) {
 		map_diag_line(diag, "map", "spec longer than %d bytes", MAP_SPEC_MAX);
@@ -64,10 +81,12 @@ map_spec_parse(const char *spec, enum map_type *type, const char **path, struct 
 		return MAP_ERR_SPEC;
 	}
 	tlen = (size_t)(colon - spec);
-	if (tlen == strlen(MAP_TYPE_TEXTHASH) && strncmp(spec, MAP_TYPE_TEXTHASH, tlen) == 0) {
-		*type = MAP_TEXTHASH;
-	} else if (tlen == strlen(MAP_TYPE_LMDB) && strncmp(spec, MAP_TYPE_LMDB, tlen) == 0) {
-		*type = MAP_LMDB;
+	for (i = 0; i < sizeof(map_type_names) / sizeof(map_type_names[0]); i++)
+		if (tlen == strlen(map_type_names[i].name) &&
+		    strncmp(spec, map_type_names[i].name, tlen) == 0)
+			break;
+	if (i < sizeof(map_type_names) / sizeof(map_type_names[0])) {
+		*type = map_type_names[i].type;
 	} else {
 		map_diag_line(diag, spec, "unsupported map type \"%.*s\" (tern has %s)", (int)tlen,
 		              spec, map_types());
@@ -82,6 +101,26 @@ map_spec_parse(const char *spec, enum map_type *type, const char **path, struct 
 }
 
 /* ---- one map ---- */
+
+/* Read and compile a regexp: or cidr: file (held whole, like texthash:). */
+static enum map_status
+map_pattern_load(enum map_type type, const char *path, struct map_regexp **re,
+                 struct map_cidr **cidr, struct buf *diag)
+{
+	enum map_status st;
+	struct buf text;
+
+	*re = NULL;
+	*cidr = NULL;
+	buf_init(&text, MAP_FILE_MAX);
+	st = map_read_file(path, &text, diag);
+	if (st == MAP_OK && type == MAP_REGEXP)
+		st = map_regexp_parse(buf_data(&text), buf_len(&text), path, re, diag);
+	else if (st == MAP_OK)
+		st = map_cidr_parse(buf_data(&text), buf_len(&text), path, cidr, diag);
+	buf_free(&text);
+	return st;
+}
 
 static struct map *
 map_new(enum map_type type, const char *spec, unsigned flags)
@@ -111,8 +150,11 @@ map_open(const char *spec, unsigned flags, struct map **out, struct buf *diag)
 	if (type == MAP_TEXTHASH) {
 		m->path = map_xstrdup(path);
 		st = map_load_file(path, flags, &m->table, diag);
-	} else {
+	} else if (type == MAP_LMDB) {
 		st = map_lmdb_open(spec, path, flags, &m->lmdb, diag);
+	} else {
+		m->path = map_xstrdup(path);
+		st = map_pattern_load(type, path, &m->regexp, &m->cidr, diag);
 	}
 	if (st != MAP_OK) {
 		map_close(m);
@@ -144,6 +186,8 @@ map_close(struct map *m)
 		return;
 	map_table_free(&m->table);
 	map_lmdb_close(m->lmdb);
+	map_regexp_free(m->regexp);
+	map_cidr_free(m->cidr);
 	free(m->spec);
 	free(m->path);
 	free(m);
@@ -158,7 +202,22 @@ map_spec(const struct map *m)
 size_t
 map_count(struct map *m)
 {
-	return m->type == MAP_LMDB ? map_lmdb_count(m->lmdb) : m->table.n;
+	switch (m->type) {
+	case MAP_LMDB:
+		return map_lmdb_count(m->lmdb);
+	case MAP_REGEXP:
+		return map_regexp_count(m->regexp);
+	case MAP_CIDR:
+		return map_cidr_count(m->cidr);
+	default:
+		return m->table.n;
+	}
+}
+
+bool
+map_fixed(const struct map *m)
+{
+	return m->type == MAP_TEXTHASH || m->type == MAP_LMDB;
 }
 
 enum map_result
@@ -169,6 +228,11 @@ map_lookup(struct map *m, const char *key, struct buf *value, char *err, size_t 
 	size_t klen = strlen(key);
 
 	buf_reset(value);
+	/* Pattern tables see the key whole and as given. */
+	if (m->type == MAP_REGEXP)
+		return map_regexp_lookup(m->regexp, m->spec, key, value, err, errsz);
+	if (m->type == MAP_CIDR)
+		return map_cidr_lookup(m->cidr, m->spec, key, value, err, errsz);
 	/* Neither can be a key of any map. */
 	if (klen == 0 || klen > MAP_KEY_MAX)
 		return MAP_NOTFOUND;
@@ -197,6 +261,18 @@ map_reload(struct map *m, struct buf *diag)
 		return map_lmdb_recheck(m->lmdb, diag);
 	if (m->path == NULL)
 		return MAP_OK;	/* made from memory: nothing to read again */
+	if (m->type == MAP_REGEXP || m->type == MAP_CIDR) {
+		struct map_regexp *re;
+		struct map_cidr *cidr;
+
+		if ((st = map_pattern_load(m->type, m->path, &re, &cidr, diag)) != MAP_OK)
+			return st;	/* the old rules stay in use */
+		map_regexp_free(m->regexp);
+		map_cidr_free(m->cidr);
+		m->regexp = re;
+		m->cidr = cidr;
+		return MAP_OK;
+	}
 	map_table_init(&fresh);
 	st = map_load_file(m->path, m->flags, &fresh, diag);
 	if (st != MAP_OK) {
@@ -304,6 +380,13 @@ map_list_build(const struct config_list *specs, unsigned flags, struct buf *diag
 		st = map_spec_parse(specs->items[i], &type, &path, diag);
 		if (st == MAP_OK && type == MAP_LMDB) {
 			st = map_build(path, flags, diag, NULL);
+		} else if (st == MAP_OK && (type == MAP_REGEXP || type == MAP_CIDR)) {
+			struct map_regexp *re;
+			struct map_cidr *cidr;
+
+			st = map_pattern_load(type, path, &re, &cidr, diag);
+			map_regexp_free(re);
+			map_cidr_free(cidr);
 		} else if (st == MAP_OK) {
 			map_table_init(&t);	/* texthash: read at start; check it now */
 			st = map_load_file(path, flags, &t, diag);
@@ -338,6 +421,7 @@ struct map_probe {
 	struct map_match *match;
 	char *err;
 	size_t errsz;
+	bool domain_query;	/* the query is a domain: its own name is whole */
 };
 
 /* key (a form of the query) in every map in order. ext: the extension
@@ -349,6 +433,12 @@ map_probe(struct map_probe *p, const char *key, enum map_form form, const char *
 	size_t i;
 
 	for (i = 0; i < p->ml->n; i++) {
+		/* access(5), transport(5): a pattern table sees only the
+		 * string whole (the address as given, the domain itself),
+		 * never the partial keys Postfix makes for fixed tables. */
+		if (!map_fixed(p->ml->v[i]) && form != MAP_FORM_FULL &&
+		    !(form == MAP_FORM_DOMAIN && p->domain_query))
+			continue;
 		r = map_lookup(p->ml->v[i], key, p->value, p->err, p->errsz);
 		if (r == MAP_NOTFOUND)
 			continue;
@@ -424,7 +514,7 @@ enum map_result
 map_list_lookup_domain(struct map_list *ml, const char *domain, bool wildcard,
                        struct buf *value, struct map_match *match, char *err, size_t errsz)
 {
-	struct map_probe p = { ml, value, match, err, errsz };
+	struct map_probe p = { ml, value, match, err, errsz, true };
 	char d[MAP_KEY_MAX + 1];
 	enum map_result r;
 
@@ -496,7 +586,7 @@ map_list_lookup_address(struct map_list *ml, const char *addr, const char *delim
                         unsigned flags, struct buf *value, struct map_match *match, char *err,
                         size_t errsz)
 {
-	struct map_probe p = { ml, value, match, err, errsz };
+	struct map_probe p = { ml, value, match, err, errsz, false };
 	char d[MAP_KEY_MAX + 1];
 	const char *at = strrchr(addr, '@');
 	size_t llen = at != NULL ? (size_t)(at - addr) : strlen(addr);

@@ -110,8 +110,17 @@ void map_close(struct map *m);
 /* The spec it was opened with ("lmdb:/etc/tern/transport"); owned by m. */
 const char *map_spec(const struct map *m);
 
-/* Number of entries (texthash: as loaded; lmdb: of the file in use). */
+/* Number of entries (texthash: as loaded; lmdb: of the file in use;
+ * regexp:, cidr: rules, if/endif not counted). */
 size_t map_count(struct map *m);
+
+/*
+ * A fixed-string table (texthash:, lmdb:), as opposed to a pattern table
+ * (regexp:, cidr:). Pattern tables are given only the whole string of a
+ * query (access(5): "no parent domain or parent network search is done,
+ * user@domain mail addresses are not broken up"), never partial keys.
+ */
+bool map_fixed(const struct map *m);
 
 /*
  * Look key up (folded to lower case first; a key longer than MAP_KEY_MAX

@@ -69,6 +69,66 @@ unsigned map_parse_text(const char *text, size_t len, const char *file, unsigned
 enum map_status map_load_file(const char *path, unsigned flags, struct map_table *t,
                               struct buf *diag);
 
+/* Read the whole file at path into b (up to b's maximum). MAP_OK,
+ * MAP_ERR_NOINPUT or MAP_ERR_IO, reported in diag as "PATH: ...". */
+enum map_status map_read_file(const char *path, struct buf *b, struct buf *diag);
+
+/* ---- rule tables (regexp:, cidr:): map_parse.c ---- */
+
+/* Deepest nesting of if ... endif. */
+#define MAP_IF_DEPTH_MAX 100
+
+/* The ifs open while a rule table is read: their rule indexes and lines. */
+struct map_ifs {
+	size_t at[MAP_IF_DEPTH_MAX];
+	unsigned line[MAP_IF_DEPTH_MAX];
+	size_t depth;
+};
+
+/* Open an if (the rule at index at, on line). false after reporting
+ * that they nest too deep. */
+bool map_ifs_push(struct map_ifs *ifs, size_t at, unsigned line, struct map_diag *d);
+/* Close the innermost if: its rule index in *at. false after reporting
+ * "endif without if". */
+bool map_ifs_pop(struct map_ifs *ifs, size_t *at, unsigned line, struct map_diag *d);
+
+/* One logical line (len bytes at s, trailing blanks cut) of a rule table
+ * that starts on line; problems to d. */
+typedef void map_rule_line_fn(void *arg, const char *s, size_t len, unsigned line,
+                              struct map_ifs *ifs, struct map_diag *d);
+
+/* Read a rule table (len bytes; file names it in messages): each logical
+ * line to fn, then "if without endif" for each if left open. Returns the
+ * number of errors. */
+unsigned map_rules_parse(const char *text, size_t len, const char *file, map_rule_line_fn *fn,
+                         void *arg, struct buf *diag);
+
+/* ---- map_regexp.c: regexp_table(5) ---- */
+
+struct map_regexp;
+
+/* Parse a source (len bytes; file names it in messages). MAP_OK with *out,
+ * or MAP_ERR_DATA with every problem in diag. */
+enum map_status map_regexp_parse(const char *text, size_t len, const char *file,
+                                 struct map_regexp **out, struct buf *diag);
+void map_regexp_free(struct map_regexp *r);
+size_t map_regexp_count(const struct map_regexp *r);
+/* key as given (the i flag decides about case). As map_lookup(). */
+enum map_result map_regexp_lookup(const struct map_regexp *r, const char *spec, const char *key,
+                                  struct buf *value, char *err, size_t errsz);
+
+/* ---- map_cidr.c: cidr_table(5) ---- */
+
+struct map_cidr;
+
+enum map_status map_cidr_parse(const char *text, size_t len, const char *file,
+                               struct map_cidr **out, struct buf *diag);
+void map_cidr_free(struct map_cidr *c);
+size_t map_cidr_count(const struct map_cidr *c);
+/* key: an IPv4 or IPv6 address (else not found). As map_lookup(). */
+enum map_result map_cidr_lookup(const struct map_cidr *c, const char *spec, const char *key,
+                                struct buf *value, char *err, size_t errsz);
+
 /* ---- map_lmdb.c ---- */
 
 struct map_lmdb;

@@ -633,7 +633,7 @@ map_parse_text(const char *text, size_t len, const char *file, unsigned flags,
 /* ---- files ---- */
 
 /* Read the whole file at path into b (max MAP_FILE_MAX). */
-static enum map_status
+enum map_status
 map_read_file(const char *path, struct buf *b, struct buf *diag)
 {
 	struct stat st;
@@ -696,4 +696,136 @@ map_load_file(const char *path, unsigned flags, struct map_table *t, struct buf 
 		st = MAP_ERR_DATA;
 	buf_free(&text);
 	return st;
+}
+
+/* ---- logical lines of the pattern tables (regexp:, cidr:) ---- */
+
+/* Logical lines of a rule table. */
+struct map_lines {
+	const char *p, *end;
+	unsigned lineno;	/* physical lines read so far */
+	unsigned line;		/* where the current logical line starts */
+	bool too_long;
+	struct buf logical;	/* the current logical line, trailing blanks cut */
+};
+
+static void
+map_lines_init(struct map_lines *ls, const char *text, size_t len)
+{
+	memset(ls, 0, sizeof(*ls));
+	ls->p = text;
+	ls->end = text + len;
+	buf_init(&ls->logical, MAP_LINE_MAX);
+}
+
+static void
+map_lines_free(struct map_lines *ls)
+{
+	buf_free(&ls->logical);
+}
+
+/* Is the physical line at p (len bytes) blank or a comment? */
+static bool
+map_lines_skip(const char *p, size_t len)
+{
+	size_t i = 0;
+
+	while (i < len && map_is_space(p[i]))
+		i++;
+	return i == len || p[i] == '#';
+}
+
+/*
+ * regexp_table(5) and cidr_table(5): a logical line starts with text in
+ * column one; a following line that starts with white space continues it
+ * (its LF dropped, the white space kept, so a pattern may be split
+ * anywhere); blank and comment lines are skipped and end nothing.
+ */
+static int
+map_lines_next(struct map_lines *ls, struct map_diag *d)
+{
+	const char *lf;
+	size_t len;
+	bool orphan;
+
+	for (;;) {
+		/* The first line of an entry: not blank, not a comment. */
+		for (;;) {
+			if (ls->p >= ls->end)
+				return 0;
+			lf = memchr(ls->p, '\n', (size_t)(ls->end - ls->p));
+			len = lf != NULL ? (size_t)(lf - ls->p) : (size_t)(ls->end - ls->p);
+			ls->lineno++;
+			if (!map_lines_skip(ls->p, len))
+				break;
+			ls->p += len + 1;
+		}
+		orphan = map_is_space(ls->p[0]);
+		ls->line = ls->lineno;
+		buf_reset(&ls->logical);
+		ls->too_long = buf_append(&ls->logical, ls->p, len) != BUF_OK;
+		ls->p += len + 1;
+		while (ls->p < ls->end) {
+			lf = memchr(ls->p, '\n', (size_t)(ls->end - ls->p));
+			len = lf != NULL ? (size_t)(lf - ls->p) : (size_t)(ls->end - ls->p);
+			if (!map_lines_skip(ls->p, len) && !map_is_space(ls->p[0]))
+				break;
+			ls->lineno++;
+			if (!map_lines_skip(ls->p, len) && buf_append(&ls->logical, ls->p, len) != BUF_OK)
+				ls->too_long = true;
+			ls->p += len + 1;
+		}
+		len = buf_len(&ls->logical);
+		while (len > 0 && map_is_space(buf_data(&ls->logical)[len - 1]))
+			len--;
+		buf_truncate(&ls->logical, len);
+		if (orphan)
+			map_diag_add(d, ls->line, false, "continuation line without an entry before it");
+		else if (memchr(buf_data(&ls->logical), '\0', buf_len(&ls->logical)) != NULL)
+			map_diag_add(d, ls->line, false, "NUL byte in line");
+		else if (ls->too_long)
+			map_diag_add(d, ls->line, false, "entry longer than %d bytes", MAP_LINE_MAX);
+		else
+			return 1;
+	}
+}
+
+bool
+map_ifs_push(struct map_ifs *ifs, size_t at, unsigned line, struct map_diag *d)
+{
+	if (ifs->depth == MAP_IF_DEPTH_MAX) {
+		map_diag_add(d, line, false, "if nested deeper than %d", MAP_IF_DEPTH_MAX);
+		return false;
+	}
+	ifs->at[ifs->depth] = at;
+	ifs->line[ifs->depth++] = line;
+	return true;
+}
+
+bool
+map_ifs_pop(struct map_ifs *ifs, size_t *at, unsigned line, struct map_diag *d)
+{
+	if (ifs->depth == 0) {
+		map_diag_add(d, line, false, "endif without if");
+		return false;
+	}
+	*at = ifs->at[--ifs->depth];
+	return true;
+}
+
+unsigned
+map_rules_parse(const char *text, size_t len, const char *file, map_rule_line_fn *fn, void *arg,
+                struct buf *diag)
+{
+	struct map_diag d = { .out = diag, .file = file };
+	struct map_ifs ifs = { .depth = 0 };
+	struct map_lines ls;
+
+	map_lines_init(&ls, text, len);
+	while (map_lines_next(&ls, &d) > 0)
+		fn(arg, buf_data(&ls.logical), buf_len(&ls.logical), ls.line, &ifs, &d);
+	map_lines_free(&ls);
+	while (ifs.depth > 0)
+		map_diag_add(&d, ifs.line[--ifs.depth], false, "if without endif");
+	return d.errors;
 }

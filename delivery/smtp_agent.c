@@ -57,11 +57,19 @@ smtp_settings_load(struct smtp_settings *s, const struct config *cfg, bool lmtp)
 	s->mx_address_limit = (unsigned)config_int(cfg, P_SMTP_MX_ADDRESS_LIMIT);
 	s->mx_session_limit = (unsigned)config_int(cfg, P_SMTP_MX_SESSION_LIMIT);
 	s->cache_ms = seconds_ms(cfg, P_SMTP_CONNECTION_CACHE_TIME_LIMIT);
+	s->send_xforward = !lmtp && config_bool(cfg, P_SMTP_SEND_XFORWARD_COMMAND);
 	/* The parameter is an enum the configuration has checked. */
 	if (smtp_tls_level_parse(config_str(cfg, P_SMTP_TLS_SECURITY_LEVEL), &s->tls_level) < 0)
 		panic("smtp_tls_security_level = %s passed the configuration check",
 		      config_str(cfg, P_SMTP_TLS_SECURITY_LEVEL));
 	snprintf(s->tls_cafile, sizeof(s->tls_cafile), "%s", config_str(cfg, P_SMTP_TLS_CAFILE));
+	/* Checked by smtp_agent_config_check(). */
+	if (smtp_tls_protocols_parse(config_str(cfg, P_SMTP_TLS_PROTOCOLS), &s->tls_protocols, NULL,
+	                             0) < 0 ||
+	    smtp_tls_protocols_parse(config_str(cfg, P_SMTP_TLS_MANDATORY_PROTOCOLS),
+	                             &s->tls_mandatory_protocols, NULL, 0) < 0)
+		panic("smtp_tls_*protocols passed the configuration check");
+	s->dnssec = strcmp(config_str(cfg, P_SMTP_DNS_SUPPORT_LEVEL), "dnssec") == 0;
 	s->min_backoff_us = (int64_t)config_time(cfg, P_MINIMAL_BACKOFF_TIME) * 1000000;
 	/* LMTP goes to our own mailbox server: no TLS, no AUTH (Postfix's
 	 * lmtp_tls_* and lmtp_sasl_* are not implemented). */
@@ -82,17 +90,25 @@ smtp_settings_load(struct smtp_settings *s, const struct config *cfg, bool lmtp)
 	}
 }
 
+/* The maps of a LIST parameter, when it has any (*out NULL otherwise). */
+static int
+smtp_maps_open(const struct config *cfg, enum config_param p, struct map_list **out,
+               struct buf *diag)
+{
+	*out = NULL;
+	if (config_list(cfg, p)->n == 0)
+		return 0;
+	return map_list_open(config_list(cfg, p), 0, out, diag) == MAP_OK ? 0 : -1;
+}
+
 /* smtp_sasl_password_maps, when AUTH is on and there are some. */
 static int
 smtp_sasl_maps_open(const struct config *cfg, struct map_list **out, struct buf *diag)
 {
 	*out = NULL;
-	if (!config_bool(cfg, P_SMTP_SASL_AUTH_ENABLE) ||
-	    config_list(cfg, P_SMTP_SASL_PASSWORD_MAPS)->n == 0)
+	if (!config_bool(cfg, P_SMTP_SASL_AUTH_ENABLE))
 		return 0;
-	return map_list_open(config_list(cfg, P_SMTP_SASL_PASSWORD_MAPS), 0, out, diag) == MAP_OK
-	               ? 0
-	               : -1;
+	return smtp_maps_open(cfg, P_SMTP_SASL_PASSWORD_MAPS, out, diag);
 }
 
 int
@@ -101,6 +117,8 @@ smtp_agent_config_check(const struct config *cfg, struct buf *errors)
 	const char *file = config_path(cfg) != NULL ? config_path(cfg) : "(defaults)";
 	static const enum config_param opts[] = { P_SMTP_SASL_SECURITY_OPTIONS,
 		                                  P_SMTP_SASL_TLS_SECURITY_OPTIONS };
+	static const enum config_param protos[] = { P_SMTP_TLS_PROTOCOLS,
+		                                    P_SMTP_TLS_MANDATORY_PROTOCOLS };
 	struct map_list *maps = NULL;
 	struct buf diag;
 	unsigned flags;
@@ -118,7 +136,22 @@ smtp_agent_config_check(const struct config *cfg, struct buf *errors)
 		rc = -1;
 	}
 	map_list_close(maps);
+	buf_reset(&diag);
+	if (smtp_maps_open(cfg, P_SMTP_TLS_POLICY_MAPS, &maps, &diag) < 0) {
+		buf_append_printf(errors, "%s: smtp_tls_policy_maps: %s", file, buf_cstr(&diag));
+		rc = -1;
+	}
+	map_list_close(maps);
 	buf_free(&diag);
+	for (size_t i = 0; i < sizeof(protos) / sizeof(protos[0]); i++) {
+		struct smtp_tls_protocols pr;
+
+		if (smtp_tls_protocols_parse(config_str(cfg, protos[i]), &pr, err, sizeof(err)) < 0) {
+			buf_append_printf(errors, "%s: %s: %s\n", file, config_param_name(protos[i]),
+			                  err);
+			rc = -1;
+		}
+	}
 	return rc;
 }
 
@@ -142,6 +175,26 @@ smtp_agent_sasl_setup(struct smtp_agent *a)
 	buf_free(&diag);
 }
 
+/* (Re)open smtp_tls_policy_maps; on failure the old ones stay. */
+static void
+smtp_agent_policy_setup(struct smtp_agent *a)
+{
+	struct map_list *maps = NULL;
+	struct buf diag;
+
+	buf_init(&diag, 64 * 1024);
+	if (a->set.lmtp) {
+		map_list_close(a->tls_policy_maps);
+		a->tls_policy_maps = NULL;
+	} else if (smtp_maps_open(a->cfg, P_SMTP_TLS_POLICY_MAPS, &maps, &diag) < 0) {
+		log_warning("smtp_tls_policy_maps: %s", buf_cstr(&diag));
+	} else {
+		map_list_close(a->tls_policy_maps);
+		a->tls_policy_maps = maps;
+	}
+	buf_free(&diag);
+}
+
 /*
  * (Re)make the TLS client context from a->set, once per start and reload
  * (never per connection). The CA file matters only to "verify": when it
@@ -160,7 +213,8 @@ smtp_agent_tls_setup(struct smtp_agent *a)
 	struct smtp_tls_ctx *ctx = NULL;
 	char err[1300];
 
-	if (a->set.tls_level != SMTP_TLS_NONE) {
+	/* A policy map may ask for TLS where the main level says none. */
+	if (a->set.tls_level != SMTP_TLS_NONE || a->tls_policy_maps != NULL) {
 		switch (smtp_tls_ctx_new(a->set.tls_cafile, a->set.tls_level == SMTP_TLS_VERIFY, &ctx,
 		                         err, sizeof(err))) {
 		case SMTP_TLS_CTX_OK:
@@ -297,6 +351,8 @@ smtp_reload(struct smtp_agent *a)
 	config_free(a->cfg);
 	a->cfg = cfg;
 	smtp_settings_load(&a->set, cfg, a->set.lmtp);
+	resolver_set_dnssec(a->resolver, a->set.dnssec);
+	smtp_agent_policy_setup(a);
 	smtp_agent_tls_setup(a);
 	smtp_agent_sasl_setup(a);
 	config_reload_done(cfg, a->cfg_path, a->control_fd);
@@ -371,6 +427,7 @@ agent_main(const char *cfg_path, struct config *cfg, int control_fd, bool lmtp)
 	if (a->loop == NULL)
 		fatal("evloop: %s", strerror(errno));
 	smtp_settings_load(&a->set, cfg, lmtp);
+	smtp_agent_policy_setup(a);
 	smtp_agent_tls_setup(a);
 	smtp_agent_sasl_setup(a);
 	slots = config_int(cfg, P_DEFAULT_PROCESS_LIMIT);
@@ -379,6 +436,7 @@ agent_main(const char *cfg_path, struct config *cfg, int control_fd, bool lmtp)
 	                         slots == 0 ? 1 : slots > 10000 ? 10000 : (uint32_t)slots,
 	                         smtp_qmgr_job, smtp_qmgr_lost, a);
 	resolver_options_from_config(&ropt, cfg);
+	ropt.dnssec = a->set.dnssec;
 	a->resolver = resolver_new(a->loop, &ropt, err, sizeof(err));
 	if (a->resolver == NULL)
 		fatal("resolver: %s", err);
@@ -403,6 +461,7 @@ agent_main(const char *cfg_path, struct config *cfg, int control_fd, bool lmtp)
 	resolver_free(a->resolver);
 	smtp_tls_ctx_free(a->tls_ctx);
 	map_list_close(a->sasl_maps);
+	map_list_close(a->tls_policy_maps);
 	evloop_io_del(a->loop, &a->control_io);
 	evloop_free(a->loop);
 	config_free(a->cfg);

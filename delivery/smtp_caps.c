@@ -23,6 +23,7 @@ struct smtp_caps_keyword {
 
 static void smtp_caps_size(struct smtp_caps *caps, const char *p, size_t len);
 static void smtp_caps_auth(struct smtp_caps *caps, const char *p, size_t len);
+static void smtp_caps_xforward(struct smtp_caps *caps, const char *p, size_t len);
 
 static const struct smtp_caps_keyword smtp_caps_keywords[] = {
 	{ "PIPELINING", SMTP_CAPS_PIPELINING, NULL },
@@ -34,6 +35,7 @@ static const struct smtp_caps_keyword smtp_caps_keywords[] = {
 	{ "ENHANCEDSTATUSCODES", SMTP_CAPS_ENHANCEDSTATUSCODES, NULL },
 	{ "CHUNKING", SMTP_CAPS_CHUNKING, NULL },
 	{ "AUTH", SMTP_CAPS_AUTH, smtp_caps_auth },
+	{ "XFORWARD", SMTP_CAPS_XFORWARD, smtp_caps_xforward },
 };
 
 static bool
@@ -126,6 +128,32 @@ smtp_caps_auth(struct smtp_caps *caps, const char *p, size_t len)
 		while (i < len && !smtp_caps_space(p[i]))
 			i++;
 		smtp_caps_add_mech(caps, p + start, i - start);
+	}
+}
+
+/* XFORWARD attr *(SP attr): the names we know, any case; others ignored. */
+static void
+smtp_caps_xforward(struct smtp_caps *caps, const char *p, size_t len)
+{
+	static const struct { const char *name; unsigned bit; } attrs[] = {
+		{ "NAME", SMTP_XFORWARD_NAME }, { "ADDR", SMTP_XFORWARD_ADDR },
+		{ "PORT", SMTP_XFORWARD_PORT }, { "PROTO", SMTP_XFORWARD_PROTO },
+		{ "HELO", SMTP_XFORWARD_HELO }, { "IDENT", SMTP_XFORWARD_IDENT },
+		{ "SOURCE", SMTP_XFORWARD_SOURCE },
+	};
+	size_t i = 0, start;
+
+	caps->xforward = 0;
+	while (i < len) {
+		while (i < len && smtp_caps_space(p[i]))
+			i++;
+		start = i;
+		while (i < len && !smtp_caps_space(p[i]))
+			i++;
+		for (size_t a = 0; a < sizeof(attrs) / sizeof(attrs[0]); a++)
+			if (strlen(attrs[a].name) == i - start &&
+			    strncasecmp(p + start, attrs[a].name, i - start) == 0)
+				caps->xforward |= attrs[a].bit;
 	}
 }
 

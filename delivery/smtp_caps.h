@@ -8,7 +8,7 @@
  * a client. Known keywords: PIPELINING (RFC 2920), SIZE (RFC 1870),
  * 8BITMIME (RFC 6152), SMTPUTF8 (RFC 6531), DSN (RFC 3461), STARTTLS
  * (RFC 3207), ENHANCEDSTATUSCODES (RFC 2034), CHUNKING (RFC 3030) and
- * AUTH (RFC 4954), including the pre-standard "AUTH=MECH ..." form that
+ * AUTH (RFC 4954), XFORWARD (Postfix's attribute list), including the pre-standard "AUTH=MECH ..." form that
  * old Microsoft clients needed and some servers still send.
  *
  * Pure: no I/O, no allocation, cannot fail.
@@ -32,6 +32,16 @@
 #define SMTP_CAPS_ENHANCEDSTATUSCODES 0x0040u
 #define SMTP_CAPS_CHUNKING 0x0080u
 #define SMTP_CAPS_AUTH 0x0100u
+#define SMTP_CAPS_XFORWARD 0x0200u	/* Postfix's XFORWARD_README */
+
+/* Bits of smtp_caps.xforward: the XFORWARD attributes the server named. */
+#define SMTP_XFORWARD_NAME 0x01u
+#define SMTP_XFORWARD_ADDR 0x02u
+#define SMTP_XFORWARD_PORT 0x04u
+#define SMTP_XFORWARD_PROTO 0x08u
+#define SMTP_XFORWARD_HELO 0x10u
+#define SMTP_XFORWARD_IDENT 0x20u
+#define SMTP_XFORWARD_SOURCE 0x40u
 
 /* Most SASL mechanisms kept; further ones are ignored (no server offers
  * that many, and we only look for the few we implement). */
@@ -45,6 +55,7 @@ struct smtp_caps {
 	 * without a number, with 0 ("no fixed maximum"), or with a number
 	 * that does not parse or fit: no limit known. */
 	uint64_t size_max;
+	unsigned xforward;	/* SMTP_XFORWARD_*: attributes XFORWARD takes */
 	size_t nauth;		/* mechanisms in auth[] */
 	/* AUTH mechanisms, upper case, each once, in the server's order. */
 	char auth[SMTP_CAPS_AUTH_MECHS_MAX][SMTP_CAPS_AUTH_MECH_SIZE];

@@ -68,9 +68,17 @@
  *            errors, class tls_required: the next address, then deferred.
  *   verify   encrypt, and the chain verified against smtp_tls_CAfile and
  *            the host name matched (Postfix's smtp_tls_verify_cert_match =
- *            hostname: the MX host's name). Else "Server certificate not
- *            verified" (4.7.5, tls_required), after a QUIT over the TLS
- *            session, which still works ("we can even be polite").
+ *            hostname: the MX host's name; a policy's match= names). Else
+ *            "Server certificate not verified" (4.7.5, tls_required), after
+ *            a QUIT over the TLS session, which still works ("we can even
+ *            be polite").
+ *   dane     (a host with usable TLSA records; smtp_job.c decides which
+ *            level a dane host gets) encrypt, and OpenSSL's DANE
+ *            verification against the TLSA records, SNI the TLSA base
+ *            domain; a failure is "Server certificate not verified" too.
+ * The policy's protocols= (else smtp_tls_protocols for may,
+ * smtp_tls_mandatory_protocols above) and ciphers=high apply per
+ * connection.
  * After the 220 to STARTTLS, whatever else was read is dropped (RFC 3207
  * section 6; the client's side of CVE-2011-0411) and the reply parser
  * starts afresh. After the handshake the extensions are forgotten and EHLO
@@ -122,6 +130,7 @@ enum smtp_expect {
 	EXP_QUIT,
 	EXP_RSET,	/* a cached connection taken for a new job */
 	EXP_AUTH,	/* AUTH, or a response to its 334 challenge */
+	EXP_XFORWARD,	/* XFORWARD before MAIL (Postfix's XFORWARD_README) */
 };
 
 struct smtp_pending {
@@ -146,6 +155,7 @@ struct smtp_client {
 	struct buf out;
 	struct smtp_caps caps;
 	bool pipelining;
+	unsigned xforward_owed;	/* XFORWARD replies still to come */
 
 	struct smtp_pending *pend;	/* replies expected, in order */
 	size_t pend_head, pend_n, pend_cap;
@@ -173,7 +183,8 @@ struct smtp_client {
 	bool authed;
 
 	/* TLS */
-	enum smtp_tls_level tls_level;	/* the agent's; NONE on a plain-text retry */
+	enum smtp_tls_level tls_level;	/* the host's (smtp_job.c); NONE on a
+					 * plain-text retry */
 	struct smtp_tls_conn *tls;	/* from the 220 to STARTTLS on */
 	bool tls_up;		/* handshake done: all I/O through tls */
 	bool tls_want_write;	/* OpenSSL needs the socket writable to go on */
@@ -212,6 +223,8 @@ closing_add(struct smtp_client *c)
 static void client_io(struct ev_io *io, unsigned revents);
 static void client_connect(struct smtp_client *c);
 static void client_tls_failed(struct smtp_client *c, const char *detail);
+static void client_mail_group(struct smtp_client *c);
+static void client_output_full(struct smtp_client *c);
 static int client_credentials(const struct smtp_client *c, char *user, char *password);
 
 static int64_t
@@ -287,6 +300,7 @@ expect_stage(enum smtp_expect e)
 	case EXP_AUTH:
 		return SMTP_STAGE_AUTH;
 	case EXP_MAIL:
+	case EXP_XFORWARD:
 		return SMTP_STAGE_MAIL;
 	case EXP_RCPT:
 		return SMTP_STAGE_RCPT;
@@ -801,6 +815,67 @@ client_quit_after(struct smtp_client *c)
 	client_finish(c, false, NULL, false);
 }
 
+/* One "NAME=value" of XFORWARD, xtext-encoded; "[UNAVAILABLE]" for "". */
+static void
+xforward_attr(struct buf *line, const char *name, const char *value)
+{
+	(void)buf_append_printf(line, " %s=", name);
+	xtext(line, value != NULL && value[0] != '\0' ? value : "[UNAVAILABLE]");
+}
+
+/*
+ * XFORWARD (Postfix's XFORWARD_README): the message's origin, for a server
+ * that offers it, when the job goes to the content filter (the hop the
+ * command exists for, so no setting is needed) or when
+ * smtp_send_xforward_command = yes. Two commands as Postfix sends them,
+ * each well within 512 octets (values are at most 255 characters, the
+ * envelope's names far less in practice; the buffer grows if not). Only
+ * the attributes the server named; PORT is not kept in the envelope, so
+ * it goes as [UNAVAILABLE]. False only when the output buffer is full.
+ */
+static bool
+client_xforward(struct smtp_client *c)
+{
+	const struct agent_job *j = &c->job->j;
+	unsigned x = c->caps.xforward;
+	struct buf line;
+	bool ok = true;
+
+	c->xforward_owed = 0;
+	if (!smtp_caps_has(&c->caps, SMTP_CAPS_XFORWARD) || c->agent->set.lmtp ||
+	    !(j->to_filter || c->agent->set.send_xforward))
+		return true;
+	buf_init(&line, 4096);
+	if (x & (SMTP_XFORWARD_NAME | SMTP_XFORWARD_ADDR | SMTP_XFORWARD_PORT)) {
+		(void)buf_append_str(&line, "XFORWARD");
+		if (x & SMTP_XFORWARD_NAME)
+			xforward_attr(&line, "NAME", j->client_name);
+		if (x & SMTP_XFORWARD_ADDR)
+			xforward_attr(&line, "ADDR", j->client_addr);
+		if (x & SMTP_XFORWARD_PORT)
+			xforward_attr(&line, "PORT", NULL);
+		ok = client_cmd(c, EXP_XFORWARD, 0, "%s", buf_cstr(&line));
+		c->xforward_owed += ok;
+	}
+	buf_reset(&line);
+	if (ok && (x & (SMTP_XFORWARD_PROTO | SMTP_XFORWARD_HELO | SMTP_XFORWARD_IDENT |
+	                SMTP_XFORWARD_SOURCE))) {
+		(void)buf_append_str(&line, "XFORWARD");
+		if (x & SMTP_XFORWARD_PROTO)
+			xforward_attr(&line, "PROTO", j->client_proto);
+		if (x & SMTP_XFORWARD_HELO)
+			xforward_attr(&line, "HELO", j->client_helo);
+		if (x & SMTP_XFORWARD_IDENT)
+			xforward_attr(&line, "IDENT", j->queue_id);
+		if (x & SMTP_XFORWARD_SOURCE)
+			xforward_attr(&line, "SOURCE", j->local_source ? "LOCAL" : "REMOTE");
+		ok = client_cmd(c, EXP_XFORWARD, 0, "%s", buf_cstr(&line));
+		c->xforward_owed += ok;
+	}
+	buf_free(&line);
+	return ok;
+}
+
 /* After EHLO/HELO: checks, then MAIL (and RCPTs and DATA under PIPELINING). */
 static void
 client_transaction(struct smtp_client *c)
@@ -827,6 +902,22 @@ client_transaction(struct smtp_client *c)
 		return;
 	}
 	c->pipelining = smtp_caps_has(&c->caps, SMTP_CAPS_PIPELINING);
+	if (!client_xforward(c))
+		goto too_big;
+	/* Without PIPELINING, MAIL waits for the XFORWARD replies. */
+	if (c->xforward_owed == 0 || c->pipelining)
+		client_mail_group(c);
+	return;
+too_big:
+	client_output_full(c);
+}
+
+/* MAIL, and under PIPELINING the RCPTs and DATA with it. */
+static void
+client_mail_group(struct smtp_client *c)
+{
+	const struct agent_job *j = &c->job->j;
+
 	if (!client_mail(c))
 		goto too_big;
 	if (c->pipelining) {
@@ -838,6 +929,14 @@ client_transaction(struct smtp_client *c)
 	}
 	return;
 too_big:
+	client_output_full(c);
+}
+
+static void
+client_output_full(struct smtp_client *c)
+{
+	struct smtp_class_result cr;
+
 	/* Cannot happen within SMTP_CLIENT_OUT_MAX (1000 recipients of at
 	 * most ~1.5 KB each); if it does, defer rather than send half. */
 	classify(c, SMTP_STAGE_MAIL, SMTP_EVENT_LOST, 0, NULL, 0, &cr);
@@ -1174,13 +1273,13 @@ client_tls_up(struct smtp_client *c)
 {
 	struct smtp_tls_peer p;
 	struct smtp_class_result cr;
-	bool verify = c->tls_level == SMTP_TLS_VERIFY;
+	bool verify = c->tls_level == SMTP_TLS_VERIFY || c->tls_level == SMTP_TLS_DANE;
 
 	c->tls_up = true;
 	c->tls_want_write = false;
-	smtp_tls_conn_peer(c->tls, verify, &p);
+	smtp_tls_conn_peer(c->tls, c->tls_level == SMTP_TLS_VERIFY, &p);
 	if (verify && !p.matched)
-		log_info("certificate verification failed for %s: %s", c->relay, p.why);
+		log_info("server certificate verification failed for %s: %s", c->relay, p.why);
 	log_info("%s TLS connection established to %s: %s with cipher %s (%d/%d bits)",
 	         smtp_tls_peer_trust(&p), c->relay, p.protocol, p.cipher, p.bits, p.alg_bits);
 	if (verify && !p.matched) {
@@ -1220,6 +1319,38 @@ client_tls_step(struct smtp_client *c)
 	}
 }
 
+/* The destination's policy for this connection: protocols, ciphers,
+ * reference names, DANE. */
+static int
+client_tls_apply(struct smtp_client *c, char *err, size_t errsz)
+{
+	const struct smtp_settings *set = &c->agent->set;
+	const struct smtp_job *job = c->job;
+	const struct smtp_host_tls *ht;
+	const char *names[SMTP_TLS_MATCH_MAX];
+	struct smtp_tls_conn_opts o;
+	struct smtp_tls_protocols pr;
+
+	if (job == NULL)
+		return 0;
+	ht = &job->host_tls;
+	memset(&o, 0, sizeof(o));
+	pr = job->tls.have_protocols ? job->tls.protocols
+	     : c->tls_level == SMTP_TLS_MAY ? set->tls_protocols : set->tls_mandatory_protocols;
+	o.min_version = pr.min;
+	o.max_version = pr.max;
+	o.high_ciphers = job->tls.grade == SMTP_TLS_GRADE_HIGH;
+	for (size_t i = 0; i < ht->n_names; i++)
+		names[i] = ht->names[i];
+	o.names = names;
+	o.n_names = ht->n_names;
+	if (c->tls_level == SMTP_TLS_DANE) {
+		o.dane_base = ht->dane_base;
+		o.dane = &ht->dane;
+	}
+	return smtp_tls_conn_apply(c->tls, &o, err, errsz);
+}
+
 /* 2xx to STARTTLS: start the handshake on the same socket. */
 static void
 client_tls_start(struct smtp_client *c)
@@ -1238,6 +1369,10 @@ client_tls_start(struct smtp_client *c)
 		snprintf(err, sizeof(err), "TLS engine unavailable");
 	else
 		c->tls = smtp_tls_conn_new(ctx, c->fd, c->t.host, err, sizeof(err));
+	if (c->tls != NULL && client_tls_apply(c, err, sizeof(err)) < 0) {
+		smtp_tls_conn_free(c->tls);
+		c->tls = NULL;
+	}
 	if (c->tls == NULL) {
 		client_tls_failed(c, err);
 		return;
@@ -1490,6 +1625,21 @@ on_reply(struct smtp_client *c, const struct smtp_reply *r)
 		return;
 	case EXP_AUTH:
 		client_auth_reply(c, r);
+		return;
+	case EXP_XFORWARD:
+		/* Postfix only warns: the origin is for the logs, the
+		 * message goes on without it. A 421 still ends the session. */
+		if (!ok) {
+			reply_text(c, r, "XFORWARD", text, sizeof(text));
+			log_warning("%s: %s", c->job->j.queue_id, text);
+			if (r->code == 421) {
+				classify(c, SMTP_STAGE_MAIL, SMTP_EVENT_REPLY, r->code, r->enh, 0, &cr);
+				client_fail(c, &cr, r->code, text);
+				return;
+			}
+		}
+		if (c->xforward_owed > 0 && --c->xforward_owed == 0 && !c->pipelining)
+			client_mail_group(c);
 		return;
 	case EXP_MAIL:
 		if (ok) {
@@ -1903,7 +2053,9 @@ smtp_client_start(struct smtp_job *job, const struct smtp_target *t)
 	client_rcpt_arrays(c, job->j.nrcpt);
 	evloop_timer_init(&c->timer, client_timeout, c);
 	c->t_start_us = agent_link_now_us();
-	c->tls_level = a->set.tls_level;
+	/* The host's level: the next hop's policy, DANE decided per host
+	 * (smtp_job.c). */
+	c->tls_level = job->host_tls.level;
 	client_connect(c);
 	return c;
 }

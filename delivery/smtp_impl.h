@@ -33,6 +33,7 @@
 #include "delivery/smtp_class.h"
 #include "delivery/smtp_nexthop.h"
 #include "delivery/smtp_tls.h"
+#include "delivery/smtp_tls_policy.h"
 #include "queue/agent_link.h"
 #include "queue/agent_proto.h"
 #include "resolver/resolver.h"
@@ -58,12 +59,16 @@ struct smtp_settings {
 	char myhostname[256];		/* loop detection */
 	enum smtp_tls_level tls_level;	/* smtp_tls_security_level */
 	char tls_cafile[1024];		/* smtp_tls_CAfile */
+	/* smtp_tls_protocols (may) and smtp_tls_mandatory_protocols. */
+	struct smtp_tls_protocols tls_protocols, tls_mandatory_protocols;
+	bool dnssec;			/* smtp_dns_support_level = dnssec */
 	/* minimal_backoff_time: a message that waited this long before its
 	 * job (so it was deferred before) may retry a failed opportunistic
 	 * TLS handshake in plain text (smtp_client.c). */
 	int64_t min_backoff_us;
 	/* Client AUTH (smtp_sasl.h). */
 	bool sasl_enable;		/* smtp_sasl_auth_enable */
+	bool send_xforward;		/* smtp_send_xforward_command */
 	unsigned sasl_flags;		/* smtp_sasl_security_options, SASL_SEC_* */
 	unsigned sasl_tls_flags;	/* smtp_sasl_tls_security_options */
 	char sasl_mech_filter[512];	/* smtp_sasl_mechanism_filter, space-separated */
@@ -85,6 +90,8 @@ struct smtp_agent {
 	/* smtp_sasl_password_maps (NULL: none, or AUTH off); replaced on
 	 * reload; sessions look credentials up only while starting AUTH. */
 	struct map_list *sasl_maps;
+	/* smtp_tls_policy_maps (NULL: none); replaced on reload. */
+	struct map_list *tls_policy_maps;
 	char spool_dir[1024];
 
 	int control_fd;
@@ -116,6 +123,19 @@ struct smtp_job_rcpt {
 
 struct smtp_client;
 
+/* What TLS the current host gets (smtp_job.c decides, by the next hop's
+ * policy and, for DANE, the host's TLSA records; the client reads it). */
+struct smtp_host_tls {
+	enum smtp_tls_level level;	/* none, may, encrypt, verify or dane */
+	/* verify: the match= names, expanded; dane: the MX host and the
+	 * next-hop domain, besides the base domain (RFC 7672 section 3.2.2) */
+	size_t n_names;
+	char names[SMTP_TLS_MATCH_MAX][SMTP_TLS_NAME_SIZE + 2];	/* "." and a next hop */
+	/* dane: the TLSA base domain and the usable records */
+	char dane_base[RESOLVER_NAME_SIZE];
+	struct smtp_tls_dane dane;
+};
+
 struct smtp_job {
 	struct smtp_agent *agent;
 	struct smtp_job *prev, *next;
@@ -133,6 +153,15 @@ struct smtp_job {
 	struct smtp_target targets[SMTP_HOST_ADDRS_MAX];
 	size_t ntargets, target_next;
 	unsigned addresses_tried, sessions;
+
+	/* TLS: the next hop's policy (smtp_tls_policy_maps, or main.cf),
+	 * whether its MX RRset was DNSSEC-validated, the current host's. */
+	struct smtp_tls_policy tls;
+	bool mx_secure;
+	struct smtp_host_tls host_tls;
+	bool tlsa_qname_tried;		/* the TLSA lookup at the MX name, after
+					 * one at its CNAME target found nothing */
+	char tlsa_host[RESOLVER_NAME_SIZE];	/* the host whose TLSA is asked */
 
 	/* What the recipients still without a result are told when no host
 	 * is left: the last host's failure (or the lookup's). */

@@ -17,6 +17,22 @@
  * class (refused_MX, timeout_connect_A, ...) naming the host, a
  * permanent one (a 5xx greeting from the last host, a null MX, a domain
  * that does not exist) bounces.
+ *
+ * TLS policy (Postfix's smtp_tls_policy.c, doc/smtp.md "TLS"): the next
+ * hop's level comes from smtp_tls_policy_maps (the next hop as written,
+ * then its parent domains as ".parent") or smtp_tls_security_level. A
+ * policy that cannot be read or parsed defers everything ("client TLS
+ * configuration problem", 4.7.5), with a warning that names the entry.
+ * For dane and dane-only (RFC 7672), per host: an MX RRset that was not
+ * DNSSEC-validated, or a host whose addresses were not, has no usable
+ * TLSA records; else _PORT._tcp.HOST is asked, at the CNAME target of
+ * the host first when its addresses came through one, then at the host's
+ * own name (section 2.2.2; Postfix's tls_dane_resolve()). We skip
+ * Postfix's extra check of an insecure CNAME leading to a secure target
+ * (qname_secure()): such a host gets no TLSA lookup. A TLSA lookup that
+ * fails skips the host ("TLSA lookup error for HOST:PORT", 4.7.5); none
+ * found: "may" for dane, the host skipped for dane-only; only unusable
+ * records: "encrypt" for dane, skipped for dane-only.
  */
 #include <arpa/inet.h>
 #include <stddef.h>
@@ -54,6 +70,7 @@ smtp_job_free(struct smtp_job *job)
 	if (job->client != NULL)
 		smtp_client_abort(job->client);
 	resolver_cancel(job->query);
+	smtp_tls_dane_free(&job->host_tls.dane);
 	agent_job_free(&job->j);
 	free(job->mx);
 	free(job->rcpts);
@@ -154,6 +171,186 @@ job_current_mx(const struct smtp_job *job)
 	return job->mx != NULL && job->mx_next > 0 ? &job->mx->hosts[job->mx_next - 1] : NULL;
 }
 
+/* ---- TLS per host ---- */
+
+/* This host cannot be used (a DANE reason): note why, try the next one. */
+static void
+job_host_skip(struct smtp_job *job, const char *enh, const char *text)
+{
+	job_note_fail(job, AGENT_TEMPFAIL, enh, text);
+	if (job->mx != NULL)
+		job_next_host(job);
+	else
+		job_exhausted(job);
+}
+
+/* verify's reference names: match= expanded (default: the host's name). */
+static void
+job_verify_names(struct smtp_job *job, const char *host)
+{
+	struct smtp_host_tls *ht = &job->host_tls;
+	static const struct smtp_tls_match hostname = { .kind = SMTP_TLS_MATCH_HOSTNAME };
+	const struct smtp_tls_match *m = job->tls.n_match > 0 ? job->tls.match : &hostname;
+	size_t n = job->tls.n_match > 0 ? job->tls.n_match : 1;
+
+	for (size_t i = 0; i < n && ht->n_names < SMTP_TLS_MATCH_MAX; i++) {
+		char *out = ht->names[ht->n_names++];
+
+		switch (m[i].kind) {
+		case SMTP_TLS_MATCH_HOSTNAME:
+			snprintf(out, sizeof(ht->names[0]), "%s", host);
+			break;
+		case SMTP_TLS_MATCH_NEXTHOP:
+			snprintf(out, sizeof(ht->names[0]), "%s", job->nh.host);
+			break;
+		case SMTP_TLS_MATCH_DOT_NEXTHOP:
+			snprintf(out, sizeof(ht->names[0]), ".%s", job->nh.host);
+			break;
+		case SMTP_TLS_MATCH_NAME:
+			snprintf(out, sizeof(ht->names[0]), "%s", m[i].name);
+			break;
+		}
+	}
+}
+
+/* Start on the host's addresses with TLS at level (not dane). */
+static void
+job_host_tls_set(struct smtp_job *job, enum smtp_tls_level level, const char *host)
+{
+	struct smtp_host_tls *ht = &job->host_tls;
+
+	smtp_tls_dane_free(&ht->dane);
+	ht->level = level;
+	ht->n_names = 0;
+	ht->dane_base[0] = '\0';
+	if (level == SMTP_TLS_VERIFY)
+		job_verify_names(job, host);
+}
+
+/*
+ * No usable DANE for this host (RFC 7672 section 2.2): dane falls back to
+ * fallback ("may", or "encrypt" when there were only unusable records),
+ * dane-only skips the host with why (Postfix's dane_incompat()).
+ */
+static void
+job_dane_incompat(struct smtp_job *job, const char *host, enum smtp_tls_level fallback,
+                  const char *why)
+{
+	if (job->tls.level == SMTP_TLS_DANE_ONLY) {
+		job_host_skip(job, "4.7.5", why);
+		return;
+	}
+	job_host_tls_set(job, fallback, host);
+	job_try_next(job);
+}
+
+/* The host whose addresses are in job->targets. */
+static const char *
+job_target_host(const struct smtp_job *job)
+{
+	return job->ntargets > 0 ? job->targets[0].host : job->nh.host;
+}
+
+/* Keep the usable records of a secure TLSA RRset; warn about the rest. */
+static void
+job_tlsa_usable(struct smtp_job *job, const struct resolver_result *res)
+{
+	char why[128];
+
+	for (size_t i = 0; i < res->n_tlsa; i++) {
+		const struct resolver_tlsa *t = &res->tlsa[i];
+
+		if (!smtp_tls_tlsa_usable(t->len_ok, t->len_ok ? t->len + 3 : t->len, t->usage,
+		                          t->selector, t->mtype, t->data, t->len, why, sizeof(why))) {
+			/* Postfix's words (tls_dane.c parse_tlsa_rr()). */
+			log_warning("%s in RR: %s IN TLSA %u %u %u ...", why, res->name, t->usage,
+			            t->selector, t->mtype);
+			continue;
+		}
+		(void)smtp_tls_dane_add(&job->host_tls.dane, t->usage, t->selector, t->mtype,
+		                        t->data, t->len);
+	}
+}
+
+static void job_tlsa_lookup(struct smtp_job *job, const char *name);
+
+static void
+job_tlsa_cb(const struct resolver_result *res, void *arg)
+{
+	struct smtp_job *job = arg;
+	const char *host = job_target_host(job);
+	struct smtp_host_tls *ht = &job->host_tls;
+	char text[AGENT_TEXT_MAX];
+
+	job->query = NULL;
+	if (res->status == RESOLVER_TEMPFAIL || res->status == RESOLVER_BADNAME) {
+		log_warning("DANE TLSA lookup problem: %s", res->text);
+		snprintf(text, sizeof(text), "TLSA lookup error for %s:%u", host, job->nh.port);
+		job_host_skip(job, "4.7.5", text);
+		return;
+	}
+	if (res->status != RESOLVER_OK || !res->secure) {
+		/* Nothing at the CNAME target: the MX host's own name next. */
+		if (!job->tlsa_qname_tried && strcmp(job->tlsa_host, host) != 0) {
+			job->tlsa_qname_tried = true;
+			job_tlsa_lookup(job, host);
+			return;
+		}
+		job_dane_incompat(job, host, SMTP_TLS_MAY, "no TLSA records found");
+		return;
+	}
+	job_host_tls_set(job, SMTP_TLS_DANE, host);
+	job_tlsa_usable(job, res);
+	if (ht->dane.n == 0) {
+		/* RFC 7672 section 2.2: TLS is a must, authentication is not
+		 * possible (Postfix: "TLSA records unusable"). */
+		job_dane_incompat(job, host, SMTP_TLS_ENCRYPT, "TLSA records unusable");
+		return;
+	}
+	/* Reference identifiers (section 3.2.2): the base domain, the MX
+	 * host's name, the next-hop domain. */
+	snprintf(ht->dane_base, sizeof(ht->dane_base), "%s", job->tlsa_host);
+	if (strcmp(host, job->tlsa_host) != 0)
+		snprintf(ht->names[ht->n_names++], sizeof(ht->names[0]), "%s", host);
+	if (job->mx != NULL && job->nh.mx && strcmp(job->nh.host, host) != 0)
+		snprintf(ht->names[ht->n_names++], sizeof(ht->names[0]), "%s", job->nh.host);
+	job_try_next(job);
+}
+
+static void
+job_tlsa_lookup(struct smtp_job *job, const char *name)
+{
+	char qname[RESOLVER_NAME_SIZE + 16];
+
+	snprintf(job->tlsa_host, sizeof(job->tlsa_host), "%s", name);
+	snprintf(qname, sizeof(qname), "_%u._tcp.%s", job->nh.port, name);
+	job->query = resolver_tlsa(job->agent->resolver, qname, job_tlsa_cb, job);
+}
+
+/* The host's addresses are known: decide its TLS, then try them. */
+static void
+job_host_tls(struct smtp_job *job, const struct resolver_result *res, bool via_mx)
+{
+	const char *host = job_target_host(job);
+
+	if (job->tls.level != SMTP_TLS_DANE && job->tls.level != SMTP_TLS_DANE_ONLY) {
+		job_host_tls_set(job, job->tls.level, host);
+		job_try_next(job);
+		return;
+	}
+	if (via_mx && !job->mx_secure) {
+		job_dane_incompat(job, host, SMTP_TLS_MAY, "non DNSSEC destination");
+		return;
+	}
+	if (res == NULL || !res->secure) {
+		/* An address literal, or addresses not validated. */
+		job_dane_incompat(job, host, SMTP_TLS_MAY, "no TLSA records found");
+		return;
+	}
+	job->tlsa_qname_tried = false;
+	job_tlsa_lookup(job, res->canonical);
+}
+
 static void
 job_host_cb(const struct resolver_result *res, void *arg)
 {
@@ -182,7 +379,7 @@ job_host_cb(const struct resolver_result *res, void *arg)
 	for (size_t i = 0; i < res->n_addr && job->ntargets < SMTP_HOST_ADDRS_MAX; i++)
 		target_set(&job->targets[job->ntargets++], host, res->addr[i].family,
 		           res->addr[i].addr, job->nh.port, via_mx);
-	job_try_next(job);
+	job_host_tls(job, res, via_mx);
 }
 
 static void
@@ -206,6 +403,7 @@ job_mx_cb(const struct resolver_result *res, void *arg)
 	struct resolver_mx_self self = { .myhostname = a->set.myhostname };
 
 	job->query = NULL;
+	job->mx_secure = res->secure;
 	job->mx = malloc(sizeof(*job->mx));
 	if (job->mx == NULL)
 		fatal("out of memory");
@@ -313,7 +511,7 @@ job_route(struct smtp_job *job)
 			panic("smtp_nexthop accepted a bad literal %s", job->nh.host);
 		target_set(&job->targets[0], job->nh.host, family, addr, job->nh.port, false);
 		job->ntargets = 1;
-		job_try_next(job);
+		job_host_tls(job, NULL, false);
 		return;
 	}
 	if (job->nh.mx)
@@ -327,6 +525,67 @@ smtp_job_reuse_failed(struct smtp_job *job)
 {
 	job->client = NULL;
 	job_route(job);
+}
+
+/* The policy map entry for the next hop, if any: 1 found (job->tls set),
+ * 0 none, -1 unusable (warned). */
+static int
+job_tls_policy_lookup(struct smtp_job *job)
+{
+	struct smtp_agent *a = job->agent;
+	const char *dest = job->j.nexthop, *key = NULL;
+	struct buf value;
+	char err[512];
+	int rc = 0;
+
+	buf_init(&value, MAP_VALUE_MAX);
+	while ((key = smtp_tls_policy_next_key(dest, key)) != NULL) {
+		enum map_result mr = map_list_lookup(a->tls_policy_maps, key, &value, err, sizeof(err));
+
+		if (mr == MAP_NOTFOUND)
+			continue;
+		if (mr == MAP_ERROR) {
+			log_warning("smtp_tls_policy_maps, next-hop destination \"%s\": "
+			            "policy table lookup error: %s", dest, err);
+			rc = -1;
+		} else if (smtp_tls_policy_parse(buf_cstr(&value), &job->tls, err, sizeof(err)) < 0) {
+			log_warning("smtp_tls_policy_maps, next-hop destination \"%s\": %s", dest, err);
+			rc = -1;
+		} else {
+			rc = 1;
+		}
+		break;
+	}
+	buf_free(&value);
+	return rc;
+}
+
+/* The next hop's TLS policy; -1 when the job has been failed. */
+static int
+job_tls_policy(struct smtp_job *job)
+{
+	struct smtp_agent *a = job->agent;
+
+	memset(&job->tls, 0, sizeof(job->tls));
+	job->tls.level = a->set.tls_level;
+	if (a->set.lmtp)
+		return 0;
+	if (a->tls_policy_maps != NULL && job_tls_policy_lookup(job) < 0) {
+		job_fail_all(job, AGENT_TEMPFAIL, "4.7.5", "client TLS configuration problem");
+		return -1;
+	}
+	if ((job->tls.level == SMTP_TLS_DANE || job->tls.level == SMTP_TLS_DANE_ONLY) &&
+	    !a->set.dnssec) {
+		/* Postfix's words; dane becomes may, dane-only cannot be had. */
+		log_warning("%s: %s configured with dnssec lookups disabled", job->j.nexthop,
+		            smtp_tls_level_name(job->tls.level));
+		if (job->tls.level == SMTP_TLS_DANE_ONLY) {
+			job_fail_all(job, AGENT_TEMPFAIL, "4.7.5", "client TLS configuration problem");
+			return -1;
+		}
+		job->tls.level = SMTP_TLS_MAY;
+	}
+	return 0;
 }
 
 void
@@ -346,6 +605,8 @@ smtp_job_start(struct smtp_job *job)
 		job_fail_all(job, AGENT_TEMPFAIL, "4.3.5", text);
 		return;
 	}
+	if (job_tls_policy(job) < 0)
+		return;
 	/* A connection to the same next hop that just finished a delivery
 	 * (Postfix's connection cache): no lookups, no connect, no EHLO. */
 	job->client = smtp_client_reuse(job);

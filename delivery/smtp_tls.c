@@ -39,9 +39,16 @@ struct smtp_tls_ctx {
 	SSL_CTX *ssl_ctx;
 };
 
+/* Most reference names of one connection (verify's match= list). */
+#define SMTP_TLS_NAMES_MAX 8
+
 struct smtp_tls_conn {
 	struct tlsio io;
 	char host[SMTP_TLS_HOST_SIZE];	/* "" when none or a literal */
+	/* When set (smtp_tls_conn_apply): the names checked instead of host. */
+	size_t n_names;
+	char names[SMTP_TLS_NAMES_MAX][SMTP_TLS_HOST_SIZE];
+	bool dane;			/* DANE with usable TLSA records */
 };
 
 static const char *const smtp_tls_level_names[] = {
@@ -49,6 +56,8 @@ static const char *const smtp_tls_level_names[] = {
 	[SMTP_TLS_MAY] = "may",
 	[SMTP_TLS_ENCRYPT] = "encrypt",
 	[SMTP_TLS_VERIFY] = "verify",
+	[SMTP_TLS_DANE] = "dane",
+	[SMTP_TLS_DANE_ONLY] = "dane-only",
 };
 
 #define SMTP_TLS_NLEVELS (sizeof(smtp_tls_level_names) / sizeof(smtp_tls_level_names[0]))
@@ -88,8 +97,19 @@ smtp_tls_ssl_ctx_new(char *err, size_t errsz)
 {
 	SSL_CTX *sc = tlsio_ctx_new(false, err, errsz);
 
-	if (sc != NULL)
-		SSL_CTX_set_verify(sc, SSL_VERIFY_NONE, NULL);
+	if (sc == NULL)
+		return NULL;
+	SSL_CTX_set_verify(sc, SSL_VERIFY_NONE, NULL);
+	/* DANE state for the connections that use it (SSL_dane_enable()
+	 * per connection); RFC 7672 section 3.1.1: a DANE-EE(3) match says
+	 * nothing about names, so no name checks for it (as OpenSSL advises
+	 * SMTP clients, SSL_CTX_dane_enable(3)). */
+	if (SSL_CTX_dane_enable(sc) <= 0) {
+		tlsio_error_text(err, errsz, "cannot enable DANE");
+		SSL_CTX_free(sc);
+		return NULL;
+	}
+	SSL_CTX_dane_set_flags(sc, DANE_FLAG_NO_DANE_EE_NAMECHECKS);
 	return sc;
 }
 
@@ -215,6 +235,68 @@ smtp_tls_conn_new(struct smtp_tls_ctx *ctx, int fd, const char *host, char *err,
 	return t;
 }
 
+/* The high grade: OpenSSL's HIGH TLS 1.2 ciphers with authentication
+ * and no weak MAC (TLS 1.3's suites are all strong). */
+#define SMTP_TLS_HIGH_CIPHERS "HIGH:!aNULL:!eNULL:!MD5:!SHA1:!kRSA"
+
+int
+smtp_tls_conn_apply(struct smtp_tls_conn *t, const struct smtp_tls_conn_opts *o, char *err,
+                    size_t errsz)
+{
+	SSL *ssl = tlsio_ssl(&t->io);
+	size_t i, usable = 0;
+
+	if ((o->min_version != 0 && SSL_set_min_proto_version(ssl, o->min_version) != 1) ||
+	    (o->max_version != 0 && SSL_set_max_proto_version(ssl, o->max_version) != 1)) {
+		tlsio_error_text(err, errsz, "cannot set the TLS protocol range");
+		return -1;
+	}
+	if (o->high_ciphers && SSL_set_cipher_list(ssl, SMTP_TLS_HIGH_CIPHERS) != 1) {
+		tlsio_error_text(err, errsz, "cannot set the cipher list");
+		return -1;
+	}
+	t->n_names = 0;
+	for (i = 0; i < o->n_names && t->n_names < SMTP_TLS_NAMES_MAX; i++) {
+		size_t n = strlen(o->names[i]);
+
+		if (n == 0 || n >= SMTP_TLS_HOST_SIZE)
+			continue;
+		memcpy(t->names[t->n_names++], o->names[i], n + 1);
+	}
+	if (o->dane == NULL || o->dane_base == NULL)
+		return 0;
+	/* SNI is the TLSA base domain (RFC 7672 section 8.1). */
+	if (SSL_set_tlsext_host_name(ssl, o->dane_base) != 1 ||
+	    SSL_dane_enable(ssl, o->dane_base) <= 0) {
+		tlsio_error_text(err, errsz, "cannot enable DANE");
+		return -1;
+	}
+	SSL_set_hostflags(ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+	for (i = 0; i < t->n_names; i++)
+		if (strcmp(t->names[i], o->dane_base) != 0 && SSL_add1_host(ssl, t->names[i]) != 1) {
+			tlsio_error_text(err, errsz, "cannot add a DANE reference name");
+			return -1;
+		}
+	for (i = 0; i < o->dane->n; i++) {
+		const struct smtp_tls_tlsa *r = &o->dane->rr[i];
+		int rc = SSL_dane_tlsa_add(ssl, r->usage, r->selector, r->mtype, r->data, r->len);
+
+		if (rc < 0) {
+			tlsio_error_text(err, errsz, "cannot add a TLSA record");
+			return -1;
+		}
+		usable += rc > 0;
+	}
+	ERR_clear_error();
+	if (usable == 0) {
+		/* smtp_tls_tlsa_usable() let through what OpenSSL refuses. */
+		snprintf(err, errsz, "no TLSA record usable by OpenSSL");
+		return -1;
+	}
+	t->dane = true;
+	return 0;
+}
+
 void
 smtp_tls_conn_free(struct smtp_tls_conn *t)
 {
@@ -324,8 +406,24 @@ smtp_tls_conn_peer(struct smtp_tls_conn *t, bool check_name, struct smtp_tls_pee
 	out->cert = true;
 	verr = SSL_get_verify_result(ssl);
 	out->trusted = verr == X509_V_OK;
+	out->dane = t->dane;
 	if (!out->trusted) {
 		smtp_tls_verify_why(ssl, verr, out->why, sizeof(out->why));
+	} else if (t->dane) {
+		/* OpenSSL verified the chain against the TLSA records only
+		 * (usages 2 and 3 never consult the CA file) and checked the
+		 * names for DANE-TA. */
+		out->matched = SSL_get0_dane_authority(ssl, NULL, NULL) >= 0;
+		if (!out->matched)
+			snprintf(out->why, sizeof(out->why), "not trusted by local or TLSA policy");
+	} else if (check_name && t->n_names > 0) {
+		for (size_t i = 0; i < t->n_names && !out->matched; i++)
+			out->matched = X509_check_host(cert, t->names[i], 0,
+			                               X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS, NULL) == 1;
+		if (!out->matched)
+			snprintf(out->why, sizeof(out->why),
+			         "server certificate name does not match %s%s", t->names[0],
+			         t->n_names > 1 ? " or the other match= names" : "");
 	} else if (check_name) {
 		/* X509_check_host(3): dNSNames first, the CommonName only
 		 * without them; NO_PARTIAL_WILDCARDS keeps "*" to a whole

@@ -32,6 +32,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "common/tlsio.h"
 
@@ -44,9 +45,15 @@ enum smtp_tls_level {
 	SMTP_TLS_ENCRYPT,	/* mandatory TLS, any certificate */
 	SMTP_TLS_VERIFY,	/* mandatory TLS, the chain verified against the
 				 * CA file and the MX host name matched */
+	SMTP_TLS_DANE,		/* RFC 7672: mandatory TLS authenticated by
+				 * DNSSEC-validated TLSA records where there are
+				 * some, else "may" (or "encrypt" when every
+				 * record is unusable) */
+	SMTP_TLS_DANE_ONLY,	/* DANE or no delivery */
 };
 
-/* "none", "may", "encrypt", "verify" (any case); 0, or -1 when unknown. */
+/* "none", "may", "encrypt", "verify", "dane", "dane-only" (any case); 0,
+ * or -1 when unknown. */
 int smtp_tls_level_parse(const char *s, enum smtp_tls_level *out);
 /* The level's name (static). */
 const char *smtp_tls_level_name(enum smtp_tls_level level);
@@ -111,6 +118,46 @@ enum smtp_tls_io {
  */
 struct smtp_tls_conn *smtp_tls_conn_new(struct smtp_tls_ctx *ctx, int fd, const char *host,
                                         char *err, size_t errsz);
+/* Most usable TLSA records kept for one host (the rest are ignored). */
+#define SMTP_TLS_TLSA_MAX 16
+
+/* One usable TLSA record (RFC 6698 section 2.1), a copy. */
+struct smtp_tls_tlsa {
+	uint8_t usage, selector, mtype;
+	size_t len;
+	unsigned char *data;
+};
+
+/* The usable TLSA records of one host (smtp_tls_policy.h fills it). */
+struct smtp_tls_dane {
+	size_t n;
+	struct smtp_tls_tlsa rr[SMTP_TLS_TLSA_MAX];
+};
+
+/* Per-connection settings from the destination's policy. */
+struct smtp_tls_conn_opts {
+	int min_version, max_version;	/* TLS1_2_VERSION..; 0: the context's */
+	bool high_ciphers;		/* ciphers=high: OpenSSL's HIGH list */
+	/* Reference names for smtp_tls_conn_peer()'s check, replacing the
+	 * host (verify's match=); ".example.com" is any subdomain. */
+	const char *const *names;
+	size_t n_names;
+	/* DANE (RFC 7672): the TLSA base domain (also the SNI, section 8.1)
+	 * and the usable records. Verification is OpenSSL's (SSL_dane_enable(3)):
+	 * DANE-EE(3) without name or expiry checks (section 3.1.1), DANE-TA(2)
+	 * with the base domain and names[] as reference identifiers
+	 * (section 3.2.2). NULL: no DANE. */
+	const char *dane_base;
+	const struct smtp_tls_dane *dane;
+};
+
+/*
+ * Apply opts to a connection before its first handshake step. 0, or -1
+ * with err (an OpenSSL failure, or no TLSA record OpenSSL takes).
+ */
+int smtp_tls_conn_apply(struct smtp_tls_conn *t, const struct smtp_tls_conn_opts *opts, char *err,
+                        size_t errsz);
+
 /* Free the connection (no close_notify; the socket stays open). NULL ok. */
 void smtp_tls_conn_free(struct smtp_tls_conn *t);
 
@@ -145,7 +192,9 @@ struct smtp_tls_peer {
 	bool cert;		/* the server presented a certificate */
 	bool trusted;		/* its chain verified against the CA file */
 	bool matched;		/* trusted, and a name in it matches the host
-				 * (only when asked: check_name) */
+				 * (only when asked: check_name); with DANE:
+				 * authenticated by a TLSA record */
+	bool dane;		/* DANE was on for this connection */
 	char protocol[16];	/* "TLSv1.3" */
 	char cipher[64];	/* "TLS_AES_256_GCM_SHA384" */
 	int bits, alg_bits;	/* 256, 256 */
@@ -153,7 +202,7 @@ struct smtp_tls_peer {
 	 * it is: Postfix's words where it has them ("self-signed
 	 * certificate", "untrusted issuer /CN=x", "certificate has expired",
 	 * "num=N:text"), else "server certificate name does not match HOST". */
-	char why[300];
+	char why[340];
 };
 
 /*

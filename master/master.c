@@ -59,6 +59,8 @@
 #include "queue/qmgr.h"
 #include "queue/retry.h"
 #include "queue/spool.h"
+#include "smtpd/smtpd_content.h"
+#include "smtpd/smtpd_restrict.h"
 #include "smtpd/smtpd_tls.h"
 
 /* Restart backoff: a role that dies young waits longer each time. */
@@ -138,7 +140,9 @@ master_config_load(const char *path, struct buf *errors)
 		return NULL;
 	if (retry_rules_check_file(config_str(cfg, P_RETRY_RULES), errors) < 0 ||
 	    qmgr_config_check(cfg, errors) < 0 || smtp_agent_config_check(cfg, errors) < 0 ||
-	    master_addr_check(cfg, errors) < 0 || smtpd_tls_config_check(cfg, errors) < 0) {
+	    master_addr_check(cfg, errors) < 0 || smtpd_tls_config_check(cfg, errors) < 0 ||
+	    smtpd_content_config_check(cfg, errors) < 0 ||
+	    smtpd_restrict_config_check(cfg, errors) < 0) {
 		config_free(cfg);
 		return NULL;
 	}

@@ -10,6 +10,8 @@
  *   FRAME_AGENT_DELIVER  u64 job_id, str queue_id, str transport,
  *                        str nexthop, str sender, str envid, u64 ret,
  *                        u64 body, u64 smtputf8, u64 size, u64 arrival,
+ *                        str client_name, str client_addr, str client_helo,
+ *                        str client_proto, u64 local_source, u64 to_filter,
  *                        u64 nrcpt, then nrcpt times:
  *                          u64 index, str addr, str orcpt, u64 notify,
  *                          str target
@@ -158,6 +160,12 @@ job_fields(struct agent_enc *e, const void *msg)
 	enc_u64(e, j->smtputf8 ? 1 : 0);
 	enc_u64(e, j->size);
 	enc_u64(e, (uint64_t)j->arrival);
+	enc_strn(e, j->client_name, sizeof(j->client_name));
+	enc_strn(e, j->client_addr, sizeof(j->client_addr));
+	enc_strn(e, j->client_helo, sizeof(j->client_helo));
+	enc_strn(e, j->client_proto, sizeof(j->client_proto));
+	enc_u64(e, j->local_source ? 1 : 0);
+	enc_u64(e, j->to_filter ? 1 : 0);
 	enc_u64(e, j->nrcpt);
 	for (i = 0; i < j->nrcpt; i++) {
 		enc_u64(e, j->rcpts[i].index);
@@ -488,6 +496,12 @@ agent_job_decode(struct frame_reader *r, struct agent_job *j, char *err, size_t 
 	j->smtputf8 = dec_bool(&d, "smtputf8");
 	j->size = dec_u64(&d, "size", 0, UINT64_MAX);
 	j->arrival = (int64_t)dec_u64(&d, "arrival", 0, UINT64_MAX);
+	dec_str(&d, "client name", 0, j->client_name, sizeof(j->client_name));
+	dec_str(&d, "client address", 0, j->client_addr, sizeof(j->client_addr));
+	dec_str(&d, "client helo", 0, j->client_helo, sizeof(j->client_helo));
+	dec_str(&d, "client protocol", 0, j->client_proto, sizeof(j->client_proto));
+	j->local_source = dec_bool(&d, "local source");
+	j->to_filter = dec_bool(&d, "to filter");
 	/* The count is checked before anything is allocated for it. */
 	n = dec_u64(&d, "recipient count", 1, AGENT_JOB_RCPTS_MAX);
 	if (d.failed)

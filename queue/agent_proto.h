@@ -47,6 +47,7 @@
 #define AGENT_TEXT_MAX 2048	/* a remote reply or our reason */
 #define AGENT_RELAY_MAX 300	/* "mx.example.net[192.0.2.7]:25" */
 #define AGENT_HOST_MAX 256	/* a host name or textual IP */
+#define AGENT_PROTO_MAX 65	/* "ESMTPSA"; XFORWARD allows 64 characters */
 #define AGENT_JOB_RCPTS_MAX 1000	/* recipients in one job */
 #define AGENT_SELECTORS_MAX 10000	/* selectors in one command */
 /* Destinations in one STATS frame (the busiest; 2000 * ~600 bytes fits
@@ -82,6 +83,14 @@ struct agent_job {
 	bool smtputf8;
 	uint64_t size;		/* bytes of the message file */
 	int64_t arrival;	/* µs since the epoch */
+	/* Where the message came from (the envelope's client fields), for
+	 * XFORWARD (delivery/smtp_client.c); "" when unknown. */
+	char client_name[AGENT_HOST_MAX];
+	char client_addr[AGENT_HOST_MAX];
+	char client_helo[AGENT_HOST_MAX];
+	char client_proto[AGENT_PROTO_MAX];
+	bool local_source;	/* submitted on this host (the sendmail command) */
+	bool to_filter;		/* the job goes to the after-queue content filter */
 	struct agent_job_rcpt *rcpts;	/* owned */
 	size_t nrcpt;
 };

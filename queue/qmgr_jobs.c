@@ -166,6 +166,13 @@ job_send(struct qmgr *q, struct qmgr_client *cl, struct sched_job *job)
 	aj.smtputf8 = env->smtputf8;
 	aj.size = env->size;
 	aj.arrival = env->arrival;
+	snprintf(aj.client_name, sizeof(aj.client_name), "%s", env->client_name ? env->client_name : "");
+	snprintf(aj.client_addr, sizeof(aj.client_addr), "%s", env->client_addr ? env->client_addr : "");
+	snprintf(aj.client_helo, sizeof(aj.client_helo), "%s", env->helo ? env->helo : "");
+	snprintf(aj.client_proto, sizeof(aj.client_proto), "%s", env->proto ? env->proto : "");
+	aj.local_source = env->listener != NULL && strcmp(env->listener, "sendmail") == 0;
+	/* With a filter every recipient is routed to it (qmgr_route_filter). */
+	aj.to_filter = env->filter != NULL && env->filter[0] != '\0';
 	for (uint32_t i = 0; i < job->nrcpt; i++) {
 		const struct envelope_rcpt *r = &env->rcpts[job->rcpts[i]];
 

@@ -49,9 +49,19 @@
 #define DNS_TYPE_MX 15
 #define DNS_TYPE_TXT 16
 #define DNS_TYPE_AAAA 28
+#define DNS_TYPE_OPT 41			/* RFC 6891 */
+#define DNS_TYPE_TLSA 52		/* RFC 6698 */
 #define DNS_RCODE_NOERROR 0
 #define DNS_RCODE_NXDOMAIN 3
 #define DNS_FLAG_QR 0x8000u
+#define DNS_FLAG_RD 0x0100u
+#define DNS_FLAG_AD 0x0020u		/* RFC 4035 section 3.2.3, RFC 6840 section 5.7 */
+/* The EDNS0 OPT record of a DNSSEC query (RFC 6891 section 6.1.2): the
+ * UDP payload size we take (the DNS flag day 2020 value; larger answers
+ * come over TCP after TC), and the DO bit in the TTL field's flags. */
+#define DNS_EDNS_UDP_SIZE 1232
+#define DNS_EDNS_FLAG_DO 0x8000u
+#define DNS_QUERY_MAX RESOLVER_QUERY_WIRE_MAX
 #define DNS_OPCODE_MASK 0x7800u
 /* RFC 2181 section 8: a TTL with the top bit set is read as zero. */
 #define DNS_TTL_MAX 0x7fffffffu
@@ -111,6 +121,7 @@ struct resolver_answer {
 	enum resolver_status status;
 	uint16_t qtype;
 	bool cacheable;
+	bool secure;			/* the reply had AD=1 (dnssec mode only) */
 	uint32_t ttl;			/* seconds, as received (capped) */
 	char name[RESOLVER_NAME_SIZE];
 	char canonical[RESOLVER_NAME_SIZE];
@@ -121,6 +132,7 @@ struct resolver_answer {
 	struct resolver_addr *addr;
 	struct resolver_txt *txt;
 	struct resolver_name *ptr;
+	struct resolver_tlsa *tlsa;
 };
 
 struct resolver_cache_entry {
@@ -160,6 +172,7 @@ struct resolver_lookup {
 	struct resolver_link link;		/* r->lookups */
 	struct resolver_link waiters;		/* parts */
 	uint16_t qtype;
+	bool dnssec;				/* asked with DO and AD */
 	char name[RESOLVER_NAME_SIZE];
 };
 
@@ -174,6 +187,7 @@ struct resolver {
 	struct evloop *loop;
 	ares_channel channel;
 	enum resolver_family family;
+	bool dnssec;				/* ask for DNSSEC (options) */
 	struct resolver_sock *socks;
 	struct ev_timer ares_timer;		/* c-ares' next timeout */
 	struct ev_timer ready_timer;		/* delivers r->ready */
@@ -300,6 +314,7 @@ resolver_type_name(uint16_t qtype)
 	case DNS_TYPE_TXT: return "TXT";
 	case DNS_TYPE_PTR: return "PTR";
 	case DNS_TYPE_NS: return "NS";
+	case DNS_TYPE_TLSA: return "TLSA";
 	default: return "?";
 	}
 }
@@ -327,6 +342,9 @@ resolver_answer_unref(struct resolver_answer *a)
 		return;
 	for (i = 0; a->txt != NULL && i < a->n; i++)
 		free(a->txt[i].data);
+	for (i = 0; a->tlsa != NULL && i < a->n; i++)
+		free(a->tlsa[i].data);
+	free(a->tlsa);
 	free(a->mx);
 	free(a->addr);
 	free(a->txt);
@@ -364,6 +382,8 @@ resolver_answer_fail(struct resolver_answer *a, enum resolver_status status, con
     const char *detail)
 {
 	a->status = status;
+	if (status == RESOLVER_TEMPFAIL)
+		a->secure = false;
 	snprintf(a->text, sizeof(a->text),
 	    "Host or domain name not found. Name service error for name=%s type=%s: %s",
 	    a->name, resolver_type_name(a->qtype), why);
@@ -376,6 +396,7 @@ resolver_answer_malformed(struct resolver_answer *a, const char *detail)
 {
 	a->status = RESOLVER_TEMPFAIL;
 	a->cacheable = false;
+	a->secure = false;
 	snprintf(a->text, sizeof(a->text),
 	    "Name service error for name=%s type=%s: Malformed or unexpected name server reply",
 	    a->name, resolver_type_name(a->qtype));
@@ -402,6 +423,7 @@ struct wire {
 	size_t nrr, caprr;
 	size_t ns_off;		/* where the authority section starts */
 	unsigned nscount;
+	bool ad;		/* the header's AD bit */
 };
 
 enum wire_name_kind {
@@ -535,6 +557,7 @@ wire_index(struct wire *w, uint16_t qtype, const char **why)
 	}
 	flags = wire_u16(w->msg + 2);
 	w->rcode = flags & 0xf;
+	w->ad = (flags & DNS_FLAG_AD) != 0;
 	an = wire_u16(w->msg + 6);
 	w->nscount = wire_u16(w->msg + 8);
 	/* c-ares matched the question; we still need to step over it. */
@@ -691,6 +714,27 @@ wire_txt(const struct wire *w, const struct wire_rr *rr, struct resolver_txt *tx
 	return 0;
 }
 
+/* TLSA RDATA: usage, selector, matching type, then the data (RFC 6698
+ * section 2.1). */
+static void
+wire_tlsa(const struct wire *w, const struct wire_rr *rr, struct resolver_tlsa *t)
+{
+	const unsigned char *p = w->msg + rr->rdata;
+
+	memset(t, 0, sizeof(*t));
+	if (rr->rdlen < 3) {
+		t->len = rr->rdlen;	/* for the caller's warning */
+		return;
+	}
+	t->len_ok = true;
+	t->usage = p[0];
+	t->selector = p[1];
+	t->mtype = p[2];
+	t->len = (size_t)rr->rdlen - 3;
+	t->data = resolver_alloc(t->len + 1);
+	memcpy(t->data, p + 3, t->len);
+}
+
 /*
  * Parse one record of the asked type. Returns 1 when kept, 0 when
  * skipped (a bad name in the data, warned about), -1 when malformed.
@@ -725,6 +769,15 @@ wire_record(const struct wire *w, const struct wire_rr *rr, struct resolver_answ
 		if (k == WIRE_NAME_ROOT)
 			k = WIRE_NAME_OTHER;
 		break;
+	case DNS_TYPE_TLSA:
+		/* Kept as received, whatever it holds: which records are
+		 * usable (RFC 7672 section 3.1.3) is the caller's judgement,
+		 * and a short one must not make the whole RRset fail. */
+		if (full)
+			return 1;
+		a->tlsa = resolver_answer_grow(a, a->tlsa, sizeof(*a->tlsa));
+		wire_tlsa(w, rr, &a->tlsa[a->n++]);
+		return 1;
 	case DNS_TYPE_TXT:
 		if (full)
 			return 1;
@@ -828,6 +881,9 @@ resolver_parse(struct resolver_answer *a, const unsigned char *msg, size_t len)
 		resolver_answer_malformed(a, why);
 		goto out;
 	}
+	/* RFC 4035 section 3.2.3: AD covers the answer and authority
+	 * sections, a positive answer or a denial. */
+	a->secure = w.ad;
 	if (w.rcode != DNS_RCODE_NOERROR && w.rcode != DNS_RCODE_NXDOMAIN) {
 		resolver_answer_fail(a, RESOLVER_TEMPFAIL, "Host not found, try again",
 		    resolver_rcode_name(w.rcode));
@@ -1104,6 +1160,9 @@ resolver_lookup_done(void *arg, int status, int timeouts, unsigned char *abuf, i
 		resolver_parse(a, abuf, (size_t)alen);
 	else
 		resolver_answer_from_status(a, status);
+	/* The AD bit means something only when we asked for it. */
+	if (!lk->dnssec)
+		a->secure = false;
 	resolver_cache_put(r, a);
 	while (!list_empty(&lk->waiters)) {
 		p = LIST_ITEM(lk->waiters.next, struct resolver_part, wait_link);
@@ -1117,6 +1176,72 @@ resolver_lookup_done(void *arg, int status, int timeouts, unsigned char *abuf, i
 	resolver_answer_unref(a);
 	list_del(&lk->link);
 	free(lk);
+}
+
+size_t
+resolver_query_wire(const char *name, uint16_t qtype, uint16_t id, unsigned char *out,
+    size_t outsz)
+{
+	size_t o = 0, len = strlen(name), start = 0, i;
+
+	if (outsz < DNS_QUERY_MAX || len > RESOLVER_NAME_MAX)
+		return 0;
+	/* Header: id, RD and AD set (RFC 6840 section 5.7: AD in a query
+	 * asks for AD in the reply), one question, one additional (OPT). */
+	out[o++] = (unsigned char)(id >> 8);
+	out[o++] = (unsigned char)id;
+	out[o++] = (unsigned char)((DNS_FLAG_RD | DNS_FLAG_AD) >> 8);
+	out[o++] = (unsigned char)(DNS_FLAG_RD | DNS_FLAG_AD);
+	memcpy(out + o, "\0\1\0\0\0\0\0\1", 8);
+	o += 8;
+	for (i = 0; i <= len; i++) {
+		if (i < len && name[i] != '.')
+			continue;
+		if (i == start || i - start > RESOLVER_LABEL_MAX)
+			return 0;	/* empty or long label: not a name we send */
+		out[o++] = (unsigned char)(i - start);
+		memcpy(out + o, name + start, i - start);
+		o += i - start;
+		start = i + 1;
+	}
+	out[o++] = 0;
+	out[o++] = (unsigned char)(qtype >> 8);
+	out[o++] = (unsigned char)qtype;
+	out[o++] = 0;
+	out[o++] = DNS_CLASS_IN;
+	/* OPT: root owner, type 41, class = our UDP payload size, TTL =
+	 * extended rcode 0, version 0, flags DO; no options. */
+	out[o++] = 0;
+	out[o++] = 0;
+	out[o++] = DNS_TYPE_OPT;
+	out[o++] = (unsigned char)(DNS_EDNS_UDP_SIZE >> 8);
+	out[o++] = (unsigned char)(DNS_EDNS_UDP_SIZE & 0xff);
+	out[o++] = 0;
+	out[o++] = 0;
+	out[o++] = (unsigned char)(DNS_EDNS_FLAG_DO >> 8);
+	out[o++] = 0;
+	out[o++] = 0;
+	out[o++] = 0;
+	return o;
+}
+
+/*
+ * A DNSSEC query: our own bytes through ares_send(), because c-ares 1.18
+ * can add an OPT record (ARES_FLAG_EDNS) but without the DO bit, and then
+ * turns EDNS off for the whole channel on the first SERVFAIL (the file
+ * comment of resolver.h; doc/resolver.md). Without ARES_FLAG_EDNS c-ares
+ * leaves our OPT record alone. c-ares takes the query id from the bytes.
+ */
+static void
+resolver_send_dnssec(struct resolver *r, struct resolver_lookup *lk)
+{
+	unsigned char q[DNS_QUERY_MAX];
+	size_t n = resolver_query_wire(lk->name, lk->qtype, (uint16_t)arc4random_uniform(65536), q,
+	    sizeof(q));
+
+	if (n == 0)
+		panic("resolver: a normalised name %s does not encode", lk->name);
+	ares_send(r->channel, q, (int)n, resolver_lookup_done, lk);
 }
 
 static void
@@ -1153,9 +1278,13 @@ resolver_part_start(struct resolver_part *p)
 	list_add_tail(&r->lookups, &lk->link);
 	p->lookup = lk;
 	list_add_tail(&lk->waiters, &p->wait_link);
+	lk->dnssec = r->dnssec;
 	/* May call resolver_lookup_done() before returning (no server
 	 * reachable): everything is linked up, and lk is not touched after. */
-	ares_query(r->channel, q->name, DNS_CLASS_IN, p->qtype, resolver_lookup_done, lk);
+	if (r->dnssec)
+		resolver_send_dnssec(r, lk);
+	else
+		ares_query(r->channel, q->name, DNS_CLASS_IN, p->qtype, resolver_lookup_done, lk);
 	resolver_timer_update(r);
 }
 
@@ -1272,6 +1401,20 @@ resolver_ns(struct resolver *r, const char *domain, resolver_cb *cb, void *arg)
 }
 
 struct resolver_query *
+resolver_tlsa(struct resolver *r, const char *name, resolver_cb *cb, void *arg)
+{
+	static const uint16_t types[] = { DNS_TYPE_TLSA };
+
+	return resolver_query_start(r, name, types, 1, cb, arg);
+}
+
+void
+resolver_set_dnssec(struct resolver *r, bool dnssec)
+{
+	r->dnssec = dnssec;
+}
+
+struct resolver_query *
 resolver_ptr(struct resolver *r, const struct sockaddr *sa, resolver_cb *cb, void *arg)
 {
 	static const uint16_t types[] = { DNS_TYPE_PTR };
@@ -1341,7 +1484,10 @@ resolver_deliver(struct resolver_query *q)
 		}
 		res.n_addr = a->addr ? a->n : 0;
 		res.addr = res.n_addr ? a->addr : NULL;
+		res.n_tlsa = a->tlsa ? a->n : 0;
+		res.tlsa = res.n_tlsa ? a->tlsa : NULL;
 	}
+	res.secure = a->secure;
 	if (q->nparts == 2 && q->part[0].answer->status == RESOLVER_OK &&
 	    q->part[1].answer->status == RESOLVER_OK) {
 		v4 = q->part[0].answer;
@@ -1353,6 +1499,7 @@ resolver_deliver(struct resolver_query *q)
 		res.n_addr = v4->n + v6->n;
 		res.cached = q->part[0].from_cache && q->part[1].from_cache;
 		res.ttl = q->part[0].ttl < q->part[1].ttl ? q->part[0].ttl : q->part[1].ttl;
+		res.secure = v4->secure && v6->secure;
 	}
 	q->in_callback = true;
 	r->callback_depth++;
@@ -1598,6 +1745,7 @@ resolver_new(struct evloop *loop, const struct resolver_options *opt, char *err,
 	r = resolver_alloc(sizeof(*r));
 	r->loop = loop;
 	r->family = opt->family;
+	r->dnssec = opt->dnssec;
 	list_init(&r->queries);
 	list_init(&r->ready);
 	list_init(&r->lookups);

@@ -1,5 +1,5 @@
 /*
- * resolver: asynchronous DNS lookups (MX, A/AAAA, TXT, PTR, NS) through
+ * resolver: asynchronous DNS lookups (MX, A/AAAA, TXT, PTR, NS, TLSA) through
  * c-ares, driven by our event loop. One struct resolver per process.
  *
  * What it owns: the c-ares channel, one ev_io per c-ares socket, one
@@ -85,6 +85,14 @@ struct resolver_options {
 	unsigned tries;		/* 1..RESOLVER_TRIES_MAX */
 	enum resolver_family family;
 	size_t cache_max;	/* entries, 0..RESOLVER_CACHE_MAX; 0 = no cache */
+	/* smtp_dns_support_level = dnssec: every query asks for DNSSEC (the
+	 * DO bit in an EDNS0 OPT record, RFC 4035 section 3.2.1, and the AD
+	 * bit, RFC 6840 section 5.7) and each result says whether the
+	 * configured resolver vouched for it (AD=1 in the reply header).
+	 * We trust that bit, as Postfix does: it means something only with a
+	 * local validating resolver (unbound on 127.0.0.1), never with one
+	 * across a network an attacker can reach. */
+	bool dnssec;
 };
 
 /* How a lookup ended, as an administrator reads it. */
@@ -116,6 +124,18 @@ struct resolver_name {
 	char name[RESOLVER_NAME_SIZE];	/* lower case, no trailing dot */
 };
 
+/* One TLSA record (RFC 6698 section 2.1), its RDATA as received: the
+ * three one-octet fields when there are at least three octets, the rest
+ * as data. Whether it is usable is the caller's question (a record of
+ * fewer than three octets comes with len_ok false, no fields, no data,
+ * and len the RDATA's length). */
+struct resolver_tlsa {
+	bool len_ok;			/* the RDATA held at least 3 octets */
+	uint8_t usage, selector, mtype;
+	size_t len;			/* certificate association data */
+	unsigned char *data;		/* NUL-terminated copy; NULL when !len_ok */
+};
+
 /*
  * A result, borrowed by the callback for the duration of the call only.
  * The arrays of the other kinds are empty (n_* == 0, pointer NULL).
@@ -123,7 +143,7 @@ struct resolver_name {
 struct resolver_result {
 	enum resolver_status status;
 	const char *name;	/* as asked, lower case, no trailing dot (PTR: the .arpa name) */
-	const char *type;	/* "MX", "A", "AAAA", "TXT", "PTR", "NS" (the failing one for A+AAAA) */
+	const char *type;	/* "MX", "A", "AAAA", "TXT", "PTR", "NS", "TLSA" (the failing one for A+AAAA) */
 	const char *canonical;	/* the name after CNAMEs (== name without any) */
 	/* When status != RESOLVER_OK, Postfix's wording, e.g. "Host or domain
 	 * name not found. Name service error for name=example.invalid
@@ -132,6 +152,11 @@ struct resolver_result {
 	const char *detail;	/* the cause in DNS terms ("timeout", "SERVFAIL", ...), or "" */
 	uint32_t ttl;		/* seconds this answer remains valid */
 	bool cached;		/* answered from the cache */
+	/* Options dnssec only: the reply had the AD bit (RFC 4035 section
+	 * 3.2.3), for a positive answer and for NXDOMAIN or NODATA alike.
+	 * A+AAAA: every family that has records came secure. Always false
+	 * without the option, and for TEMPFAIL and BADNAME. */
+	bool secure;
 	size_t n_mx;
 	const struct resolver_mx_rr *mx;	/* in answer order */
 	size_t n_addr;
@@ -142,6 +167,8 @@ struct resolver_result {
 	const struct resolver_name *ptr;
 	size_t n_ns;
 	const struct resolver_name *ns;		/* NS targets, in answer order */
+	size_t n_tlsa;
+	const struct resolver_tlsa *tlsa;	/* in answer order */
 };
 
 struct resolver;
@@ -200,9 +227,15 @@ struct resolver_query *resolver_host_af(struct resolver *r, const char *name, in
 struct resolver_query *resolver_txt(struct resolver *r, const char *name, resolver_cb *cb, void *arg);
 /* NS records of a domain (check_*_ns_access). */
 struct resolver_query *resolver_ns(struct resolver *r, const char *domain, resolver_cb *cb, void *arg);
+/* TLSA records (RFC 6698) of a name such as _25._tcp.mx.example.org. */
+struct resolver_query *resolver_tlsa(struct resolver *r, const char *name, resolver_cb *cb, void *arg);
 /* PTR of an AF_INET or AF_INET6 address (a v4-mapped IPv6 address is
  * looked up as IPv4); another family gives RESOLVER_BADNAME. */
 struct resolver_query *resolver_ptr(struct resolver *r, const struct sockaddr *sa, resolver_cb *cb, void *arg);
+
+/* Change the dnssec option (a reload): later queries ask accordingly.
+ * Answers cached before keep the secure flag they came with. */
+void resolver_set_dnssec(struct resolver *r, bool dnssec);
 
 /*
  * Cancel a lookup: its callback is never called. Safe from any callback,
@@ -219,6 +252,19 @@ void resolver_cancel(struct resolver_query *q);
  * dots), else -1 (out then holds the normalised text as far as it fit).
  */
 int resolver_name_normalize(const char *name, char *out);
+
+/* Longest DNSSEC query: header, a name of 255 octets, type and class,
+ * the OPT record. */
+#define RESOLVER_QUERY_WIRE_MAX (12 + 255 + 4 + 11)
+/*
+ * The bytes of a query with DNSSEC asked for (the dnssec option): RD and
+ * AD set, one question, an EDNS0 OPT record with the DO bit and a UDP
+ * size of 1232. name: a normalised name (resolver_name_normalize). Returns
+ * the length, or 0 when out is smaller than RESOLVER_QUERY_WIRE_MAX or a
+ * label is empty or too long. Public for the unit tests.
+ */
+size_t resolver_query_wire(const char *name, uint16_t qtype, uint16_t id, unsigned char *out,
+                           size_t outsz);
 
 /* "OK", "NXDOMAIN", "NODATA", "TEMPFAIL", "BADNAME". */
 const char *resolver_status_name(enum resolver_status s);

@@ -33,6 +33,7 @@
 #include "smtpd/smtpd_anvil.h"
 #include "smtpd/smtpd_auth.h"
 #include "smtpd/smtpd_notify.h"
+#include "smtpd/smtpd_content.h"
 #include "smtpd/smtpd_restrict.h"
 #include "smtpd/smtpd_server.h"
 #include "smtpd/smtpd_session.h"
@@ -148,6 +149,28 @@ smtpd_rules_reload(struct smtpd_server *srv)
 			fatal("restrictions: %s", buf_cstr(&diag));
 	} else if (smtpd_restrict_reload(srv->rules, srv->cfg, srv->addr, &diag) < 0) {
 		log_warning("reload: restrictions: %s; keeping the old lists", buf_cstr(&diag));
+	}
+	buf_free(&diag);
+}
+
+/* The header and body check maps for srv->cfg (smtpd_content.h): fatal at
+ * start, the old ones kept at a reload that cannot open a new one.
+ * Messages in progress keep the maps they started with. */
+static void
+smtpd_content_reload(struct smtpd_server *srv, bool at_start)
+{
+	struct smtpd_content_maps *m;
+	struct buf diag;
+
+	buf_init(&diag, 64 * 1024);
+	m = smtpd_content_maps_new(srv->cfg, &diag);
+	if (m == NULL && at_start)
+		fatal("content checks: %s", buf_cstr(&diag));
+	if (m == NULL) {
+		log_warning("reload: content checks: %s; keeping the old maps", buf_cstr(&diag));
+	} else {
+		smtpd_content_maps_unref(srv->content);
+		srv->content = m;
 	}
 	buf_free(&diag);
 }
@@ -297,6 +320,7 @@ smtpd_reload(struct smtpd_role *role)
 	config_free(role->srv.cfg);
 	role->srv.cfg = cfg;
 	smtpd_rules_reload(&role->srv);
+	smtpd_content_reload(&role->srv, false);
 	smtpd_anvil_setup(role);
 	snprintf(role->srv.hostname, sizeof(role->srv.hostname), "%s", config_str(cfg, P_MYHOSTNAME));
 	log_set_hostname(role->srv.hostname);
@@ -621,6 +645,7 @@ smtpd_setup(struct smtpd_role *role, const struct smtpd_listen_fd *fds, size_t n
 	                                    P_QUEUE_DIRECTORY));
 	smtpd_addr_setup(&role->srv, role->srv.cfg);
 	smtpd_rules_reload(&role->srv);
+	smtpd_content_reload(&role->srv, true);
 	smtpd_auth_setup(role, role->srv.cfg, true);
 	smtpd_anvil_setup(role);
 	smtpd_listeners_install(role, fds, nfds);
@@ -692,6 +717,7 @@ smtpd_main(const char *cfg_path, struct config *cfg, int control_fd,
 	smtpd_notify_free(role->srv.notify);
 	spool_close(role->srv.spool);
 	smtpd_restrict_free(role->srv.rules);
+	smtpd_content_maps_unref(role->srv.content);
 	addr_resolver_free(role->srv.addr);
 	smtpd_auth_set_free(role->srv.auth);
 	smtpd_tls_server_free(role->srv.tls);

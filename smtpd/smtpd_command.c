@@ -42,6 +42,7 @@ static const char *const smtpd_verb_names[SMTPD_VERB_COUNT] = {
 	[SMTPD_VERB_STARTTLS] = "STARTTLS",
 	[SMTPD_VERB_AUTH] = "AUTH",
 	[SMTPD_VERB_ETRN] = "ETRN",
+	[SMTPD_VERB_XFORWARD] = "XFORWARD",
 };
 
 static bool

@@ -177,6 +177,12 @@ smtpd_dsn_len(const char *p)
 	return i;
 }
 
+size_t
+smtpd_restrict_dsn_len(const char *p)
+{
+	return smtpd_dsn_len(p);
+}
+
 /* "NOQUEUE: WHAT: VERB from host[addr]: CODE TEXT; from=<> to=<> proto=ESMTP helo=<h>" */
 static void
 smtpd_restrict_log(const struct smtpd_restrict_check *c, const char *what, int code,
@@ -719,6 +725,39 @@ smtpd_ruleset_relay_safe(const struct smtpd_ruleset *set, enum config_listener l
 	return false;
 }
 
+int
+smtpd_restrict_config_check(const struct config *cfg, struct buf *errors)
+{
+	const struct config_restrictions_entry *e;
+	const struct config_list *list;
+	struct map_list *ml;
+	struct map *m;
+	unsigned bad = 0;
+	size_t i, k;
+	int l;
+
+	for (l = 0; l < CONFIG_LISTENER_COUNT; l++) {
+		for (k = 0; k < LK_COUNT; k++) {
+			list = config_llist(cfg, (enum config_listener)l, smtpd_list_param[k]);
+			for (i = 0; i + 1 < list->n; i++) {
+				e = config_restrictions_lookup(list->items[i]);
+				if (e == NULL || e->arg != CONFIG_RESTRICTIONS_ARG_MAP)
+					continue;
+				if (map_open(list->items[++i], 0, &m, errors) == MAP_OK)
+					map_close(m);
+				else
+					bad++;
+			}
+		}
+		if (map_list_open(config_llist(cfg, (enum config_listener)l,
+		    P_SMTPD_SENDER_LOGIN_MAPS), 0, &ml, errors) == MAP_OK)
+			map_list_close(ml);
+		else
+			bad++;
+	}
+	return bad > 0 ? -1 : 0;
+}
+
 static struct smtpd_ruleset *
 smtpd_ruleset_new(struct smtpd_restrict *rs, struct buf *diag)
 {
@@ -1042,6 +1081,20 @@ smtpd_restrict_access(struct smtpd_restrict_check *c, const struct smtpd_rule *r
 		klass = "Recipient address";
 		smtpd_keys_address(&keys, &n, &c->rcpt, config_str(c->rs->cfg, P_RECIPIENT_DELIMITER));
 		break;
+	}
+	if (!map_fixed(r->map) && n > 1) {
+		/* A regexp: or cidr: table sees the whole string only
+		 * (access(5)): the client's name and address, else the
+		 * first key, never parent domains, subnets or parts. */
+		if (r->e->code == CONFIG_RESTRICTIONS_CHECK_CLIENT_ACCESS) {
+			buf_reset(&keys);
+			n = 0;
+			if (strcmp(c->client_name, "unknown") != 0)
+				smtpd_keys_add(&keys, &n, c->client_name, strlen(c->client_name));
+			smtpd_keys_add(&keys, &n, c->client_addr, strlen(c->client_addr));
+		} else {
+			n = 1;
+		}
 	}
 	buf_init(&value, MAP_VALUE_MAX);
 	k = buf_data(&keys);

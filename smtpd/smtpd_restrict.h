@@ -128,6 +128,14 @@ struct smtpd_restrict;
 struct smtpd_restrict_check;
 
 /*
+ * ternd -n and the master's start and reload: open every map the
+ * restriction lists and smtpd_sender_login_maps of every listener name
+ * (check_*_access TYPE:PATH), so that a map with errors is reported as
+ * "FILE:LINE: ..." lines in errors before a role starts. 0, or -1.
+ */
+int smtpd_restrict_config_check(const struct config *cfg, struct buf *errors);
+
+/*
  * Compile cfg's lists for every listener, open the maps they name, make
  * the policy clients and smtpd's own resolver. addr (may be NULL: the
  * unlisted checks then pass) and cfg are borrowed. NULL with one line per
@@ -241,6 +249,10 @@ struct smtpd_action {
 };
 
 void smtpd_restrict_action_parse(const char *value, struct smtpd_action *a);
+
+/* The length of the RFC 3463 status code ("5.7.1") p starts with, followed
+ * by white space or the end; 0 when it starts with none. */
+size_t smtpd_restrict_dsn_len(const char *p);
 
 /*
  * The argument of a REDIRECT or BCC action: one address with a domain

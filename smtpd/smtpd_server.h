@@ -19,6 +19,7 @@ struct smtpd_auth_set;
 struct smtpd_session;
 struct smtpd_tls_server;
 struct smtpd_anvil;
+struct smtpd_content_maps;
 
 struct smtpd_server {
 	struct evloop *loop;
@@ -35,6 +36,9 @@ struct smtpd_server {
 	/* SMTP AUTH back ends per listener (smtpd_auth.h); NULL when no
 	 * listener enables AUTH. */
 	struct smtpd_auth_set *auth;
+	/* header_checks, body_checks ... per listener (smtpd_content.h);
+	 * NULL in unit tests. A message in progress holds a reference. */
+	struct smtpd_content_maps *content;
 	/* TLS contexts per listener, made from the key material the master
 	 * sent (smtpd/smtpd_tls.h). NULL: no TLS (unit tests, or no
 	 * certificate anywhere). */

@@ -20,11 +20,13 @@
 #include "smtpd/smtpd_actions.h"
 #include "smtpd/smtpd_auth.h"
 #include "smtpd/smtpd_command.h"
+#include "smtpd/smtpd_content.h"
 #include "smtpd/smtpd_data.h"
 #include "smtpd/smtpd_peer.h"
 #include "smtpd/smtpd_restrict.h"
 #include "smtpd/smtpd_server.h"
 #include "smtpd/smtpd_session.h"
+#include "smtpd/smtpd_xforward.h"
 
 /* Bytes asked of read(2) at a time. */
 #define SMTPD_READ_CHUNK 16384
@@ -130,6 +132,10 @@ struct smtpd_session {
 	struct spool_msg *msg;		/* the message file, from DATA/BDAT on */
 	struct smtpd_data data;		/* the content decoder */
 	struct buf decoded;		/* decoded content on its way to msg */
+	/* Header and body checks on the way (smtpd_content.h), NULL when
+	 * the listener has none; content_maps is its reference. */
+	struct smtpd_content *content;
+	struct smtpd_content_maps *content_maps;
 	enum spool_result write_error;	/* sticky spool write failure */
 	uint64_t bdat_left;		/* octets of the current chunk still to come */
 	bool bdat_last;			/* the current chunk is the LAST one */
@@ -161,6 +167,9 @@ struct smtpd_session {
 	 * sender login maps look at. */
 	char sasl_method[SMTPD_AUTH_MECH_MAX + 1];
 	char sasl_username[SMTPD_AUTH_USERNAME_MAX + 1];
+	/* XFORWARD (smtpd_xforward.h): the origin a trusted content filter
+	 * named for the current transaction; forgotten when it ends. */
+	struct smtpd_xforward xforward;
 
 	struct smtpd_counter count[SMTPD_VERB_COUNT];
 	struct smtpd_counter count_all;

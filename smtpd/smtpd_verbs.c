@@ -53,6 +53,8 @@ static void smtpd_instance_next(struct smtpd_session *s);
 static bool smtpd_data_start(struct smtpd_session *s);
 static void smtpd_message_commit(struct smtpd_session *s);
 static bool smtpd_rcpt_accept(struct smtpd_session *s, const struct smtpd_rcpt_args *rcpt);
+static bool verb_xforward(struct smtpd_session *s, const struct smtpd_command *cmd);
+static bool smtpd_xforward_allowed(const struct smtpd_session *s);
 static smtpd_verb_fn verb_helo, verb_mail, verb_rcpt, verb_data, verb_bdat, verb_rset,
     verb_noop, verb_quit, verb_vrfy, verb_help, verb_not_implemented;
 
@@ -78,6 +80,8 @@ static const struct smtpd_verb_rule smtpd_rules[] = {
 	{ SMTPD_VERB_STARTTLS, ANY_COMMAND_STATE, smtpd_tls_starttls },
 	/* RFC 4954 section 4: not during a mail transaction. */
 	{ SMTPD_VERB_AUTH, SMTPD_STATE_CONNECTED | SMTPD_STATE_READY, smtpd_auth_cmd_verb },
+	/* XFORWARD_README: "except in the middle of a mail delivery transaction". */
+	{ SMTPD_VERB_XFORWARD, SMTPD_STATE_CONNECTED | SMTPD_STATE_READY, verb_xforward },
 };
 
 /* ---- helpers ---- */
@@ -109,10 +113,115 @@ smtpd_wrong_state_text(const struct smtpd_session *s, enum smtpd_verb verb)
 			return "Error: DATA during BDAT transfer";
 		return "Error: need RCPT command";
 	case SMTPD_VERB_AUTH:
+	case SMTPD_VERB_XFORWARD:
 		return "Error: MAIL transaction in progress";
 	default:
 		return "Error: bad sequence of commands";
 	}
+}
+
+/* ---- header and body checks (smtpd_content.h) ---- */
+
+/* Content the checks let through goes to the message file. */
+static void
+smtpd_content_write(void *arg, const char *p, size_t n)
+{
+	struct smtpd_session *s = arg;
+
+	if (s->write_error == SPOOL_OK && s->msg != NULL)
+		s->write_error = spool_msg_write(s->msg, p, n);
+}
+
+/* One action, in the words of Postfix's cleanup: "ID: reject: header
+ * Subject: x from host[addr]; from=<a> to=<b> proto=ESMTP helo=<h>: text".
+ * A local submission (sendmail) is "from local", without proto and helo,
+ * as Postfix's pickup logs it. */
+static void
+smtpd_content_log(void *arg, const char *action, const char *where, const char *content,
+                  const char *text)
+{
+	struct smtpd_session *s = arg;
+	char origin[sizeof(s->client_name) + sizeof(s->client_addr) + 2];
+	char proto[64] = "", helo[SMTPD_HELO_MAX + 16] = "";
+
+	if (s->local) {
+		snprintf(origin, sizeof(origin), "local");
+	} else {
+		snprintf(origin, sizeof(origin), "%s[%s]", s->client_name, s->client_addr);
+		snprintf(proto, sizeof(proto), " proto=%s", smtpd_session_proto(s));
+		if (s->helo[0] != '\0')
+			snprintf(helo, sizeof(helo), " helo=<%s>", s->helo);
+	}
+	log_info("%s: %s: %s %.200s from %s; from=<%s> to=<%s>%s%s%s%s", spool_msg_id(s->msg),
+	    action, where, content, origin, s->env.sender != NULL ? s->env.sender : "",
+	    s->env.nrcpt > 0 ? s->env.rcpts[0].addr : "", proto, helo, text[0] ? ": " : "", text);
+}
+
+static void
+smtpd_content_warning(void *arg, const char *text)
+{
+	struct smtpd_session *s = arg;
+
+	log_warning("%s: %s", spool_msg_id(s->msg), text);
+}
+
+/* Start the checks of the listener, if it has any, for a new message. */
+static void
+smtpd_content_start(struct smtpd_session *s)
+{
+	const struct smtpd_content_hooks hooks = { smtpd_content_write, smtpd_content_log,
+		smtpd_content_warning, s };
+	const struct config *cfg = s->srv->cfg;
+
+	if (!smtpd_content_maps_active(s->srv->content, s->listener))
+		return;
+	s->content_maps = smtpd_content_maps_ref(s->srv->content);
+	s->content = smtpd_content_new(smtpd_content_maps_lists(s->content_maps, s->listener),
+	    smtpd_content_names(), config_int(cfg, P_HEADER_SIZE_LIMIT),
+	    config_int(cfg, P_BODY_CHECKS_SIZE_LIMIT), &hooks);
+}
+
+static void
+smtpd_content_stop(struct smtpd_session *s)
+{
+	smtpd_content_free(s->content);
+	s->content = NULL;
+	smtpd_content_maps_unref(s->content_maps);
+	s->content_maps = NULL;
+}
+
+/*
+ * The end of the content: the checks' verdict. true when the message is
+ * refused (reply r); else their DISCARD, HOLD, FILTER, REDIRECT and BCC
+ * join the restrictions' (later ones win, as the checks come last).
+ */
+static bool
+smtpd_content_verdict(struct smtpd_session *s, struct smtpd_reply *r)
+{
+	const struct smtpd_content_result *res;
+
+	if (s->content == NULL)
+		return false;
+	res = smtpd_content_result(s->content);
+	if (res->code != 0) {
+		memset(r, 0, sizeof(*r));
+		r->code = res->code;
+		r->enh = res->enh;	/* the checker lives until the reply is queued */
+		snprintf(r->text, sizeof(r->text), "%s", res->text);
+		return true;
+	}
+	if (res->discard)
+		s->discard = true;
+	if (res->hold)
+		s->hold = true;
+	if (res->actions.filter[0] != '\0')
+		snprintf(s->actions.filter, sizeof(s->actions.filter), "%s", res->actions.filter);
+	if (res->actions.redirect[0] != '\0')
+		snprintf(s->actions.redirect, sizeof(s->actions.redirect), "%s",
+		    res->actions.redirect);
+	if (res->actions.bcc[0] != '\0')
+		snprintf(s->actions.bcc, sizeof(s->actions.bcc), "%s", res->actions.bcc);
+	return false;
 }
 
 static uint64_t
@@ -128,6 +237,7 @@ smtpd_verbs_reset(struct smtpd_session *s)
 		spool_msg_abort(s->msg);
 		s->msg = NULL;
 	}
+	smtpd_content_stop(s);
 	envelope_clear(&s->env);
 	memset(&s->mail, 0, sizeof(s->mail));
 	s->rcpt_accepted = 0;
@@ -142,6 +252,7 @@ smtpd_verbs_reset(struct smtpd_session *s)
 	memset(&s->actions, 0, sizeof(s->actions));
 	s->carry_mail = false;
 	s->instance[0] = '\0';
+	smtpd_xforward_reset(&s->xforward);
 	if (s->state & (SMTPD_STATE_MAIL | SMTPD_STATE_RCPT | SMTPD_STATE_CHUNKING))
 		s->state = SMTPD_STATE_READY;
 }
@@ -153,6 +264,7 @@ smtpd_verbs_free(struct smtpd_session *s)
 		spool_msg_abort(s->msg);
 		s->msg = NULL;
 	}
+	smtpd_content_stop(s);
 	envelope_free(&s->env);
 	buf_free(&s->decoded);
 	buf_free(&s->prepend);
@@ -447,6 +559,8 @@ smtpd_helo_reply(struct smtpd_session *s)
 	smtpd_reply_part(s, 250, false, "8BITMIME");
 	smtpd_reply_part(s, 250, false, "DSN");
 	smtpd_auth_cmd_ehlo(s);
+	if (smtpd_xforward_allowed(s))
+		smtpd_reply_part(s, 250, false, "%s", SMTPD_XFORWARD_EHLO);
 	smtpd_reply_part(s, 250, false, "SMTPUTF8");
 	smtpd_reply_part(s, 250, true, "CHUNKING");
 }
@@ -515,6 +629,66 @@ verb_not_implemented(struct smtpd_session *s, const struct smtpd_command *cmd)
 	smtpd_reply(s, 502, "5.5.1", "Error: command not implemented");
 	smtpd_session_error(s);
 	return false;
+}
+
+/* ---- XFORWARD (smtpd_xforward.h) ---- */
+
+/* smtpd_authorized_xforward_hosts: by address, as Postfix matches it. */
+static bool
+smtpd_xforward_allowed(const struct smtpd_session *s)
+{
+	const struct config_network *nets;
+	unsigned char addr[16];
+	int family = 0;
+	size_t n;
+
+	if (s->local)
+		return false;
+	if (inet_pton(AF_INET, s->client_addr, addr) == 1)
+		family = AF_INET;
+	else if (inet_pton(AF_INET6, s->client_addr, addr) == 1)
+		family = AF_INET6;
+	nets = config_lnetworks(s->srv->cfg, s->listener, P_SMTPD_AUTHORIZED_XFORWARD_HOSTS, &n);
+	return family != 0 && config_networks_match(nets, n, family, addr);
+}
+
+static bool
+verb_xforward(struct smtpd_session *s, const struct smtpd_command *cmd)
+{
+	char err[SMTPD_XFORWARD_ERR_SIZE];
+
+	if (!smtpd_xforward_allowed(s)) {
+		smtpd_reply(s, 550, "5.7.0", "Error: insufficient authorization");
+		smtpd_session_error(s);
+		return false;
+	}
+	if (smtpd_xforward_apply(&s->xforward, cmd->args, cmd->args_len, err, sizeof(err)) < 0) {
+		smtpd_reply(s, 501, "5.5.4", "%s", err);
+		smtpd_session_error(s);
+		return false;
+	}
+	smtpd_reply(s, 250, "2.0.0", "Ok");
+	return true;
+}
+
+/* Postfix's ", orig_queue_id=ID, orig_client=NAME[ADDR]" of the client=
+ * line, for what XFORWARD named; "" without it. */
+static void
+smtpd_xforward_log_fields(const struct smtpd_session *s, char *out, size_t outsz)
+{
+	char namaddr[2 * SMTPD_XFORWARD_VALUE_MAX + 3];
+	size_t used;
+
+	out[0] = '\0';
+	if (!s->xforward.given)
+		return;
+	if (s->xforward.ident[0] != '\0')
+		snprintf(out, outsz, ", orig_queue_id=%s", s->xforward.ident);
+	if (s->xforward.name[0] != '\0' || s->xforward.addr[0] != '\0') {
+		smtpd_xforward_namaddr(&s->xforward, namaddr, sizeof(namaddr));
+		used = strlen(out);
+		snprintf(out + used, outsz - used, ", orig_client=%s", namaddr);
+	}
 }
 
 /* ---- MAIL and RCPT ---- */
@@ -761,6 +935,7 @@ smtpd_message_open(struct smtpd_session *s, enum smtpd_data_mode mode)
 {
 	struct smtpd_received rec;
 	char err[256], sasl[SMTPD_AUTH_USERNAME_MAX + 2 * MAILADDR_PATH_MAX];
+	char orig[4 * SMTPD_XFORWARD_VALUE_MAX];
 	enum smtpd_data_newline nl;
 	const char *bare;
 	uint64_t line_max;
@@ -771,12 +946,13 @@ smtpd_message_open(struct smtpd_session *s, enum smtpd_data_mode mode)
 		return false;
 	}
 	smtpd_auth_cmd_log_fields(s, sasl, sizeof(sasl));
+	smtpd_xforward_log_fields(s, orig, sizeof(orig));
 	if (s->local)
 		log_info("%s: client=%s[%s], uid=%lu%s", spool_msg_id(s->msg), s->client_name,
 		    s->client_addr, s->peer_uid, sasl);
 	else
-		log_info("%s: client=%s[%s]%s", spool_msg_id(s->msg), s->client_name, s->client_addr,
-		    sasl);
+		log_info("%s: client=%s[%s]%s%s", spool_msg_id(s->msg), s->client_name, s->client_addr,
+		    sasl, orig);
 	memset(&rec, 0, sizeof(rec));
 	rec.helo = s->helo;
 	rec.client_name = s->client_name;
@@ -811,6 +987,7 @@ smtpd_message_open(struct smtpd_session *s, enum smtpd_data_mode mode)
 	line_max = config_lint(s->srv->cfg, s->listener, P_MESSAGE_LINE_LENGTH_LIMIT);
 	smtpd_data_init(&s->data, mode, nl, smtpd_size_limit(s), line_max);
 	s->write_error = SPOOL_OK;
+	smtpd_content_start(s);
 	return true;
 }
 
@@ -820,7 +997,9 @@ smtpd_message_drain(struct smtpd_session *s)
 {
 	if (buf_len(&s->decoded) == 0)
 		return;
-	if (s->write_error == SPOOL_OK)
+	if (s->content != NULL)
+		smtpd_content_feed(s->content, buf_data(&s->decoded), buf_len(&s->decoded));
+	else if (s->write_error == SPOOL_OK)
 		s->write_error = spool_msg_write(s->msg, buf_data(&s->decoded), buf_len(&s->decoded));
 	buf_reset(&s->decoded);
 }
@@ -887,9 +1066,20 @@ smtpd_message_finish(struct smtpd_session *s, enum smtpd_verb verb)
 	struct smtpd_reply r;
 
 	smtpd_message_drain(s);
+	if (s->content != NULL)
+		smtpd_content_finish(s->content);
 	if (smtpd_message_refusal(s, &r)) {
 		smtpd_reply_error(s, &r);
 		smtpd_log_reject(s, "END-OF-MESSAGE", r.code, r.enh, r.text, NULL);
+		s->state = SMTPD_STATE_READY;
+		smtpd_verbs_reset(s);
+		smtpd_session_error(s);
+		return;
+	}
+	if (smtpd_content_verdict(s, &r)) {
+		/* Logged by the check ("ID: reject: header ..."), as Postfix's
+		 * cleanup does; the file and its id go away unqueued. */
+		smtpd_reply_error(s, &r);
 		s->state = SMTPD_STATE_READY;
 		smtpd_verbs_reset(s);
 		smtpd_session_error(s);
@@ -952,10 +1142,21 @@ smtpd_message_commit(struct smtpd_session *s)
 	gettimeofday(&tv, NULL);
 	s->env.size = spool_msg_size(s->msg);
 	s->env.arrival = (int64_t)tv.tv_sec * 1000000 + tv.tv_usec;
-	envelope_set(&s->env.client_name, s->client_name);
-	envelope_set(&s->env.client_addr, s->client_addr);
-	envelope_set(&s->env.helo, s->helo[0] ? s->helo : NULL);
-	envelope_set(&s->env.proto, smtpd_session_proto(s));
+	if (s->xforward.given) {
+		/* The forwarded origin only, never mixed with this session's
+		 * (XFORWARD_README note 4); what is missing stays unknown. */
+		const struct smtpd_xforward *xf = &s->xforward;
+
+		envelope_set(&s->env.client_name, xf->name[0] ? xf->name : SMTPD_PEER_UNKNOWN);
+		envelope_set(&s->env.client_addr, xf->addr[0] ? xf->addr : NULL);
+		envelope_set(&s->env.helo, xf->helo[0] ? xf->helo : NULL);
+		envelope_set(&s->env.proto, xf->proto[0] ? xf->proto : NULL);
+	} else {
+		envelope_set(&s->env.client_name, s->client_name);
+		envelope_set(&s->env.client_addr, s->client_addr);
+		envelope_set(&s->env.helo, s->helo[0] ? s->helo : NULL);
+		envelope_set(&s->env.proto, smtpd_session_proto(s));
+	}
 	envelope_set(&s->env.listener, config_listener_name(s->listener));
 	s->env.hold = s->hold;
 	envelope_set(&s->env.sasl_method, s->sasl_method[0] ? s->sasl_method : NULL);

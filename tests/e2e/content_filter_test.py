@@ -81,19 +81,31 @@ class FilterHandler:
 
     def __init__(self):
         self.lock = threading.Lock()
-        self.received = []   # (mail_from, [rcpt], content bytes)
+        self.received = []   # (mail_from, [rcpt], content bytes, [XFORWARD arguments])
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        # Offer XFORWARD as amavisd does; the last line stays the last.
+        session.host_name = hostname
+        return responses[:-1] + ["250-XFORWARD NAME ADDR PROTO HELO IDENT SOURCE"] + responses[-1:]
 
     async def handle_DATA(self, server, session, envelope):
         content = envelope.original_content
         filtered = b"X-Filtered: yes\r\n" + content
+        xforward = list(getattr(session, "xforward", []))
+        session.xforward = []
         try:
             with smtplib.SMTP("127.0.0.1", REINJECT_PORT, timeout=10) as c:
                 c.ehlo("filter.test")
+                # Hand the origin on, as amavisd does with XFORWARD.
+                for arg in xforward:
+                    code, text = c.docmd("XFORWARD", arg)
+                    if code != 250:
+                        return f"451 4.3.0 XFORWARD refused: {code} {text.decode()}"
                 c.sendmail(envelope.mail_from, envelope.rcpt_tos, filtered)
         except (OSError, smtplib.SMTPException) as e:
             return f"451 4.3.0 re-injection failed: {e}"
         with self.lock:
-            self.received.append((envelope.mail_from, list(envelope.rcpt_tos), content))
+            self.received.append((envelope.mail_from, list(envelope.rcpt_tos), content, xforward))
         return "250 2.0.0 Ok: filtered"
 
     def count(self):
@@ -105,14 +117,34 @@ class FilterHandler:
             return self.received[-1] if self.received else None
 
 
+if Controller is not None:
+    from aiosmtpd.smtp import SMTP as _AioSMTP
+
+    class XforwardSMTP(_AioSMTP):
+        """aiosmtpd with an XFORWARD verb that keeps what it was told."""
+
+        async def smtp_XFORWARD(self, arg):
+            if not arg:
+                await self.push("501 5.5.4 Syntax: XFORWARD attribute=value...")
+                return
+            if not hasattr(self.session, "xforward"):
+                self.session.xforward = []
+            self.session.xforward.append(arg)
+            await self.push("250 2.0.0 Ok")
+
+    class XforwardController(Controller):
+        def factory(self):
+            return XforwardSMTP(self.handler, **self.SMTP_kwargs)
+
+
 class Filter:
     def __init__(self):
         self.handler = FilterHandler()
         self.controller = None
 
     def start(self):
-        self.controller = Controller(self.handler, hostname="127.0.0.1", port=FILTER_PORT,
-                                     server_hostname="filter.test", ready_timeout=10)
+        self.controller = XforwardController(self.handler, hostname="127.0.0.1", port=FILTER_PORT,
+                                             server_hostname="filter.test", ready_timeout=10)
         self.controller.start()
 
     def stop(self):
@@ -234,6 +266,57 @@ def test_filter_down(s, t):
     s.check(files and b"\nX-Filtered: yes\n" in read(files[0]), "then delivered, filtered")
 
 
+def test_xforward(s, t):
+    """The filter is told the origin (XFORWARD, as Postfix's smtp client
+    tells amavisd) and hands it back; the re-injected message's client=
+    line names the original client, Postfix's orig_client= form."""
+    n0 = FLT.handler.count()
+    mark = t.log_mark()
+    rcpt = f"{USER}@tern.test"
+    with ternlib.RawSMTP(t.port, source="127.0.0.9", quit_on_close=True) as c:
+        for line in ("EHLO origin.test", "MAIL FROM:<sender@example.org>", f"RCPT TO:<{rcpt}>"):
+            s.reply(c.cmd(line), 250, what=line)
+        s.reply(c.cmd("DATA"), 354, what="DATA")
+        c.send(b"Subject: origin\r\n\r\nhello\r\n.\r\n")
+        r = c.reply()
+    s.reply(r, 250, what="end of data")
+    m = ternlib.QUEUED_RE.search(r.text)
+    qid = m.group(1) if m else "NOQID"
+    s.check(t.wait_log(filter_sent(qid, rcpt), mark, 15), "through the filter")
+    got = wait_until(lambda: FLT.handler.count() > n0 and FLT.handler.last(), 15)
+    xf = got[3] if got else []
+    s.eq(xf, ["NAME=unknown ADDR=127.0.0.9",
+              f"PROTO=ESMTP HELO=origin.test IDENT={qid} SOURCE=REMOTE"],
+         "XFORWARD as Postfix sends it: the attributes offered, in two commands")
+    m2 = t.wait_log(r"smtpd\[\d+\]: ([0-9A-F]{14}): client=\S+\[127\.0\.0\.1\], "
+                    rf"orig_queue_id={qid}, orig_client=unknown\[127\.0\.0\.9\]$", mark, 15)
+    s.check(m2, "the re-injected message's client= line: orig_queue_id=, orig_client=")
+    if m2:
+        s.check(t.wait_log(local_sent(m2.group(1), rcpt), mark, 15), "then delivered")
+
+
+def test_xforward_refused(s, t):
+    """Only smtpd_authorized_xforward_hosts may use it: not offered and
+    refused on port 25; syntax errors on the re-injection port."""
+    with t.raw() as c:
+        r = c.cmd("EHLO client.test")
+        s.check("XFORWARD" not in r.text, "port 25 does not offer XFORWARD")
+        s.reply(c.cmd("XFORWARD NAME=spoof.test"), 550, "5.7.0", "XFORWARD from an outsider")
+    with ternlib.RawSMTP(REINJECT_PORT) as c:
+        r = c.cmd("EHLO filter.test")
+        s.check("XFORWARD NAME ADDR PORT PROTO HELO IDENT SOURCE" in r.text,
+                f"the re-injection port offers it: {r.text!r}")
+        s.reply(c.cmd("XFORWARD"), 501, "5.5.4", "XFORWARD without attributes")
+        s.reply(c.cmd("XFORWARD COLOR=blue"), 501, "5.5.4", "an unknown attribute")
+        s.reply(c.cmd("XFORWARD NAME="), 501, "5.5.4", "an empty value")
+        s.reply(c.cmd("XFORWARD ADDR=" + "1" * 300), 501, "5.5.4", "a value over 255")
+        s.reply(c.cmd("XFORWARD PORT=99999"), 501, "5.5.4", "a port out of range")
+        s.reply(c.cmd("XFORWARD NAME=a+0Ab"), 501, "5.5.4", "a control character in xtext")
+        s.reply(c.cmd("XFORWARD NAME=ok.test ADDR=[unavailable]"), 250, "2.0.0", "well formed")
+        s.reply(c.cmd("MAIL FROM:<a@tern.test>"), 250, what="MAIL")
+        s.reply(c.cmd("XFORWARD NAME=late.test"), 503, "5.5.1", "not inside a transaction")
+
+
 # ---- FILTER, REDIRECT, BCC actions -------------------------------------------------------
 
 
@@ -312,6 +395,8 @@ try:
             ("every recipient to the filter in one transaction", test_all_recipients_one_delivery),
             ("the filter down: deferred, not bounced; delivered once it is up",
              test_filter_down),
+            ("XFORWARD: the filter told the origin, re-injected with it", test_xforward),
+            ("XFORWARD: authorized clients only, bounded values", test_xforward_refused),
         ])
         suite.group("actions", dict(COMMON, smtpd_recipient_restrictions=(
             f"check_recipient_access texthash:{FILES['access']}")), [

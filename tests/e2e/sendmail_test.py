@@ -250,11 +250,17 @@ def test_mailq_and_flush(s, t):
     if not s.check(t.wait_log(rf"{qid}: to=<far@remote\.test>.*status=deferred", mark, 20),
                    "deferred: the relayhost is down"):
         return
-    r = sendmail(t, [], prog=MAILQ)
+    # The agent logs the deferral before qmgr has recorded it: wait
+    # (bounded) until the listing shows the reason.
+    pattern = rf"(?m)^{qid}\s+\d+ .* alice@example\.org\n\((.+)\)\n\s+far@remote\.test$"
+
+    def listing():
+        got = sendmail(t, [], prog=MAILQ)
+        found = re.search(pattern, got.stdout.decode(errors="replace"))
+        return (got, found) if found else None
+    r, m = wait_until(listing, 10) or (sendmail(t, [], prog=MAILQ), None)
     out = r.stdout.decode(errors="replace")
     s.eq(r.returncode, 0, "mailq: exit 0")
-    m = re.search(rf"(?m)^{qid}\s+\d+ .* alice@example\.org\n\((.+)\)\n\s+far@remote\.test$",
-                  out)
     s.check(m and ("refused" in m.group(1).lower() or "connect" in m.group(1).lower()),
             f"mailq shows the message, its reason and its recipient:\n{out}")
     r2 = sendmail(t, ["-bp"])

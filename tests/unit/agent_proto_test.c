@@ -75,6 +75,12 @@ job_fill(struct agent_job *j)
 	j->smtputf8 = true;
 	j->size = 123456789;
 	j->arrival = -5;	/* signed: before the epoch still round-trips */
+	snprintf(j->client_name, sizeof(j->client_name), "mx.example.com");
+	snprintf(j->client_addr, sizeof(j->client_addr), "2001:db8::7");
+	snprintf(j->client_helo, sizeof(j->client_helo), "[192.0.2.1]");
+	snprintf(j->client_proto, sizeof(j->client_proto), "ESMTPSA");
+	j->local_source = false;
+	j->to_filter = true;
 	agent_job_add_rcpt(j, 0, "a@example.net", "rfc822;a@example.net",
 	                   ENVELOPE_NOTIFY_SUCCESS | ENVELOPE_NOTIFY_FAILURE);
 	agent_job_add_rcpt(j, 7, "b@example.net", NULL, 0);
@@ -101,6 +107,12 @@ job_assert_eq(const struct agent_job *a, const struct agent_job *b)
 	ck_assert(a->smtputf8 == b->smtputf8);
 	ck_assert(a->size == b->size);
 	ck_assert(a->arrival == b->arrival);
+	ck_assert_str_eq(a->client_name, b->client_name);
+	ck_assert_str_eq(a->client_addr, b->client_addr);
+	ck_assert_str_eq(a->client_helo, b->client_helo);
+	ck_assert_str_eq(a->client_proto, b->client_proto);
+	ck_assert(a->local_source == b->local_source);
+	ck_assert(a->to_filter == b->to_filter);
 	ck_assert_uint_eq(a->nrcpt, b->nrcpt);
 	for (i = 0; i < a->nrcpt; i++) {
 		ck_assert_uint_eq(a->rcpts[i].index, b->rcpts[i].index);
@@ -332,7 +344,8 @@ struct tf {
 static const struct tf hello_base[] = { U(1), S("smtp"), U(4), U(1234) };
 static const struct tf job_base[] = {
 	U(7), S(QID), S("smtp"), S("example.org"), S("a@b"), S("envid"),
-	U(0), U(0), U(0), U(100), U(5), U(1),
+	U(0), U(0), U(0), U(100), U(5),
+	S("mx.example"), S("192.0.2.1"), S("mx.example"), S("ESMTP"), U(0), U(1), U(1),
 	U(0), S("r@x"), S("rfc822;r@x"), U(2), S(""),
 };
 static const struct tf result_base[] = {
@@ -413,27 +426,39 @@ static const struct {
 	{ FRAME_AGENT_DELIVER, 8, U(1), true },			/* smtputf8 */
 	{ FRAME_AGENT_DELIVER, 8, U(2), false },
 	{ FRAME_AGENT_DELIVER, 10, U(UINT64_MAX), true },	/* arrival -1 */
-	{ FRAME_AGENT_DELIVER, 11, U(0), false },		/* no recipients */
-	{ FRAME_AGENT_DELIVER, 11, U(2), false },		/* count lies */
-	{ FRAME_AGENT_DELIVER, 11, U(AGENT_JOB_RCPTS_MAX + 1), false },
-	{ FRAME_AGENT_DELIVER, 11, U(UINT64_MAX), false },
-	{ FRAME_AGENT_DELIVER, 12, U(UINT32_MAX), true },	/* index */
-	{ FRAME_AGENT_DELIVER, 12, U((uint64_t)UINT32_MAX + 1), false },
-	{ FRAME_AGENT_DELIVER, 13, S(""), false },		/* address */
-	{ FRAME_AGENT_DELIVER, 13, SN(AGENT_ADDR_MAX - 1), true },
-	{ FRAME_AGENT_DELIVER, 13, SN(AGENT_ADDR_MAX), false },
-	{ FRAME_AGENT_DELIVER, 13, S("r\0@x"), false },
-	{ FRAME_AGENT_DELIVER, 14, S(""), true },		/* orcpt */
-	{ FRAME_AGENT_DELIVER, 14, SN(AGENT_ADDR_MAX), false },
-	{ FRAME_AGENT_DELIVER, 14, S("rfc822;\0"), false },
-	{ FRAME_AGENT_DELIVER, 15, U(0xf), true },		/* notify */
-	{ FRAME_AGENT_DELIVER, 15, U(0x10), false },
-	{ FRAME_AGENT_DELIVER, 16, S("|/bin/cat"), true },	/* target */
-	{ FRAME_AGENT_DELIVER, 16, S("/var/mail/archive"), true },
-	{ FRAME_AGENT_DELIVER, 16, S("cat"), false },
-	{ FRAME_AGENT_DELIVER, 16, S("|a\0b"), false },
-	{ FRAME_AGENT_DELIVER, 16, SN(AGENT_TARGET_MAX), false },
-	{ FRAME_AGENT_DELIVER, 15, S("2"), false },
+	{ FRAME_AGENT_DELIVER, 11, S(""), true },		/* client name */
+	{ FRAME_AGENT_DELIVER, 11, SN(AGENT_HOST_MAX - 1), true },
+	{ FRAME_AGENT_DELIVER, 11, SN(AGENT_HOST_MAX), false },
+	{ FRAME_AGENT_DELIVER, 11, S("a\0b"), false },
+	{ FRAME_AGENT_DELIVER, 12, SN(AGENT_HOST_MAX), false },	/* client address */
+	{ FRAME_AGENT_DELIVER, 13, SN(AGENT_HOST_MAX), false },	/* client helo */
+	{ FRAME_AGENT_DELIVER, 14, SN(AGENT_PROTO_MAX - 1), true },	/* client protocol */
+	{ FRAME_AGENT_DELIVER, 14, SN(AGENT_PROTO_MAX), false },
+	{ FRAME_AGENT_DELIVER, 15, U(1), true },		/* local source */
+	{ FRAME_AGENT_DELIVER, 15, U(2), false },
+	{ FRAME_AGENT_DELIVER, 16, U(1), true },		/* to filter */
+	{ FRAME_AGENT_DELIVER, 16, U(2), false },
+	{ FRAME_AGENT_DELIVER, 17, U(0), false },		/* no recipients */
+	{ FRAME_AGENT_DELIVER, 17, U(2), false },		/* count lies */
+	{ FRAME_AGENT_DELIVER, 17, U(AGENT_JOB_RCPTS_MAX + 1), false },
+	{ FRAME_AGENT_DELIVER, 17, U(UINT64_MAX), false },
+	{ FRAME_AGENT_DELIVER, 18, U(UINT32_MAX), true },	/* index */
+	{ FRAME_AGENT_DELIVER, 18, U((uint64_t)UINT32_MAX + 1), false },
+	{ FRAME_AGENT_DELIVER, 19, S(""), false },		/* address */
+	{ FRAME_AGENT_DELIVER, 19, SN(AGENT_ADDR_MAX - 1), true },
+	{ FRAME_AGENT_DELIVER, 19, SN(AGENT_ADDR_MAX), false },
+	{ FRAME_AGENT_DELIVER, 19, S("r\0@x"), false },
+	{ FRAME_AGENT_DELIVER, 20, S(""), true },		/* orcpt */
+	{ FRAME_AGENT_DELIVER, 20, SN(AGENT_ADDR_MAX), false },
+	{ FRAME_AGENT_DELIVER, 20, S("rfc822;\0"), false },
+	{ FRAME_AGENT_DELIVER, 21, U(0xf), true },		/* notify */
+	{ FRAME_AGENT_DELIVER, 21, U(0x10), false },
+	{ FRAME_AGENT_DELIVER, 22, S("|/bin/cat"), true },	/* target */
+	{ FRAME_AGENT_DELIVER, 22, S("/var/mail/archive"), true },
+	{ FRAME_AGENT_DELIVER, 22, S("cat"), false },
+	{ FRAME_AGENT_DELIVER, 22, S("|a\0b"), false },
+	{ FRAME_AGENT_DELIVER, 22, SN(AGENT_TARGET_MAX), false },
+	{ FRAME_AGENT_DELIVER, 21, S("2"), false },
 	{ FRAME_AGENT_DELIVER, AT_APPEND, U(0), false },
 	{ FRAME_AGENT_DELIVER, AT_DROP, U(0), false },
 

@@ -1384,6 +1384,11 @@ static const char dump_tail[] =
 	/* the re-injection listener's own defaults, in table order */
 	"reinject_mynetworks = 127.0.0.0/8 [::1]/128\n"
 	"reinject_content_filter =\n"
+	"reinject_header_checks =\n"
+	"reinject_mime_header_checks =\n"
+	"reinject_nested_header_checks =\n"
+	"reinject_body_checks =\n"
+	"reinject_smtpd_authorized_xforward_hosts = 127.0.0.0/8 [::1]/128\n"
 	"reinject_smtpd_client_event_limit_exceptions = 127.0.0.0/8 [::1]/128\n"
 	"reinject_smtpd_client_restrictions =\n"
 	"reinject_smtpd_helo_restrictions =\n"

@@ -480,9 +480,9 @@ START_TEST(test_specs)
 	} rows[] = {
 		{ "foo", MAP_ERR_SPEC, "foo: no map type: write lmdb:foo or texthash:foo\n" },
 		{ "hash:/etc/x", MAP_ERR_SPEC,
-		  "hash:/etc/x: unsupported map type \"hash\" (tern has lmdb: and texthash:)\n" },
+		  "hash:/etc/x: unsupported map type \"hash\" (tern has lmdb:, texthash:, regexp: and cidr:)\n" },
 		{ "LMDB:/etc/x", MAP_ERR_SPEC,
-		  "LMDB:/etc/x: unsupported map type \"LMDB\" (tern has lmdb: and texthash:)\n" },
+		  "LMDB:/etc/x: unsupported map type \"LMDB\" (tern has lmdb:, texthash:, regexp: and cidr:)\n" },
 		{ "lmdb:etc/x", MAP_ERR_SPEC, "lmdb:etc/x: the path must be absolute\n" },
 		{ "texthash:", MAP_ERR_SPEC, "texthash:: the path must be absolute\n" },
 		{ "texthash:/nonexistent/tern-map", MAP_ERR_NOINPUT,

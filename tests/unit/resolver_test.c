@@ -28,6 +28,9 @@
 #define T_MX 15
 #define T_TXT 16
 #define T_AAAA 28
+#define T_OPT 41
+#define T_TLSA 52
+#define F_AD 0x0020
 
 #define R_NOERROR 0
 #define R_SERVFAIL 2
@@ -172,7 +175,8 @@ add_soa(struct pkt *p, const char *zone, uint32_t ttl, uint32_t minimum)
 /* ---- the fake server ---- */
 
 struct query_in {
-	unsigned id, qtype;
+	unsigned id, qtype, flags;
+	bool do_bit;		/* an OPT record with DO came after the question */
 	char qname[256];
 };
 
@@ -192,7 +196,11 @@ static struct fake {
 	int seen_a, seen_aaaa;		/* for both.example */
 	struct held held[2];
 	int nheld;
+	unsigned last_flags;		/* of the last question */
+	bool last_do;
 } fk;
+
+static bool mk_dnssec;		/* make_resolver(): the dnssec option */
 
 static struct evloop *loop;
 static struct resolver *res;
@@ -206,6 +214,8 @@ parse_query(const unsigned char *b, size_t n, struct query_in *q)
 	if (n < 17)
 		return -1;
 	q->id = (unsigned)(b[0] << 8 | b[1]);
+	q->flags = (unsigned)(b[2] << 8 | b[3]);
+	q->do_bit = false;
 	while (off < n && (c = b[off++]) != 0) {
 		if (off + c > n || o + c + 2 > sizeof(q->qname))
 			return -1;
@@ -219,6 +229,14 @@ parse_query(const unsigned char *b, size_t n, struct query_in *q)
 	if (off + 4 > n)
 		return -1;
 	q->qtype = (unsigned)(b[off] << 8 | b[off + 1]);
+	off += 4;
+	/* An OPT record: root owner, type 41, class, TTL whose third octet
+	 * holds DO (RFC 6891 section 6.1.3). */
+	if ((b[10] << 8 | b[11]) == 1 && off + 11 <= n && b[off] == 0 &&
+	    (b[off + 1] << 8 | b[off + 2]) == T_OPT)
+		q->do_bit = (b[off + 7] & 0x80) != 0;
+	fk.last_flags = q->flags;
+	fk.last_do = q->do_bit;
 	return 0;
 }
 
@@ -253,6 +271,32 @@ answer(const struct query_in *q, struct pkt *p, int tcp)
 		put16(p, 0xc000 | (unsigned)p->n);
 		rr_end(p, m);
 		p->an++;
+	} else if (strcmp(n, "_25._tcp.tlsa.example") == 0 && t == T_TLSA) {
+		/* AD when asked for (RFC 6840 section 5.7), as a validating
+		 * resolver answers; a DANE-EE SHA2-256 record, a short one. */
+		start(p, q->id, q->flags & F_AD, R_NOERROR, n, t);
+		m = rr(p, n, T_TLSA, 300);
+		putbytes(p, "\3\1\1", 3);
+		putbytes(p, "0123456789abcdef0123456789abcdef", 32);
+		rr_end(p, m);
+		p->an++;
+		m = rr(p, n, T_TLSA, 300);
+		putbytes(p, "\3\1", 2);
+		rr_end(p, m);
+		p->an++;
+	} else if (strcmp(n, "_25._tcp.alias.tlsa.example") == 0) {
+		start(p, q->id, q->flags & F_AD, R_NOERROR, n, t);
+		add_name_rr(p, n, T_CNAME, 100, "_25._tcp.tlsa.example");
+		m = rr(p, "_25._tcp.tlsa.example", T_TLSA, 300);
+		putbytes(p, "\2\0\2", 3);
+		putbytes(p, "x", 1);
+		rr_end(p, m);
+		p->an++;
+	} else if (strcmp(n, "forgedad.example") == 0) {
+		/* AD whether asked or not: believed only when we asked. */
+		start(p, q->id, F_AD, R_NOERROR, n, t);
+		if (t == T_A)
+			add_a(p, n, 60, "192.0.2.50");
 	} else if (strcmp(n, "host.example") == 0) {
 		add_a(p, n, 60, t == T_A ? "192.0.2.1" : "2001:db8::1");
 	} else if (strcmp(n, "both.example") == 0) {
@@ -492,7 +536,7 @@ struct got {
 	char type[8], canonical[RESOLVER_NAME_SIZE];
 	char list[2048];		/* the records, one string */
 	uint32_t ttl;
-	bool cached;
+	bool cached, secure;
 	size_t n;
 };
 
@@ -524,6 +568,7 @@ on_result(const struct resolver_result *r, void *arg)
 	snprintf(g->canonical, sizeof(g->canonical), "%s", r->canonical);
 	g->ttl = r->ttl;
 	g->cached = r->cached;
+	g->secure = r->secure;
 	g->list[0] = '\0';
 	g->n = r->n_mx + r->n_addr + r->n_txt + r->n_ptr + r->n_ns;
 	for (i = 0; i < r->n_mx; i++) {
@@ -543,6 +588,15 @@ on_result(const struct resolver_result *r, void *arg)
 		list_add(g, r->ptr[i].name);
 	for (i = 0; i < r->n_ns; i++)
 		list_add(g, r->ns[i].name);
+	for (i = 0; i < r->n_tlsa; i++) {
+		if (r->tlsa[i].len_ok)
+			snprintf(s, sizeof(s), "%u %u %u %zu", r->tlsa[i].usage, r->tlsa[i].selector,
+			    r->tlsa[i].mtype, r->tlsa[i].len);
+		else
+			snprintf(s, sizeof(s), "short %zu", r->tlsa[i].len);
+		list_add(g, s);
+	}
+	g->n += r->n_tlsa;
 	if (r->status == RESOLVER_OK)
 		ck_assert_str_eq(r->text, "");
 	if (++done == want)
@@ -607,6 +661,7 @@ make_resolver(enum resolver_family family, size_t cache_max)
 	opt.tries = 1;
 	opt.family = family;
 	opt.cache_max = cache_max;
+	opt.dnssec = mk_dnssec;
 	r = resolver_new(loop, &opt, err, sizeof(err));
 	ck_assert_msg(r != NULL, "resolver_new: %s", err);
 	return r;
@@ -618,6 +673,7 @@ setup(void)
 	loop = evloop_new();
 	ck_assert_ptr_nonnull(loop);
 	fake_start();
+	mk_dnssec = false;
 	res = make_resolver(RESOLVER_FAMILY_ALL, 100);
 	in_request = false;
 }
@@ -1194,6 +1250,84 @@ static const struct {
 	{ "", "dns_servers: \"\": not an IPv4 address" },
 };
 
+/* ---- DNSSEC and TLSA ---- */
+
+START_TEST(test_tlsa_dnssec)
+{
+	struct got g = { 0 }, h = { 0 }, k = { 0 };
+
+	resolver_free(res);
+	mk_dnssec = true;
+	res = make_resolver(RESOLVER_FAMILY_ALL, 0);
+	resolver_tlsa(res, "_25._tcp.TLSA.example.", on_result, &g);
+	run(1);
+	ck_assert(fk.last_do);
+	ck_assert_uint_eq(fk.last_flags & F_AD, F_AD);
+	ck_assert_int_eq(g.status, RESOLVER_OK);
+	ck_assert_str_eq(g.type, "TLSA");
+	ck_assert(g.secure);
+	/* Every record comes back; usability is the caller's matter. */
+	ck_assert_str_eq(g.list, "3 1 1 32,short 2");
+	resolver_tlsa(res, "_25._tcp.alias.tlsa.example", on_result, &h);
+	run(1);
+	ck_assert_int_eq(h.status, RESOLVER_OK);
+	ck_assert_str_eq(h.canonical, "_25._tcp.tlsa.example");
+	ck_assert_str_eq(h.list, "2 0 2 1");
+	ck_assert(h.secure);
+	/* forgedad.example always says AD: in dnssec mode we asked, so it counts. */
+	lookup_host("forgedad.example", &k);
+	run(1);
+	ck_assert_int_eq(k.status, RESOLVER_OK);
+	ck_assert(k.secure);
+}
+END_TEST
+
+START_TEST(test_ad_ignored_without_dnssec)
+{
+	struct got g = { 0 }, h = { 0 };
+
+	lookup_host("forgedad.example", &g);
+	run(1);
+	ck_assert(!fk.last_do);
+	ck_assert_uint_eq(fk.last_flags & F_AD, 0);
+	ck_assert_int_eq(g.status, RESOLVER_OK);
+	ck_assert(!g.secure);
+	resolver_tlsa(res, "_25._tcp.tlsa.example", on_result, &h);
+	run(1);
+	ck_assert_int_eq(h.status, RESOLVER_OK);
+	ck_assert(!h.secure);
+	/* A reload turns it on: the next query asks (no cache entry for it). */
+	resolver_set_dnssec(res, true);
+	memset(&g, 0, sizeof(g));
+	resolver_tlsa(res, "_25._tcp.alias.tlsa.example", on_result, &g);
+	run(1);
+	ck_assert(fk.last_do);
+	ck_assert(g.secure);
+}
+END_TEST
+
+START_TEST(test_query_wire)
+{
+	static const unsigned char wire[] = {
+		0x12, 0x34, 0x01, 0x20, 0, 1, 0, 0, 0, 0, 0, 1,
+		3, '_', '2', '5', 4, '_', 't', 'c', 'p', 1, 'a', 0, 0, 52, 0, 1,
+		0, 0, 41, 0x04, 0xd0, 0, 0, 0x80, 0, 0, 0,
+	};
+	unsigned char b[RESOLVER_QUERY_WIRE_MAX];
+	char long_label[80];
+
+	ck_assert_uint_eq(resolver_query_wire("_25._tcp.a", 52, 0x1234, b, sizeof(b)), sizeof(wire));
+	ck_assert_mem_eq(b, wire, sizeof(wire));
+	ck_assert_uint_eq(resolver_query_wire("a..b", 1, 1, b, sizeof(b)), 0);
+	ck_assert_uint_eq(resolver_query_wire("a", 1, 1, b, sizeof(b) - 1), 0);
+	memset(long_label, 'x', 64);
+	long_label[64] = '\0';
+	ck_assert_uint_eq(resolver_query_wire(long_label, 1, 1, b, sizeof(b)), 0);
+	long_label[63] = '\0';
+	ck_assert_uint_eq(resolver_query_wire(long_label, 1, 1, b, sizeof(b)), 12 + 65 + 4 + 11);
+}
+END_TEST
+
 START_TEST(test_servers_check)
 {
 	char err[256] = "";
@@ -1318,6 +1452,9 @@ main(void)
 	tcase_add_test(tc, test_cancel_from_callback);
 	tcase_add_test(tc, test_free_with_pending);
 	tcase_add_test(tc, test_connection_refused);
+	tcase_add_test(tc, test_tlsa_dnssec);
+	tcase_add_test(tc, test_ad_ignored_without_dnssec);
+	tcase_add_test(tc, test_query_wire);
 	tcase_add_loop_test(tc, test_servers_check, 0,
 	    (int)(sizeof(servers_rows) / sizeof(servers_rows[0])));
 	tcase_add_test(tc, test_bad_options_rejected);

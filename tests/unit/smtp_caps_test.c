@@ -62,7 +62,7 @@ static const struct caps_row caps_rows[] = {
 	{ "250-x\r\n250 AUTH A1 A2 A3 A4 A5 A6 A7 A8 A9 A10 A11 A12 A13 A14 A15 A16 A17 A18\r\n", A, 0,
 	  "A1 A2 A3 A4 A5 A6 A7 A8 A9 A10 A11 A12 A13 A14 A15 A16" },
 	/* unknown keywords and junk are ignored; prefixes do not match */
-	{ "250-x\r\n250-X-EXPS GSSAPI\r\n250-XFORWARD NAME ADDR\r\n250-PIPELININGX\r\n"
+	{ "250-x\r\n250-X-EXPS GSSAPI\r\n250-XFORWARDX NAME ADDR\r\n250-PIPELININGX\r\n"
 	  "250-DSNX\r\n250-_PIPELINING\r\n250-PIPE_LINING\r\n250- \r\n250-\r\n250 DSN\r\n",
 	  D, 0, "" },
 	/* leading space and tab separators are tolerated */
@@ -122,6 +122,30 @@ START_TEST(test_helpers)
 }
 END_TEST
 
+/* XFORWARD: the attribute names, any case, unknown ones ignored; the
+ * last line wins. */
+START_TEST(test_xforward)
+{
+	struct smtp_caps caps;
+
+	caps_parse_str("250-x\r\n250 XFORWARD NAME ADDR PROTO HELO\r\n", &caps);
+	ck_assert(smtp_caps_has(&caps, SMTP_CAPS_XFORWARD));
+	ck_assert_uint_eq(caps.xforward, SMTP_XFORWARD_NAME | SMTP_XFORWARD_ADDR |
+	                  SMTP_XFORWARD_PROTO | SMTP_XFORWARD_HELO);
+	caps_parse_str("250-x\r\n250 xforward name Addr PORT ident source COLOR NAMEX\r\n", &caps);
+	ck_assert_uint_eq(caps.xforward, SMTP_XFORWARD_NAME | SMTP_XFORWARD_ADDR |
+	                  SMTP_XFORWARD_PORT | SMTP_XFORWARD_IDENT | SMTP_XFORWARD_SOURCE);
+	caps_parse_str("250-x\r\n250-XFORWARD NAME\r\n250 XFORWARD HELO\r\n", &caps);
+	ck_assert_uint_eq(caps.xforward, SMTP_XFORWARD_HELO);
+	caps_parse_str("250-x\r\n250 XFORWARD\r\n", &caps);
+	ck_assert(smtp_caps_has(&caps, SMTP_CAPS_XFORWARD));
+	ck_assert_uint_eq(caps.xforward, 0);
+	caps_parse_str("250-x\r\n250 PIPELINING\r\n", &caps);
+	ck_assert(!smtp_caps_has(&caps, SMTP_CAPS_XFORWARD));
+	ck_assert_uint_eq(caps.xforward, 0);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -132,6 +156,7 @@ main(void)
 
 	tcase_add_loop_test(tc, test_rows, 0, (int)(sizeof(caps_rows) / sizeof(caps_rows[0])));
 	tcase_add_test(tc, test_helpers);
+	tcase_add_test(tc, test_xforward);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

@@ -39,9 +39,11 @@ static const struct {
 	{ "verify", 0, SMTP_TLS_VERIFY },
 	{ "MAY", 0, SMTP_TLS_MAY },
 	{ "Verify", 0, SMTP_TLS_VERIFY },
+	{ "dane", 0, SMTP_TLS_DANE },
+	{ "DANE-only", 0, SMTP_TLS_DANE_ONLY },
 	/* Postfix levels tern does not have, and near misses */
 	{ "secure", -1, SMTP_TLS_NONE },
-	{ "dane", -1, SMTP_TLS_NONE },
+	{ "dane_only", -1, SMTP_TLS_NONE },
 	{ "fingerprint", -1, SMTP_TLS_NONE },
 	{ "", -1, SMTP_TLS_NONE },
 	{ "may ", -1, SMTP_TLS_NONE },
@@ -63,9 +65,10 @@ END_TEST
 
 START_TEST(test_level_names)
 {
-	static const char *const names[] = { "none", "may", "encrypt", "verify" };
+	static const char *const names[] = { "none", "may", "encrypt", "verify", "dane",
+		                             "dane-only" };
 
-	for (int i = 0; i < 4; i++) {
+	for (int i = 0; i < 6; i++) {
 		enum smtp_tls_level l;
 
 		ck_assert_str_eq(smtp_tls_level_name((enum smtp_tls_level)i), names[i]);
@@ -76,6 +79,7 @@ START_TEST(test_level_names)
 	ck_assert(!smtp_tls_level_required(SMTP_TLS_MAY));
 	ck_assert(smtp_tls_level_required(SMTP_TLS_ENCRYPT));
 	ck_assert(smtp_tls_level_required(SMTP_TLS_VERIFY));
+	ck_assert(smtp_tls_level_required(SMTP_TLS_DANE));
 }
 END_TEST
 
@@ -469,6 +473,124 @@ START_TEST(test_peer_rows)
 END_TEST
 
 /* Read everything the client can get now. */
+/* ---- DANE and per-connection options (smtp_tls_conn_apply) ---- */
+
+static const struct {
+	const char *cn;		/* the server certificate's only name */
+	bool expired;		/* its notAfter is in the past */
+	int usage, selector;	/* of the TLSA record; -1: no DANE */
+	bool match;		/* the record's digest is the server's */
+	int max_version;	/* the client's protocols= (0: default) */
+	bool high;		/* ciphers=high */
+	const char *word;	/* smtp_tls_peer_trust() */
+	const char *why;	/* in peer.why */
+	const char *protocol;
+} dane_rows[] = {
+	/* DANE-EE: no name check (RFC 7672 section 3.1.1) */
+	{ "mx.dane.test", false, 3, 1, true, 0, false, "Verified", "", "TLSv1.3" },
+	{ "somewhere.else", false, 3, 1, true, 0, false, "Verified", "", "TLSv1.3" },
+	{ "somewhere.else", false, 3, 0, true, 0, false, "Verified", "", "TLSv1.3" },
+	/* ... and no expiry check */
+	{ "mx.dane.test", true, 3, 1, true, 0, false, "Verified", "", "TLSv1.3" },
+	{ "mx.dane.test", false, 3, 1, false, 0, false, "Untrusted", "num=65:", "TLSv1.3" },
+	{ "mx.dane.test", true, 3, 1, false, 0, false, "Untrusted", "", "TLSv1.3" },
+	/* protocols and ciphers, without DANE */
+	{ "mx.dane.test", false, -1, 0, false, TLS1_2_VERSION, true, "Untrusted", "", "TLSv1.2" },
+};
+
+/* SHA2-256 of the certificate (selector 0) or its SubjectPublicKeyInfo (1). */
+static void
+tlsa_digest(X509 *x, int selector, unsigned char out[32])
+{
+	unsigned char der[2048], *p = der;
+	int n = selector == 0 ? i2d_X509(x, &p) : i2d_PUBKEY(X509_get0_pubkey(x), &p);
+	unsigned int len = 0;
+
+	ck_assert_int_gt(n, 0);
+	ck_assert_int_eq(EVP_Digest(der, (size_t)n, out, &len, EVP_sha256(), NULL), 1);
+	ck_assert_uint_eq(len, 32);
+}
+
+START_TEST(test_dane_rows)
+{
+	struct pair p;
+	struct smtp_tls_peer peer;
+	struct smtp_tls_dane dane;
+	struct smtp_tls_conn_opts o;
+	const char *names[] = { "mx.dane.test", "dane.test" };
+	unsigned char digest[32];
+	char err[300];
+	EVP_PKEY *key = make_key();
+	X509 *cert = make_cert(key, dane_rows[_i].cn, NULL);
+
+	if (dane_rows[_i].expired) {
+		X509_gmtime_adj(X509_getm_notBefore(cert), -7200);
+		X509_gmtime_adj(X509_getm_notAfter(cert), -3600);
+		ck_assert_int_gt(X509_sign(cert, key, EVP_sha256()), 0);
+	}
+	pair_open(&p, key, cert, 0, "", "mx.dane.test");
+	memset(&o, 0, sizeof(o));
+	memset(&dane, 0, sizeof(dane));
+	o.max_version = dane_rows[_i].max_version;
+	o.high_ciphers = dane_rows[_i].high;
+	o.names = names;
+	o.n_names = 2;
+	if (dane_rows[_i].usage >= 0) {
+		tlsa_digest(cert, dane_rows[_i].selector, digest);
+		if (!dane_rows[_i].match)
+			digest[0] ^= 1;
+		dane.n = 1;
+		dane.rr[0] = (struct smtp_tls_tlsa){ .usage = (uint8_t)dane_rows[_i].usage,
+			                             .selector = (uint8_t)dane_rows[_i].selector,
+			                             .mtype = 1, .len = 32, .data = digest };
+		o.dane = &dane;
+		o.dane_base = "base.dane.test";
+	}
+	ck_assert_int_eq(smtp_tls_conn_apply(p.cli, &o, err, sizeof(err)), 0);
+	ck_assert_int_eq(pair_handshake(&p, err, sizeof(err)), SMTP_TLS_IO_OK);
+	smtp_tls_conn_peer(p.cli, false, &peer);
+	ck_assert_msg(strcmp(smtp_tls_peer_trust(&peer), dane_rows[_i].word) == 0,
+	              "row %d: %s want %s (%s)", _i, smtp_tls_peer_trust(&peer), dane_rows[_i].word,
+	              peer.why);
+	ck_assert_msg(strstr(peer.why, dane_rows[_i].why) != NULL, "row %d: why \"%s\"", _i,
+	              peer.why);
+	ck_assert_int_eq(peer.dane, dane_rows[_i].usage >= 0);
+	ck_assert_str_eq(peer.protocol, dane_rows[_i].protocol);
+	/* SNI: the TLSA base domain under DANE (RFC 7672 section 8.1) */
+	ck_assert_str_eq(p.sni, dane_rows[_i].usage >= 0 ? "base.dane.test" : "mx.dane.test");
+	pair_close(&p);
+	X509_free(cert);
+	EVP_PKEY_free(key);
+}
+END_TEST
+
+START_TEST(test_dane_unusable_rejected)
+{
+	struct pair p;
+	struct smtp_tls_dane dane;
+	struct smtp_tls_conn_opts o;
+	unsigned char junk[5] = { 1, 2, 3, 4, 5 };
+	char err[300];
+	EVP_PKEY *key = make_key();
+	X509 *cert = make_cert(key, "mx.dane.test", NULL);
+
+	pair_open(&p, key, cert, 0, "", "mx.dane.test");
+	memset(&o, 0, sizeof(o));
+	memset(&dane, 0, sizeof(dane));
+	/* A Full(0) SPKI that does not parse: OpenSSL takes none. */
+	dane.n = 1;
+	dane.rr[0] = (struct smtp_tls_tlsa){ .usage = 3, .selector = 1, .mtype = 0, .len = 5,
+		                             .data = junk };
+	o.dane = &dane;
+	o.dane_base = "mx.dane.test";
+	ck_assert_int_eq(smtp_tls_conn_apply(p.cli, &o, err, sizeof(err)), -1);
+	ck_assert_str_eq(err, "no TLSA record usable by OpenSSL");
+	pair_close(&p);
+	X509_free(cert);
+	EVP_PKEY_free(key);
+}
+END_TEST
+
 static size_t
 client_drain(struct pair *p, char *buf, size_t bufsz, enum smtp_tls_io *last)
 {
@@ -661,6 +783,8 @@ main(void)
 	tcase_add_loop_test(ctx, test_ctx_rows, 0, (int)(sizeof(ca_rows) / sizeof(ca_rows[0])));
 	tcase_add_checked_fixture(conn, setup, teardown);
 	tcase_add_loop_test(conn, test_peer_rows, 0, (int)(sizeof(peer_rows) / sizeof(peer_rows[0])));
+	tcase_add_loop_test(conn, test_dane_rows, 0, (int)(sizeof(dane_rows) / sizeof(dane_rows[0])));
+	tcase_add_test(conn, test_dane_unusable_rejected);
 	tcase_add_test(conn, test_io);
 	tcase_add_test(conn, test_eof);
 	tcase_add_test(conn, test_old_server);
