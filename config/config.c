@@ -111,6 +111,8 @@ static const struct {
 	{ P_MIME_HEADER_CHECKS, "" },
 	{ P_NESTED_HEADER_CHECKS, "" },
 	{ P_BODY_CHECKS, "" },
+	/* The filter re-injecting is trusted: no anvil limits (doc/anvil.md). */
+	{ P_SMTPD_CLIENT_EVENT_LIMIT_EXCEPTIONS, "127.0.0.0/8 [::1]/128" },
 };
 
 /* One TRANSPORT_REST override of a loaded config. */
@@ -614,11 +616,32 @@ config_load_transports(struct config_load *ld, struct config_expand *x)
 	buf_free(&out);
 }
 
+/*
+ * Is p's default exactly "$other", other being of p's type and already
+ * refused? Then p fails for other's reason, which was reported at other's
+ * line: saying it again (smtpd_client_event_limit_exceptions, default
+ * $mynetworks) would only repeat it without a line.
+ */
+static bool
+config_load_alias_failed(enum config_param p, const bool *failed)
+{
+	const char *def = config_params[p].def;
+	enum config_param q;
+
+	if (def[0] != '$')
+		return false;
+	q = config_param_lookup(def + 1);
+	return q != CONFIG_PARAM_COUNT && q < p && failed[q] &&
+	       config_params[q].type == config_params[p].type;
+}
+
 static void
 config_load_values(struct config_load *ld)
 {
+	bool failed[CONFIG_PARAM_COUNT] = { false };
 	struct config_expand x;
 	const char *text;
+	unsigned before;
 	size_t p;
 
 	config_load_identity(ld);
@@ -626,9 +649,14 @@ config_load_values(struct config_load *ld)
 	config_load_raw(ld, &x);
 	for (p = 0; p < CONFIG_PARAM_COUNT; p++) {
 		text = config_expand_param(&x, (enum config_param)p);
-		if (text != NULL)
-			config_load_typed(ld, CONFIG_LISTENER_GLOBAL, (enum config_param)p, text,
-			    x.line[p]);
+		if (text == NULL)
+			continue;
+		if (x.line[p] == 0 && ld->raw[CONFIG_LISTENER_GLOBAL][p] == NULL &&
+		    config_load_alias_failed((enum config_param)p, failed))
+			continue;
+		before = ld->errs.count;
+		config_load_typed(ld, CONFIG_LISTENER_GLOBAL, (enum config_param)p, text, x.line[p]);
+		failed[p] = ld->errs.count != before;
 	}
 	config_load_overrides(ld, &x);
 	config_load_reinject_defaults(ld);

@@ -162,6 +162,46 @@ CONFIG_PARAM(P_SMTPD_PEERNAME_LOOKUP_TIMEOUT, "smtpd_peername_lookup_timeout", C
 CONFIG_PARAM(P_SMTPD_AUTHORIZED_XFORWARD_HOSTS, "smtpd_authorized_xforward_hosts", CONFIG_NETWORKS, L,
 	"", NULL, "clients allowed to use XFORWARD (reinject_listen: 127.0.0.0/8 [::1]/128)")
 
+/* ---- client and SASL-user rate limits (Postfix's anvil(8); doc/anvil.md) ---- */
+CONFIG_PARAM(P_ANVIL_RATE_TIME_UNIT, "anvil_rate_time_unit", CONFIG_TIME, 0, "60s", NULL,
+	"the time unit of every rate limit below (a fixed window per client, opened by its "
+	"first event)")
+CONFIG_PARAM(P_ANVIL_STATUS_UPDATE_TIME, "anvil_status_update_time", CONFIG_TIME, 0, "600s", NULL,
+	"how often smtpd logs the peak client rates and counts (anvil(8)'s \"statistics:\" "
+	"lines), and once more when it stops")
+CONFIG_PARAM(P_SMTPD_CLIENT_EVENT_LIMIT_EXCEPTIONS, "smtpd_client_event_limit_exceptions",
+	CONFIG_NETWORKS, L, "$mynetworks", NULL,
+	"client networks that no client count or rate limit applies to")
+CONFIG_PARAM(P_SMTPD_CLIENT_CONNECTION_COUNT_LIMIT, "smtpd_client_connection_count_limit",
+	CONFIG_INT, L, "50", NULL,
+	"most simultaneous sessions one client address may hold on a listener (421 4.7.0; 0 = no limit)")
+CONFIG_PARAM(P_SMTPD_CLIENT_CONNECTION_RATE_LIMIT, "smtpd_client_connection_rate_limit",
+	CONFIG_INT, L, "0", NULL,
+	"most connections per time unit from one client address (421 4.7.0; 0 = no limit)")
+CONFIG_PARAM(P_SMTPD_CLIENT_MESSAGE_RATE_LIMIT, "smtpd_client_message_rate_limit",
+	CONFIG_INT, L, "0", NULL,
+	"most MAIL commands per time unit from one client address (450 4.7.1; 0 = no limit)")
+CONFIG_PARAM(P_SMTPD_CLIENT_RECIPIENT_RATE_LIMIT, "smtpd_client_recipient_rate_limit",
+	CONFIG_INT, L, "0", NULL,
+	"most RCPT commands per time unit from one client address (450 4.7.1; 0 = no limit)")
+CONFIG_PARAM(P_SMTPD_CLIENT_NEW_TLS_SESSION_RATE_LIMIT,
+	"smtpd_client_new_tls_session_rate_limit", CONFIG_INT, L, "0", NULL,
+	"most new (not resumed) TLS sessions per time unit from one client address "
+	"(0 = no limit)")
+CONFIG_PARAM(P_SMTPD_CLIENT_AUTH_RATE_LIMIT, "smtpd_client_auth_rate_limit", CONFIG_INT, L, "0",
+	NULL, "most AUTH commands per time unit from one client address (450 4.7.1; 0 = no limit)")
+CONFIG_PARAM(P_SMTPD_SASL_USER_MESSAGE_RATE_LIMIT, "smtpd_sasl_user_message_rate_limit",
+	CONFIG_INT, L, "0", NULL,
+	"tern: most MAIL commands per time unit from one SASL login, over every client address "
+	"(450 4.7.1; 0 = no limit)")
+CONFIG_PARAM(P_SMTPD_SASL_USER_RECIPIENT_RATE_LIMIT, "smtpd_sasl_user_recipient_rate_limit",
+	CONFIG_INT, L, "0", NULL,
+	"tern: most RCPT commands per time unit from one SASL login, over every client address "
+	"(450 4.7.1; 0 = no limit)")
+CONFIG_PARAM(P_SMTPD_SASL_USER_RATE_LIMIT_EXCEPTIONS, "smtpd_sasl_user_rate_limit_exceptions",
+	CONFIG_LIST, L, "", NULL,
+	"tern: SASL logins (case-insensitive) that the SASL-user rate limits do not apply to")
+
 /* ---- restrictions ---- */
 CONFIG_PARAM(P_SMTPD_CLIENT_RESTRICTIONS, "smtpd_client_restrictions", CONFIG_RESTRICTIONS, L, "", NULL,
 	"restrictions applied to the client's address and name")

@@ -21,6 +21,7 @@
 #include <poll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/buf.h"
@@ -29,6 +30,7 @@
 #include "common/log.h"
 #include "common/rolectl.h"
 #include "queue/spool.h"
+#include "smtpd/smtpd_anvil.h"
 #include "smtpd/smtpd_auth.h"
 #include "smtpd/smtpd_notify.h"
 #include "smtpd/smtpd_content.h"
@@ -70,6 +72,8 @@ struct smtpd_role {
 	struct ev_timer drain_timer;	/* smtpd_drain_timeout */
 	struct ev_timer drain_tick;	/* looks whether every session ended */
 	bool tls_keys_seen;		/* the first TLS_KEYS frame arrived */
+	struct ev_timer anvil_timer;	/* the anvil table's expiry, once a unit */
+	struct ev_timer anvil_status;	/* anvil_status_update_time */
 	int exit_status;
 };
 
@@ -196,6 +200,104 @@ smtpd_auth_setup(struct smtpd_role *role, const struct config *cfg, bool at_star
 	role->srv.auth = set;
 }
 
+/* ---- the anvil table (smtpd_anvil.h, doc/anvil.md) ---- */
+
+/* anvil_rate_time_unit in ms; a second at least. */
+static int64_t
+smtpd_anvil_unit_ms(const struct config *cfg)
+{
+	int64_t unit = config_time(cfg, P_ANVIL_RATE_TIME_UNIT);
+
+	return (unit < 1 ? 1 : unit) * 1000;
+}
+
+/* Once a time unit: give back the memory of clients whose window ended,
+ * and say (once a unit, not once an event) when the table was full. */
+static void
+smtpd_anvil_tick(struct ev_timer *t)
+{
+	struct smtpd_role *role = t->arg;
+	uint64_t evicted, untracked;
+
+	smtpd_anvil_expire(role->srv.anvil, evloop_now(role->srv.loop));
+	if (smtpd_anvil_take_overflow(role->srv.anvil, &evicted, &untracked))
+		log_warning("anvil table full (%u clients and logins): %llu idle entries forgotten "
+		    "before their time unit ended, %llu events not counted",
+		    SMTPD_ANVIL_ENTRIES_MAX, (unsigned long long)evicted,
+		    (unsigned long long)untracked);
+	evloop_timer_start(role->srv.loop, t, smtpd_anvil_unit_ms(role->srv.cfg));
+}
+
+/* One "statistics:" line of anvil(8), for a peak reached at the loop's
+ * time p->when. */
+static void
+smtpd_anvil_log_peak(struct smtpd_role *role, enum smtpd_anvil_stat st,
+    const struct smtpd_anvil_peak *p)
+{
+	static const char *const what[SMTPD_ANVIL_STAT_KINDS] = {
+		[SMTPD_ANVIL_STAT_CONNECT_RATE] = "connection rate",
+		[SMTPD_ANVIL_STAT_COUNT] = "connection count",
+		[SMTPD_ANVIL_STAT_MAIL_RATE] = "message rate",
+		[SMTPD_ANVIL_STAT_RCPT_RATE] = "recipient rate",
+		[SMTPD_ANVIL_STAT_SIZE] = "cache size",
+	};
+	time_t when = time(NULL) - (time_t)((evloop_now(role->srv.loop) - p->when) / 1000);
+	char date[32], rate[32] = "";
+
+	if (ctime_r(&when, date) == NULL || strlen(date) < 19)
+		snprintf(date, sizeof(date), "    (unknown time)");
+	if (st != SMTPD_ANVIL_STAT_COUNT && st != SMTPD_ANVIL_STAT_SIZE)
+		snprintf(rate, sizeof(rate), "/%llds",
+		    (long long)(smtpd_anvil_unit_ms(role->srv.cfg) / 1000));
+	if (st == SMTPD_ANVIL_STAT_SIZE)
+		log_info("statistics: max %s %u at %.15s", what[st], p->value, date + 4);
+	else
+		log_info("statistics: max %s %u%s for (%s:%s) at %.15s", what[st], p->value, rate,
+		    config_listener_name((enum config_listener)p->listener), p->name, date + 4);
+}
+
+/* anvil(8)'s "statistics:" lines: the peaks since the last ones, each
+ * logged only when there was one. */
+static void
+smtpd_anvil_log_status(struct smtpd_role *role)
+{
+	struct smtpd_anvil_peak p;
+	int st;
+
+	for (st = 0; st < SMTPD_ANVIL_STAT_KINDS; st++)
+		if (smtpd_anvil_take_peak(role->srv.anvil, (enum smtpd_anvil_stat)st, &p))
+			smtpd_anvil_log_peak(role, (enum smtpd_anvil_stat)st, &p);
+}
+
+static void
+smtpd_anvil_status_tick(struct ev_timer *t)
+{
+	struct smtpd_role *role = t->arg;
+	int64_t every = config_time(role->srv.cfg, P_ANVIL_STATUS_UPDATE_TIME);
+
+	smtpd_anvil_log_status(role);
+	evloop_timer_start(role->srv.loop, t, (every < 1 ? 1 : every) * 1000);
+}
+
+/* Made at start, kept at reload: the counts survive a new configuration;
+ * only the unit changes (open windows are measured against it). */
+static void
+smtpd_anvil_setup(struct smtpd_role *role)
+{
+	int64_t unit = smtpd_anvil_unit_ms(role->srv.cfg);
+
+	int64_t every = config_time(role->srv.cfg, P_ANVIL_STATUS_UPDATE_TIME);
+
+	if (role->srv.anvil == NULL) {
+		role->srv.anvil = smtpd_anvil_new(SMTPD_ANVIL_ENTRIES_MAX, unit);
+		evloop_timer_init(&role->anvil_timer, smtpd_anvil_tick, role);
+		evloop_timer_init(&role->anvil_status, smtpd_anvil_status_tick, role);
+	}
+	smtpd_anvil_set_unit(role->srv.anvil, unit);
+	evloop_timer_start(role->srv.loop, &role->anvil_timer, unit);
+	evloop_timer_start(role->srv.loop, &role->anvil_status, (every < 1 ? 1 : every) * 1000);
+}
+
 static void
 smtpd_reload(struct smtpd_role *role)
 {
@@ -219,6 +321,7 @@ smtpd_reload(struct smtpd_role *role)
 	role->srv.cfg = cfg;
 	smtpd_rules_reload(&role->srv);
 	smtpd_content_reload(&role->srv, false);
+	smtpd_anvil_setup(role);
 	snprintf(role->srv.hostname, sizeof(role->srv.hostname), "%s", config_str(cfg, P_MYHOSTNAME));
 	log_set_hostname(role->srv.hostname);
 	log_info("reload: configuration %s", role->cfg_path ? role->cfg_path : "(development defaults)");
@@ -544,6 +647,7 @@ smtpd_setup(struct smtpd_role *role, const struct smtpd_listen_fd *fds, size_t n
 	smtpd_rules_reload(&role->srv);
 	smtpd_content_reload(&role->srv, true);
 	smtpd_auth_setup(role, role->srv.cfg, true);
+	smtpd_anvil_setup(role);
 	smtpd_listeners_install(role, fds, nfds);
 	if (evloop_set_nonblock(role->control_fd) < 0 ||
 	    evloop_io_add(role->srv.loop, &role->control_io, role->control_fd, EV_READ,
@@ -604,6 +708,8 @@ smtpd_main(const char *cfg_path, struct config *cfg, int control_fd,
 	smtpd_control_send(role, FRAME_CHILD_READY, NULL, (uint64_t)getpid());
 
 	evloop_run(role->srv.loop);
+	/* anvil(8) logs its peaks when it stops, too. */
+	smtpd_anvil_log_status(role);
 
 	smtpd_wait_commits(role);
 	smtpd_control_send(role, FRAME_CHILD_DRAINED, NULL, 0);
@@ -615,6 +721,9 @@ smtpd_main(const char *cfg_path, struct config *cfg, int control_fd,
 	addr_resolver_free(role->srv.addr);
 	smtpd_auth_set_free(role->srv.auth);
 	smtpd_tls_server_free(role->srv.tls);
+	evloop_timer_stop(role->srv.loop, &role->anvil_timer);
+	evloop_timer_stop(role->srv.loop, &role->anvil_status);
+	smtpd_anvil_free(role->srv.anvil);
 	evloop_free(role->srv.loop);
 	config_free(role->srv.cfg);
 	buf_free(&role->control_in);

@@ -14,6 +14,7 @@
 
 #include "common/log.h"
 #include "smtpd/smtpd_auth.h"
+#include "smtpd/smtpd_ratelimit.h"
 #include "smtpd/smtpd_session_impl.h"
 #include "smtpd/smtpd_tls.h"
 
@@ -193,6 +194,9 @@ smtpd_auth_cmd_verb(struct smtpd_session *s, const struct smtpd_command *cmd)
 	size_t irlen;
 
 	if (!smtpd_auth_cmd_check(s))
+		return false;
+	/* smtpd_client_auth_rate_limit (Postfix counts every AUTH command). */
+	if (!smtpd_ratelimit_auth(s))
 		return false;
 	b = smtpd_auth_cmd_backend(s);
 	if (smtpd_auth_mechs(b)[0] == '\0') {

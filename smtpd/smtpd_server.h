@@ -18,6 +18,7 @@ struct smtpd_restrict;
 struct smtpd_auth_set;
 struct smtpd_session;
 struct smtpd_tls_server;
+struct smtpd_anvil;
 struct smtpd_content_maps;
 
 struct smtpd_server {
@@ -42,6 +43,9 @@ struct smtpd_server {
 	 * sent (smtpd/smtpd_tls.h). NULL: no TLS (unit tests, or no
 	 * certificate anywhere). */
 	struct smtpd_tls_server *tls;
+	/* Client and SASL-login counts and rates (smtpd_anvil.h); kept
+	 * across reloads. NULL (unit tests): no limits. */
+	struct smtpd_anvil *anvil;
 	char hostname[256];		/* myhostname, for replies and Received */
 	size_t nsessions;
 	struct smtpd_session *sessions;	/* list of live sessions (for drain) */

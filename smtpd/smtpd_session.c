@@ -37,6 +37,7 @@
 #include "common/log.h"
 #include "resolver/resolver.h"
 #include "smtpd/smtpd_peer.h"
+#include "smtpd/smtpd_ratelimit.h"
 #include "smtpd/smtpd_restrict.h"
 #include "smtpd/smtpd_session_impl.h"
 #include "smtpd/smtpd_tls.h"
@@ -254,6 +255,7 @@ smtpd_session_free(struct smtpd_session *s)
 	smtpd_verbs_free(s);
 	buf_free(&s->in);
 	buf_free(&s->out);
+	smtpd_ratelimit_disconnect(s);
 	smtpd_server_session_removed(s->srv, s);
 	free(s);
 }
@@ -346,6 +348,12 @@ static void
 smtpd_session_begin(struct smtpd_session *s)
 {
 	smtpd_session_connected(s);
+	/* smtps: no handshake for a client that made too many new TLS
+	 * sessions; closed without a word (there is no TLS to say it in). */
+	if (s->state == SMTPD_STATE_HANDSHAKE && !smtpd_ratelimit_smtps(s)) {
+		s->state = SMTPD_STATE_CLOSING;
+		return;
+	}
 	evloop_timer_start(s->srv->loop, &s->timer,
 	    config_ltime(s->srv->cfg, s->listener, P_SMTPD_TIMEOUT) * 1000);
 	if (s->state == SMTPD_STATE_CONNECTED) {
@@ -550,6 +558,10 @@ smtpd_session_handshake(struct smtpd_session *s)
 		return EV_WRITE;
 	switch (smtpd_tls_handshake(s)) {
 	case SMTPD_TLS_STEP_DONE:
+		/* Refused after the handshake (smtpd_ratelimit_tls_up): the
+		 * 421 leaves, then the session closes. */
+		if (s->state == SMTPD_STATE_CLOSING)
+			return 0;
 		/* A fresh idle period for the first command. */
 		evloop_timer_start(s->srv->loop, &s->timer,
 		    config_ltime(s->srv->cfg, s->listener, P_SMTPD_TIMEOUT) * 1000);

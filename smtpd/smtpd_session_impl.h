@@ -120,6 +120,8 @@ struct smtpd_session {
 	unsigned long peer_uid;
 	long peer_pid;
 	unsigned errors;		/* counted toward the soft/hard limits */
+	bool anvil_counted;		/* in the anvil table's session count
+					 * (smtpd_ratelimit.h) */
 
 	/* The transaction. */
 	struct envelope env;

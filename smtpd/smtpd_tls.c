@@ -52,6 +52,7 @@
 #include "common/log.h"
 #include "common/tlsio.h"
 #include "smtpd/smtpd_auth_cmd.h"
+#include "smtpd/smtpd_ratelimit.h"
 #include "smtpd/smtpd_session_impl.h"
 
 /* TLS 1.2 ciphers (openssl-ciphers(1) names), strongest key exchange
@@ -731,6 +732,9 @@ smtpd_tls_starttls(struct smtpd_session *s, const struct smtpd_command *cmd)
 		smtpd_session_error(s);
 		return false;
 	}
+	/* smtpd_client_new_tls_session_rate_limit, before the costly part. */
+	if (!smtpd_ratelimit_starttls(s))
+		return false;
 	smtpd_reply(s, 220, "2.0.0", "Ready to start TLS");
 	smtpd_tls_forget(s);
 	s->tls = calloc(1, sizeof(*s->tls));
@@ -778,6 +782,8 @@ smtpd_tls_handshake(struct smtpd_session *s)
 		s->tls->up = true;
 		s->state = SMTPD_STATE_CONNECTED;
 		smtpd_tls_log_up(s);
+		/* A new session past the limit: 421, state CLOSING. */
+		smtpd_ratelimit_tls_up(s, SSL_session_reused(tlsio_ssl(&s->tls->io)) == 1);
 		return SMTPD_TLS_STEP_DONE;
 	case TLSIO_WANT_READ:
 		return SMTPD_TLS_STEP_READ;

@@ -27,6 +27,7 @@
 #include "smtpd/smtpd_auth_cmd.h"
 #include "smtpd/smtpd_milter.h"
 #include "smtpd/smtpd_notify.h"
+#include "smtpd/smtpd_ratelimit.h"
 #include "smtpd/smtpd_received.h"
 #include "smtpd/smtpd_restrict.h"
 #include "smtpd/smtpd_session_impl.h"
@@ -511,6 +512,9 @@ smtpd_verbs_connect_checks(struct smtpd_session *s)
 {
 	struct smtpd_restrict_facts f;
 
+	/* Postfix's order: the anvil limits, then the client restrictions. */
+	if (!smtpd_ratelimit_connect(s))
+		return;
 	if (!smtpd_stage_active(s, SMTPD_RESTRICT_CONNECT)) {
 		smtpd_greet(s);
 		return;
@@ -781,6 +785,9 @@ verb_mail(struct smtpd_session *s, const struct smtpd_command *cmd)
 		smtpd_session_error(s);
 		return false;
 	}
+	/* smtpd_client_message_rate_limit, smtpd_sasl_user_message_rate_limit. */
+	if (!smtpd_ratelimit_mail(s))
+		return false;
 	/* RFC 1870 section 6.2: refuse a declared size we would refuse anyway. */
 	if (s->mail.size_given && limit > 0 && s->mail.size > limit) {
 		smtpd_reply(s, 552, "5.3.4", "Message size exceeds fixed limit");
@@ -975,6 +982,9 @@ verb_rcpt(struct smtpd_session *s, const struct smtpd_command *cmd)
 		smtpd_session_error(s);
 		return false;
 	}
+	/* smtpd_client_recipient_rate_limit, smtpd_sasl_user_recipient_rate_limit. */
+	if (!smtpd_ratelimit_rcpt(s))
+		return false;
 	/* A local submission (sendmail) is trusted as Postfix trusts
 	 * pickup: no restrictions (the sender is a local user, known by
 	 * uid). */

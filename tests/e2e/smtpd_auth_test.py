@@ -41,21 +41,8 @@ def b64(text):
 
 
 def make_sasldb():
-    """A sasl config directory with smtpd.conf and its sasldb2 holding
-    alice@tern.test (secret); readable by the unprivileged roles."""
-    d = tempfile.mkdtemp(prefix="tern-e2e-sasl-", dir="/var/tmp")
-    os.chmod(d, 0o755)
-    db = os.path.join(d, "sasldb2")
-    with open(os.path.join(d, "smtpd.conf"), "w") as f:
-        f.write(f"pwcheck_method: auxprop\nauxprop_plugin: sasldb\nsasldb_path: {db}\n"
-                "mech_list: PLAIN LOGIN\n")
-    r = subprocess.run(["saslpasswd2", "-c", "-p", "-f", db, "-u", "tern.test", "alice"],
-                       input="secret", capture_output=True, text=True, timeout=30)
-    if r.returncode != 0:
-        raise ternlib.TestFailure(f"saslpasswd2: {r.stderr.strip()}")
-    os.chmod(db, 0o644)
-    os.chmod(os.path.join(d, "smtpd.conf"), 0o644)
-    return d
+    """alice@tern.test (secret), PLAIN and LOGIN."""
+    return ternlib.make_sasldb(["alice"])
 
 
 def swaks(port, *args):

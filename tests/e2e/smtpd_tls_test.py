@@ -20,7 +20,6 @@ import re
 import shutil
 import signal
 import socket
-import ssl
 import subprocess
 import sys
 import tempfile
@@ -28,7 +27,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import ternlib  # noqa: E402
-from ternlib import QUEUED_RE, RawSMTP, TestFailure  # noqa: E402
+from ternlib import QUEUED_RE, RawSMTP, TestFailure, go_tls  # noqa: E402
 
 TLS_UP_RE = (r"tern/smtpd\[\d+\]: Anonymous TLS connection established from "
              r"unknown\[127\.0\.0\.1\]: TLSv1\.[23] with cipher \S+ \(\d+/\d+ bits\)")
@@ -53,21 +52,6 @@ def make_cert(name, cn):
     der = subprocess.run(["openssl", "x509", "-in", crt, "-outform", "DER"],
                          capture_output=True, timeout=30).stdout
     return crt, key, hashlib.sha256(der).hexdigest()
-
-
-def client_ctx():
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    return ctx
-
-
-def go_tls(c):
-    """Put ternlib's RawSMTP c on TLS (its reads and writes then go through
-    the ssl.SSLSocket); returns c."""
-    c.sock = client_ctx().wrap_socket(c.sock)
-    c.sock.settimeout(10)
-    return c
 
 
 def fingerprint(c):

@@ -29,6 +29,7 @@ import select
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -771,6 +772,43 @@ def ternctl_run(t, *args):
     """ternctl -c t.conf ARGS: the CompletedProcess (text)."""
     return subprocess.run([TERNCTL, "-c", t.conf, *args], capture_output=True, text=True,
                           timeout=60)
+
+
+def tls_client_ctx():
+    """A TLS client context that takes any certificate (tests' self-signed ones)."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+def go_tls(c):
+    """Put a RawSMTP c on TLS (its reads and writes then go through the
+    ssl.SSLSocket); returns c."""
+    c.sock = tls_client_ctx().wrap_socket(c.sock)
+    c.sock.settimeout(10)
+    return c
+
+
+def make_sasldb(users, mechs="PLAIN LOGIN"):
+    """A Cyrus sasl config directory (for cyrus_sasl_config_path) holding
+    smtpd.conf and a sasldb2 where each of users has the password "secret"
+    in the realm tern.test; readable by the unprivileged roles. The caller
+    removes it."""
+    d = tempfile.mkdtemp(prefix="tern-e2e-sasl-", dir="/var/tmp")
+    os.chmod(d, 0o755)
+    db = os.path.join(d, "sasldb2")
+    with open(os.path.join(d, "smtpd.conf"), "w") as f:
+        f.write(f"pwcheck_method: auxprop\nauxprop_plugin: sasldb\nsasldb_path: {db}\n"
+                f"mech_list: {mechs}\n")
+    for u in users:
+        r = subprocess.run(["saslpasswd2", "-c", "-p", "-f", db, "-u", "tern.test", u],
+                           input="secret", capture_output=True, text=True, timeout=30)
+        if r.returncode != 0:
+            raise TestFailure(f"saslpasswd2 {u}: {r.stderr.strip()}")
+    os.chmod(db, 0o644)
+    os.chmod(os.path.join(d, "smtpd.conf"), 0o644)
+    return d
 
 
 def useradd(name):

@@ -1390,6 +1390,7 @@ static const char dump_tail[] =
 	"reinject_nested_header_checks =\n"
 	"reinject_body_checks =\n"
 	"reinject_smtpd_authorized_xforward_hosts = 127.0.0.0/8 [::1]/128\n"
+	"reinject_smtpd_client_event_limit_exceptions = 127.0.0.0/8 [::1]/128\n"
 	"reinject_smtpd_client_restrictions =\n"
 	"reinject_smtpd_helo_restrictions =\n"
 	"reinject_smtpd_sender_restrictions =\n"
