@@ -156,6 +156,7 @@ struct smtp_client {
 	struct smtp_caps caps;
 	bool pipelining;
 	unsigned xforward_owed;	/* XFORWARD replies still to come */
+	unsigned xforward_step;	/* the next XFORWARD command (0, 1; 2: none left) */
 
 	struct smtp_pending *pend;	/* replies expected, in order */
 	size_t pend_head, pend_n, pend_cap;
@@ -827,53 +828,85 @@ xforward_attr(struct buf *line, const char *name, const char *value)
  * XFORWARD (Postfix's XFORWARD_README): the message's origin, for a server
  * that offers it, when the job goes to the content filter (the hop the
  * command exists for, so no setting is needed) or when
- * smtp_send_xforward_command = yes. Two commands as Postfix sends them,
- * each well within 512 octets (values are at most 255 characters, the
- * envelope's names far less in practice; the buffer grows if not). Only
- * the attributes the server named; PORT is not kept in the envelope, so
- * it goes as [UNAVAILABLE]. False only when the output buffer is full.
+ * smtp_send_xforward_command = yes. Two commands as Postfix sends them
+ * (step 0: NAME ADDR PORT; step 1: PROTO HELO IDENT SOURCE), each well
+ * within 512 octets (values are at most 255 characters, the envelope's
+ * names far less in practice), with only the attributes the server named.
+ * PORT is not kept in the envelope, so it goes as [UNAVAILABLE].
+ * Builds step's line into line; false when the server named none of its
+ * attributes.
  */
+static bool
+xforward_line(const struct smtp_client *c, unsigned step, struct buf *line)
+{
+	const struct agent_job *j = &c->job->j;
+	unsigned x = c->caps.xforward;
+
+	buf_reset(line);
+	if (step == 0 && (x & (SMTP_XFORWARD_NAME | SMTP_XFORWARD_ADDR | SMTP_XFORWARD_PORT))) {
+		(void)buf_append_str(line, "XFORWARD");
+		if (x & SMTP_XFORWARD_NAME)
+			xforward_attr(line, "NAME", j->client_name);
+		if (x & SMTP_XFORWARD_ADDR)
+			xforward_attr(line, "ADDR", j->client_addr);
+		if (x & SMTP_XFORWARD_PORT)
+			xforward_attr(line, "PORT", NULL);
+		return true;
+	}
+	if (step == 1 && (x & (SMTP_XFORWARD_PROTO | SMTP_XFORWARD_HELO | SMTP_XFORWARD_IDENT |
+	                       SMTP_XFORWARD_SOURCE))) {
+		(void)buf_append_str(line, "XFORWARD");
+		if (x & SMTP_XFORWARD_PROTO)
+			xforward_attr(line, "PROTO", j->client_proto);
+		if (x & SMTP_XFORWARD_HELO)
+			xforward_attr(line, "HELO", j->client_helo);
+		if (x & SMTP_XFORWARD_IDENT)
+			xforward_attr(line, "IDENT", j->queue_id);
+		if (x & SMTP_XFORWARD_SOURCE)
+			xforward_attr(line, "SOURCE", j->local_source ? "LOCAL" : "REMOTE");
+		return true;
+	}
+	return false;
+}
+
+/*
+ * Queue the XFORWARD commands still to send, from c->xforward_step on:
+ * all of them under PIPELINING (in MAIL's group), otherwise one, whose
+ * reply sends the next (or MAIL). False only when the output buffer is
+ * full.
+ */
+static bool
+client_xforward_next(struct smtp_client *c)
+{
+	struct buf line;
+	bool ok = true;
+
+	buf_init(&line, 4096);
+	while (ok && c->xforward_step < 2) {
+		if (!xforward_line(c, c->xforward_step++, &line))
+			continue;
+		ok = client_cmd(c, EXP_XFORWARD, 0, "%s", buf_cstr(&line));
+		c->xforward_owed += ok;
+		if (!c->pipelining)
+			break;
+	}
+	buf_free(&line);
+	return ok;
+}
+
+/* Start the XFORWARD commands of a transaction, when they are due. */
 static bool
 client_xforward(struct smtp_client *c)
 {
 	const struct agent_job *j = &c->job->j;
-	unsigned x = c->caps.xforward;
-	struct buf line;
-	bool ok = true;
 
 	c->xforward_owed = 0;
+	c->xforward_step = 2;	/* nothing to send */
 	if (!smtp_caps_has(&c->caps, SMTP_CAPS_XFORWARD) || c->agent->set.lmtp ||
 	    !(j->to_filter || c->agent->set.send_xforward))
 		return true;
-	buf_init(&line, 4096);
-	if (x & (SMTP_XFORWARD_NAME | SMTP_XFORWARD_ADDR | SMTP_XFORWARD_PORT)) {
-		(void)buf_append_str(&line, "XFORWARD");
-		if (x & SMTP_XFORWARD_NAME)
-			xforward_attr(&line, "NAME", j->client_name);
-		if (x & SMTP_XFORWARD_ADDR)
-			xforward_attr(&line, "ADDR", j->client_addr);
-		if (x & SMTP_XFORWARD_PORT)
-			xforward_attr(&line, "PORT", NULL);
-		ok = client_cmd(c, EXP_XFORWARD, 0, "%s", buf_cstr(&line));
-		c->xforward_owed += ok;
-	}
-	buf_reset(&line);
-	if (ok && (x & (SMTP_XFORWARD_PROTO | SMTP_XFORWARD_HELO | SMTP_XFORWARD_IDENT |
-	                SMTP_XFORWARD_SOURCE))) {
-		(void)buf_append_str(&line, "XFORWARD");
-		if (x & SMTP_XFORWARD_PROTO)
-			xforward_attr(&line, "PROTO", j->client_proto);
-		if (x & SMTP_XFORWARD_HELO)
-			xforward_attr(&line, "HELO", j->client_helo);
-		if (x & SMTP_XFORWARD_IDENT)
-			xforward_attr(&line, "IDENT", j->queue_id);
-		if (x & SMTP_XFORWARD_SOURCE)
-			xforward_attr(&line, "SOURCE", j->local_source ? "LOCAL" : "REMOTE");
-		ok = client_cmd(c, EXP_XFORWARD, 0, "%s", buf_cstr(&line));
-		c->xforward_owed += ok;
-	}
-	buf_free(&line);
-	return ok;
+	c->xforward_step = 0;
+	return client_xforward_next(c);
 }
 
 /* After EHLO/HELO: checks, then MAIL (and RCPTs and DATA under PIPELINING). */
@@ -1638,8 +1671,20 @@ on_reply(struct smtp_client *c, const struct smtp_reply *r)
 				return;
 			}
 		}
-		if (c->xforward_owed > 0 && --c->xforward_owed == 0 && !c->pipelining)
-			client_mail_group(c);
+		if (c->xforward_owed > 0)
+			c->xforward_owed--;
+		if (c->pipelining || c->xforward_owed > 0)
+			return;
+		/* One at a time without PIPELINING: the next, or MAIL. */
+		if (c->xforward_step < 2) {
+			if (!client_xforward_next(c)) {
+				client_output_full(c);
+				return;
+			}
+			if (c->xforward_owed > 0)
+				return;
+		}
+		client_mail_group(c);
 		return;
 	case EXP_MAIL:
 		if (ok) {
